@@ -1,0 +1,194 @@
+//! Command-line surface: the clap-derive argument types, and nothing else.
+//!
+//! These types only parse; [`crate::config`] validates them into the `Config` the engine uses, so
+//! workers never see a clap type. A bare `loader …` is `loader gen …`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Thread-per-core, synchronous bulk loader and load probe.
+#[derive(Debug, Parser)]
+#[command(
+    name = "loader",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// With no subcommand, `loader` runs `gen`.
+    #[command(flatten)]
+    pub gen: GenArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate `readings` rows on every worker and load them (the default mode).
+    Gen(GenArgs),
+}
+
+/// Options of `loader gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    /// Total rows over all workers and all shards (accepts 1_000_000, 250k, 2M). Without --rows or
+    /// --duration the load runs until Ctrl-C.
+    #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "duration")]
+    pub rows: Option<u64>,
+
+    /// Stop taking new batches after this long (e.g. 30s, 5m).
+    #[arg(long, value_name = "TIME")]
+    pub duration: Option<humantime::Duration>,
+
+    /// Seed of the row generator: the same seed gives the same rows.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Load the K-th of N disjoint slices of the ids (0-based), so N processes never overlap.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
+    /// Row format for the `-` and `file:` targets [default: by file extension, else csv].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub output_format: Option<OutputFormat>,
+}
+
+/// Options every loading mode shares: where to, how wide, how to report.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Where rows go: postgres://…, a key=value DSN, local, null, -, file:PATH [default:
+    /// DATABASE_URL, else the libpq PG* variables, else local].
+    #[arg(short, long, value_name = "TARGET")]
+    pub target: Option<String>,
+
+    /// Worker threads, each with its own connection [default: the number of cores].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Rows per batch (one COPY, one INSERT statement or one request each).
+    #[arg(short, long, value_name = "N", value_parser = parse_count, default_value = "1000")]
+    pub batch: u64,
+
+    /// Target table, optionally schema-qualified (schema.table).
+    #[arg(long, value_name = "NAME", default_value = "readings")]
+    pub table: String,
+
+    /// Create the table if it does not exist.
+    #[arg(long)]
+    pub create: bool,
+
+    /// Empty the table before loading.
+    #[arg(long)]
+    pub truncate: bool,
+
+    /// How rows are written to PostgreSQL.
+    #[arg(long, value_enum, default_value_t = Method::CopyBinary)]
+    pub method: Method,
+
+    /// Do not pin worker i to core i % cores.
+    #[arg(long)]
+    pub no_pin: bool,
+
+    /// With the local target: leave the throwaway PostgreSQL running after the load.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Write the final report to FILE: JSON, or CSV/Markdown for .csv/.md.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Interval of the live progress lines.
+    #[arg(long, value_name = "TIME", default_value = "1s")]
+    pub progress_every: humantime::Duration,
+
+    /// Print nothing but errors (the report file is still written).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Retries of one batch after transient errors before the load stops.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_retries: u32,
+
+    /// Longest time spent retrying one batch before the load stops.
+    #[arg(long, value_name = "TIME", default_value = "60s")]
+    pub retry_for: humantime::Duration,
+
+    /// Time allowed to open one connection.
+    #[arg(long, value_name = "TIME", default_value = "10s")]
+    pub connect_timeout: humantime::Duration,
+}
+
+/// How rows are written to PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// COPY … FROM STDIN (FORMAT binary), encoded straight into a reused buffer.
+    CopyBinary,
+    /// COPY … FROM STDIN in PostgreSQL's text format.
+    CopyText,
+    /// One multi-row INSERT statement per batch.
+    Insert,
+}
+
+/// Row format of the stream targets (`-`, `file:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// Parses a count such as `1000000`, `1_000_000`, `250k` or `2M`.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    let digits: String = text.chars().filter(|c| *c != '_').collect();
+    let (number, scale) = match digits.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&digits[..i], 1_000),
+        Some((i, 'm' | 'M')) => (&digits[..i], 1_000_000),
+        Some((i, 'g' | 'G')) => (&digits[..i], 1_000_000_000),
+        _ => (digits.as_str(), 1),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("`{text}` is not a count (examples: 1000, 1_000_000, 250k, 2M)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn counts_accept_separators_and_suffixes() {
+        assert_eq!(parse_count("1_000_000"), Ok(1_000_000));
+        assert_eq!(parse_count("250k"), Ok(250_000));
+        assert_eq!(parse_count("2M"), Ok(2_000_000));
+        assert_eq!(parse_count("7"), Ok(7));
+        assert!(parse_count("").is_err());
+        assert!(parse_count("-1").is_err());
+        assert!(parse_count("1.5M").is_err());
+        assert!(parse_count("99999999999G").is_err());
+    }
+
+    #[test]
+    fn bare_invocation_is_gen() {
+        let cli = Cli::try_parse_from(["loader", "--threads", "4", "--rows", "10"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.gen.load.threads, Some(4));
+        let cli = Cli::try_parse_from(["loader", "gen", "--batch", "5"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Gen(ref g)) if g.load.batch == 5));
+    }
+}

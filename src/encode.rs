@@ -1,0 +1,288 @@
+//! Value encoders for every row format: PostgreSQL binary and text COPY, SQL literals, CSV and
+//! JSON. They append to a caller's reused buffer and never allocate.
+
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+
+/// PostgreSQL binary COPY framing and field encoders.
+pub mod binary {
+    use super::PG_EPOCH_OFFSET_MICROS;
+
+    /// The binary COPY header: signature, flags, header-extension length.
+    pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+    /// The binary COPY trailer: a field count of -1.
+    pub const TRAILER: &[u8] = &(-1i16).to_be_bytes();
+
+    /// Starts a tuple of `fields` fields.
+    #[inline]
+    pub fn tuple(out: &mut Vec<u8>, fields: i16) {
+        out.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    #[inline]
+    pub fn int8(out: &mut Vec<u8>, value: i64) {
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+
+    #[inline]
+    pub fn int4(out: &mut Vec<u8>, value: i32) {
+        out.extend_from_slice(&4i32.to_be_bytes());
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+
+    #[inline]
+    pub fn float8(out: &mut Vec<u8>, value: f64) {
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&value.to_bits().to_be_bytes());
+    }
+
+    #[inline]
+    pub fn text(out: &mut Vec<u8>, value: &str) {
+        out.extend_from_slice(&(value.len() as i32).to_be_bytes());
+        out.extend_from_slice(value.as_bytes());
+    }
+
+    /// A timestamptz given as microseconds since the Unix epoch.
+    #[inline]
+    pub fn timestamptz(out: &mut Vec<u8>, unix_micros: i64) {
+        int8(out, unix_micros - PG_EPOCH_OFFSET_MICROS);
+    }
+}
+
+/// Appends an integer in decimal.
+#[inline]
+pub fn integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Appends a finite float in its shortest round-trip decimal form (PostgreSQL reads it back to
+/// the same bits).
+#[inline]
+pub fn float(out: &mut Vec<u8>, value: f64) {
+    out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+}
+
+/// How a timestamp is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampStyle {
+    /// `2026-01-01 00:00:00.010000+00`, PostgreSQL's own output style.
+    Postgres,
+    /// `2026-01-01T00:00:00.010000Z`, RFC 3339.
+    Rfc3339,
+}
+
+/// Appends a UTC timestamp given as microseconds since the Unix epoch (years 0..=9999).
+pub fn timestamp(out: &mut Vec<u8>, unix_micros: i64, style: TimestampStyle) {
+    let seconds = unix_micros.div_euclid(1_000_000);
+    let micros = unix_micros.rem_euclid(1_000_000) as u32;
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    let second_of_day = seconds.rem_euclid(86_400) as u32;
+    let (date_time_separator, zone) = match style {
+        TimestampStyle::Postgres => (b' ', &b"+00"[..]),
+        TimestampStyle::Rfc3339 => (b'T', &b"Z"[..]),
+    };
+    push_digits(out, year.clamp(0, 9999) as u32, 4);
+    for (separator, value, width) in [
+        (b'-', month, 2),
+        (b'-', day, 2),
+        (date_time_separator, second_of_day / 3600, 2),
+        (b':', second_of_day / 60 % 60, 2),
+        (b':', second_of_day % 60, 2),
+        (b'.', micros, 6),
+    ] {
+        out.push(separator);
+        push_digits(out, value, width);
+    }
+    out.extend_from_slice(zone);
+}
+
+/// Appends `value` as exactly `width` (at most 6) zero-padded decimal digits.
+#[inline]
+fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
+    let mut buffer = [b'0'; 6];
+    for slot in buffer[..width].iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    out.extend_from_slice(&buffer[..width]);
+}
+
+/// Appends `text` as a PostgreSQL text-COPY field: backslash, tab, newline and carriage return
+/// escaped.
+pub fn copy_text_field(out: &mut Vec<u8>, text: &str) {
+    for &byte in text.as_bytes() {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(byte),
+        }
+    }
+}
+
+/// Appends `text` as an SQL string literal (standard_conforming_strings on).
+pub fn sql_literal(out: &mut Vec<u8>, text: &str) {
+    out.push(b'\'');
+    for &byte in text.as_bytes() {
+        if byte == b'\'' {
+            out.push(b'\'');
+        }
+        out.push(byte);
+    }
+    out.push(b'\'');
+}
+
+/// Appends `text` as a CSV field, quoted only when it holds a comma, quote or line break.
+pub fn csv_field(out: &mut Vec<u8>, text: &str) {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    for &byte in text.as_bytes() {
+        if byte == b'"' {
+            out.push(b'"');
+        }
+        out.push(byte);
+    }
+    out.push(b'"');
+}
+
+/// Appends `text` as a JSON string.
+pub fn json_string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    for &byte in text.as_bytes() {
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(byte >> 4)]);
+                out.push(HEX[usize::from(byte & 0xf)]);
+            }
+            _ => out.push(byte),
+        }
+    }
+    out.push(b'"');
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(write: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        write(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn timestamps_in_both_styles() {
+        let start_2026 = 1_767_225_600_000_000;
+        assert_eq!(
+            text(|o| timestamp(o, start_2026 + 10_000, TimestampStyle::Postgres)),
+            "2026-01-01 00:00:00.010000+00"
+        );
+        assert_eq!(
+            text(|o| timestamp(
+                o,
+                951_782_400_000_000 + 3_723_000_001,
+                TimestampStyle::Rfc3339
+            )),
+            "2000-02-29T01:02:03.000001Z"
+        );
+        assert_eq!(
+            text(|o| timestamp(o, 0, TimestampStyle::Postgres)),
+            "1970-01-01 00:00:00.000000+00"
+        );
+        assert_eq!(
+            text(|o| timestamp(o, -1, TimestampStyle::Rfc3339)),
+            "1969-12-31T23:59:59.999999Z"
+        );
+    }
+
+    #[test]
+    fn civil_dates_round_trip_over_four_centuries() {
+        let mut expected = (1970, 1, 1);
+        for days in 0..146_097 {
+            assert_eq!(civil_from_days(days), expected);
+            let (y, m, d) = expected;
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let month_len = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            expected = if d < month_len[m as usize - 1] {
+                (y, m, d + 1)
+            } else if m < 12 {
+                (y, m + 1, 1)
+            } else {
+                (y + 1, 1, 1)
+            };
+        }
+    }
+
+    #[test]
+    fn escaping_per_format() {
+        assert_eq!(text(|o| copy_text_field(o, "a\tb\\c\nd")), "a\\tb\\\\c\\nd");
+        assert_eq!(text(|o| sql_literal(o, "it's")), "'it''s'");
+        assert_eq!(text(|o| csv_field(o, "plain")), "plain");
+        assert_eq!(text(|o| csv_field(o, "a,\"b\"")), "\"a,\"\"b\"\"\"");
+        assert_eq!(
+            text(|o| json_string(o, "q\"\u{1}\n")),
+            "\"q\\\"\\u0001\\n\""
+        );
+    }
+
+    #[test]
+    fn binary_fields_are_length_prefixed_big_endian() {
+        let mut out = Vec::new();
+        binary::int4(&mut out, 7);
+        binary::text(&mut out, "ok");
+        assert_eq!(out, [0, 0, 0, 4, 0, 0, 0, 7, 0, 0, 0, 2, b'o', b'k']);
+        out.clear();
+        binary::timestamptz(&mut out, PG_EPOCH_OFFSET_MICROS + 1);
+        assert_eq!(out, [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(binary::HEADER.len(), 19);
+    }
+}

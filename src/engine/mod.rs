@@ -1,0 +1,341 @@
+//! The engine: pinned worker threads, each owning one source and one sink built on its own thread,
+//! released together by a start gate once every connection is open; a reporter thread; and a
+//! stop signal shared with the Ctrl-C handler (DESIGN §4).
+//!
+//! ```text
+//! main ── Job ──┬─ worker 0..N-1 (pinned to core i % cores)
+//!               │    open sink + source ─ gate ─ loop { next_batch → write (retried) → count }
+//!               ├─ reporter: sums the counter shards every tick, prints
+//!               └─ returns the workers' Stats to main, which merges and reports
+//! ```
+
+mod counters;
+mod progress;
+mod retry;
+
+pub use counters::{CounterShard, Counters, Snapshot};
+pub use progress::ProgressOptions;
+pub use retry::RetryPolicy;
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::rows::Batch;
+use crate::sink::{Sink, SinkError, SinkFactory};
+use crate::stats::WorkerStats;
+
+/// Stack size of a worker thread: enough for the driver's runtime, small enough for many workers.
+const WORKER_STACK_BYTES: usize = 512 * 1024;
+
+/// A source of batches for one worker, built on that worker's thread.
+pub trait Source {
+    /// The next batch, or `None` when the source is exhausted.
+    fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError>;
+}
+
+/// Builds one source per worker; shared by reference across the worker threads.
+pub trait SourceFactory: Sync {
+    fn open(&self, worker: usize) -> Result<Box<dyn Source + '_>, SourceError>;
+}
+
+/// A source that cannot go on: the load stops with this message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// Why workers stop early: set by the Ctrl-C handler (interrupt) or by a failing worker (halt).
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    stop: AtomicBool,
+    interrupted: AtomicBool,
+}
+
+impl StopSignal {
+    /// Ctrl-C or SIGTERM: finish the batches in hand, then stop.
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// A worker failed: the others stop after their batch in hand.
+    pub fn halt(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// The flag the Ctrl-C handler sets, for loops that should give up when interrupted.
+    pub fn interrupted_flag(&self) -> &AtomicBool {
+        &self.interrupted
+    }
+}
+
+/// One load to run.
+pub struct Job<'a> {
+    pub threads: usize,
+    pub pin: bool,
+    pub retry: RetryPolicy,
+    /// Stop taking new batches this long after the start.
+    pub duration: Option<Duration>,
+    pub progress: ProgressOptions,
+    pub sources: &'a dyn SourceFactory,
+    pub sinks: &'a dyn SinkFactory,
+    pub signal: &'a StopSignal,
+}
+
+/// What a load did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub workers: Vec<WorkerStats>,
+    /// From the start gate opening to the last worker's end.
+    pub elapsed: Duration,
+    /// The first failure that stopped the load, if any.
+    pub failure: Option<String>,
+    /// The most threads the process had while the workers ran.
+    pub peak_threads: u64,
+}
+
+/// Runs `job` to its end: every source exhausted, the duration reached, a stop signal, or a failure.
+pub fn run(job: &Job<'_>) -> Outcome {
+    let cores = if job.pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let counters = Counters::new(job.threads);
+    let gate = StartGate::default();
+    let startup_failed = AtomicBool::new(false);
+    let failure = Mutex::new(None::<String>);
+    let fail = |message: String| {
+        failure.lock().get_or_insert(message);
+        job.signal.halt();
+    };
+
+    let (workers, elapsed, peak_threads) = std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(job.threads);
+        for worker in 0..job.threads {
+            let context = WorkerContext {
+                job,
+                worker,
+                core: (!cores.is_empty()).then(|| cores[worker % cores.len()]),
+                counters: counters.shard(worker),
+                gate: &gate,
+                startup_failed: &startup_failed,
+                fail: &fail,
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("loader-worker-{worker}"))
+                .stack_size(WORKER_STACK_BYTES)
+                .spawn_scoped(scope, move || context.run());
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(err) => {
+                    fail(format!("cannot start worker thread {worker}: {err}"));
+                    startup_failed.store(true, Ordering::SeqCst);
+                    break;
+                }
+            }
+        }
+        gate.open_when_all_arrived(handles.len());
+        let started = Instant::now();
+        let peak_threads = crate::report::process::threads_now();
+        let reporter = progress::Reporter::start(scope, &counters, started, job.progress);
+        let workers: Vec<WorkerStats> = handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|payload| {
+                    fail(format!(
+                        "internal error: a worker panicked: {}",
+                        panic_message(&payload)
+                    ));
+                    WorkerStats::default()
+                })
+            })
+            .collect();
+        let elapsed = started.elapsed();
+        (workers, elapsed, peak_threads.max(reporter.finish()))
+    });
+
+    Outcome {
+        workers,
+        elapsed,
+        failure: failure.into_inner(),
+        peak_threads,
+    }
+}
+
+/// The start barrier: workers arrive once their connection is open; main opens the gate when all
+/// have arrived, so the clock starts with every connection checked. Unlike `std::sync::Barrier` it
+/// copes with fewer arrivals than planned (a worker thread that could not be spawned).
+#[derive(Debug, Default)]
+struct StartGate {
+    /// Workers arrived, and whether the gate is open.
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl StartGate {
+    fn arrive_and_wait(&self) {
+        let mut state = self.state.lock();
+        state.0 += 1;
+        self.changed.notify_all();
+        while !state.1 {
+            self.changed.wait(&mut state);
+        }
+    }
+
+    fn open_when_all_arrived(&self, workers: usize) {
+        let mut state = self.state.lock();
+        while state.0 < workers {
+            self.changed.wait(&mut state);
+        }
+        state.1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Everything one worker needs, borrowed from the engine's scope.
+struct WorkerContext<'a, F: Fn(String) + Sync> {
+    job: &'a Job<'a>,
+    worker: usize,
+    core: Option<core_affinity::CoreId>,
+    counters: &'a CounterShard,
+    gate: &'a StartGate,
+    startup_failed: &'a AtomicBool,
+    fail: &'a F,
+}
+
+impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
+    fn run(self) -> WorkerStats {
+        let mut stats = WorkerStats {
+            worker: self.worker,
+            ..WorkerStats::default()
+        };
+        if let Some(core) = self.core {
+            if core_affinity::set_for_current(core) {
+                stats.core = Some(core.id);
+            }
+        }
+        let opened = catch_panic(|| self.open(&mut stats)).and_then(|opened| opened);
+        let opened = match opened {
+            Ok(opened) => Some(opened),
+            Err(message) => {
+                (self.fail)(message);
+                self.startup_failed.store(true, Ordering::SeqCst);
+                None
+            }
+        };
+        self.gate.arrive_and_wait();
+        let started = Instant::now();
+        if let (Some((source, sink)), false) = (opened, self.startup_failed.load(Ordering::SeqCst))
+        {
+            let result = catch_panic(|| self.load(source, sink, started, &mut stats));
+            if let Err(message) | Ok(Err(message)) = result {
+                (self.fail)(message);
+            }
+        }
+        stats.elapsed = started.elapsed();
+        stats
+    }
+
+    /// Opens the sink (retrying transient failures unless interrupted) and the source.
+    #[allow(clippy::type_complexity)]
+    fn open(
+        &self,
+        stats: &mut WorkerStats,
+    ) -> Result<(Box<dyn Source + 'a>, Box<dyn Sink + 'a>), String> {
+        let job = self.job;
+        let sink = job
+            .retry
+            .run(
+                Some(job.signal.interrupted_flag()),
+                || job.sinks.open(self.worker),
+                |err, pause| self.announce_retry(stats, err, pause),
+            )
+            .map_err(|err| {
+                stats.stats.record_error(err.kind());
+                self.counters.add_error();
+                err.to_string()
+            })?;
+        let source = job
+            .sources
+            .open(self.worker)
+            .map_err(|err| err.to_string())?;
+        Ok((source, sink))
+    }
+
+    /// The hot loop: fill a batch, write it (retrying transient failures), count it.
+    fn load(
+        &self,
+        mut source: Box<dyn Source + '_>,
+        mut sink: Box<dyn Sink + '_>,
+        started: Instant,
+        stats: &mut WorkerStats,
+    ) -> Result<(), String> {
+        let job = self.job;
+        let deadline = job.duration.map(|duration| started + duration);
+        while !job.signal.is_stopping() && deadline.is_none_or(|at| Instant::now() < at) {
+            let Some(batch) = source.next_batch().map_err(|err| err.to_string())? else {
+                break;
+            };
+            let batch_started = Instant::now();
+            let written = job
+                .retry
+                .run(
+                    None,
+                    || sink.write(batch),
+                    |err, pause| self.announce_retry(stats, err, pause),
+                )
+                .map_err(|err| {
+                    stats.stats.record_error(err.kind());
+                    self.counters.add_error();
+                    err.to_string()
+                })?;
+            stats
+                .stats
+                .record_batch(written.rows, written.bytes, batch_started.elapsed());
+            self.counters.add_batch(written.rows, written.bytes);
+        }
+        sink.finish().map_err(|err| err.to_string())
+    }
+
+    fn announce_retry(&self, stats: &mut WorkerStats, err: &SinkError, pause: Duration) {
+        stats.stats.record_retry(err.kind());
+        self.counters.add_retry();
+        if !self.job.progress.quiet {
+            eprintln!(
+                "loader: worker {}: {err}; retrying in {:.1}s",
+                self.worker,
+                pause.as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Runs `body`, turning a panic into an error message so that it never reaches the user raw.
+fn catch_panic<T>(body: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(body)).map_err(|payload| {
+        format!(
+            "internal error: a worker panicked: {}",
+            panic_message(&payload)
+        )
+    })
+}
+
+fn panic_message(payload: &Box<dyn Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}

@@ -1,0 +1,130 @@
+//! The reporter thread: every tick it sums the counter shards and shows progress — an indicatif
+//! bar on a terminal when the total is known, plain lines otherwise, nothing with `--quiet`. It
+//! also samples the process's thread count for the report.
+
+use std::io::IsTerminal;
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::counters::{Counters, Snapshot};
+use crate::report::human;
+use crate::report::process::threads_now;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressOptions {
+    pub every: Duration,
+    pub quiet: bool,
+    /// Rows expected in all, when known: enables the bar.
+    pub total: Option<u64>,
+}
+
+/// A running reporter; `finish` stops it and returns the peak thread count it saw.
+pub struct Reporter<'scope> {
+    done: Sender<()>,
+    handle: ScopedJoinHandle<'scope, u64>,
+}
+
+impl<'scope> Reporter<'scope> {
+    pub fn start<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        counters: &'env Counters,
+        started: Instant,
+        options: ProgressOptions,
+    ) -> Reporter<'scope> {
+        let (done, ticks_until_done) = crossbeam_channel::bounded(1);
+        let handle = scope.spawn(move || report(counters, started, options, &ticks_until_done));
+        Reporter { done, handle }
+    }
+
+    pub fn finish(self) -> u64 {
+        let _ = self.done.send(());
+        self.handle.join().unwrap_or(0)
+    }
+}
+
+fn report(
+    counters: &Counters,
+    started: Instant,
+    options: ProgressOptions,
+    done: &Receiver<()>,
+) -> u64 {
+    let mut display = Display::new(&options);
+    let mut peak_threads = threads_now();
+    let mut previous = (started, Snapshot::default());
+    while done.recv_timeout(options.every).is_err() {
+        let now = (Instant::now(), counters.snapshot());
+        peak_threads = peak_threads.max(threads_now());
+        display.show(started, previous, now);
+        previous = now;
+    }
+    display.clear();
+    peak_threads
+}
+
+enum Display {
+    Quiet,
+    Lines { total: Option<u64> },
+    Bar(ProgressBar),
+}
+
+impl Display {
+    fn new(options: &ProgressOptions) -> Display {
+        match (options.quiet, options.total) {
+            (true, _) => Display::Quiet,
+            (false, Some(total)) if std::io::stderr().is_terminal() => {
+                let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{elapsed_precise} [{wide_bar:.cyan/blue}] {human_pos}/{human_len} rows  {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                Display::Bar(bar)
+            }
+            (false, total) => Display::Lines { total },
+        }
+    }
+
+    fn show(&mut self, started: Instant, previous: (Instant, Snapshot), now: (Instant, Snapshot)) {
+        let period = now.0.duration_since(previous.0).as_secs_f64().max(1e-9);
+        let elapsed = now.0.duration_since(started).as_secs_f64().max(1e-9);
+        let current_rate = (now.1 - previous.1).rows as f64 / period;
+        let overall_rate = now.1.rows as f64 / elapsed;
+        let counts = format!(
+            "now {} rows/s  avg {} rows/s  batches {}  retries {}  errors {}",
+            human::count(current_rate as u64),
+            human::count(overall_rate as u64),
+            human::count(now.1.batches),
+            now.1.retries,
+            now.1.errors,
+        );
+        match self {
+            Display::Quiet => {}
+            Display::Bar(bar) => {
+                bar.set_position(now.1.rows);
+                bar.set_message(counts);
+            }
+            Display::Lines { total } => {
+                let share = total
+                    .filter(|total| *total > 0)
+                    .map(|total| format!(" ({:.1}%)", 100.0 * now.1.rows as f64 / total as f64))
+                    .unwrap_or_default();
+                eprintln!(
+                    "[{elapsed:>7.1}s] rows {}{share}  {counts}",
+                    human::count(now.1.rows)
+                );
+            }
+        }
+    }
+
+    fn clear(&self) {
+        if let Display::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Retries of transient failures: exponential backoff with full jitter, bounded by a number of
+//! attempts and by a total time (DESIGN §6).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::sink::SinkError;
+
+/// How long and how often a failing operation is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Total time from the first failure after which no retry starts.
+    pub max_elapsed: Duration,
+    /// The first backoff's ceiling.
+    pub base: Duration,
+    /// No backoff is longer than this.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 10,
+            max_elapsed: Duration::from_secs(60),
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before retry `attempt` (0-based): uniform in `[0, min(cap, base × 2^attempt)]`.
+    pub fn backoff(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
+            .min(self.cap);
+        ceiling.mul_f64(rng.f64())
+    }
+
+    /// Runs `operation` until it succeeds, fails permanently, or the budget is spent. Each retry is
+    /// announced to `on_retry` with the error and the pause about to be taken. When `abandon` is set
+    /// the loop gives up at the next failure instead of pausing (used where nothing is in doubt).
+    pub fn run<T>(
+        &self,
+        abandon: Option<&AtomicBool>,
+        mut operation: impl FnMut() -> Result<T, SinkError>,
+        mut on_retry: impl FnMut(&SinkError, Duration),
+    ) -> Result<T, SinkError> {
+        let mut rng = fastrand::Rng::new();
+        let mut first_failure: Option<Instant> = None;
+        let mut attempt = 0;
+        loop {
+            let err = match operation() {
+                Ok(value) => return Ok(value),
+                Err(err @ SinkError::Permanent { .. }) => return Err(err),
+                Err(err) => err,
+            };
+            let since = *first_failure.get_or_insert_with(Instant::now);
+            let pause = self.backoff(attempt, &mut rng);
+            let spent = since.elapsed();
+            if attempt >= self.max_retries || spent + pause > self.max_elapsed {
+                return Err(SinkError::Permanent {
+                    kind: err.kind(),
+                    message: format!(
+                        "{err} (gave up after {attempt} retries in {:.1}s; raise --max-retries or \
+                         --retry-for to wait longer)",
+                        spent.as_secs_f64()
+                    ),
+                });
+            }
+            if abandon.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+                return Err(err);
+            }
+            on_retry(&err, pause);
+            std::thread::sleep(pause);
+            attempt += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transient() -> SinkError {
+        SinkError::Transient {
+            kind: "connection",
+            message: "refused".into(),
+        }
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_growing_ceiling() {
+        let policy = RetryPolicy::default();
+        let mut rng = fastrand::Rng::with_seed(1);
+        for attempt in 0..40 {
+            let ceiling = (policy.base * 2u32.saturating_pow(attempt.min(20))).min(policy.cap);
+            for _ in 0..50 {
+                assert!(policy.backoff(attempt, &mut rng) <= ceiling);
+            }
+        }
+    }
+
+    #[test]
+    fn retries_until_success() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let mut calls = 0;
+        let mut retries = 0;
+        let result = policy.run(
+            None,
+            || {
+                calls += 1;
+                if calls < 4 {
+                    Err(transient())
+                } else {
+                    Ok(calls)
+                }
+            },
+            |_, _| retries += 1,
+        );
+        assert_eq!(result.unwrap(), 4);
+        assert_eq!(retries, 3);
+    }
+
+    #[test]
+    fn gives_up_after_the_budget_and_says_so() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            base: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let mut calls = 0;
+        let err = policy
+            .run::<()>(
+                None,
+                || {
+                    calls += 1;
+                    Err(transient())
+                },
+                |_, _| {},
+            )
+            .unwrap_err();
+        assert_eq!(calls, 3);
+        assert!(matches!(err, SinkError::Permanent { .. }));
+        assert!(err.to_string().contains("gave up after 2 retries"), "{err}");
+    }
+
+    #[test]
+    fn permanent_errors_are_not_retried() {
+        let mut calls = 0;
+        let err = RetryPolicy::default().run::<()>(
+            None,
+            || {
+                calls += 1;
+                Err(SinkError::Permanent {
+                    kind: "auth",
+                    message: "bad password".into(),
+                })
+            },
+            |_, _| {},
+        );
+        assert!(err.is_err());
+        assert_eq!(calls, 1);
+    }
+}

@@ -1,0 +1,126 @@
+//! `gen` mode's source: the built-in `readings` workload (DESIGN §9).
+//!
+//! Every row is a pure function of `(seed, id)`, so the same seed gives the same rows whatever the
+//! thread count, batch size, method or shard. Workers claim batches of ids from one [`IdPlan`]
+//! (one atomic add per batch), fill a reused [`ReadingsBatch`] and hand it to their sink.
+
+mod readings;
+
+pub use readings::{Reading, ReadingsBatch, LOCATIONS, READINGS_SCHEMA, STATUSES};
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::config::Shard;
+use crate::engine::{Source, SourceError, SourceFactory};
+use crate::rows::Batch;
+
+/// Hands out disjoint batches of ids: this shard's ids, in batch-sized blocks, to whichever worker
+/// asks next.
+#[derive(Debug)]
+pub struct IdPlan {
+    /// Ids this process loads, or `None` to run until stopped.
+    rows_in_shard: Option<u64>,
+    batch: u64,
+    shard: Shard,
+    next_block: AtomicU64,
+}
+
+/// One claimed batch: its sequence number and the shard-local positions it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub seq: u64,
+    pub local: Range<u64>,
+}
+
+impl IdPlan {
+    pub fn new(rows_in_shard: Option<u64>, batch: u64, shard: Shard) -> IdPlan {
+        IdPlan {
+            rows_in_shard,
+            batch,
+            shard,
+            next_block: AtomicU64::new(0),
+        }
+    }
+
+    /// Claims the next batch, or `None` when every id of the shard is handed out.
+    pub fn claim(&self) -> Option<Claim> {
+        let seq = self.next_block.fetch_add(1, Ordering::Relaxed);
+        let start = seq.checked_mul(self.batch)?;
+        let end = start.saturating_add(self.batch);
+        let end = match self.rows_in_shard {
+            Some(total) if start >= total => return None,
+            Some(total) => end.min(total),
+            None => end,
+        };
+        Some(Claim {
+            seq,
+            local: start..end,
+        })
+    }
+
+    /// The shard this plan covers.
+    pub fn shard(&self) -> Shard {
+        self.shard
+    }
+}
+
+/// Builds one [`GenSource`] per worker, all drawing from one [`IdPlan`].
+#[derive(Debug)]
+pub struct GenSourceFactory {
+    plan: IdPlan,
+    seed: u64,
+    batch: usize,
+}
+
+impl GenSourceFactory {
+    pub fn new(plan: IdPlan, seed: u64, batch: usize) -> GenSourceFactory {
+        GenSourceFactory { plan, seed, batch }
+    }
+}
+
+impl SourceFactory for GenSourceFactory {
+    fn open(&self, _worker: usize) -> Result<Box<dyn Source + '_>, SourceError> {
+        Ok(Box::new(GenSource {
+            plan: &self.plan,
+            batch: ReadingsBatch::with_capacity(self.seed, self.batch),
+        }))
+    }
+}
+
+/// One worker's generator: claims ids and fills its own reused batch.
+struct GenSource<'a> {
+    plan: &'a IdPlan,
+    batch: ReadingsBatch,
+}
+
+impl Source for GenSource<'_> {
+    fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError> {
+        let Some(claim) = self.plan.claim() else {
+            return Ok(None);
+        };
+        self.batch.fill(claim.seq, claim.local, self.plan.shard());
+        Ok(Some(&self.batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_cover_the_shard_exactly_once() {
+        let plan = IdPlan::new(Some(2_500), 1_000, Shard::WHOLE);
+        let claims: Vec<Claim> = std::iter::from_fn(|| plan.claim()).collect();
+        let ranges: Vec<Range<u64>> = claims.iter().map(|c| c.local.clone()).collect();
+        assert_eq!(ranges, [0..1_000, 1_000..2_000, 2_000..2_500]);
+        assert_eq!(plan.claim(), None, "an exhausted plan stays exhausted");
+    }
+
+    #[test]
+    fn unbounded_plans_keep_going() {
+        let plan = IdPlan::new(None, 10, Shard::WHOLE);
+        assert_eq!(plan.claim().unwrap().local, 0..10);
+        assert_eq!(plan.claim().unwrap().local, 10..20);
+    }
+}

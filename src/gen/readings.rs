@@ -1,0 +1,350 @@
+//! The `readings` rows: how one row follows from `(seed, id)`, and how a batch of them encodes in
+//! every row format. This is the hot path of `gen` mode: no allocation per row.
+
+use std::ops::Range;
+
+use crate::config::Shard;
+use crate::encode::{self, binary, TimestampStyle};
+use crate::rows::{Batch, Column, RowFormat, Schema, SqlType};
+
+/// The built-in schema (DESIGN §9).
+pub const READINGS_SCHEMA: Schema = Schema {
+    columns: &[
+        Column {
+            name: "id",
+            sql_type: SqlType::Int8,
+        },
+        Column {
+            name: "ts",
+            sql_type: SqlType::Timestamptz,
+        },
+        Column {
+            name: "sensor_id",
+            sql_type: SqlType::Int4,
+        },
+        Column {
+            name: "location",
+            sql_type: SqlType::Text,
+        },
+        Column {
+            name: "temperature",
+            sql_type: SqlType::Float8,
+        },
+        Column {
+            name: "humidity",
+            sql_type: SqlType::Float8,
+        },
+        Column {
+            name: "status",
+            sql_type: SqlType::Text,
+        },
+    ],
+};
+
+pub const LOCATIONS: [&str; 8] = [
+    "berlin", "vienna", "zurich", "paris", "madrid", "rome", "oslo", "lisbon",
+];
+pub const STATUSES: [&str; 3] = ["ok", "warn", "fail"];
+
+/// 2026-01-01T00:00:00Z in microseconds since the Unix epoch.
+const START_MICROS: i64 = 1_767_225_600_000_000;
+/// Rows are 10 ms apart.
+const STEP_MICROS: i64 = 10_000;
+
+/// One `readings` row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub id: i64,
+    /// Microseconds since the Unix epoch.
+    pub ts_micros: i64,
+    pub sensor_id: i32,
+    pub location: &'static str,
+    pub temperature: f64,
+    pub humidity: f64,
+    pub status: &'static str,
+}
+
+impl Reading {
+    /// The row with this id under this seed. `sensor_id` in 0..=9999; `temperature` in [-20, 40)
+    /// and `humidity` in [0, 100), both to two decimals; `status` ok 90 %, warn 8 %, fail 2 %.
+    #[inline]
+    pub fn generate(seed: u64, id: u64) -> Reading {
+        let mut state = seed ^ id.wrapping_mul(0xD1B5_4A32_D192_ED03);
+        let a = splitmix64(&mut state);
+        let b = splitmix64(&mut state);
+        let c = splitmix64(&mut state);
+        // Disjoint bits of `a`: sensor from bits 0..32, status from 32..48, location from 61..64.
+        let status = match (((a >> 32) & 0xFFFF) * 100) >> 16 {
+            0..=89 => STATUSES[0],
+            90..=97 => STATUSES[1],
+            _ => STATUSES[2],
+        };
+        Reading {
+            id: id as i64,
+            ts_micros: START_MICROS + id as i64 * STEP_MICROS,
+            sensor_id: (((a & 0xFFFF_FFFF) * 10_000) >> 32) as i32,
+            location: LOCATIONS[(a >> 61) as usize],
+            temperature: hundredths(b, 6_000) - 20.0,
+            humidity: hundredths(c, 10_000),
+            status,
+        }
+    }
+}
+
+/// SplitMix64: the standard counter-based mixer, here a pure function of the row's state.
+#[inline]
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A value in `[0, range / 100)` with two decimals, drawn from `bits`.
+#[inline]
+fn hundredths(bits: u64, range: u64) -> f64 {
+    (((bits >> 32) * range) >> 32) as f64 / 100.0
+}
+
+/// A reused buffer of generated rows.
+#[derive(Debug)]
+pub struct ReadingsBatch {
+    seed: u64,
+    seq: u64,
+    rows: Vec<Reading>,
+}
+
+impl ReadingsBatch {
+    pub fn with_capacity(seed: u64, capacity: usize) -> ReadingsBatch {
+        ReadingsBatch {
+            seed,
+            seq: 0,
+            rows: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Refills the batch with the rows at the shard-local positions `local`.
+    pub fn fill(&mut self, seq: u64, local: Range<u64>, shard: Shard) {
+        self.seq = seq;
+        self.rows.clear();
+        let seed = self.seed;
+        self.rows
+            .extend(local.map(|position| Reading::generate(seed, shard.global_id(position))));
+    }
+
+    /// The rows in hand.
+    pub fn rows(&self) -> &[Reading] {
+        &self.rows
+    }
+}
+
+impl Batch for ReadingsBatch {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn first_row(&self) -> u64 {
+        self.rows.first().map_or(0, |row| row.id as u64)
+    }
+
+    fn encode(&self, rows: Range<usize>, format: RowFormat, out: &mut Vec<u8>) {
+        let rows = &self.rows[rows];
+        match format {
+            RowFormat::CopyBinary => rows.iter().for_each(|row| encode_binary(row, out)),
+            RowFormat::CopyText => rows.iter().for_each(|row| encode_copy_text(row, out)),
+            RowFormat::Csv => rows.iter().for_each(|row| encode_csv(row, out)),
+            RowFormat::Ndjson => rows.iter().for_each(|row| encode_ndjson(row, out)),
+            RowFormat::SqlValues => {
+                for (i, row) in rows.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    encode_sql_values(row, out);
+                }
+            }
+        }
+    }
+}
+
+// Locations and statuses are fixed lowercase words: they need no quoting or escaping in any format.
+
+#[inline]
+fn encode_binary(row: &Reading, out: &mut Vec<u8>) {
+    binary::tuple(out, 7);
+    binary::int8(out, row.id);
+    binary::timestamptz(out, row.ts_micros);
+    binary::int4(out, row.sensor_id);
+    binary::text(out, row.location);
+    binary::float8(out, row.temperature);
+    binary::float8(out, row.humidity);
+    binary::text(out, row.status);
+}
+
+/// Writes the seven fields separated by `separator`, the timestamp in `style`, and the timestamp and
+/// words between `quote`s.
+#[inline]
+fn encode_delimited(
+    row: &Reading,
+    separator: u8,
+    style: TimestampStyle,
+    quote: &[u8],
+    out: &mut Vec<u8>,
+) {
+    encode::integer(out, row.id);
+    out.push(separator);
+    out.extend_from_slice(quote);
+    encode::timestamp(out, row.ts_micros, style);
+    out.extend_from_slice(quote);
+    out.push(separator);
+    encode::integer(out, row.sensor_id);
+    out.push(separator);
+    out.extend_from_slice(quote);
+    out.extend_from_slice(row.location.as_bytes());
+    out.extend_from_slice(quote);
+    out.push(separator);
+    encode::float(out, row.temperature);
+    out.push(separator);
+    encode::float(out, row.humidity);
+    out.push(separator);
+    out.extend_from_slice(quote);
+    out.extend_from_slice(row.status.as_bytes());
+    out.extend_from_slice(quote);
+}
+
+#[inline]
+fn encode_copy_text(row: &Reading, out: &mut Vec<u8>) {
+    encode_delimited(row, b'\t', TimestampStyle::Postgres, b"", out);
+    out.push(b'\n');
+}
+
+#[inline]
+fn encode_csv(row: &Reading, out: &mut Vec<u8>) {
+    encode_delimited(row, b',', TimestampStyle::Rfc3339, b"", out);
+    out.push(b'\n');
+}
+
+#[inline]
+fn encode_sql_values(row: &Reading, out: &mut Vec<u8>) {
+    out.push(b'(');
+    encode_delimited(row, b',', TimestampStyle::Postgres, b"'", out);
+    out.push(b')');
+}
+
+#[inline]
+fn encode_ndjson(row: &Reading, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"id\":");
+    encode::integer(out, row.id);
+    out.extend_from_slice(b",\"ts\":\"");
+    encode::timestamp(out, row.ts_micros, TimestampStyle::Rfc3339);
+    out.extend_from_slice(b"\",\"sensor_id\":");
+    encode::integer(out, row.sensor_id);
+    out.extend_from_slice(b",\"location\":\"");
+    out.extend_from_slice(row.location.as_bytes());
+    out.extend_from_slice(b"\",\"temperature\":");
+    encode::float(out, row.temperature);
+    out.extend_from_slice(b",\"humidity\":");
+    encode::float(out, row.humidity);
+    out.extend_from_slice(b",\"status\":\"");
+    out.extend_from_slice(row.status.as_bytes());
+    out.extend_from_slice(b"\"}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(batch: &ReadingsBatch, format: RowFormat) -> String {
+        let mut out = Vec::new();
+        batch.encode(0..batch.len(), format, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn rows_are_a_pure_function_of_seed_and_id() {
+        assert_eq!(Reading::generate(7, 42), Reading::generate(7, 42));
+        assert_ne!(Reading::generate(7, 42), Reading::generate(8, 42));
+        let row = Reading::generate(1, 3);
+        assert_eq!(row.id, 3);
+        assert_eq!(row.ts_micros, START_MICROS + 30_000);
+    }
+
+    #[test]
+    fn values_stay_in_their_ranges() {
+        let (mut locations, mut statuses) = (
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
+        for id in 0..100_000 {
+            let row = Reading::generate(1, id);
+            assert!((0..10_000).contains(&row.sensor_id));
+            assert!(
+                (-20.0..40.0).contains(&row.temperature),
+                "{}",
+                row.temperature
+            );
+            assert!((0.0..100.0).contains(&row.humidity), "{}", row.humidity);
+            assert_eq!((row.temperature * 100.0).round() / 100.0, row.temperature);
+            locations.insert(row.location);
+            statuses.insert(row.status);
+        }
+        assert_eq!(locations.len(), LOCATIONS.len());
+        assert_eq!(statuses.len(), STATUSES.len());
+    }
+
+    #[test]
+    fn shards_draw_interleaved_ids() {
+        let mut batch = ReadingsBatch::with_capacity(1, 4);
+        batch.fill(0, 0..3, Shard { index: 1, count: 3 });
+        let ids: Vec<i64> = batch.rows().iter().map(|row| row.id).collect();
+        assert_eq!(ids, [1, 4, 7]);
+    }
+
+    #[test]
+    fn text_formats_agree_on_values() {
+        let mut batch = ReadingsBatch::with_capacity(1, 2);
+        batch.fill(5, 0..2, Shard::WHOLE);
+        let row = batch.rows()[0];
+        let copy = encoded(&batch, RowFormat::CopyText);
+        let first: Vec<&str> = copy.lines().next().unwrap().split('\t').collect();
+        assert_eq!(first[0], "0");
+        assert_eq!(first[1], "2026-01-01 00:00:00.000000+00");
+        assert_eq!(first[4].parse::<f64>().unwrap(), row.temperature);
+        let csv = encoded(&batch, RowFormat::Csv);
+        assert!(csv.starts_with("0,2026-01-01T00:00:00.000000Z,"));
+        let sql = encoded(&batch, RowFormat::SqlValues);
+        assert!(sql.starts_with("(0,'2026-01-01 00:00:00.000000+00',"));
+        assert_eq!(sql.matches("),(").count(), 1);
+        for line in encoded(&batch, RowFormat::Ndjson).lines() {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(value["location"].as_str().is_some());
+        }
+        assert_eq!(
+            value_at(&encoded(&batch, RowFormat::Ndjson), "temperature"),
+            row.temperature
+        );
+    }
+
+    fn value_at(ndjson: &str, key: &str) -> f64 {
+        let first: serde_json::Value =
+            serde_json::from_str(ndjson.lines().next().unwrap()).unwrap();
+        first[key].as_f64().unwrap()
+    }
+
+    #[test]
+    fn binary_tuples_have_the_expected_size() {
+        let mut batch = ReadingsBatch::with_capacity(1, 1);
+        batch.fill(0, 0..1, Shard::WHOLE);
+        let row = batch.rows()[0];
+        let mut out = Vec::new();
+        batch.encode(0..1, RowFormat::CopyBinary, &mut out);
+        assert_eq!(
+            out.len(),
+            2 + 7 * 4 + 8 + 8 + 4 + row.location.len() + 8 + 8 + row.status.len()
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! Numbers for people: digit grouping, and the short summary printed at the end of every load.
+
+use std::fmt::Write;
+
+use super::Report;
+
+/// `1234567` → `1,234,567`.
+pub fn count(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The final summary, a few aligned lines.
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    let latency = &report.batch_latency_ms;
+    let process = &report.process;
+    let _ = writeln!(
+        out,
+        "loader {}: {} — {} rows in {:.2} s",
+        report.mode,
+        report.outcome,
+        count(report.rows_loaded),
+        report.elapsed_s
+    );
+    let _ = writeln!(
+        out,
+        "  rate      {} rows/s, {:.1} MB/s over {} workers",
+        count(report.rows_per_s as u64),
+        report.mb_per_s,
+        report.workers.len()
+    );
+    let _ = writeln!(
+        out,
+        "  batches   {}, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        count(report.batches),
+        latency.p50,
+        latency.p99,
+        latency.max
+    );
+    let _ = writeln!(
+        out,
+        "  problems  {} retries, {} errors",
+        report.retries.values().sum::<u64>(),
+        report.errors.values().sum::<u64>(),
+    );
+    let _ = writeln!(
+        out,
+        "  process   {:.2} s user + {:.2} s system CPU, peak RSS {:.1} MB, {} threads, {} / {} context switches (voluntary / involuntary)",
+        process.user_cpu_s,
+        process.system_cpu_s,
+        process.peak_rss_mb,
+        process.threads,
+        count(process.voluntary_context_switches.max(0) as u64),
+        count(process.involuntary_context_switches.max(0) as u64),
+    );
+    if let Some(target) = report.config.get("target").and_then(|t| t.as_str()) {
+        let _ = writeln!(out, "  target    {target}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_digits_by_thousands() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
+}

@@ -1,0 +1,277 @@
+//! The final report: one [`Report`] built from the engine's outcome, printed as a short summary and
+//! written with `--report FILE` as JSON, CSV or Markdown (by extension) through one small
+//! [`ReportWriter`] trait.
+
+pub mod human;
+pub mod process;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::encode;
+use crate::engine::Outcome as EngineOutcome;
+use crate::stats::{LatencySummary, Stats};
+use process::ProcessCost;
+
+/// How a load ended; decides the exit code (DESIGN §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every row loaded.
+    Completed,
+    /// A fatal error stopped the load.
+    Failed,
+    /// Ctrl-C or SIGTERM stopped the load.
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Completed => 0,
+            Outcome::Failed => 3,
+            Outcome::Interrupted => 130,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// Everything a load reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub loader_version: &'static str,
+    pub mode: &'static str,
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Rows the target acknowledged.
+    pub rows_loaded: u64,
+    pub rows_per_s: f64,
+    pub bytes_sent: u64,
+    pub mb_per_s: f64,
+    pub batches: u64,
+    pub elapsed_s: f64,
+    pub batch_latency_ms: LatencySummary,
+    pub retries: BTreeMap<&'static str, u64>,
+    pub errors: BTreeMap<&'static str, u64>,
+    pub workers: Vec<WorkerReport>,
+    pub process: ProcessCost,
+    /// The settings of the run, secrets redacted.
+    pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One worker's share.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerReport {
+    pub worker: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core: Option<usize>,
+    pub rows: u64,
+    pub batches: u64,
+    pub rows_per_s: f64,
+    pub batch_latency_ms: LatencySummary,
+}
+
+impl Report {
+    /// Builds the report of a finished (or failed, or interrupted) load.
+    pub fn new(
+        mode: &'static str,
+        engine: &EngineOutcome,
+        interrupted: bool,
+        config: serde_json::Map<String, serde_json::Value>,
+    ) -> Report {
+        let mut total = Stats::default();
+        for worker in &engine.workers {
+            total += &worker.stats;
+        }
+        let outcome = match (&engine.failure, interrupted) {
+            (Some(_), _) => Outcome::Failed,
+            (None, true) => Outcome::Interrupted,
+            (None, false) => Outcome::Completed,
+        };
+        let seconds = engine.elapsed.as_secs_f64();
+        let per_second = |value: u64| {
+            if seconds > 0.0 {
+                value as f64 / seconds
+            } else {
+                0.0
+            }
+        };
+        Report {
+            loader_version: env!("CARGO_PKG_VERSION"),
+            mode,
+            outcome,
+            exit_code: outcome.exit_code(),
+            error: engine.failure.clone(),
+            rows_loaded: total.rows,
+            rows_per_s: per_second(total.rows),
+            bytes_sent: total.bytes,
+            mb_per_s: per_second(total.bytes) / 1_000_000.0,
+            batches: total.batches,
+            elapsed_s: seconds,
+            batch_latency_ms: total.batch_latency.summary(),
+            retries: total.retries.clone(),
+            errors: total.errors.clone(),
+            workers: engine
+                .workers
+                .iter()
+                .map(|worker| WorkerReport {
+                    worker: worker.worker,
+                    core: worker.core,
+                    rows: worker.stats.rows,
+                    batches: worker.stats.batches,
+                    rows_per_s: rate(worker.stats.rows, worker.elapsed.as_secs_f64()),
+                    batch_latency_ms: worker.stats.batch_latency.summary(),
+                })
+                .collect(),
+            process: ProcessCost::measure(engine.peak_threads),
+            config,
+        }
+    }
+
+    /// Writes the report to `path`: CSV for `.csv`, Markdown for `.md`, JSON otherwise.
+    pub fn write_to(&self, path: &Path) -> io::Result<()> {
+        let writer: &dyn ReportWriter = match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => &CsvReport,
+            Some("md" | "markdown") => &MarkdownReport,
+            _ => &JsonReport,
+        };
+        let mut out = BufWriter::new(File::create(path)?);
+        writer.write(self, &mut out)?;
+        out.flush()
+    }
+}
+
+fn rate(value: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        value as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// One report file format.
+pub trait ReportWriter {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// The whole report as pretty JSON.
+pub struct JsonReport;
+
+impl ReportWriter for JsonReport {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, report)?;
+        writeln!(out)
+    }
+}
+
+/// The headline figures as one CSV record under a header line.
+pub struct CsvReport;
+
+impl ReportWriter for CsvReport {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let fields = headline(report);
+        let header: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+        writeln!(out, "{}", header.join(","))?;
+        let mut line = Vec::new();
+        for (i, (_, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                line.push(b',');
+            }
+            encode::csv_field(&mut line, value);
+        }
+        line.push(b'\n');
+        out.write_all(&line)
+    }
+}
+
+/// The headline figures and the per-worker table in Markdown.
+pub struct MarkdownReport;
+
+impl ReportWriter for MarkdownReport {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "# loader {} report\n\n| metric | value |\n|---|---|",
+            report.mode
+        )?;
+        for (name, value) in headline(report) {
+            writeln!(out, "| {name} | {} |", value.replace('|', "\\|"))?;
+        }
+        writeln!(out, "\n| worker | core | rows | batches | rows/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|")?;
+        for worker in &report.workers {
+            let core = worker.core.map_or("-".to_string(), |core| core.to_string());
+            writeln!(
+                out,
+                "| {} | {core} | {} | {} | {:.0} | {:.2} | {:.2} |",
+                worker.worker,
+                worker.rows,
+                worker.batches,
+                worker.rows_per_s,
+                worker.batch_latency_ms.p50,
+                worker.batch_latency_ms.p99
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The scalar figures shared by the CSV and Markdown reports, in order.
+fn headline(report: &Report) -> Vec<(&'static str, String)> {
+    let latency = &report.batch_latency_ms;
+    let process = &report.process;
+    let config = |key: &str| match report.config.get(key) {
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(value) => value.to_string(),
+        None => String::new(),
+    };
+    vec![
+        ("mode", report.mode.to_string()),
+        ("outcome", report.outcome.to_string()),
+        ("exit_code", report.exit_code.to_string()),
+        ("error", report.error.clone().unwrap_or_default()),
+        ("target", config("target")),
+        ("workers", config("threads")),
+        ("batch", config("batch")),
+        ("rows_loaded", report.rows_loaded.to_string()),
+        ("rows_per_s", format!("{:.1}", report.rows_per_s)),
+        ("bytes_sent", report.bytes_sent.to_string()),
+        ("mb_per_s", format!("{:.3}", report.mb_per_s)),
+        ("batches", report.batches.to_string()),
+        ("elapsed_s", format!("{:.3}", report.elapsed_s)),
+        ("latency_p50_ms", format!("{:.3}", latency.p50)),
+        ("latency_p90_ms", format!("{:.3}", latency.p90)),
+        ("latency_p99_ms", format!("{:.3}", latency.p99)),
+        ("latency_p999_ms", format!("{:.3}", latency.p999)),
+        ("latency_max_ms", format!("{:.3}", latency.max)),
+        ("retries", report.retries.values().sum::<u64>().to_string()),
+        ("errors", report.errors.values().sum::<u64>().to_string()),
+        ("user_cpu_s", format!("{:.3}", process.user_cpu_s)),
+        ("system_cpu_s", format!("{:.3}", process.system_cpu_s)),
+        ("peak_rss_mb", format!("{:.1}", process.peak_rss_mb)),
+        (
+            "voluntary_context_switches",
+            process.voluntary_context_switches.to_string(),
+        ),
+        (
+            "involuntary_context_switches",
+            process.involuntary_context_switches.to_string(),
+        ),
+        ("process_threads", process.threads.to_string()),
+    ]
+}

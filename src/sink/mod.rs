@@ -1,0 +1,83 @@
+//! Sinks: where a worker writes its batches. One [`Sink`] per worker, built on the worker's own
+//! thread by a shared [`SinkFactory`], owning its connection and its reused buffers.
+//!
+//! A sink reports each failure as [`SinkError::Transient`] (the engine backs off and calls `write`
+//! again with the same batch; the sink reconnects and resolves any doubt about the last attempt)
+//! or [`SinkError::Permanent`] (the load stops with the message, which names the cause and the fix).
+
+pub mod postgres;
+pub mod stream;
+
+use crate::rows::Batch;
+
+/// What a successful write acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Rows the target acknowledged.
+    pub rows: u64,
+    /// Payload bytes sent for them.
+    pub bytes: u64,
+}
+
+/// Why a sink could not open or write.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SinkError {
+    /// Worth retrying: the connection failed, the server is restarting or overloaded.
+    #[error("{message}")]
+    Transient {
+        /// A short stable name for the report's `retries`/`errors` tables.
+        kind: &'static str,
+        message: String,
+    },
+    /// Retrying will not help: one line naming the cause and the fix.
+    #[error("{message}")]
+    Permanent { kind: &'static str, message: String },
+}
+
+impl SinkError {
+    /// The short name of this error's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkError::Transient { kind, .. } | SinkError::Permanent { kind, .. } => kind,
+        }
+    }
+}
+
+/// One worker's writer.
+pub trait Sink {
+    /// Writes one batch; `Ok` only once the target acknowledged every row of it.
+    fn write(&mut self, batch: &dyn Batch) -> Result<Written, SinkError>;
+    /// Flushes and closes; fallible teardown is explicit, never in `Drop`.
+    fn finish(self: Box<Self>) -> Result<(), SinkError>;
+}
+
+/// Builds one sink per worker; shared by reference across the worker threads.
+pub trait SinkFactory: Sync {
+    /// Opens worker `worker`'s sink (its connection), on that worker's thread.
+    fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, SinkError>;
+}
+
+/// The `null` target: acknowledges every batch without looking at it.
+#[derive(Debug, Default)]
+pub struct NullSinkFactory;
+
+impl SinkFactory for NullSinkFactory {
+    fn open(&self, _worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
+        Ok(Box::new(NullSink))
+    }
+}
+
+struct NullSink;
+
+impl Sink for NullSink {
+    fn write(&mut self, batch: &dyn Batch) -> Result<Written, SinkError> {
+        Ok(Written {
+            rows: batch.len() as u64,
+            bytes: 0,
+        })
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), SinkError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The `-` and `file:` targets: rows as CSV (with a header line) or NDJSON on one shared writer.
+//! Each worker encodes its batch into its own buffer and takes the writer's lock once per batch.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+use parking_lot::Mutex;
+
+use super::{Sink, SinkError, SinkFactory, Written};
+use crate::cli::OutputFormat;
+use crate::rows::{Batch, RowFormat, Schema};
+
+/// Shares one output stream between the workers.
+pub struct StreamSinkFactory {
+    out: Mutex<Box<dyn Write + Send>>,
+    format: RowFormat,
+    batch_bytes: usize,
+}
+
+impl StreamSinkFactory {
+    /// Writes to standard output.
+    pub fn stdout(format: OutputFormat, schema: &Schema) -> Result<StreamSinkFactory, SinkError> {
+        StreamSinkFactory::new(Box::new(io::stdout()), format, schema)
+    }
+
+    /// Creates (or truncates) `path` and writes to it.
+    pub fn file(
+        path: &Path,
+        format: OutputFormat,
+        schema: &Schema,
+    ) -> Result<StreamSinkFactory, SinkError> {
+        let file = File::create(path).map_err(|err| SinkError::Permanent {
+            kind: "output_file",
+            message: format!("cannot create {}: {err}", path.display()),
+        })?;
+        StreamSinkFactory::new(Box::new(file), format, schema)
+    }
+
+    fn new(
+        mut out: Box<dyn Write + Send>,
+        format: OutputFormat,
+        schema: &Schema,
+    ) -> Result<StreamSinkFactory, SinkError> {
+        let format = match format {
+            OutputFormat::Csv => {
+                let names: Vec<&str> = schema.columns.iter().map(|column| column.name).collect();
+                writeln!(out, "{}", names.join(",")).map_err(output_error)?;
+                RowFormat::Csv
+            }
+            OutputFormat::Ndjson => RowFormat::Ndjson,
+        };
+        Ok(StreamSinkFactory {
+            out: Mutex::new(out),
+            format,
+            batch_bytes: 64 * 1024,
+        })
+    }
+}
+
+impl SinkFactory for StreamSinkFactory {
+    fn open(&self, _worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
+        Ok(Box::new(StreamSink {
+            factory: self,
+            buffer: Vec::with_capacity(self.batch_bytes),
+        }))
+    }
+}
+
+struct StreamSink<'a> {
+    factory: &'a StreamSinkFactory,
+    buffer: Vec<u8>,
+}
+
+impl Sink for StreamSink<'_> {
+    fn write(&mut self, batch: &dyn Batch) -> Result<Written, SinkError> {
+        self.buffer.clear();
+        batch.encode(0..batch.len(), self.factory.format, &mut self.buffer);
+        self.factory
+            .out
+            .lock()
+            .write_all(&self.buffer)
+            .map_err(output_error)?;
+        Ok(Written {
+            rows: batch.len() as u64,
+            bytes: self.buffer.len() as u64,
+        })
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), SinkError> {
+        self.factory.out.lock().flush().map_err(output_error)
+    }
+}
+
+fn output_error(err: io::Error) -> SinkError {
+    let message = if err.kind() == io::ErrorKind::BrokenPipe {
+        "the output was closed before the load finished".to_string()
+    } else {
+        format!("cannot write the output: {err}")
+    };
+    SinkError::Permanent {
+        kind: "output",
+        message,
+    }
+}

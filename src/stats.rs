@@ -1,0 +1,162 @@
+//! Per-worker statistics: plain data that each worker fills on its own and returns when it ends;
+//! main merges them with `+=` (DESIGN §11.5). Batch latencies go into one hdrhistogram per worker.
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Serialize, Serializer};
+
+/// Counts and latencies of one worker, or of all of them merged.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub rows: u64,
+    pub bytes: u64,
+    pub batches: u64,
+    /// Retried failures by kind.
+    pub retries: BTreeMap<&'static str, u64>,
+    /// Failures that were not retried, or whose retries ran out, by kind.
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Time from the start of a batch's first attempt to its acknowledgement.
+    pub batch_latency: Latency,
+}
+
+impl Stats {
+    /// Counts one acknowledged batch.
+    pub fn record_batch(&mut self, rows: u64, bytes: u64, latency: Duration) {
+        self.rows += rows;
+        self.bytes += bytes;
+        self.batches += 1;
+        self.batch_latency.record(latency);
+    }
+
+    pub fn record_retry(&mut self, kind: &'static str) {
+        *self.retries.entry(kind).or_default() += 1;
+    }
+
+    pub fn record_error(&mut self, kind: &'static str) {
+        *self.errors.entry(kind).or_default() += 1;
+    }
+
+    pub fn total_retries(&self) -> u64 {
+        self.retries.values().sum()
+    }
+
+    pub fn total_errors(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+impl AddAssign<&Stats> for Stats {
+    fn add_assign(&mut self, other: &Stats) {
+        self.rows += other.rows;
+        self.bytes += other.bytes;
+        self.batches += other.batches;
+        for (kind, count) in &other.retries {
+            *self.retries.entry(kind).or_default() += count;
+        }
+        for (kind, count) in &other.errors {
+            *self.errors.entry(kind).or_default() += count;
+        }
+        self.batch_latency += &other.batch_latency;
+    }
+}
+
+/// A latency histogram in microseconds, from 1 µs to one hour at 3 significant digits.
+#[derive(Debug, Clone)]
+pub struct Latency(Histogram<u64>);
+
+impl Default for Latency {
+    fn default() -> Latency {
+        Latency(
+            Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("constant histogram bounds are valid"),
+        )
+    }
+}
+
+impl Latency {
+    pub fn record(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.0.saturating_record(micros);
+    }
+
+    /// Percentiles and extremes in milliseconds.
+    pub fn summary(&self) -> LatencySummary {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        let histogram = &self.0;
+        LatencySummary {
+            count: histogram.len(),
+            mean: histogram.mean() / 1000.0,
+            p50: ms(histogram.value_at_quantile(0.50)),
+            p90: ms(histogram.value_at_quantile(0.90)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            p999: ms(histogram.value_at_quantile(0.999)),
+            max: ms(histogram.max()),
+        }
+    }
+}
+
+impl AddAssign<&Latency> for Latency {
+    fn add_assign(&mut self, other: &Latency) {
+        self.0
+            .add(&other.0)
+            .expect("histograms with the same bounds always merge");
+    }
+}
+
+impl Serialize for Latency {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.summary().serialize(serializer)
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// What one worker did.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    pub worker: usize,
+    /// The core the worker was pinned to, if it was.
+    pub core: Option<usize>,
+    pub stats: Stats,
+    /// From the start barrier to the worker's end.
+    pub elapsed: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_adds_counts_kinds_and_histograms() {
+        let mut a = Stats::default();
+        a.record_batch(1000, 10, Duration::from_millis(2));
+        a.record_retry("connection");
+        let mut b = Stats::default();
+        b.record_batch(500, 5, Duration::from_millis(8));
+        b.record_retry("connection");
+        b.record_error("authentication");
+        a += &b;
+        assert_eq!((a.rows, a.bytes, a.batches), (1500, 15, 2));
+        assert_eq!(a.retries["connection"], 2);
+        assert_eq!(a.total_errors(), 1);
+        let summary = a.batch_latency.summary();
+        assert_eq!(summary.count, 2);
+        assert!((summary.max - 8.0).abs() < 0.01, "{summary:?}");
+        assert!((summary.p50 - 2.0).abs() < 0.01, "{summary:?}");
+    }
+}
