@@ -15,6 +15,7 @@ use crate::rows::Schema;
 use crate::sink::postgres::PgSinkFactory;
 use crate::sink::stream::StreamSinkFactory;
 use crate::sink::{NullSinkFactory, SinkError, SinkFactory};
+use crate::stats::Stats;
 use crate::target::Target;
 
 /// Exit code of a usage or configuration error (DESIGN §7).
@@ -58,7 +59,8 @@ pub fn run(load: &Load<'_>, signal: &StopSignal) -> u8 {
         other => other.clone(),
     };
 
-    let outcome = match open_sinks(load, &target, &run_id, signal) {
+    let mut setup = Stats::default();
+    let outcome = match open_sinks(load, &target, &run_id, signal, &mut setup) {
         Ok(sinks) => engine::run(&Job {
             threads: config.threads,
             pin: config.pin,
@@ -73,12 +75,15 @@ pub fn run(load: &Load<'_>, signal: &StopSignal) -> u8 {
             sinks: sinks.as_ref(),
             signal,
         }),
-        Err(err) => engine::Outcome {
-            workers: Vec::new(),
-            elapsed: Duration::ZERO,
-            failure: Some(err.to_string()),
-            peak_threads: 0,
-        },
+        Err(err) => {
+            setup.record_error(err.kind());
+            engine::Outcome {
+                workers: Vec::new(),
+                elapsed: Duration::ZERO,
+                failure: Some(err.to_string()),
+                peak_threads: 0,
+            }
+        }
     };
 
     let mut settings = Map::new();
@@ -90,7 +95,13 @@ pub fn run(load: &Load<'_>, signal: &StopSignal) -> u8 {
     settings.insert("pin".into(), json!(config.pin));
     settings.insert("run_id".into(), json!(run_id));
     settings.extend(load.settings.clone());
-    let report = Report::new(load.mode, &outcome, signal.is_interrupted(), settings);
+    let report = Report::new(
+        load.mode,
+        &outcome,
+        &setup,
+        signal.is_interrupted(),
+        settings,
+    );
 
     if let Some(error) = &report.error {
         eprintln!("loader: error: {error}");
@@ -125,6 +136,7 @@ fn open_sinks(
     target: &Target,
     run_id: &str,
     signal: &StopSignal,
+    setup: &mut Stats,
 ) -> Result<Box<dyn SinkFactory>, SinkError> {
     let config = load.config;
     Ok(match target {
@@ -158,6 +170,7 @@ fn open_sinks(
                     )
                 },
                 |err, pause| {
+                    setup.record_retry(err.kind());
                     if !config.quiet {
                         eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
                     }

@@ -25,7 +25,8 @@ pub enum Target {
 /// A PostgreSQL connection configuration with a display form that never shows the password.
 #[derive(Clone)]
 pub struct PgTarget {
-    config: postgres::Config,
+    /// Boxed: the driver's config is large and targets are moved around by value.
+    config: Box<postgres::Config>,
 }
 
 impl fmt::Debug for PgTarget {
@@ -115,10 +116,16 @@ impl PgTarget {
     /// Parses a `postgres://` URL or a key=value DSN, then fills what it leaves out from the
     /// libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD) as libpq would.
     pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<PgTarget, ConfigError> {
-        let mut config = postgres::Config::from_str(text).map_err(|err| ConfigError::Target {
-            target: redact(text),
-            reason: format!("not a valid PostgreSQL connection string: {err}"),
-        })?;
+        let pgport = env("PGPORT");
+        let text_with_port = match &pgport {
+            Some(port) => url_with_default_port(text, port),
+            None => text.to_string(),
+        };
+        let mut config =
+            postgres::Config::from_str(&text_with_port).map_err(|err| ConfigError::Target {
+                target: redact(text),
+                reason: format!("not a valid PostgreSQL connection string: {err}"),
+            })?;
         if config.get_hosts().is_empty() {
             let hosts = env("PGHOST").unwrap_or_else(|| "localhost".into());
             for host in hosts.split(',') {
@@ -126,7 +133,7 @@ impl PgTarget {
             }
         }
         if config.get_ports().is_empty() {
-            if let Some(port) = env("PGPORT") {
+            if let Some(port) = pgport {
                 let port = port.parse::<u16>().map_err(|_| ConfigError::Target {
                     target: redact(text),
                     reason: format!("PGPORT `{port}` is not a port number"),
@@ -153,12 +160,16 @@ impl PgTarget {
         if config.get_application_name().is_none() {
             config.application_name("loader");
         }
-        Ok(PgTarget { config })
+        Ok(PgTarget {
+            config: Box::new(config),
+        })
     }
 
     /// Wraps a configuration built in code (the local cluster's).
     pub fn from_config(config: postgres::Config) -> PgTarget {
-        PgTarget { config }
+        PgTarget {
+            config: Box::new(config),
+        }
     }
 
     /// The connection settings, password included: hand them to the driver, never print them.
@@ -196,6 +207,34 @@ impl fmt::Display for PgTarget {
         }
         write!(f, "/{}", config.get_dbname().unwrap_or(self.user()))
     }
+}
+
+/// Adds `:port` to every host of a `postgres://` URL that names hosts but no port, so that PGPORT
+/// applies as in libpq (the driver would otherwise fill in 5432). Other texts are returned as-is.
+fn url_with_default_port(text: &str, port: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let names_port = |host: &str| {
+        host.rsplit_once(']')
+            .map_or(host, |(_, after)| after)
+            .contains(':')
+    };
+    if hosts.is_empty() || hosts.split(',').any(names_port) || tail.contains("port=") {
+        return text.to_string();
+    }
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(|host| format!("{host}:{port}"))
+        .collect();
+    let userinfo = userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+    format!("{scheme}://{userinfo}{}{tail}", hosts.join(","))
 }
 
 /// Removes passwords from a target string: the userinfo password of a URL and `password=…` of a
@@ -256,6 +295,7 @@ fn redact_key_value_password(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -267,7 +307,7 @@ mod tests {
         assert!(matches!(Target::parse("null", &no_env), Ok(Target::Null)));
         assert!(matches!(Target::parse("-", &no_env), Ok(Target::Stdout)));
         assert!(
-            matches!(Target::parse("file:/tmp/x.csv", &no_env), Ok(Target::File(p)) if p == PathBuf::from("/tmp/x.csv"))
+            matches!(Target::parse("file:/tmp/x.csv", &no_env), Ok(Target::File(p)) if p == Path::new("/tmp/x.csv"))
         );
         assert!(Target::parse("file:", &no_env).is_err());
         assert!(Target::parse("nonsense", &no_env).is_err());

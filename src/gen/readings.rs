@@ -84,8 +84,8 @@ impl Reading {
             ts_micros: START_MICROS + id as i64 * STEP_MICROS,
             sensor_id: (((a & 0xFFFF_FFFF) * 10_000) >> 32) as i32,
             location: LOCATIONS[(a >> 61) as usize],
-            temperature: hundredths(b, 6_000) - 20.0,
-            humidity: hundredths(c, 10_000),
+            temperature: (hundredths(b, 6_000) as f64 - 2_000.0) / 100.0,
+            humidity: hundredths(c, 10_000) as f64 / 100.0,
             status,
         }
     }
@@ -101,10 +101,11 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A value in `[0, range / 100)` with two decimals, drawn from `bits`.
+/// An integer in `[0, range)` drawn from the high bits of `bits`; divided by 100 it gives a value
+/// with exactly two decimals (the nearest double, which every text format prints back exactly).
 #[inline]
-fn hundredths(bits: u64, range: u64) -> f64 {
-    (((bits >> 32) * range) >> 32) as f64 / 100.0
+fn hundredths(bits: u64, range: u64) -> u64 {
+    ((bits >> 32) * range) >> 32
 }
 
 /// A reused buffer of generated rows.

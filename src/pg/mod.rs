@@ -68,10 +68,13 @@ pub fn classify(err: &postgres::Error, target: &PgTarget, table: Option<&TableNa
         return if err.is_closed() || io_cause.is_some() {
             transient(
                 "connection",
-                format!("connection to {target} failed: {err}"),
+                format!("connection to {target} failed: {}", with_causes(err)),
             )
         } else {
-            permanent("connection", format!("cannot use {target}: {err}"))
+            permanent(
+                "connection",
+                format!("cannot use {target}: {}", with_causes(err)),
+            )
         };
     };
     let code = db.code();
@@ -114,6 +117,18 @@ pub fn classify(err: &postgres::Error, target: &PgTarget, table: Option<&TableNa
         ),
         _ => permanent("server", server),
     }
+}
+
+/// An error and its chain of causes, as `error: cause: cause`.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Creates, checks and truncates the target table and creates the ledger, on one connection,

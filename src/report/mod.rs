@@ -88,14 +88,16 @@ pub struct WorkerReport {
 }
 
 impl Report {
-    /// Builds the report of a finished (or failed, or interrupted) load.
+    /// Builds the report of a finished (or failed, or interrupted) load; `setup` holds the retries
+    /// and errors of preparing the target before the workers started.
     pub fn new(
         mode: &'static str,
         engine: &EngineOutcome,
+        setup: &Stats,
         interrupted: bool,
         config: serde_json::Map<String, serde_json::Value>,
     ) -> Report {
-        let mut total = Stats::default();
+        let mut total = setup.clone();
         for worker in &engine.workers {
             total += &worker.stats;
         }

@@ -1,0 +1,186 @@
+//! Test support: a builder that runs the real `loader` binary, and a throwaway PostgreSQL cluster
+//! (the same `loader::pg::local` module the `local` target uses) with a query helper.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use loader::pg::local::LocalPostgres;
+
+/// A throwaway cluster for one test, stopped when dropped.
+pub struct Pg {
+    pub cluster: LocalPostgres,
+}
+
+impl Pg {
+    pub fn start() -> Pg {
+        Pg {
+            cluster: LocalPostgres::start().expect("start a throwaway PostgreSQL"),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.cluster.url()
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url(), postgres::NoTls)
+            .expect("connect to the test cluster")
+    }
+
+    /// Runs a query that returns one bigint (cast in SQL as needed).
+    pub fn scalar(&self, sql: &str) -> i64 {
+        self.client().query_one(sql, &[]).expect(sql).get(0)
+    }
+
+    /// Runs a query that returns one text value.
+    pub fn text(&self, sql: &str) -> String {
+        self.client().query_one(sql, &[]).expect(sql).get(0)
+    }
+
+    pub fn execute(&self, sql: &str) {
+        self.client().batch_execute(sql).expect(sql);
+    }
+}
+
+/// Builds one `loader` invocation.
+pub struct Loader {
+    command: Command,
+}
+
+impl Loader {
+    pub fn new() -> Loader {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_loader"));
+        // Tests choose their target explicitly; nothing leaks in from the environment.
+        for name in [
+            "DATABASE_URL",
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGPASSWORD",
+        ] {
+            command.env_remove(name);
+        }
+        Loader { command }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Loader
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    pub fn arg_path(mut self, path: &std::path::Path) -> Loader {
+        self.command.arg(path);
+        self
+    }
+
+    /// Adds `prefix` followed by `path` as one argument (as in `file:PATH`).
+    pub fn arg_path_prefixed(mut self, prefix: &str, path: &std::path::Path) -> Loader {
+        let mut arg = std::ffi::OsString::from(prefix);
+        arg.push(path);
+        self.command.arg(arg);
+        self
+    }
+
+    /// Runs to completion, failing the test if it takes longer than `limit`.
+    pub fn run_within(mut self, limit: Duration) -> Run {
+        let started = Instant::now();
+        let child = self
+            .command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn loader");
+        let output = wait_with_limit(child, limit);
+        Run {
+            output,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    pub fn run(self) -> Run {
+        self.run_within(Duration::from_secs(120))
+    }
+
+    /// Starts without waiting, for tests that signal the process.
+    pub fn spawn(mut self) -> Child {
+        self.command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn loader")
+    }
+}
+
+/// Waits for `child`, killing it and failing the test after `limit`.
+pub fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("poll loader").is_some() {
+            return child.wait_with_output().expect("collect loader output");
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collect loader output");
+            panic!(
+                "loader did not finish within {limit:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A finished run.
+pub struct Run {
+    pub output: Output,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output
+            .status
+            .code()
+            .expect("loader exited normally, not by a signal")
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Asserts exit code 0, showing the output otherwise.
+    pub fn assert_success(&self) -> &Run {
+        assert_eq!(
+            self.code(),
+            0,
+            "stdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// A scratch directory for report files and the like.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create a scratch directory")
+}
+
+/// Reads a JSON report.
+pub fn read_report(path: &PathBuf) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("read the report");
+    serde_json::from_str(&text).expect("the report is JSON")
+}
