@@ -56,11 +56,16 @@ pub fn integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
-/// Appends a finite float in its shortest round-trip decimal form (PostgreSQL reads it back to
-/// the same bits).
+/// Appends a count of hundredths as a decimal with two places: `-305` → `-3.05`.
 #[inline]
-pub fn float(out: &mut Vec<u8>, value: f64) {
-    out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+pub fn hundredths(out: &mut Vec<u8>, centi: i32) {
+    if centi < 0 {
+        out.push(b'-');
+    }
+    let magnitude = centi.unsigned_abs();
+    integer(out, magnitude / 100);
+    out.push(b'.');
+    push_digits(out, magnitude % 100, 2);
 }
 
 /// How a timestamp is spelled.
@@ -259,6 +264,20 @@ mod tests {
             } else {
                 (y + 1, 1, 1)
             };
+        }
+    }
+
+    #[test]
+    fn hundredths_print_two_places() {
+        for (centi, expected) in [
+            (0, "0.00"),
+            (-5, "-0.05"),
+            (-305, "-3.05"),
+            (2474, "24.74"),
+            (-2000, "-20.00"),
+        ] {
+            assert_eq!(text(|o| hundredths(o, centi)), expected);
+            assert_eq!(expected.parse::<f64>().unwrap(), f64::from(centi) / 100.0);
         }
     }
 

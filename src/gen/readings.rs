@@ -59,8 +59,10 @@ pub struct Reading {
     pub ts_micros: i64,
     pub sensor_id: i32,
     pub location: &'static str,
-    pub temperature: f64,
-    pub humidity: f64,
+    /// Hundredths of a degree: the text formats print them without any float formatting.
+    pub temperature_centi: i32,
+    /// Hundredths of a percent.
+    pub humidity_centi: i32,
     pub status: &'static str,
 }
 
@@ -84,10 +86,22 @@ impl Reading {
             ts_micros: START_MICROS + id as i64 * STEP_MICROS,
             sensor_id: (((a & 0xFFFF_FFFF) * 10_000) >> 32) as i32,
             location: LOCATIONS[(a >> 61) as usize],
-            temperature: (hundredths(b, 6_000) as f64 - 2_000.0) / 100.0,
-            humidity: hundredths(c, 10_000) as f64 / 100.0,
+            temperature_centi: hundredths(b, 6_000) as i32 - 2_000,
+            humidity_centi: hundredths(c, 10_000) as i32,
             status,
         }
+    }
+}
+
+impl Reading {
+    /// The temperature as a double: the nearest one to the two-decimal value, which is also what
+    /// PostgreSQL reads from the text formats, so every method stores the same bits.
+    pub fn temperature(&self) -> f64 {
+        f64::from(self.temperature_centi) / 100.0
+    }
+
+    pub fn humidity(&self) -> f64 {
+        f64::from(self.humidity_centi) / 100.0
     }
 }
 
@@ -101,8 +115,7 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// An integer in `[0, range)` drawn from the high bits of `bits`; divided by 100 it gives a value
-/// with exactly two decimals (the nearest double, which every text format prints back exactly).
+/// An integer in `[0, range)` drawn from the high bits of `bits`.
 #[inline]
 fn hundredths(bits: u64, range: u64) -> u64 {
     ((bits >> 32) * range) >> 32
@@ -181,8 +194,8 @@ fn encode_binary(row: &Reading, out: &mut Vec<u8>) {
     binary::timestamptz(out, row.ts_micros);
     binary::int4(out, row.sensor_id);
     binary::text(out, row.location);
-    binary::float8(out, row.temperature);
-    binary::float8(out, row.humidity);
+    binary::float8(out, row.temperature());
+    binary::float8(out, row.humidity());
     binary::text(out, row.status);
 }
 
@@ -208,9 +221,9 @@ fn encode_delimited(
     out.extend_from_slice(row.location.as_bytes());
     out.extend_from_slice(quote);
     out.push(separator);
-    encode::float(out, row.temperature);
+    encode::hundredths(out, row.temperature_centi);
     out.push(separator);
-    encode::float(out, row.humidity);
+    encode::hundredths(out, row.humidity_centi);
     out.push(separator);
     out.extend_from_slice(quote);
     out.extend_from_slice(row.status.as_bytes());
@@ -247,9 +260,9 @@ fn encode_ndjson(row: &Reading, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"location\":\"");
     out.extend_from_slice(row.location.as_bytes());
     out.extend_from_slice(b"\",\"temperature\":");
-    encode::float(out, row.temperature);
+    encode::hundredths(out, row.temperature_centi);
     out.extend_from_slice(b",\"humidity\":");
-    encode::float(out, row.humidity);
+    encode::hundredths(out, row.humidity_centi);
     out.extend_from_slice(b",\"status\":\"");
     out.extend_from_slice(row.status.as_bytes());
     out.extend_from_slice(b"\"}\n");
@@ -284,12 +297,11 @@ mod tests {
             let row = Reading::generate(1, id);
             assert!((0..10_000).contains(&row.sensor_id));
             assert!(
-                (-20.0..40.0).contains(&row.temperature),
+                (-20.0..40.0).contains(&row.temperature()),
                 "{}",
-                row.temperature
+                row.temperature()
             );
-            assert!((0.0..100.0).contains(&row.humidity), "{}", row.humidity);
-            assert_eq!((row.temperature * 100.0).round() / 100.0, row.temperature);
+            assert!((0.0..100.0).contains(&row.humidity()), "{}", row.humidity());
             locations.insert(row.location);
             statuses.insert(row.status);
         }
@@ -314,7 +326,8 @@ mod tests {
         let first: Vec<&str> = copy.lines().next().unwrap().split('\t').collect();
         assert_eq!(first[0], "0");
         assert_eq!(first[1], "2026-01-01 00:00:00.000000+00");
-        assert_eq!(first[4].parse::<f64>().unwrap(), row.temperature);
+        assert_eq!(first[4].parse::<f64>().unwrap(), row.temperature());
+        assert_eq!(first[5].parse::<f64>().unwrap(), row.humidity());
         let csv = encoded(&batch, RowFormat::Csv);
         assert!(csv.starts_with("0,2026-01-01T00:00:00.000000Z,"));
         let sql = encoded(&batch, RowFormat::SqlValues);
@@ -326,7 +339,7 @@ mod tests {
         }
         assert_eq!(
             value_at(&encoded(&batch, RowFormat::Ndjson), "temperature"),
-            row.temperature
+            row.temperature()
         );
     }
 

@@ -168,9 +168,21 @@ pub fn prepare(
     check_columns(&mut client, table, schema, method, target)?;
     create_if_missing(&mut client, &ledger_ddl(table)).map_err(classify_for_table)?;
     if truncate {
-        client
+        // The ledger rows of a truncated table describe rows that are gone: drop them with it.
+        let mut transaction = client.transaction().map_err(classify_for_table)?;
+        transaction
             .batch_execute(&format!("TRUNCATE {}", table.quoted()))
             .map_err(classify_for_table)?;
+        transaction
+            .execute(
+                &format!(
+                    "DELETE FROM {} WHERE target_table = $1",
+                    ledger_table(table).quoted()
+                ),
+                &[&table.to_string()],
+            )
+            .map_err(classify_for_table)?;
+        transaction.commit().map_err(classify_for_table)?;
     }
     Ok(())
 }
