@@ -110,11 +110,12 @@ pub struct LoadArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Retries of one batch after transient errors before the load stops.
+    /// Retries after transient errors (of one batch, a connection or the table setup) before the
+    /// load stops.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_retries: u32,
 
-    /// Longest time spent retrying one batch before the load stops.
+    /// Longest time spent retrying one batch, connection or setup before the load stops.
     #[arg(long, value_name = "TIME", default_value = "60s")]
     pub retry_for: humantime::Duration,
 

@@ -15,6 +15,8 @@ use crate::target::{EnvLookup, Target};
 pub const MAX_BATCH: u64 = 1_000_000;
 /// The most worker threads accepted (each holds one connection).
 pub const MAX_THREADS: usize = 4096;
+/// The most shards accepted in `--shard K/N`.
+pub const MAX_SHARDS: u64 = 1_000_000;
 
 /// A flag or setting that cannot be used; printed as one line, exit code 2.
 #[derive(Debug, thiserror::Error)]

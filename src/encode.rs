@@ -1,5 +1,6 @@
-//! Value encoders for every row format: PostgreSQL binary and text COPY, SQL literals, CSV and
-//! JSON. They append to a caller's reused buffer and never allocate.
+//! Value encoders shared by the row formats: PostgreSQL binary COPY framing and fields, integers,
+//! hundredths, timestamps and CSV quoting. They append to a caller's reused buffer and never
+//! allocate.
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
@@ -113,32 +114,6 @@ fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
     out.extend_from_slice(&buffer[..width]);
 }
 
-/// Appends `text` as a PostgreSQL text-COPY field: backslash, tab, newline and carriage return
-/// escaped.
-pub fn copy_text_field(out: &mut Vec<u8>, text: &str) {
-    for &byte in text.as_bytes() {
-        match byte {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(byte),
-        }
-    }
-}
-
-/// Appends `text` as an SQL string literal (standard_conforming_strings on).
-pub fn sql_literal(out: &mut Vec<u8>, text: &str) {
-    out.push(b'\'');
-    for &byte in text.as_bytes() {
-        if byte == b'\'' {
-            out.push(b'\'');
-        }
-        out.push(byte);
-    }
-    out.push(b'\'');
-}
-
 /// Appends `text` as a CSV field, quoted only when it holds a comma, quote or line break.
 pub fn csv_field(out: &mut Vec<u8>, text: &str) {
     if !text
@@ -157,29 +132,6 @@ pub fn csv_field(out: &mut Vec<u8>, text: &str) {
     }
     out.push(b'"');
 }
-
-/// Appends `text` as a JSON string.
-pub fn json_string(out: &mut Vec<u8>, text: &str) {
-    out.push(b'"');
-    for &byte in text.as_bytes() {
-        match byte {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f => {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(byte >> 4)]);
-                out.push(HEX[usize::from(byte & 0xf)]);
-            }
-            _ => out.push(byte),
-        }
-    }
-    out.push(b'"');
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
 /// (Howard Hinnant's `civil_from_days`).
@@ -282,15 +234,9 @@ mod tests {
     }
 
     #[test]
-    fn escaping_per_format() {
-        assert_eq!(text(|o| copy_text_field(o, "a\tb\\c\nd")), "a\\tb\\\\c\\nd");
-        assert_eq!(text(|o| sql_literal(o, "it's")), "'it''s'");
+    fn csv_fields_are_quoted_only_when_needed() {
         assert_eq!(text(|o| csv_field(o, "plain")), "plain");
         assert_eq!(text(|o| csv_field(o, "a,\"b\"")), "\"a,\"\"b\"\"\"");
-        assert_eq!(
-            text(|o| json_string(o, "q\"\u{1}\n")),
-            "\"q\\\"\\u0001\\n\""
-        );
     }
 
     #[test]

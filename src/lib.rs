@@ -36,7 +36,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         Err(err) => {
             let _ = err.print();
             return ExitCode::from(if err.use_stderr() {
-                load::EXIT_USAGE
+                report::EXIT_USAGE
             } else {
                 0
             });
@@ -51,7 +51,8 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
 }
 
 /// The process's stop signal, with the Ctrl-C/SIGTERM handler installed on first use: the first
-/// signal lets workers finish the batch in hand, a second one exits at once.
+/// signal lets workers finish the batch in hand, the second abandons retries (and the load then
+/// ends normally: summary, report, the local cluster stopped), a third exits at once.
 fn stop_signal() -> Arc<StopSignal> {
     static SIGNAL: OnceLock<Arc<StopSignal>> = OnceLock::new();
     SIGNAL
@@ -59,12 +60,19 @@ fn stop_signal() -> Arc<StopSignal> {
             let signal = Arc::new(StopSignal::default());
             let handler_signal = Arc::clone(&signal);
             let installed = ctrlc::set_handler(move || {
-                if handler_signal.is_interrupted() {
-                    eprintln!("loader: interrupted again, exiting now");
-                    std::process::exit(130);
+                if handler_signal.is_abandoning() {
+                    eprintln!("loader: interrupted a third time, exiting now");
+                    std::process::exit(report::EXIT_INTERRUPTED.into());
                 }
-                handler_signal.interrupt();
-                eprintln!("loader: interrupted, finishing the batches in hand (Ctrl-C again exits at once)");
+                if handler_signal.interrupt() == 1 {
+                    eprintln!(
+                        "loader: interrupted, finishing the batches in hand (Ctrl-C again abandons retries)"
+                    );
+                } else {
+                    eprintln!(
+                        "loader: interrupted again, abandoning retries (a third Ctrl-C exits at once)"
+                    );
+                }
             });
             if let Err(err) = installed {
                 eprintln!("loader: warning: Ctrl-C will stop the process abruptly: {err}");
@@ -79,7 +87,7 @@ fn run_gen(args: &GenArgs, signal: &StopSignal) -> u8 {
         Ok(config) => config,
         Err(err) => {
             eprintln!("loader: error: {err}");
-            return load::EXIT_USAGE;
+            return report::EXIT_USAGE;
         }
     };
     let rows = config.rows_in_shard();

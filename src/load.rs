@@ -10,18 +10,13 @@ use crate::cli::OutputFormat;
 use crate::config::LoadConfig;
 use crate::engine::{self, Job, ProgressOptions, SourceFactory, StopSignal};
 use crate::pg::{self, local::LocalPostgres};
-use crate::report::{human, Report};
+use crate::report::{human, Report, EXIT_FATAL};
 use crate::rows::Schema;
 use crate::sink::postgres::PgSinkFactory;
 use crate::sink::stream::StreamSinkFactory;
 use crate::sink::{NullSinkFactory, SinkError, SinkFactory};
 use crate::stats::Stats;
 use crate::target::Target;
-
-/// Exit code of a usage or configuration error (DESIGN §7).
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code of a fatal runtime error.
-pub const EXIT_FATAL: u8 = 3;
 
 /// What a mode hands to [`run`].
 pub struct Load<'a> {
@@ -77,10 +72,12 @@ pub fn run(load: &Load<'_>, signal: &StopSignal) -> u8 {
         }),
         Err(err) => {
             setup.record_error(err.kind());
+            // Giving up on setup because of Ctrl-C is an interruption, not a failure.
+            let failure = (!signal.is_interrupted()).then(|| err.to_string());
             engine::Outcome {
                 workers: Vec::new(),
                 elapsed: Duration::ZERO,
-                failure: Some(err.to_string()),
+                failure,
                 peak_threads: 0,
             }
         }
@@ -158,7 +155,7 @@ fn open_sinks(
             // A throwaway cluster starts empty: the local target always creates the table.
             let create = config.create || matches!(config.target, Target::Local);
             config.retry.run(
-                Some(signal.interrupted_flag()),
+                Some(signal.stopping_flag()),
                 || {
                     pg::prepare(
                         &resolved,

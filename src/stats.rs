@@ -38,14 +38,6 @@ impl Stats {
     pub fn record_error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
     }
-
-    pub fn total_retries(&self) -> u64 {
-        self.retries.values().sum()
-    }
-
-    pub fn total_errors(&self) -> u64 {
-        self.errors.values().sum()
-    }
 }
 
 impl AddAssign<&Stats> for Stats {
@@ -153,7 +145,7 @@ mod tests {
         a += &b;
         assert_eq!((a.rows, a.bytes, a.batches), (1500, 15, 2));
         assert_eq!(a.retries["connection"], 2);
-        assert_eq!(a.total_errors(), 1);
+        assert_eq!(a.errors["authentication"], 1);
         let summary = a.batch_latency.summary();
         assert_eq!(summary.count, 2);
         assert!((summary.max - 8.0).abs() < 0.01, "{summary:?}");

@@ -241,11 +241,11 @@ fn url_with_default_port(text: &str, port: &str) -> String {
 /// key=value DSN. Used on anything that echoes what the user typed.
 pub fn redact(text: &str) -> String {
     if let Some((scheme, rest)) = text.split_once("://") {
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        if let Some((userinfo, host)) = authority.rsplit_once('@') {
+        // The userinfo ends at the last `@`: a password may itself hold `/`, `?`, `#` or `@`.
+        // Cutting there may hide more than the password in odd URLs, never less.
+        if let Some((userinfo, after)) = rest.rsplit_once('@') {
             if let Some((user, _password)) = userinfo.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}{tail}");
+                return redact_query_password(&format!("{scheme}://{user}:***@{after}"));
             }
         }
         return redact_query_password(text);
@@ -280,16 +280,28 @@ fn redact_key_value_password(text: &str) -> String {
         out.push_str("password=***");
         let value = value.trim_start();
         let value_len = match value.strip_prefix('\'') {
-            Some(quoted) => quoted
-                .find('\'')
-                .map_or(value.len(), |end| end + 2)
-                .min(value.len()),
+            Some(quoted) => quoted_value_len(quoted).map_or(value.len(), |len| len + 1),
             None => value.find(char::is_whitespace).unwrap_or(value.len()),
         };
         rest = &value[value_len..];
     }
     out.push_str(rest);
     out
+}
+
+/// The length of a single-quoted DSN value after its opening quote, through the closing quote
+/// (backslash escapes honoured), or `None` when it is not closed.
+fn quoted_value_len(quoted: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in quoted.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '\'' => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -370,5 +382,14 @@ mod tests {
             "host=h password=*** user=u"
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://u:pa/ss#x@h:bad/db"),
+            "postgres://u:***@h:bad/db"
+        );
+        assert_eq!(
+            redact("host=h password='a\\'b c' user=u"),
+            "host=h password=*** user=u"
+        );
+        assert_eq!(redact("password='unclosed secret"), "password=***");
     }
 }

@@ -113,6 +113,8 @@ mod tests {
                 errors: 1
             }
         );
-        assert_eq!((snapshot - snapshot).rows, 0);
+        counters.shard(0).add_batch(1, 7);
+        let later = counters.snapshot() - snapshot;
+        assert_eq!((later.rows, later.bytes, later.batches), (1, 7, 1));
     }
 }

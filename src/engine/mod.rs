@@ -50,15 +50,25 @@ pub struct SourceError(pub String);
 /// Why workers stop early: set by the Ctrl-C handler (interrupt) or by a failing worker (halt).
 #[derive(Debug, Default)]
 pub struct StopSignal {
+    /// Workers take no new batch.
     stop: AtomicBool,
+    /// Ctrl-C or SIGTERM arrived at least once.
     interrupted: AtomicBool,
+    /// A second one arrived: retries give up, even for a batch in doubt.
+    abandon: AtomicBool,
 }
 
 impl StopSignal {
-    /// Ctrl-C or SIGTERM: finish the batches in hand, then stop.
-    pub fn interrupt(&self) {
-        self.interrupted.store(true, Ordering::SeqCst);
+    /// Ctrl-C or SIGTERM: the first lets workers finish the batch in hand, retries included; the
+    /// second abandons retries. Returns how many interrupts have now arrived (at most 2).
+    pub fn interrupt(&self) -> u32 {
         self.stop.store(true, Ordering::SeqCst);
+        if self.interrupted.swap(true, Ordering::SeqCst) {
+            self.abandon.store(true, Ordering::SeqCst);
+            2
+        } else {
+            1
+        }
     }
 
     /// A worker failed: the others stop after their batch in hand.
@@ -74,9 +84,19 @@ impl StopSignal {
         self.interrupted.load(Ordering::SeqCst)
     }
 
-    /// The flag the Ctrl-C handler sets, for loops that should give up when interrupted.
-    pub fn interrupted_flag(&self) -> &AtomicBool {
-        &self.interrupted
+    pub fn is_abandoning(&self) -> bool {
+        self.abandon.load(Ordering::SeqCst)
+    }
+
+    /// Set once workers should stop: the give-up flag of retries where nothing is in doubt yet
+    /// (opening connections, preparing the table).
+    pub fn stopping_flag(&self) -> &AtomicBool {
+        &self.stop
+    }
+
+    /// Set by a second interrupt: the give-up flag of retries of a batch that may be in doubt.
+    pub fn abandon_flag(&self) -> &AtomicBool {
+        &self.abandon
     }
 }
 
@@ -230,7 +250,10 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
         let opened = match opened {
             Ok(opened) => Some(opened),
             Err(message) => {
-                (self.fail)(message);
+                // Giving up because of Ctrl-C is an interruption, not a failure.
+                if !self.job.signal.is_interrupted() {
+                    (self.fail)(message);
+                }
                 self.startup_failed.store(true, Ordering::SeqCst);
                 None
             }
@@ -258,7 +281,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
         let sink = job
             .retry
             .run(
-                Some(job.signal.interrupted_flag()),
+                Some(job.signal.stopping_flag()),
                 || job.sinks.open(self.worker),
                 |err, pause| self.announce_retry(stats, err, pause),
             )

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::sink::SinkError;
 
+/// Pauses are slept in slices this long, so that giving up is noticed quickly.
+const PAUSE_SLICE: Duration = Duration::from_millis(50);
+
 /// How long and how often a failing operation is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -41,11 +44,11 @@ impl RetryPolicy {
     }
 
     /// Runs `operation` until it succeeds, fails permanently, or the budget is spent. Each retry is
-    /// announced to `on_retry` with the error and the pause about to be taken. When `abandon` is set
-    /// the loop gives up at the next failure instead of pausing (used where nothing is in doubt).
+    /// announced to `on_retry` with the error and the pause about to be taken. Once `give_up` is
+    /// set the loop returns the last error instead of pausing or retrying again.
     pub fn run<T>(
         &self,
-        abandon: Option<&AtomicBool>,
+        give_up: Option<&AtomicBool>,
         mut operation: impl FnMut() -> Result<T, SinkError>,
         mut on_retry: impl FnMut(&SinkError, Duration),
     ) -> Result<T, SinkError> {
@@ -71,11 +74,18 @@ impl RetryPolicy {
                     ),
                 });
             }
-            if abandon.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+            let given_up = || give_up.is_some_and(|flag| flag.load(Ordering::Relaxed));
+            if given_up() {
                 return Err(err);
             }
             on_retry(&err, pause);
-            std::thread::sleep(pause);
+            let resume_at = Instant::now() + pause;
+            while let Some(left) = resume_at.checked_duration_since(Instant::now()) {
+                if given_up() {
+                    return Err(err);
+                }
+                std::thread::sleep(left.min(PAUSE_SLICE));
+            }
             attempt += 1;
         }
     }
@@ -98,9 +108,19 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(1);
         for attempt in 0..40 {
             let ceiling = (policy.base * 2u32.saturating_pow(attempt.min(20))).min(policy.cap);
-            for _ in 0..50 {
-                assert!(policy.backoff(attempt, &mut rng) <= ceiling);
-            }
+            let pauses: Vec<Duration> = (0..200)
+                .map(|_| policy.backoff(attempt, &mut rng))
+                .collect();
+            assert!(pauses.iter().all(|pause| *pause <= ceiling));
+            // Full jitter spreads pauses over the whole range below the ceiling.
+            assert!(
+                pauses.iter().any(|pause| *pause < ceiling / 4),
+                "attempt {attempt}"
+            );
+            assert!(
+                pauses.iter().any(|pause| *pause > ceiling * 3 / 4),
+                "attempt {attempt}"
+            );
         }
     }
 
@@ -149,6 +169,27 @@ mod tests {
         assert_eq!(calls, 3);
         assert!(matches!(err, SinkError::Permanent { .. }));
         assert!(err.to_string().contains("gave up after 2 retries"), "{err}");
+    }
+
+    #[test]
+    fn giving_up_cuts_a_pause_short() {
+        let policy = RetryPolicy {
+            base: Duration::from_secs(60),
+            cap: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let give_up = AtomicBool::new(false);
+        let started = Instant::now();
+        let result = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                give_up.store(true, Ordering::Relaxed);
+            });
+            // Attempt 0's pause could be up to a minute; fail once, then give up.
+            policy.run::<()>(Some(&give_up), || Err(transient()), |_, _| {})
+        });
+        assert!(result.is_err());
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

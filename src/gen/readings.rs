@@ -86,8 +86,8 @@ impl Reading {
             ts_micros: START_MICROS + id as i64 * STEP_MICROS,
             sensor_id: (((a & 0xFFFF_FFFF) * 10_000) >> 32) as i32,
             location: LOCATIONS[(a >> 61) as usize],
-            temperature_centi: hundredths(b, 6_000) as i32 - 2_000,
-            humidity_centi: hundredths(c, 10_000) as i32,
+            temperature_centi: uniform_below(b, 6_000) as i32 - 2_000,
+            humidity_centi: uniform_below(c, 10_000) as i32,
             status,
         }
     }
@@ -117,7 +117,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 
 /// An integer in `[0, range)` drawn from the high bits of `bits`.
 #[inline]
-fn hundredths(bits: u64, range: u64) -> u64 {
+fn uniform_below(bits: u64, range: u64) -> u64 {
     ((bits >> 32) * range) >> 32
 }
 

@@ -19,14 +19,27 @@ use crate::target::PgTarget;
 
 /// The ledger table: one row per committed batch, written in the batch's own transaction.
 pub const LEDGER_TABLE: &str = "loader_ledger";
+/// The ledger's primary key (run, source, batch): a second commit of one batch violates it.
+pub const LEDGER_KEY: &str = "loader_ledger_key";
 
 /// Resolves every TCP host name once, so that workers connect by address and no resolver thread
-/// is started per connection; also sets the connect timeout.
+/// is started per connection; sets the connect timeout and TCP keepalives (a dead server or a
+/// half-open connection is noticed within about 25 s instead of hanging a worker).
 pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget, SinkError> {
     let mut resolved = target.clone();
     let config = resolved.config_mut();
-    config.connect_timeout(connect_timeout);
-    if config.get_hostaddrs().is_empty() {
+    config
+        .connect_timeout(connect_timeout)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3);
+    let has_unix_socket = config
+        .get_hosts()
+        .iter()
+        .any(|host| matches!(host, postgres::config::Host::Unix(_)));
+    // hostaddr must be given for every host or none; Unix sockets need no resolving.
+    if config.get_hostaddrs().is_empty() && !has_unix_socket {
         let ports = config.get_ports().to_vec();
         let hosts = config.get_hosts().to_vec();
         for (i, host) in hosts.iter().enumerate() {
@@ -41,8 +54,7 @@ pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget,
                         message: format!("cannot resolve the host name `{name}` of {target}"),
                     })?
                     .ip(),
-                // Unix sockets need no address; the driver ignores hostaddr for them.
-                postgres::config::Host::Unix(_) => return Ok(resolved),
+                postgres::config::Host::Unix(_) => continue,
             };
             config.hostaddr(address);
         }
@@ -200,7 +212,8 @@ fn ledger_ddl(table: &TableName) -> String {
         "CREATE TABLE IF NOT EXISTS {} (run_id text NOT NULL, source text NOT NULL, \
          batch_seq bigint NOT NULL, worker int NOT NULL, rows bigint NOT NULL, \
          first_row bigint NOT NULL, target_table text NOT NULL, \
-         committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, source, batch_seq))",
+         committed_at timestamptz NOT NULL DEFAULT now(), \
+         CONSTRAINT {LEDGER_KEY} PRIMARY KEY (run_id, source, batch_seq))",
         ledger_table(table).quoted()
     )
 }

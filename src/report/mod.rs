@@ -18,6 +18,13 @@ use crate::engine::Outcome as EngineOutcome;
 use crate::stats::{LatencySummary, Stats};
 use process::ProcessCost;
 
+/// Exit code of a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code of a fatal runtime error.
+pub const EXIT_FATAL: u8 = 3;
+/// Exit code after Ctrl-C or SIGTERM.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 /// How a load ended; decides the exit code (DESIGN §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,8 +41,8 @@ impl Outcome {
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Completed => 0,
-            Outcome::Failed => 3,
-            Outcome::Interrupted => 130,
+            Outcome::Failed => EXIT_FATAL,
+            Outcome::Interrupted => EXIT_INTERRUPTED,
         }
     }
 }
@@ -107,13 +114,7 @@ impl Report {
             (None, false) => Outcome::Completed,
         };
         let seconds = engine.elapsed.as_secs_f64();
-        let per_second = |value: u64| {
-            if seconds > 0.0 {
-                value as f64 / seconds
-            } else {
-                0.0
-            }
-        };
+        let per_second = |value: u64| rate(value, seconds);
         Report {
             loader_version: env!("CARGO_PKG_VERSION"),
             mode,
@@ -159,6 +160,7 @@ impl Report {
     }
 }
 
+/// `value` per second, 0 for an empty interval.
 fn rate(value: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {
         value as f64 / seconds

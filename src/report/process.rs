@@ -62,6 +62,5 @@ mod tests {
         let cost = ProcessCost::measure(0);
         assert!(cost.peak_rss_mb > 1.0, "{cost:?}");
         assert!(cost.threads >= 1, "{cost:?}");
-        assert!(cost.user_cpu_s + cost.system_cpu_s >= 0.0);
     }
 }

@@ -5,7 +5,9 @@
 //! Exactness (DESIGN §5): when a write fails, the sink drops the connection and remembers the batch
 //! as in doubt; the retry reconnects and looks the batch up in the ledger before sending it again,
 //! so a batch whose COMMIT reached the server but whose acknowledgement was lost is counted once
-//! and inserted once.
+//! and inserted once. The ledger's primary key is load-bearing: if the old transaction was still
+//! open during the lookup and commits later, the resend's ledger insert violates the key, its
+//! transaction rolls back, and the batch is counted as the one commit it had.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -28,8 +30,10 @@ pub struct PgSinkFactory {
     method: Method,
     /// `COPY … FROM STDIN …` or `INSERT INTO … VALUES `.
     statement: String,
-    /// The ledger insert's fixed part, up to the values.
+    /// The ledger insert up to the batch's own values: table, columns, run id and source.
     ledger_insert: String,
+    /// The ledger insert after them: the target table's name, and COMMIT.
+    ledger_commit: String,
     ledger_lookup: String,
     run_id: String,
     source: String,
@@ -57,8 +61,13 @@ impl PgSinkFactory {
         let ledger = pg::ledger_table(&table).quoted();
         PgSinkFactory {
             ledger_insert: format!(
-                "INSERT INTO {ledger} (run_id, source, batch_seq, worker, rows, first_row, target_table) VALUES ("
+                "INSERT INTO {ledger} (run_id, source, target_table, batch_seq, worker, rows, \
+                 first_row) VALUES ({}, {}, {}",
+                quote_literal(&run_id),
+                quote_literal(&source),
+                quote_literal(&table.to_string()),
             ),
+            ledger_commit: "); COMMIT".into(),
             ledger_lookup: format!(
                 "SELECT 1 FROM {ledger} WHERE run_id = $1 AND source = $2 AND batch_seq = $3"
             ),
@@ -92,6 +101,7 @@ impl SinkFactory for PgSinkFactory {
             worker,
             connection: Some(self.connect()?),
             buffer: Vec::new(),
+            payload_bytes: 0,
             ledger_sql: String::new(),
             in_doubt: None,
         }))
@@ -111,6 +121,8 @@ struct PgSink<'a> {
     connection: Option<Connection>,
     /// The encoded batch, reused.
     buffer: Vec<u8>,
+    /// Bytes of rows and framing in `buffer`, without the transaction and ledger statements.
+    payload_bytes: u64,
     /// The ledger insert and COMMIT, reused.
     ledger_sql: String,
     /// The sequence number of a batch whose last attempt failed after it may have committed.
@@ -154,18 +166,17 @@ impl PgSink<'_> {
                 self.buffer.extend_from_slice(b"; ");
             }
         }
+        self.payload_bytes = self.buffer.len() as u64;
         self.ledger_sql.clear();
         let _ = write!(
             self.ledger_sql,
-            "{}{}, {}, {}, {}, {}, {}, {}); COMMIT",
+            "{}, {}, {}, {}, {}{}",
             factory.ledger_insert,
-            quote_literal(&factory.run_id),
-            quote_literal(&factory.source),
             batch.seq(),
             self.worker,
             batch.len(),
             batch.first_row(),
-            quote_literal(&factory.table.to_string()),
+            factory.ledger_commit,
         );
     }
 }
@@ -180,7 +191,8 @@ fn send(
     match &connection.copy {
         Some(copy) => {
             client.batch_execute("BEGIN")?;
-            // CopyInWriter buffers until `finish`: the batch goes out as one message stream.
+            // CopyInWriter copies the batch into its own buffer and sends it at `finish`: one
+            // message stream per batch.
             let mut writer = client.copy_in(copy)?;
             writer.write_all(buffer).map_err(SendError::Io)?;
             writer.finish()?;
@@ -193,6 +205,13 @@ fn send(
         }
     }
     Ok(())
+}
+
+fn violates_ledger_key(err: &postgres::Error) -> bool {
+    err.as_db_error().is_some_and(|db| {
+        db.code() == &postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some(pg::LEDGER_KEY)
+    })
 }
 
 /// A failed send, before classification.
@@ -213,13 +232,14 @@ impl Sink for PgSink<'_> {
         if self.connection.is_none() {
             self.connection = Some(self.factory.connect()?);
         }
-        if self.in_doubt == Some(batch.seq()) {
+        let was_in_doubt = self.in_doubt == Some(batch.seq());
+        if was_in_doubt {
             match self.already_committed(batch) {
                 Ok(true) => {
                     self.in_doubt = None;
                     return Ok(Written {
                         rows: batch.len() as u64,
-                        bytes: self.buffer.len() as u64,
+                        bytes: self.payload_bytes,
                     });
                 }
                 Ok(false) => {}
@@ -237,13 +257,21 @@ impl Sink for PgSink<'_> {
                 message: format!("no connection to {}", self.factory.target),
             });
         };
+        let written = Written {
+            rows: batch.len() as u64,
+            bytes: self.payload_bytes,
+        };
         match send(connection, &mut self.buffer, &self.ledger_sql) {
             Ok(()) => {
                 self.in_doubt = None;
-                Ok(Written {
-                    rows: batch.len() as u64,
-                    bytes: self.buffer.len() as u64,
-                })
+                Ok(written)
+            }
+            // The earlier attempt's transaction was still open when the lookup ran, and has
+            // committed since: the ledger's key refuses this second commit. Count it once.
+            Err(SendError::Driver(err)) if was_in_doubt && violates_ledger_key(&err) => {
+                self.connection = None;
+                self.in_doubt = None;
+                Ok(written)
             }
             Err(err) => {
                 // Dropping the connection rolls back whatever did not commit.
