@@ -602,3 +602,64 @@ fn the_default_local_target_loads_and_keep_leaves_it_running() {
     );
     assert_eq!(count, 1000);
 }
+
+#[test]
+fn a_lost_commit_acknowledgement_is_counted_once_and_inserted_once() {
+    let pg = Pg::start();
+    // Commits are numbered over both runs: 50 batches each, each committed exactly once.
+    let proxy =
+        support::proxy::CommitDropProxy::start(pg.cluster.port(), vec![3, 10, 25, 60, 75, 90]);
+    let target = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        proxy.port
+    );
+    let dir = scratch();
+    for (i, method) in ["copy-binary", "insert"].iter().enumerate() {
+        let table = format!("readings_{i}");
+        let report_path = dir.path().join(format!("{method}.json"));
+        Loader::new()
+            .args([
+                "--threads",
+                "2",
+                "--batch",
+                "1000",
+                "--rows",
+                "50000",
+                "--create",
+                "--quiet",
+            ])
+            .args([
+                "--method", method, "--table", &table, "--target", &target, "--report",
+            ])
+            .arg_path(&report_path)
+            .run()
+            .assert_success();
+        let report = read_report(&report_path);
+        assert_eq!(report["rows_loaded"], 50_000, "{method}: {report}");
+        assert_eq!(
+            pg.scalar(&format!("SELECT count(*) FROM {table}")),
+            50_000,
+            "{method}"
+        );
+        assert_eq!(
+            pg.scalar(&format!("SELECT count(DISTINCT id) FROM {table}")),
+            50_000
+        );
+        let retries: u64 = report["retries"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert!(
+            retries >= 3,
+            "{method}: every cut shows as a retry: {}",
+            report["retries"]
+        );
+    }
+    assert_eq!(
+        proxy.cut(),
+        6,
+        "the proxy cut six connections after their COMMIT"
+    );
+}

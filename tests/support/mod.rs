@@ -1,6 +1,8 @@
 //! Test support: a builder that runs the real `loader` binary, and a throwaway PostgreSQL cluster
 //! (the same `loader::pg::local` module the `local` target uses) with a query helper.
 
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
