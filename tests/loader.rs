@@ -663,3 +663,83 @@ fn a_lost_commit_acknowledgement_is_counted_once_and_inserted_once() {
         "the proxy cut six connections after their COMMIT"
     );
 }
+
+#[test]
+fn ctrl_c_while_connecting_exits_130_at_once() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let child = Loader::new()
+        .args([
+            "--rows",
+            "10",
+            "--max-retries",
+            "1000",
+            "--retry-for",
+            "10m",
+            "--target",
+            &target,
+        ])
+        .spawn();
+    std::thread::sleep(Duration::from_millis(800));
+    let signalled = Instant::now();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let output = wait_with_limit(child, Duration::from_secs(5));
+    assert!(signalled.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("interrupted"));
+}
+
+#[test]
+fn a_second_ctrl_c_abandons_a_batch_stuck_in_retries() {
+    let pg = Pg::start();
+    let dir = scratch();
+    let report_path = dir.path().join("r.json");
+    let child = Loader::new()
+        .args([
+            "--threads",
+            "1",
+            "--create",
+            "--max-retries",
+            "1000",
+            "--retry-for",
+            "10m",
+        ])
+        .args(["--target", &pg.url(), "--report"])
+        .arg_path(&report_path)
+        .spawn();
+    wait_until(Duration::from_secs(30), "rows to arrive", || {
+        count_or_zero(&pg, "readings") > 0
+    });
+    pg.cluster.kill().expect("stop PostgreSQL");
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = Pid::from_raw(child.id() as i32);
+    kill(pid, Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let second = Instant::now();
+    kill(pid, Signal::SIGINT).unwrap();
+    let output = wait_with_limit(child, Duration::from_secs(10));
+    assert!(second.elapsed() < Duration::from_secs(3));
+    assert_eq!(output.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("abandoned batch"), "{stderr}");
+    let report = read_report(&report_path);
+    assert_eq!(report["outcome"], "interrupted");
+    assert_eq!(report["errors"]["abandoned"], 1, "{report}");
+    // The abandoned batch may or may not have committed before the server died.
+    pg.cluster.restart().unwrap();
+    let loaded = report["rows_loaded"].as_i64().unwrap();
+    let counted = pg.scalar("SELECT count(*) FROM readings");
+    assert!(
+        counted == loaded || counted == loaded + 1000,
+        "{counted} vs {loaded}"
+    );
+}

@@ -285,11 +285,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                 || job.sinks.open(self.worker),
                 |err, pause| self.announce_retry(stats, err, pause),
             )
-            .map_err(|err| {
-                stats.stats.record_error(err.kind());
-                self.counters.add_error();
-                err.to_string()
-            })?;
+            .map_err(|err| self.count_error(stats, err.kind(), err.to_string()))?;
         let source = job
             .sources
             .open(self.worker)
@@ -312,24 +308,46 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                 break;
             };
             let batch_started = Instant::now();
-            let written = job
-                .retry
-                .run(
-                    None,
-                    || sink.write(batch),
-                    |err, pause| self.announce_retry(stats, err, pause),
-                )
-                .map_err(|err| {
-                    stats.stats.record_error(err.kind());
-                    self.counters.add_error();
-                    err.to_string()
-                })?;
+            let written = job.retry.run(
+                Some(job.signal.abandon_flag()),
+                || sink.write(batch),
+                |err, pause| self.announce_retry(stats, err, pause),
+            );
+            let written = match written {
+                Ok(written) => written,
+                Err(err) if job.signal.is_abandoning() => {
+                    let message = format!(
+                        "worker {}: abandoned batch {} (rows from {}) after a second interrupt; \
+                         it may or may not have committed: {err}",
+                        self.worker,
+                        batch.seq(),
+                        batch.first_row()
+                    );
+                    eprintln!("loader: {}", self.count_error(stats, "abandoned", message));
+                    return Ok(());
+                }
+                Err(err) => {
+                    let message = format!(
+                        "{err} (batch {}, rows from {})",
+                        batch.seq(),
+                        batch.first_row()
+                    );
+                    return Err(self.count_error(stats, err.kind(), message));
+                }
+            };
             stats
                 .stats
                 .record_batch(written.rows, written.bytes, batch_started.elapsed());
             self.counters.add_batch(written.rows, written.bytes);
         }
         sink.finish().map_err(|err| err.to_string())
+    }
+
+    /// Counts an error of `kind` and passes its message on.
+    fn count_error(&self, stats: &mut WorkerStats, kind: &'static str, message: String) -> String {
+        stats.stats.record_error(kind);
+        self.counters.add_error();
+        message
     }
 
     fn announce_retry(&self, stats: &mut WorkerStats, err: &SinkError, pause: Duration) {
