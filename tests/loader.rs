@@ -21,6 +21,16 @@ fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) 
     }
 }
 
+/// A PostgreSQL URL on a loopback port where nothing listens.
+fn refused_target() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+}
+
 /// Rows in a table, or 0 while it does not exist yet or the server is away.
 fn count_or_zero(pg: &Pg, table: &str) -> i64 {
     postgres::Client::connect(&pg.url(), postgres::NoTls)
@@ -315,12 +325,7 @@ fn bad_flags_get_one_clear_line_and_exit_code_2() {
 
 #[test]
 fn a_refused_connection_fails_after_the_retry_budget() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let target = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let target = refused_target();
     let run = Loader::new()
         .args([
             "--rows",
@@ -666,12 +671,7 @@ fn a_lost_commit_acknowledgement_is_counted_once_and_inserted_once() {
 
 #[test]
 fn ctrl_c_while_connecting_exits_130_at_once() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let target = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let target = refused_target();
     let child = Loader::new()
         .args([
             "--rows",
