@@ -30,10 +30,9 @@ pub struct PgSinkFactory {
     method: Method,
     /// `COPY … FROM STDIN …` or `INSERT INTO … VALUES `.
     statement: String,
-    /// The ledger insert up to the batch's own values: table, columns, run id and source.
+    /// The ledger insert up to the batch's own values: the ledger's columns, then the run id,
+    /// source and target table as literals.
     ledger_insert: String,
-    /// The ledger insert after them: the target table's name, and COMMIT.
-    ledger_commit: String,
     ledger_lookup: String,
     run_id: String,
     source: String,
@@ -67,7 +66,6 @@ impl PgSinkFactory {
                 quote_literal(&source),
                 quote_literal(&table.to_string()),
             ),
-            ledger_commit: "); COMMIT".into(),
             ledger_lookup: format!(
                 "SELECT 1 FROM {ledger} WHERE run_id = $1 AND source = $2 AND batch_seq = $3"
             ),
@@ -78,6 +76,19 @@ impl PgSinkFactory {
             run_id,
             source,
         }
+    }
+
+    /// Whether the ledger shows `batch` committed by this run.
+    fn already_committed(
+        &self,
+        client: &mut Client,
+        batch: &dyn Batch,
+    ) -> Result<bool, postgres::Error> {
+        let found = client.query_opt(
+            &self.ledger_lookup,
+            &[&self.run_id, &self.source, &(batch.seq() as i64)],
+        )?;
+        Ok(found.is_some())
     }
 
     fn connect(&self) -> Result<Connection, SinkError> {
@@ -134,19 +145,6 @@ impl PgSink<'_> {
         pg::classify(err, &self.factory.target, Some(&self.factory.table))
     }
 
-    /// Whether the ledger shows `batch` committed by this run.
-    fn already_committed(&mut self, batch: &dyn Batch) -> Result<bool, postgres::Error> {
-        let factory = self.factory;
-        let Some(connection) = self.connection.as_mut() else {
-            return Ok(false);
-        };
-        let found = connection.client.query_opt(
-            &factory.ledger_lookup,
-            &[&factory.run_id, &factory.source, &(batch.seq() as i64)],
-        )?;
-        Ok(found.is_some())
-    }
-
     /// Encodes the batch for the method, and the ledger row and COMMIT that close its transaction.
     fn encode(&mut self, batch: &dyn Batch) {
         let factory = self.factory;
@@ -170,13 +168,12 @@ impl PgSink<'_> {
         self.ledger_sql.clear();
         let _ = write!(
             self.ledger_sql,
-            "{}, {}, {}, {}, {}{}",
+            "{}, {}, {}, {}, {}); COMMIT",
             factory.ledger_insert,
             batch.seq(),
             self.worker,
             batch.len(),
             batch.first_row(),
-            factory.ledger_commit,
         );
     }
 }
@@ -229,67 +226,54 @@ impl From<postgres::Error> for SendError {
 
 impl Sink for PgSink<'_> {
     fn write(&mut self, batch: &dyn Batch) -> Result<Written, SinkError> {
-        if self.connection.is_none() {
-            self.connection = Some(self.factory.connect()?);
-        }
+        let factory = self.factory;
+        // The connection is put back only after a success: any failure drops it, which rolls
+        // back whatever did not commit, and the next attempt reconnects.
+        let mut connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => factory.connect()?,
+        };
         let was_in_doubt = self.in_doubt == Some(batch.seq());
         if was_in_doubt {
-            match self.already_committed(batch) {
-                Ok(true) => {
-                    self.in_doubt = None;
-                    return Ok(Written {
-                        rows: batch.len() as u64,
-                        bytes: self.payload_bytes,
-                    });
-                }
-                Ok(false) => {}
-                Err(err) => {
-                    self.connection = None;
-                    return Err(self.classify(&err));
-                }
+            let committed = factory
+                .already_committed(&mut connection.client, batch)
+                .map_err(|err| self.classify(&err))?;
+            if committed {
+                self.in_doubt = None;
+                self.connection = Some(connection);
+                return Ok(Written {
+                    rows: batch.len() as u64,
+                    bytes: self.payload_bytes,
+                });
             }
         }
         self.encode(batch);
         self.in_doubt = Some(batch.seq());
-        let Some(connection) = self.connection.as_mut() else {
-            return Err(SinkError::Transient {
-                kind: "connection",
-                message: format!("no connection to {}", self.factory.target),
-            });
-        };
         let written = Written {
             rows: batch.len() as u64,
             bytes: self.payload_bytes,
         };
-        match send(connection, &mut self.buffer, &self.ledger_sql) {
+        match send(&mut connection, &mut self.buffer, &self.ledger_sql) {
             Ok(()) => {
                 self.in_doubt = None;
+                self.connection = Some(connection);
                 Ok(written)
             }
             // The earlier attempt's transaction was still open when the lookup ran, and has
             // committed since: the ledger's key refuses this second commit. Count it once.
             Err(SendError::Driver(err)) if was_in_doubt && violates_ledger_key(&err) => {
-                self.connection = None;
                 self.in_doubt = None;
                 Ok(written)
             }
-            Err(err) => {
-                // Dropping the connection rolls back whatever did not commit.
-                self.connection = None;
-                Err(match err {
-                    SendError::Driver(err) => self.classify(&err),
-                    SendError::Io(err) => SinkError::Transient {
-                        kind: "connection",
-                        message: format!("connection to {} failed: {err}", self.factory.target),
-                    },
-                    SendError::NotUtf8 => SinkError::Permanent {
-                        kind: "data",
-                        message:
-                            "a batch for --method insert is not valid UTF-8; use a COPY method"
-                                .into(),
-                    },
-                })
-            }
+            Err(SendError::Driver(err)) => Err(self.classify(&err)),
+            Err(SendError::Io(err)) => Err(SinkError::Transient {
+                kind: "connection",
+                message: format!("connection to {} failed: {err}", factory.target),
+            }),
+            Err(SendError::NotUtf8) => Err(SinkError::Permanent {
+                kind: "data",
+                message: "a batch for --method insert is not valid UTF-8; use a COPY method".into(),
+            }),
         }
     }
 
