@@ -134,7 +134,6 @@ pub fn run(job: &Job<'_>) -> Outcome {
     };
     let counters = Counters::new(job.threads);
     let gate = StartGate::default();
-    let startup_failed = AtomicBool::new(false);
     let failure = Mutex::new(None::<String>);
     let fail = |message: String| {
         failure.lock().get_or_insert(message);
@@ -150,7 +149,6 @@ pub fn run(job: &Job<'_>) -> Outcome {
                 core: (!cores.is_empty()).then(|| cores[worker % cores.len()]),
                 counters: counters.shard(worker),
                 gate: &gate,
-                startup_failed: &startup_failed,
                 fail: &fail,
             };
             let spawned = std::thread::Builder::new()
@@ -161,7 +159,6 @@ pub fn run(job: &Job<'_>) -> Outcome {
                 Ok(handle) => handles.push(handle),
                 Err(err) => {
                     fail(format!("cannot start worker thread {worker}: {err}"));
-                    startup_failed.store(true, Ordering::SeqCst);
                     break;
                 }
             }
@@ -194,7 +191,7 @@ pub fn run(job: &Job<'_>) -> Outcome {
     }
 }
 
-/// The start barrier: workers arrive once their connection is open; main opens the gate when all
+/// The start gate: workers arrive once their connection is open (or failed to open); main opens the gate when all
 /// have arrived, so the clock starts with every connection checked. Unlike `std::sync::Barrier` it
 /// copes with fewer arrivals than planned (a worker thread that could not be spawned).
 #[derive(Debug, Default)]
@@ -231,7 +228,6 @@ struct WorkerContext<'a, F: Fn(String) + Sync> {
     core: Option<core_affinity::CoreId>,
     counters: &'a CounterShard,
     gate: &'a StartGate,
-    startup_failed: &'a AtomicBool,
     fail: &'a F,
 }
 
@@ -247,21 +243,18 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
             }
         }
         let opened = catch_panic(|| self.open(&mut stats)).and_then(|opened| opened);
-        let opened = match opened {
-            Ok(opened) => Some(opened),
-            Err(message) => {
-                // Giving up because of Ctrl-C is an interruption, not a failure.
+        // A failed open halts the load (or Ctrl-C already stopped it, which is no failure): the
+        // other workers then leave the load loop at once and close their connections.
+        let opened = opened
+            .map_err(|message| {
                 if !self.job.signal.is_interrupted() {
                     (self.fail)(message);
                 }
-                self.startup_failed.store(true, Ordering::SeqCst);
-                None
-            }
-        };
+            })
+            .ok();
         self.gate.arrive_and_wait();
         let started = Instant::now();
-        if let (Some((source, sink)), false) = (opened, self.startup_failed.load(Ordering::SeqCst))
-        {
+        if let Some((source, sink)) = opened {
             let result = catch_panic(|| self.load(source, sink, started, &mut stats));
             if let Err(message) | Ok(Err(message)) = result {
                 (self.fail)(message);
