@@ -1,15 +1,15 @@
 //! Per-worker statistics: plain data that each worker fills on its own and returns when it ends;
-//! main merges them with `+=` (DESIGN §11.5). Batch latencies go into one hdrhistogram per worker.
+//! main merges them with `+=` (DESIGN §11.5); the report serializes their summaries. Batch latencies go into one hdrhistogram per worker.
 
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// Counts and latencies of one worker, or of all of them merged.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Stats {
     pub rows: u64,
     pub bytes: u64,
@@ -97,12 +97,6 @@ impl AddAssign<&Latency> for Latency {
         self.0
             .add(&other.0)
             .expect("histograms with the same bounds always merge");
-    }
-}
-
-impl Serialize for Latency {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.summary().serialize(serializer)
     }
 }
 
