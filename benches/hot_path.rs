@@ -1,11 +1,14 @@
-//! Criterion benchmarks of `gen` mode's hot path (DESIGN §10), per row of a 10,000-row batch:
+//! Criterion benchmarks of the hot paths (DESIGN §10), per row of a 10,000-row batch:
 //!
 //! - `generate`: refilling a reused [`ReadingsBatch`] with 10,000 `readings` rows
 //!   (`ReadingsBatch::fill`, i.e. `Reading::generate` per id);
 //! - `encode/<format>`: encoding an already filled 10,000-row batch into a reused `Vec<u8>` in each
-//!   [`RowFormat`] a sink speaks, through the [`Batch`] trait, as the sinks do.
+//!   [`RowFormat`] a sink speaks, through the [`Batch`] trait, as the sinks do;
+//! - `copy/split`: the copy reader thread cutting a `readings` CSV into 10,000-record chunks;
+//! - `copy/parse` and `copy/parse_encode_binary`: a copy worker parsing one such chunk into fields,
+//!   and then encoding it as binary COPY by the table's types.
 //!
-//! No I/O, no threads: these are the per-row CPU costs a worker pays before its sink writes. Run
+//! No I/O, no threads: these are the per-row CPU costs a worker (or the reader) pays. Run
 //! with `cargo bench --bench hot_path`; figures are elements (rows) per second. Measurement time is
 //! kept short so the whole bench finishes in about a minute on a noisy 2-core machine.
 
@@ -14,8 +17,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
+use std::sync::Arc;
+
+use loader::cli::InputFormat;
 use loader::config::Shard;
-use loader::gen::ReadingsBatch;
+use loader::copy::{Chunk, CopyBatch, Dialect, RawBatch, Splitter};
+use loader::gen::{ReadingsBatch, READINGS_SCHEMA};
 use loader::rows::{Batch, RowFormat};
 
 /// Rows per batch, as a large `--batch` would use.
@@ -58,11 +65,66 @@ fn encode(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new(name, ROWS), &format, |b, &format| {
             b.iter(|| {
                 out.clear();
-                black_box(&batch).encode(0..ROWS, format, &mut out);
+                let _ = black_box(&batch).encode(0..ROWS, format, &mut out);
                 black_box(out.len())
             });
         });
     }
+    group.finish();
+}
+
+/// A `readings` CSV of `ROWS` records, as the `file:` target writes it.
+fn readings_csv() -> Vec<u8> {
+    let mut batch = ReadingsBatch::with_capacity(SEED, ROWS);
+    batch.fill(0, 0..ROWS as u64, Shard::WHOLE);
+    let mut csv = Vec::with_capacity(ROWS * 80);
+    let _ = batch.encode(0..ROWS, RowFormat::Csv, &mut csv);
+    csv
+}
+
+fn copy(c: &mut Criterion) {
+    let mut group = c.benchmark_group("copy");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    let csv = readings_csv();
+    group.bench_function(BenchmarkId::new("split", ROWS), |b| {
+        b.iter(|| {
+            let mut splitter =
+                Splitter::new(Box::new(std::io::Cursor::new(csv.clone())), Some(b'"'));
+            black_box(splitter.next_chunk(ROWS as u64, usize::MAX).unwrap())
+        });
+    });
+    let dialect = Arc::new(Dialect::new(InputFormat::Csv, None, None, None));
+    let mut batch = CopyBatch::new(
+        dialect,
+        Arc::new(READINGS_SCHEMA),
+        Arc::from(vec!["bench.csv".to_string()]),
+    );
+    let raw = || RawBatch {
+        seq: 0,
+        input: 0,
+        chunk: Chunk {
+            data: csv.clone(),
+            first_line: 2,
+            records: ROWS as u64,
+        },
+    };
+    group.bench_function(BenchmarkId::new("parse", ROWS), |b| {
+        b.iter(|| {
+            batch.fill(raw());
+            black_box(batch.len())
+        });
+    });
+    let mut out = Vec::with_capacity(ROWS * 128);
+    group.bench_function(BenchmarkId::new("parse_encode_binary", ROWS), |b| {
+        b.iter(|| {
+            batch.fill(raw());
+            out.clear();
+            batch
+                .encode(0..ROWS, RowFormat::CopyBinary, &mut out)
+                .expect("readings values all encode in binary");
+            black_box(out.len())
+        });
+    });
     group.finish();
 }
 
@@ -76,6 +138,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = generate, encode
+    targets = generate, encode, copy
 }
 criterion_main!(benches);

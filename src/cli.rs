@@ -28,6 +28,73 @@ pub struct Cli {
 pub enum Command {
     /// Generate `readings` rows on every worker and load them (the default mode).
     Gen(GenArgs),
+    /// Load CSV, TSV or NDJSON files (plain or .gz) or stdin, rejecting bad rows.
+    Copy(CopyArgs),
+}
+
+/// Options of `loader copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Input files, `-` for standard input [default: -]. A `.gz` file is decompressed.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    /// Input format [default: by extension (.csv, .tsv/.tab, .ndjson/.jsonl), csv for stdin].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<InputFormat>,
+
+    /// The first record of each input names the columns (CSV, TSV).
+    #[arg(long)]
+    pub header: bool,
+
+    /// Table columns the fields of each record go to, in order (a,b,c) [default: the header's
+    /// names, else every column of the table].
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+
+    /// Field separator, one ASCII character [default: `,` for CSV, tab for TSV].
+    #[arg(long, value_name = "C")]
+    pub delimiter: Option<String>,
+
+    /// CSV quote character, one ASCII character [default: "].
+    #[arg(long, value_name = "C")]
+    pub quote: Option<String>,
+
+    /// The spelling of NULL [default: an empty unquoted field for CSV, \N for TSV].
+    #[arg(long, value_name = "S")]
+    pub null_string: Option<String>,
+
+    /// Skip this many lines at the start of each input, before the header.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub skip_lines: u64,
+
+    /// Load at most this many records in all.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub limit: Option<u64>,
+
+    /// The run's name in the ledger: with --resume, continue that run after a crash [default: a
+    /// new id, printed in the report].
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Skip the batches the ledger shows committed by --run-id (same inputs, same --batch).
+    #[arg(long, requires = "run_id")]
+    pub resume: bool,
+}
+
+/// Format of copy-mode input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    /// Comma-separated values, PostgreSQL's CSV rules.
+    Csv,
+    /// PostgreSQL's text format: tab-separated, backslash escapes, \N for NULL.
+    Tsv,
+    /// One JSON object per line; fields taken by column name.
+    Ndjson,
 }
 
 /// Options of `loader gen`.
@@ -122,6 +189,14 @@ pub struct LoadArgs {
     /// Time allowed to open one connection.
     #[arg(long, value_name = "TIME", default_value = "10s")]
     pub connect_timeout: humantime::Duration,
+
+    /// Where rejected rows go, one JSON object per line [default: rejects-RUN_ID.ndjson].
+    #[arg(long, value_name = "FILE")]
+    pub reject_file: Option<PathBuf>,
+
+    /// Stop the load once more than this many rows are rejected.
+    #[arg(long, value_name = "N", value_parser = parse_count, default_value = "1000")]
+    pub max_rejects: u64,
 }
 
 /// How rows are written to PostgreSQL.

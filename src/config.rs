@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::{GenArgs, LoadArgs, Method, OutputFormat};
+use crate::cli::{CopyArgs, GenArgs, InputFormat, LoadArgs, Method, OutputFormat};
+use crate::copy::{Dialect, Input};
 use crate::engine::RetryPolicy;
 use crate::target::{EnvLookup, Target};
 
@@ -29,6 +30,8 @@ pub enum ConfigError {
     },
     #[error("target `{target}`: {reason}")]
     Target { target: String, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    Input { path: String, reason: String },
     #[error("{0}")]
     Conflict(String),
 }
@@ -58,6 +61,8 @@ pub struct LoadConfig {
     pub quiet: bool,
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
+    pub reject_file: Option<PathBuf>,
+    pub max_rejects: u64,
 }
 
 /// Settings of `loader gen`.
@@ -170,8 +175,221 @@ impl LoadConfig {
                 ..RetryPolicy::default()
             },
             connect_timeout,
+            reject_file: args.reject_file.clone(),
+            max_rejects: args.max_rejects,
         })
     }
+}
+
+/// The longest `--run-id` accepted.
+const MAX_RUN_ID_CHARS: usize = 100;
+
+/// Settings of `loader copy`.
+#[derive(Debug, Clone)]
+pub struct CopyConfig {
+    pub load: LoadConfig,
+    pub inputs: Vec<Input>,
+    pub dialect: Dialect,
+    pub header: bool,
+    pub columns: Option<Vec<String>>,
+    pub skip_lines: u64,
+    pub limit: Option<u64>,
+    pub run_id: Option<String>,
+    pub resume: bool,
+}
+
+impl CopyConfig {
+    /// Validates `loader copy` arguments; every input must exist and be readable.
+    pub fn from_args(args: &CopyArgs, env: EnvLookup<'_>) -> Result<CopyConfig, ConfigError> {
+        let load = LoadConfig::from_args(&args.load, env)?;
+        let inputs = inputs(&args.files)?;
+        let format = match args.format {
+            Some(format) => format,
+            None => format_of(&inputs)?,
+        };
+        let single_byte = |flag: &'static str, value: &Option<String>| match value.as_deref() {
+            None => Ok(None),
+            Some(text) if text.len() == 1 && text.is_ascii() && !matches!(text, "\n" | "\r") => {
+                Ok(Some(text.as_bytes()[0]))
+            }
+            Some(text) => Err(invalid(
+                flag,
+                text,
+                "must be one ASCII character, not a line break",
+            )),
+        };
+        let delimiter = single_byte("delimiter", &args.delimiter)?;
+        let quote = single_byte("quote", &args.quote)?;
+        let not_for = |flag: &'static str, given: bool, formats: &[InputFormat]| {
+            if given && formats.contains(&format) {
+                Err(ConfigError::Conflict(format!(
+                    "--{flag} does not apply to {} input",
+                    format!("{format:?}").to_lowercase()
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        not_for("delimiter", delimiter.is_some(), &[InputFormat::Ndjson])?;
+        not_for(
+            "quote",
+            quote.is_some(),
+            &[InputFormat::Ndjson, InputFormat::Tsv],
+        )?;
+        not_for(
+            "null-string",
+            args.null_string.is_some(),
+            &[InputFormat::Ndjson],
+        )?;
+        not_for("header", args.header, &[InputFormat::Ndjson])?;
+        let dialect = Dialect::new(format, delimiter, quote, args.null_string.as_deref());
+        if format == InputFormat::Csv && dialect.delimiter == dialect.quote {
+            return Err(ConfigError::Conflict(
+                "--delimiter and --quote must differ".into(),
+            ));
+        }
+        if let Some(null) = &args.null_string {
+            if null.contains(['\n', '\r']) {
+                return Err(invalid(
+                    "null-string",
+                    null.escape_debug(),
+                    "must not hold a line break",
+                ));
+            }
+        }
+        let columns = match &args.columns {
+            Some(names) => Some(column_list(names)?),
+            None => None,
+        };
+        if args.limit == Some(0) {
+            return Err(invalid("limit", 0, "must be at least 1"));
+        }
+        if let Some(run_id) = &args.run_id {
+            if run_id.is_empty()
+                || run_id.chars().count() > MAX_RUN_ID_CHARS
+                || run_id.chars().any(char::is_control)
+            {
+                return Err(invalid(
+                    "run-id",
+                    run_id.escape_debug(),
+                    format!("must be 1 to {MAX_RUN_ID_CHARS} printable characters"),
+                ));
+            }
+        }
+        if args.resume {
+            if load.truncate {
+                return Err(ConfigError::Conflict(
+                    "--resume continues a load; --truncate would empty what it loaded".into(),
+                ));
+            }
+            if !matches!(load.target, Target::Postgres(_)) {
+                return Err(ConfigError::Conflict(
+                    "--resume needs a PostgreSQL target: the ledger of committed batches lives \
+                     there"
+                        .into(),
+                ));
+            }
+        }
+        Ok(CopyConfig {
+            load,
+            inputs,
+            dialect,
+            header: args.header,
+            columns,
+            skip_lines: args.skip_lines,
+            limit: args.limit,
+            run_id: args.run_id.clone(),
+            resume: args.resume,
+        })
+    }
+}
+
+/// The inputs, each checked to be a readable file (stdin at most once).
+fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, ConfigError> {
+    if files.is_empty() {
+        return Ok(vec![Input::Stdin]);
+    }
+    if files.iter().filter(|path| path.as_os_str() == "-").count() > 1 {
+        return Err(ConfigError::Conflict(
+            "`-` (stdin) can be given only once".into(),
+        ));
+    }
+    files
+        .iter()
+        .map(|path| {
+            if path.as_os_str() == "-" {
+                return Ok(Input::Stdin);
+            }
+            let unreadable = |reason: String| ConfigError::Input {
+                path: path.display().to_string(),
+                reason,
+            };
+            if path.is_dir() {
+                return Err(unreadable("is a directory".into()));
+            }
+            std::fs::File::open(path).map_err(|err| unreadable(err.to_string()))?;
+            let gzip = path.extension().is_some_and(|ext| ext == "gz");
+            Ok(Input::File {
+                path: path.clone(),
+                gzip,
+            })
+        })
+        .collect()
+}
+
+/// The format the inputs' extensions (under any `.gz`) name; stdin alone is CSV.
+fn format_of(inputs: &[Input]) -> Result<InputFormat, ConfigError> {
+    let mut formats = inputs.iter().filter_map(|input| match input {
+        Input::Stdin => None,
+        Input::File { path, gzip } => {
+            let path = if *gzip {
+                path.with_extension("")
+            } else {
+                path.clone()
+            };
+            let format = match path.extension().and_then(|e| e.to_str()) {
+                Some("csv") => Some(InputFormat::Csv),
+                Some("tsv" | "tab") => Some(InputFormat::Tsv),
+                Some("ndjson" | "jsonl") => Some(InputFormat::Ndjson),
+                _ => None,
+            };
+            Some((path, format))
+        }
+    });
+    let mut chosen = None;
+    for (path, format) in formats.by_ref() {
+        let Some(format) = format else {
+            return Err(ConfigError::Conflict(format!(
+                "cannot tell the format of {} from its extension; give --format csv|tsv|ndjson",
+                path.display()
+            )));
+        };
+        if chosen.is_some_and(|chosen| chosen != format) {
+            return Err(ConfigError::Conflict(
+                "the inputs have different formats; load them separately".into(),
+            ));
+        }
+        chosen = Some(format);
+    }
+    Ok(chosen.unwrap_or(InputFormat::Csv))
+}
+
+/// `--columns`: non-empty, distinct names.
+fn column_list(names: &[String]) -> Result<Vec<String>, ConfigError> {
+    let trimmed: Vec<String> = names.iter().map(|name| name.trim().to_string()).collect();
+    for (i, name) in trimmed.iter().enumerate() {
+        if name.is_empty() {
+            return Err(invalid("columns", names.join(","), "holds an empty name"));
+        }
+        if trimmed[..i].contains(name) {
+            return Err(invalid(
+                "columns",
+                names.join(","),
+                format!("names `{name}` twice"),
+            ));
+        }
+    }
+    Ok(trimmed)
 }
 
 fn default_threads() -> usize {

@@ -3,7 +3,7 @@
 //! allocate.
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+pub const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 
 /// PostgreSQL binary COPY framing and field encoders.
 pub mod binary {
@@ -115,16 +115,16 @@ fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
 }
 
 /// Appends `text` as a CSV field, quoted only when it holds a comma, quote or line break.
-pub fn csv_field(out: &mut Vec<u8>, text: &str) {
+pub fn csv_field(out: &mut Vec<u8>, text: &[u8]) {
     if !text
-        .bytes()
+        .iter()
         .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
     {
-        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(text);
         return;
     }
     out.push(b'"');
-    for &byte in text.as_bytes() {
+    for &byte in text {
         if byte == b'"' {
             out.push(b'"');
         }
@@ -135,6 +135,17 @@ pub fn csv_field(out: &mut Vec<u8>, text: &str) {
 
 /// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
 /// (Howard Hinnant's `civil_from_days`).
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of [`civil_from_days`]).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month_index = i64::from((month + 9) % 12);
+    let day_of_year = (153 * month_index + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -193,6 +204,7 @@ mod tests {
         let mut expected = (1970, 1, 1);
         for days in 0..146_097 {
             assert_eq!(civil_from_days(days), expected);
+            assert_eq!(days_from_civil(expected.0, expected.1, expected.2), days);
             let (y, m, d) = expected;
             let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
             let month_len = [
@@ -235,8 +247,8 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_only_when_needed() {
-        assert_eq!(text(|o| csv_field(o, "plain")), "plain");
-        assert_eq!(text(|o| csv_field(o, "a,\"b\"")), "\"a,\"\"b\"\"\"");
+        assert_eq!(text(|o| csv_field(o, b"plain")), "plain");
+        assert_eq!(text(|o| csv_field(o, b"a,\"b\"")), "\"a,\"\"b\"\"\"");
     }
 
     #[test]

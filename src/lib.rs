@@ -6,11 +6,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod copy;
 pub mod encode;
 pub mod engine;
 pub mod gen;
 pub mod load;
 pub mod pg;
+pub mod reject;
 pub mod report;
 pub mod rows;
 pub mod sink;
@@ -24,10 +26,12 @@ use std::sync::{Arc, OnceLock};
 use clap::Parser;
 use serde_json::{json, Map};
 
-use cli::{Cli, Command, GenArgs};
-use config::GenConfig;
+use cli::{Cli, Command, CopyArgs, GenArgs};
+use config::{CopyConfig, GenConfig};
+use copy::{CopyPlan, Reader};
 use engine::StopSignal;
-use gen::{GenSourceFactory, IdPlan, READINGS_SCHEMA};
+use gen::{GenPlan, READINGS_SCHEMA};
+use rows::Columns;
 
 /// Runs `loader` with these arguments and returns its exit code.
 pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
@@ -45,6 +49,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     let signal = stop_signal();
     let code = match &cli.command {
         Some(Command::Gen(args)) => run_gen(args, &signal),
+        Some(Command::Copy(args)) => run_copy(args, &signal),
         None => run_gen(&cli.gen, &signal),
     };
     ExitCode::from(code)
@@ -91,8 +96,12 @@ fn run_gen(args: &GenArgs, signal: &StopSignal) -> u8 {
         }
     };
     let rows = config.rows_in_shard();
-    let plan = IdPlan::new(rows, config.load.batch as u64, config.shard);
-    let sources = GenSourceFactory::new(plan, config.seed, config.load.batch);
+    let mut sources = GenPlan {
+        rows_in_shard: rows,
+        batch: config.load.batch,
+        shard: config.shard,
+        seed: config.seed,
+    };
     let mut settings = Map::new();
     settings.insert("rows".into(), json!(config.rows));
     settings.insert("rows_in_shard".into(), json!(rows));
@@ -103,14 +112,71 @@ fn run_gen(args: &GenArgs, signal: &StopSignal) -> u8 {
     settings.insert("seed".into(), json!(config.seed));
     settings.insert("shard".into(), json!(config.shard.to_string()));
     load::run(
-        &load::Load {
+        load::Load {
             mode: "gen",
             config: &config.load,
-            schema: &READINGS_SCHEMA,
-            sources: &sources,
+            columns: Columns::Fixed(READINGS_SCHEMA),
+            sources: &mut sources,
+            run_id: None,
+            resume: false,
             total_rows: rows,
             duration: config.duration,
             output_format: config.output_format,
+            settings,
+        },
+        signal,
+    )
+}
+
+fn run_copy(args: &CopyArgs, signal: &Arc<StopSignal>) -> u8 {
+    let config = match CopyConfig::from_args(args, &target::process_env) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("loader: error: {err}");
+            return report::EXIT_USAGE;
+        }
+    };
+    let dialect = Arc::new(config.dialect.clone());
+    let mut reader = Reader::new(
+        config.inputs.clone(),
+        Arc::clone(&dialect),
+        config.header,
+        config.skip_lines,
+        config.limit,
+        config.load.batch as u64,
+    );
+    let header = match reader.open_first() {
+        Ok(header) => header,
+        Err(message) => {
+            eprintln!("loader: error: {message}");
+            return report::EXIT_USAGE;
+        }
+    };
+    let columns = match config.columns.clone().or(header) {
+        Some(names) => Columns::Named(names),
+        None => Columns::Table,
+    };
+    let names: Vec<String> = reader.names().to_vec();
+    let mut settings = Map::new();
+    settings.insert("inputs".into(), json!(names));
+    settings.insert("format".into(), json!(config.dialect.format));
+    settings.insert("header".into(), json!(config.header));
+    settings.insert("columns".into(), json!(config.columns));
+    settings.insert("skip_lines".into(), json!(config.skip_lines));
+    settings.insert("limit".into(), json!(config.limit));
+    settings.insert("resume".into(), json!(config.resume));
+    let mut sources = CopyPlan::new(reader, dialect, Arc::clone(signal));
+    load::run(
+        load::Load {
+            mode: "copy",
+            config: &config.load,
+            columns,
+            sources: &mut sources,
+            run_id: config.run_id.clone(),
+            resume: config.resume,
+            total_rows: config.limit,
+            duration: None,
+            output_format: cli::OutputFormat::Csv,
             settings,
         },
         signal,

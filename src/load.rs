@@ -1,17 +1,22 @@
 //! One load from start to end, for any mode: bring up the target (start the local cluster, prepare
-//! the table), build the sink factory, run the engine, print and write the report, tear the target
-//! down, and decide the exit code. The summary is printed on every path, failures included.
+//! the table and learn its column types, read the ledger for `--resume`), build the sink factory
+//! and the mode's sources, run the engine, print and write the report, tear the target down, and
+//! decide the exit code. The summary is printed on every path, failures included.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::cli::OutputFormat;
+use crate::cli::{Method, OutputFormat};
 use crate::config::LoadConfig;
-use crate::engine::{self, Job, ProgressOptions, SourceFactory, StopSignal};
+use crate::engine::{
+    self, Committed, Job, ProgressOptions, SourceError, SourceFactory, SourceSummary, StopSignal,
+};
 use crate::pg::{self, local::LocalPostgres};
+use crate::reject::RejectLog;
 use crate::report::{human, Report, EXIT_FATAL};
-use crate::rows::Schema;
+use crate::rows::{Column, Columns, Schema, SqlType};
 use crate::sink::postgres::PgSinkFactory;
 use crate::sink::stream::StreamSinkFactory;
 use crate::sink::{NullSinkFactory, SinkError, SinkFactory};
@@ -20,11 +25,17 @@ use crate::target::Target;
 
 /// What a mode hands to [`run`].
 pub struct Load<'a> {
-    /// `gen`, `copy`, …: names the mode in the summary and report.
+    /// `gen`, `copy`, …: names the mode in the summary and report, and is the ledger's source.
     pub mode: &'static str,
     pub config: &'a LoadConfig,
-    pub schema: &'a Schema,
-    pub sources: &'a dyn SourceFactory,
+    /// The columns the mode writes.
+    pub columns: Columns,
+    /// Builds the sources once the target is ready.
+    pub sources: &'a mut dyn SourcePlan,
+    /// `--run-id`: the run's name in the ledger (else a new one).
+    pub run_id: Option<String>,
+    /// `--resume`: skip the batches the ledger shows committed by `run_id`.
+    pub resume: bool,
     /// Rows expected in all, when known (for the progress bar).
     pub total_rows: Option<u64>,
     pub duration: Option<Duration>,
@@ -34,10 +45,28 @@ pub struct Load<'a> {
     pub settings: Map<String, Value>,
 }
 
+/// A mode's sources, built once the target's columns (typed) and committed batches are known.
+pub trait SourcePlan {
+    fn start(
+        &mut self,
+        schema: &Schema,
+        committed: Committed,
+        workers: usize,
+    ) -> Result<Box<dyn SourceFactory + '_>, SourceError>;
+}
+
+/// The target, ready to load: its sinks, the typed columns to load, what the run committed.
+struct Prepared {
+    sinks: Box<dyn SinkFactory>,
+    schema: Schema,
+    committed: Committed,
+    method: Method,
+}
+
 /// Runs the load and returns the process exit code.
-pub fn run(load: &Load<'_>, signal: &StopSignal) -> u8 {
+pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     let config = load.config;
-    let run_id = new_run_id();
+    let run_id = load.run_id.clone().unwrap_or_else(new_run_id);
     let mut local = None;
     let target = match &config.target {
         Target::Local => match start_local(config.quiet) {
@@ -54,51 +83,78 @@ pub fn run(load: &Load<'_>, signal: &StopSignal) -> u8 {
         other => other.clone(),
     };
 
+    let reject_path = config
+        .reject_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("rejects-{run_id}.ndjson")));
+    let rejects = RejectLog::new(reject_path, load.resume, config.max_rejects);
     let mut setup = Stats::default();
-    let outcome = match open_sinks(load, &target, &run_id, signal, &mut setup) {
-        Ok(sinks) => engine::run(&Job {
-            threads: config.threads,
-            pin: config.pin,
-            retry: config.retry,
-            duration: load.duration,
-            progress: ProgressOptions {
-                every: config.progress_every,
-                quiet: config.quiet,
-                total: load.total_rows,
-            },
-            sources: load.sources,
-            sinks: sinks.as_ref(),
-            signal,
-        }),
+    let mut method = config.method;
+    let mut skipped = SourceSummary::default();
+    let no_workers = |failure: Option<String>| engine::Outcome {
+        workers: Vec::new(),
+        elapsed: Duration::ZERO,
+        failure,
+        peak_threads: 0,
+    };
+    let outcome = match prepare(&load, &target, &run_id, signal, &mut setup) {
+        Ok(prepared) => {
+            method = prepared.method;
+            match load
+                .sources
+                .start(&prepared.schema, prepared.committed, config.threads)
+            {
+                Ok(sources) => {
+                    let outcome = engine::run(&Job {
+                        threads: config.threads,
+                        pin: config.pin,
+                        retry: config.retry,
+                        duration: load.duration,
+                        progress: ProgressOptions {
+                            every: config.progress_every,
+                            quiet: config.quiet,
+                            total: load.total_rows,
+                        },
+                        sources: sources.as_ref(),
+                        sinks: prepared.sinks.as_ref(),
+                        rejects: &rejects,
+                        signal,
+                    });
+                    skipped = sources.finish();
+                    outcome
+                }
+                Err(err) => no_workers(Some(err.to_string())),
+            }
+        }
         Err(err) => {
             setup.record_error(err.kind());
             // Giving up on setup because of Ctrl-C is an interruption, not a failure.
-            let failure = (!signal.is_interrupted()).then(|| err.to_string());
-            engine::Outcome {
-                workers: Vec::new(),
-                elapsed: Duration::ZERO,
-                failure,
-                peak_threads: 0,
-            }
+            no_workers((!signal.is_interrupted()).then(|| err.to_string()))
         }
     };
 
     let mut settings = Map::new();
     settings.insert("target".into(), json!(target.to_string()));
     settings.insert("table".into(), json!(config.table.to_string()));
-    settings.insert("method".into(), json!(config.method));
+    settings.insert("method".into(), json!(method));
     settings.insert("threads".into(), json!(config.threads));
     settings.insert("batch".into(), json!(config.batch));
     settings.insert("pin".into(), json!(config.pin));
     settings.insert("run_id".into(), json!(run_id));
     settings.extend(load.settings.clone());
-    let report = Report::new(
+    let mut report = Report::new(
         load.mode,
         &outcome,
         &setup,
         signal.is_interrupted(),
         settings,
     );
+    if rejects.count() > 0 {
+        report.reject_file = Some(rejects.path().display().to_string());
+    }
+    if load.resume {
+        report.resumed = Some(skipped);
+    }
 
     if let Some(error) = &report.error {
         eprintln!("loader: error: {error}");
@@ -127,61 +183,122 @@ pub fn run(load: &Load<'_>, signal: &StopSignal) -> u8 {
     exit_code
 }
 
-/// Builds the sink factory for the target, preparing a PostgreSQL table first.
-fn open_sinks(
+/// Prepares the target: for PostgreSQL the table (created, checked, typed) and the ledger of the
+/// run; then the sink factory.
+fn prepare(
     load: &Load<'_>,
     target: &Target,
     run_id: &str,
     signal: &StopSignal,
     setup: &mut Stats,
-) -> Result<Box<dyn SinkFactory>, SinkError> {
+) -> Result<Prepared, SinkError> {
     let config = load.config;
-    Ok(match target {
-        Target::Null => Box::new(NullSinkFactory),
-        Target::Stdout => Box::new(StreamSinkFactory::stdout(load.output_format, load.schema)?),
-        Target::File(path) => Box::new(StreamSinkFactory::file(
-            path,
-            load.output_format,
-            load.schema,
-        )?),
-        Target::Local => {
-            return Err(SinkError::Permanent {
-                kind: "internal",
-                message: "the local target was not started".into(),
-            })
+    let Target::Postgres(pg_target) = target else {
+        let schema = match &load.columns {
+            Columns::Fixed(schema) => schema.clone(),
+            Columns::Named(names) => Schema {
+                columns: names
+                    .iter()
+                    .map(|name| Column {
+                        name: name.clone().into(),
+                        sql_type: SqlType::Text,
+                    })
+                    .collect::<Vec<_>>()
+                    .into(),
+            },
+            Columns::Table => {
+                return Err(SinkError::Permanent {
+                    kind: "schema",
+                    message: format!(
+                        "loading into {target} needs the column names: give --columns or --header"
+                    ),
+                })
+            }
+        };
+        let sinks: Box<dyn SinkFactory> = match target {
+            Target::Stdout => Box::new(StreamSinkFactory::stdout(load.output_format, &schema)?),
+            Target::File(path) => {
+                Box::new(StreamSinkFactory::file(path, load.output_format, &schema)?)
+            }
+            Target::Null => Box::new(NullSinkFactory),
+            _ => {
+                return Err(SinkError::Permanent {
+                    kind: "internal",
+                    message: format!("the target {target} was not started"),
+                })
+            }
+        };
+        return Ok(Prepared {
+            sinks,
+            schema,
+            committed: Committed::default(),
+            method: config.method,
+        });
+    };
+    let resolved = pg::resolve(pg_target, config.connect_timeout)?;
+    // A throwaway cluster starts empty: the local target always creates the table.
+    let create = config.create || matches!(config.target, Target::Local);
+    let on_retry = |err: &SinkError, pause: Duration| {
+        setup.record_retry(err.kind());
+        if !config.quiet {
+            eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
         }
-        Target::Postgres(pg_target) => {
-            let resolved = pg::resolve(pg_target, config.connect_timeout)?;
-            // A throwaway cluster starts empty: the local target always creates the table.
-            let create = config.create || matches!(config.target, Target::Local);
-            config.retry.run(
-                Some(signal.stopping_flag()),
-                || {
-                    pg::prepare(
-                        &resolved,
-                        &config.table,
-                        load.schema,
-                        config.method,
-                        create,
-                        config.truncate,
-                    )
-                },
-                |err, pause| {
-                    setup.record_retry(err.kind());
-                    if !config.quiet {
-                        eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
-                    }
-                },
-            )?;
-            Box::new(PgSinkFactory::new(
-                resolved,
-                config.table.clone(),
-                load.schema,
+    };
+    let schema = config.retry.run(
+        Some(signal.stopping_flag()),
+        || {
+            pg::prepare(
+                &resolved,
+                &config.table,
+                &load.columns,
                 config.method,
-                run_id.to_string(),
-                load.mode.to_string(),
-            ))
+                create,
+                config.truncate,
+            )
+        },
+        on_retry,
+    )?;
+    let committed = match &load.run_id {
+        Some(run_id) => {
+            let committed = pg::committed(&resolved, &config.table, run_id, load.mode)?;
+            if !load.resume && !committed.is_empty() {
+                return Err(SinkError::Permanent {
+                    kind: "run_id",
+                    message: format!(
+                        "run `{run_id}` already committed {} batches into {}; add --resume to \
+                         continue it, or choose another --run-id",
+                        committed.len(),
+                        config.table
+                    ),
+                });
+            }
+            committed
         }
+        None => Committed::default(),
+    };
+    let mut method = config.method;
+    if method == Method::CopyBinary && !schema.is_binary_encodable() {
+        method = Method::CopyText;
+        if !config.quiet {
+            eprintln!(
+                "loader: {} has a column type without a binary encoder here; loading with text COPY",
+                config.table
+            );
+        }
+    }
+    let sinks = Box::new(PgSinkFactory::new(
+        resolved,
+        config.table.clone(),
+        &schema,
+        method,
+        run_id.to_string(),
+        load.mode.to_string(),
+    ));
+    Ok(Prepared {
+        sinks,
+        schema,
+        committed,
+        method,
     })
 }
 

@@ -4,7 +4,10 @@
 //! A sink frames a batch (COPY header and trailer, the INSERT prefix, a request body) and asks the
 //! batch to encode its rows into the sink's reused buffer: one dynamic call per batch, none per row.
 
+use std::borrow::Cow;
 use std::ops::Range;
+
+use crate::reject::Reject;
 
 /// How a sink wants rows encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,40 +24,92 @@ pub enum RowFormat {
     Ndjson,
 }
 
-/// A column type the built-in sources produce.
+/// A column type: the ones loader encodes in binary COPY, and `Other` for the rest (loaded as
+/// text, which the server converts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqlType {
-    Int8,
+    Bool,
+    Bytea,
+    Int2,
     Int4,
+    Int8,
+    Float4,
     Float8,
+    /// text, varchar, char(n) and name: binary COPY sends their UTF-8 bytes.
     Text,
+    Json,
+    Jsonb,
+    Date,
+    Timestamp,
     Timestamptz,
+    Uuid,
+    /// Any other type: numeric, arrays, enums, domains, ….
+    Other,
 }
 
 impl SqlType {
-    /// The name PostgreSQL's `format_type` gives this type.
+    /// The name to create a column of this type with.
     pub fn pg_name(self) -> &'static str {
         match self {
-            SqlType::Int8 => "bigint",
+            SqlType::Bool => "boolean",
+            SqlType::Bytea => "bytea",
+            SqlType::Int2 => "smallint",
             SqlType::Int4 => "integer",
+            SqlType::Int8 => "bigint",
+            SqlType::Float4 => "real",
             SqlType::Float8 => "double precision",
-            SqlType::Text => "text",
+            SqlType::Text | SqlType::Other => "text",
+            SqlType::Json => "json",
+            SqlType::Jsonb => "jsonb",
+            SqlType::Date => "date",
+            SqlType::Timestamp => "timestamp without time zone",
             SqlType::Timestamptz => "timestamp with time zone",
+            SqlType::Uuid => "uuid",
+        }
+    }
+
+    /// The type of a PostgreSQL type OID (`pg_attribute.atttypid`).
+    pub fn from_oid(oid: u32) -> SqlType {
+        match oid {
+            16 => SqlType::Bool,
+            17 => SqlType::Bytea,
+            20 => SqlType::Int8,
+            21 => SqlType::Int2,
+            23 => SqlType::Int4,
+            19 | 25 | 1042 | 1043 => SqlType::Text,
+            114 => SqlType::Json,
+            700 => SqlType::Float4,
+            701 => SqlType::Float8,
+            1082 => SqlType::Date,
+            1114 => SqlType::Timestamp,
+            1184 => SqlType::Timestamptz,
+            2950 => SqlType::Uuid,
+            3802 => SqlType::Jsonb,
+            _ => SqlType::Other,
         }
     }
 }
 
 /// One column: its name and type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     pub sql_type: SqlType,
 }
 
+impl Column {
+    pub const fn fixed(name: &'static str, sql_type: SqlType) -> Column {
+        Column {
+            name: Cow::Borrowed(name),
+            sql_type,
+        }
+    }
+}
+
 /// The ordered columns of the rows a source produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schema {
-    pub columns: &'static [Column],
+    pub columns: Cow<'static, [Column]>,
 }
 
 impl Schema {
@@ -63,10 +118,34 @@ impl Schema {
         let names: Vec<String> = self
             .columns
             .iter()
-            .map(|column| crate::config::quote_ident(column.name))
+            .map(|column| crate::config::quote_ident(&column.name))
             .collect();
         names.join(", ")
     }
+
+    /// Whether binary COPY can carry every column (else the load uses text COPY).
+    pub fn is_binary_encodable(&self) -> bool {
+        self.columns
+            .iter()
+            .all(|column| column.sql_type != SqlType::Other)
+    }
+}
+
+/// A value the batch cannot encode in the requested format (a binary COPY field whose text the
+/// client does not parse, such as a timestamp without a zone): the sink sends the batch as text
+/// instead and lets the server decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unencodable;
+
+/// Where a row came from, for the reject file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RowOrigin {
+    /// The input file (or `-`, or `gen`).
+    pub source: String,
+    /// The 1-based line the record starts on (the id, for generated rows).
+    pub line: u64,
+    /// The record as read (invalid UTF-8 shown as U+FFFD).
+    pub record: String,
 }
 
 /// A batch of rows in hand: what a source fills and a sink writes.
@@ -81,6 +160,30 @@ pub trait Batch {
     }
     /// The position of the first row in its source (an id or a line number), for the ledger.
     fn first_row(&self) -> u64;
-    /// Appends the rows in `rows` to `out`, encoded as `format`.
-    fn encode(&self, rows: Range<usize>, format: RowFormat, out: &mut Vec<u8>);
+    /// Appends the rows in `rows` to `out`, encoded as `format`. Only binary COPY can fail, and
+    /// then `out` holds a partial encoding that the caller discards.
+    fn encode(
+        &self,
+        rows: Range<usize>,
+        format: RowFormat,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Unencodable>;
+    /// Where row `row` came from, and its record, for the reject file.
+    fn origin(&self, row: usize) -> RowOrigin;
+    /// Records of this batch the source found invalid (not among its `len()` rows), rejected
+    /// before any sink sees them.
+    fn invalid(&self) -> &[Reject] {
+        &[]
+    }
+}
+
+/// The columns a mode asks the target for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Columns {
+    /// Exactly these, with these types (gen mode): created so, and checked to match.
+    Fixed(Schema),
+    /// These names, typed by the target table (copy mode with `--columns` or a header).
+    Named(Vec<String>),
+    /// Every column of the target table, in order (copy mode without names).
+    Table,
 }

@@ -14,6 +14,8 @@ pub struct Stats {
     pub rows: u64,
     pub bytes: u64,
     pub batches: u64,
+    /// Rows rejected for their data (by the source or the target).
+    pub rejected: u64,
     /// Retried failures by kind.
     pub retries: BTreeMap<&'static str, u64>,
     /// Failures that were not retried, or whose retries ran out, by kind.
@@ -45,6 +47,7 @@ impl AddAssign<&Stats> for Stats {
         self.rows += other.rows;
         self.bytes += other.bytes;
         self.batches += other.batches;
+        self.rejected += other.rejected;
         for (kind, count) in &other.retries {
             *self.retries.entry(kind).or_default() += count;
         }

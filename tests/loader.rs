@@ -1,6 +1,7 @@
 //! End-to-end tests of the `loader` binary against real PostgreSQL clusters that each test starts
 //! itself. Every load is checked by counting on the target, and against the report.
 
+mod copy;
 mod support;
 
 use std::collections::BTreeSet;
@@ -10,16 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use support::{read_report, scratch, wait_with_limit, Loader, Pg};
-
-/// Polls `condition` every 50 ms until it holds, failing the test after `limit`.
-fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use support::{count_or_zero, read_report, scratch, wait_until, wait_with_limit, Loader, Pg};
 
 /// A PostgreSQL URL on a loopback port where nothing listens.
 fn refused_target() -> String {
@@ -29,13 +21,6 @@ fn refused_target() -> String {
         .unwrap()
         .port();
     format!("postgres://postgres@127.0.0.1:{port}/postgres")
-}
-
-/// Rows in a table, or 0 while it does not exist yet or the server is away.
-fn count_or_zero(pg: &Pg, table: &str) -> i64 {
-    postgres::Client::connect(&pg.url(), postgres::NoTls)
-        .and_then(|mut client| client.query_one(&format!("SELECT count(*) FROM {table}"), &[]))
-        .map_or(0, |row| row.get(0))
 }
 
 #[test]

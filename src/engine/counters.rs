@@ -14,6 +14,7 @@ pub struct CounterShard {
     batches: AtomicU64,
     retries: AtomicU64,
     errors: AtomicU64,
+    rejected: AtomicU64,
 }
 
 impl CounterShard {
@@ -31,6 +32,10 @@ impl CounterShard {
     pub fn add_error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
+
+    pub fn add_rejected(&self, rows: u64) {
+        self.rejected.fetch_add(rows, Ordering::Relaxed);
+    }
 }
 
 /// All workers' shards.
@@ -47,6 +52,7 @@ pub struct Snapshot {
     pub batches: u64,
     pub retries: u64,
     pub errors: u64,
+    pub rejected: u64,
 }
 
 impl Counters {
@@ -73,6 +79,7 @@ impl Counters {
                 batches: sum.batches + shard.batches.load(Ordering::Relaxed),
                 retries: sum.retries + shard.retries.load(Ordering::Relaxed),
                 errors: sum.errors + shard.errors.load(Ordering::Relaxed),
+                rejected: sum.rejected + shard.rejected.load(Ordering::Relaxed),
             })
     }
 }
@@ -87,6 +94,7 @@ impl Sub for Snapshot {
             batches: self.batches - earlier.batches,
             retries: self.retries - earlier.retries,
             errors: self.errors - earlier.errors,
+            rejected: self.rejected - earlier.rejected,
         }
     }
 }
@@ -110,7 +118,8 @@ mod tests {
                 bytes: 150,
                 batches: 2,
                 retries: 1,
-                errors: 1
+                errors: 1,
+                rejected: 0
             }
         );
         counters.shard(0).add_batch(1, 7);

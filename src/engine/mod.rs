@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::reject::RejectLog;
 use crate::rows::Batch;
 use crate::sink::{Sink, SinkError, SinkFactory};
 use crate::stats::WorkerStats;
@@ -40,6 +41,18 @@ pub trait Source {
 /// Builds one source per worker; shared by reference across the worker threads.
 pub trait SourceFactory: Sync {
     fn open(&self, worker: usize) -> Result<Box<dyn Source + '_>, SourceError>;
+
+    /// Ends the sources once the workers are done, and says what they skipped.
+    fn finish(self: Box<Self>) -> SourceSummary {
+        SourceSummary::default()
+    }
+}
+
+/// What the sources of a load skipped because an earlier attempt committed it (`--resume`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SourceSummary {
+    pub skipped_batches: u64,
+    pub skipped_rows: u64,
 }
 
 /// A source that cannot go on: the load stops with this message.
@@ -110,6 +123,7 @@ pub struct Job<'a> {
     pub progress: ProgressOptions,
     pub sources: &'a dyn SourceFactory,
     pub sinks: &'a dyn SinkFactory,
+    pub rejects: &'a RejectLog,
     pub signal: &'a StopSignal,
 }
 
@@ -301,9 +315,13 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                 break;
             };
             let batch_started = Instant::now();
+            let invalid = batch.invalid();
+            job.rejects
+                .record(invalid)
+                .map_err(|err| self.count_error(stats, err.kind(), err.to_string()))?;
             let written = job.retry.run(
                 Some(job.signal.abandon_flag()),
-                || sink.write(batch),
+                || sink.write(batch, job.rejects),
                 |err, pause| self.announce_retry(stats, err, pause),
             );
             let written = match written {
@@ -331,7 +349,10 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
             stats
                 .stats
                 .record_batch(written.rows, written.bytes, batch_started.elapsed());
+            let rejected = written.rejected + invalid.len() as u64;
+            stats.stats.rejected += rejected;
             self.counters.add_batch(written.rows, written.bytes);
+            self.counters.add_rejected(rejected);
         }
         sink.finish().map_err(|err| err.to_string())
     }
@@ -372,4 +393,34 @@ fn panic_message(payload: &Box<dyn Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// The batches an earlier attempt of this run committed, by sequence number, as the target's
+/// ledger shows them: what `--resume` skips.
+#[derive(Debug, Default)]
+pub struct Committed(std::collections::HashMap<u64, CommittedBatch>);
+
+/// One committed batch, as the ledger recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommittedBatch {
+    pub first_row: u64,
+    pub rows: u64,
+}
+
+impl Committed {
+    pub fn new(batches: impl IntoIterator<Item = (u64, CommittedBatch)>) -> Committed {
+        Committed(batches.into_iter().collect())
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&CommittedBatch> {
+        self.0.get(&seq)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }

@@ -96,12 +96,13 @@ impl Display {
         let current_rate = (now.1 - previous.1).rows as f64 / period;
         let overall_rate = now.1.rows as f64 / elapsed;
         let counts = format!(
-            "now {} rows/s  avg {} rows/s  batches {}  retries {}  errors {}",
+            "now {} rows/s  avg {} rows/s  batches {}  retries {}  errors {}  rejected {}",
             human::count(current_rate as u64),
             human::count(overall_rate as u64),
             human::count(now.1.batches),
             now.1.retries,
             now.1.errors,
+            now.1.rejected,
         );
         match self {
             Display::Quiet => {}

@@ -12,8 +12,9 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::Shard;
-use crate::engine::{Source, SourceError, SourceFactory};
-use crate::rows::Batch;
+use crate::engine::{Committed, Source, SourceError, SourceFactory};
+use crate::load::SourcePlan;
+use crate::rows::{Batch, Schema};
 
 /// Hands out disjoint batches of ids: this shard's ids, in batch-sized blocks, to whichever worker
 /// asks next.
@@ -85,6 +86,27 @@ impl SourceFactory for GenSourceFactory {
             plan: &self.plan,
             batch: ReadingsBatch::with_capacity(self.seed, self.batch),
         }))
+    }
+}
+
+/// Gen mode's [`SourcePlan`]: the generator needs nothing from the target.
+#[derive(Debug)]
+pub struct GenPlan {
+    pub rows_in_shard: Option<u64>,
+    pub batch: usize,
+    pub shard: Shard,
+    pub seed: u64,
+}
+
+impl SourcePlan for GenPlan {
+    fn start(
+        &mut self,
+        _schema: &Schema,
+        _committed: Committed,
+        _workers: usize,
+    ) -> Result<Box<dyn SourceFactory + '_>, SourceError> {
+        let plan = IdPlan::new(self.rows_in_shard, self.batch as u64, self.shard);
+        Ok(Box::new(GenSourceFactory::new(plan, self.seed, self.batch)))
     }
 }
 

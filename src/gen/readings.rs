@@ -5,40 +5,21 @@ use std::ops::Range;
 
 use crate::config::Shard;
 use crate::encode::{self, binary, TimestampStyle};
-use crate::rows::{Batch, Column, RowFormat, Schema, SqlType};
+use std::borrow::Cow;
+
+use crate::rows::{Batch, Column, RowFormat, RowOrigin, Schema, SqlType, Unencodable};
 
 /// The built-in schema (DESIGN §9).
 pub const READINGS_SCHEMA: Schema = Schema {
-    columns: &[
-        Column {
-            name: "id",
-            sql_type: SqlType::Int8,
-        },
-        Column {
-            name: "ts",
-            sql_type: SqlType::Timestamptz,
-        },
-        Column {
-            name: "sensor_id",
-            sql_type: SqlType::Int4,
-        },
-        Column {
-            name: "location",
-            sql_type: SqlType::Text,
-        },
-        Column {
-            name: "temperature",
-            sql_type: SqlType::Float8,
-        },
-        Column {
-            name: "humidity",
-            sql_type: SqlType::Float8,
-        },
-        Column {
-            name: "status",
-            sql_type: SqlType::Text,
-        },
-    ],
+    columns: Cow::Borrowed(&[
+        Column::fixed("id", SqlType::Int8),
+        Column::fixed("ts", SqlType::Timestamptz),
+        Column::fixed("sensor_id", SqlType::Int4),
+        Column::fixed("location", SqlType::Text),
+        Column::fixed("temperature", SqlType::Float8),
+        Column::fixed("humidity", SqlType::Float8),
+        Column::fixed("status", SqlType::Text),
+    ]),
 };
 
 pub const LOCATIONS: [&str; 8] = [
@@ -166,7 +147,12 @@ impl Batch for ReadingsBatch {
         self.rows.first().map_or(0, |row| row.id as u64)
     }
 
-    fn encode(&self, rows: Range<usize>, format: RowFormat, out: &mut Vec<u8>) {
+    fn encode(
+        &self,
+        rows: Range<usize>,
+        format: RowFormat,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Unencodable> {
         let rows = &self.rows[rows];
         match format {
             RowFormat::CopyBinary => rows.iter().for_each(|row| encode_binary(row, out)),
@@ -181,6 +167,18 @@ impl Batch for ReadingsBatch {
                     encode_sql_values(row, out);
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn origin(&self, row: usize) -> RowOrigin {
+        let mut record = Vec::new();
+        encode_csv(&self.rows[row], &mut record);
+        record.pop();
+        RowOrigin {
+            source: "gen".into(),
+            line: self.rows[row].id as u64,
+            record: String::from_utf8_lossy(&record).into_owned(),
         }
     }
 }
@@ -274,7 +272,7 @@ mod tests {
 
     fn encoded(batch: &ReadingsBatch, format: RowFormat) -> String {
         let mut out = Vec::new();
-        batch.encode(0..batch.len(), format, &mut out);
+        batch.encode(0..batch.len(), format, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -355,7 +353,7 @@ mod tests {
         batch.fill(0, 0..1, Shard::WHOLE);
         let row = batch.rows()[0];
         let mut out = Vec::new();
-        batch.encode(0..1, RowFormat::CopyBinary, &mut out);
+        batch.encode(0..1, RowFormat::CopyBinary, &mut out).unwrap();
         assert_eq!(
             out.len(),
             2 + 7 * 4 + 8 + 8 + 4 + row.location.len() + 8 + 8 + row.status.len()

@@ -12,8 +12,9 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use crate::cli::Method;
-use crate::config::TableName;
-use crate::rows::Schema;
+use crate::config::{quote_ident, TableName};
+use crate::engine::{Committed, CommittedBatch};
+use crate::rows::{Column, Columns, Schema, SqlType};
 use crate::sink::SinkError;
 use crate::target::PgTarget;
 
@@ -144,41 +145,60 @@ fn with_causes(err: &dyn std::error::Error) -> String {
 }
 
 /// Creates, checks and truncates the target table and creates the ledger, on one connection,
-/// before any worker starts.
+/// before any worker starts. Returns the columns to load, typed as the table has them.
 pub fn prepare(
     target: &PgTarget,
     table: &TableName,
-    schema: &Schema,
+    columns: &Columns,
     method: Method,
     create: bool,
     truncate: bool,
-) -> Result<(), SinkError> {
+) -> Result<Schema, SinkError> {
     let mut client = connect(target)?;
     let classify_for_table = |err: postgres::Error| classify(&err, target, Some(table));
     if create {
-        let columns: Vec<String> = schema
-            .columns
-            .iter()
-            .map(|column| {
-                format!(
-                    "{} {}",
-                    crate::config::quote_ident(column.name),
-                    column.sql_type.pg_name()
-                )
-            })
-            .collect();
+        let definitions: Vec<String> = match columns {
+            Columns::Fixed(schema) => schema
+                .columns
+                .iter()
+                .map(|column| {
+                    format!(
+                        "{} {}",
+                        quote_ident(&column.name),
+                        column.sql_type.pg_name()
+                    )
+                })
+                .collect(),
+            Columns::Named(names) => names
+                .iter()
+                .map(|name| format!("{} text", quote_ident(name)))
+                .collect(),
+            Columns::Table => {
+                return Err(SinkError::Permanent {
+                    kind: "schema",
+                    message: "--create needs the column names: give --columns or --header".into(),
+                })
+            }
+        };
         create_if_missing(
             &mut client,
             &format!(
                 "CREATE TABLE IF NOT EXISTS {} ({})",
                 table.quoted(),
-                columns.join(", ")
+                definitions.join(", ")
             ),
         )
         .map_err(classify_for_table)?;
     }
-    check_columns(&mut client, table, schema, method, target)?;
+    let schema = check_columns(&mut client, table, columns, method, target)?;
     create_if_missing(&mut client, &ledger_ddl(table)).map_err(classify_for_table)?;
+    // Ledgers made before rejects were counted lack the column.
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS rejected bigint NOT NULL DEFAULT 0",
+            ledger_table(table).quoted()
+        ))
+        .map_err(classify_for_table)?;
     if truncate {
         // The ledger rows of a truncated table describe rows that are gone: drop them with it.
         let mut transaction = client.transaction().map_err(classify_for_table)?;
@@ -196,7 +216,37 @@ pub fn prepare(
             .map_err(classify_for_table)?;
         transaction.commit().map_err(classify_for_table)?;
     }
-    Ok(())
+    Ok(schema)
+}
+
+/// The batches run `run_id` committed from `source` into `table`, by the ledger.
+pub fn committed(
+    target: &PgTarget,
+    table: &TableName,
+    run_id: &str,
+    source: &str,
+) -> Result<Committed, SinkError> {
+    let mut client = connect(target)?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT batch_seq, first_row, rows FROM {} \
+                 WHERE run_id = $1 AND source = $2 AND target_table = $3",
+                ledger_table(table).quoted()
+            ),
+            &[&run_id, &source, &table.to_string()],
+        )
+        .map_err(|err| classify(&err, target, Some(table)))?;
+    Ok(Committed::new(rows.iter().map(|row| {
+        let (seq, first_row, rows): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        (
+            seq as u64,
+            CommittedBatch {
+                first_row: first_row as u64,
+                rows: rows as u64,
+            },
+        )
+    })))
 }
 
 /// The ledger sits beside the target table, in the same schema.
@@ -211,7 +261,7 @@ fn ledger_ddl(table: &TableName) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {} (run_id text NOT NULL, source text NOT NULL, \
          batch_seq bigint NOT NULL, worker int NOT NULL, rows bigint NOT NULL, \
-         first_row bigint NOT NULL, target_table text NOT NULL, \
+         rejected bigint NOT NULL DEFAULT 0, first_row bigint NOT NULL, target_table text NOT NULL, \
          committed_at timestamptz NOT NULL DEFAULT now(), \
          CONSTRAINT {LEDGER_KEY} PRIMARY KEY (run_id, source, batch_seq))",
         ledger_table(table).quoted()
@@ -238,20 +288,20 @@ fn create_if_missing(client: &mut Client, ddl: &str) -> Result<(), postgres::Err
     }
 }
 
-/// Checks that the table exists with every column of the schema; binary COPY also needs the exact
-/// types, since the server does not convert binary values.
+/// Reads the table's columns and picks the ones to load: they must all exist, and for a fixed
+/// schema under binary COPY have the exact types, since the server does not convert binary values.
 fn check_columns(
     client: &mut Client,
     table: &TableName,
-    schema: &Schema,
+    columns: &Columns,
     method: Method,
     target: &PgTarget,
-) -> Result<(), SinkError> {
+) -> Result<Schema, SinkError> {
     let rows = client
         .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod) \
              FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
-             AND NOT a.attisdropped",
+             AND NOT a.attisdropped ORDER BY a.attnum",
             &[&table.quoted()],
         )
         .map_err(|err| classify(&err, target, Some(table)))?;
@@ -261,32 +311,54 @@ fn check_columns(
             message: format!("table {table} does not exist at {target}; add --create to create it"),
         });
     }
-    for column in schema.columns {
-        let found = rows
+    let found: Vec<(String, u32, String)> = rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let names: Vec<&str> = found.iter().map(|(name, ..)| name.as_str()).collect();
+    let lookup = |name: &str| {
+        found
             .iter()
-            .find(|row| row.get::<_, String>(0) == column.name);
-        let Some(row) = found else {
-            return Err(SinkError::Permanent {
+            .find(|(found_name, ..)| found_name == name)
+            .ok_or_else(|| SinkError::Permanent {
                 kind: "schema",
                 message: format!(
-                    "table {table} has no column `{}`; it needs ({})",
-                    column.name,
-                    schema.quoted_column_list()
+                    "table {table} has no column `{name}`; its columns are {}",
+                    names.join(", ")
                 ),
-            });
-        };
-        let actual: String = row.get(1);
-        if method == Method::CopyBinary && actual != column.sql_type.pg_name() {
-            return Err(SinkError::Permanent {
-                kind: "schema",
-                message: format!(
-                    "column `{}` of table {table} is {actual}, but binary COPY sends {}; alter the \
-                     column or use --method copy-text",
-                    column.name,
-                    column.sql_type.pg_name()
-                ),
-            });
+            })
+    };
+    let typed = |(name, oid, _): &(String, u32, String)| Column {
+        name: name.clone().into(),
+        sql_type: SqlType::from_oid(*oid),
+    };
+    match columns {
+        Columns::Fixed(schema) => {
+            for column in schema.columns.iter() {
+                let (_, _, actual) = lookup(&column.name)?;
+                if method == Method::CopyBinary && actual != column.sql_type.pg_name() {
+                    return Err(SinkError::Permanent {
+                        kind: "schema",
+                        message: format!(
+                            "column `{}` of table {table} is {actual}, but binary COPY sends {}; \
+                             alter the column or use --method copy-text",
+                            column.name,
+                            column.sql_type.pg_name()
+                        ),
+                    });
+                }
+            }
+            Ok(schema.clone())
         }
+        Columns::Named(wanted) => Ok(Schema {
+            columns: wanted
+                .iter()
+                .map(|name| lookup(name).map(typed))
+                .collect::<Result<Vec<_>, _>>()?
+                .into(),
+        }),
+        Columns::Table => Ok(Schema {
+            columns: found.iter().map(typed).collect::<Vec<_>>().into(),
+        }),
     }
-    Ok(())
 }

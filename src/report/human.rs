@@ -47,10 +47,22 @@ pub fn summary(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "  problems  {} retries, {} errors",
+        "  problems  {} retries, {} errors, {} rows rejected",
         report.retries.values().sum::<u64>(),
         report.errors.values().sum::<u64>(),
+        count(report.rows_rejected),
     );
+    if let Some(file) = &report.reject_file {
+        let _ = writeln!(out, "  rejects   {file}");
+    }
+    if let Some(resumed) = &report.resumed {
+        let _ = writeln!(
+            out,
+            "  resumed   skipped {} batches ({} rows) committed by the earlier attempt",
+            count(resumed.skipped_batches),
+            count(resumed.skipped_rows)
+        );
+    }
     let _ = writeln!(
         out,
         "  process   {:.2} s user + {:.2} s system CPU, peak RSS {:.1} MB, {} threads, {} / {} context switches (voluntary / involuntary)",

@@ -14,10 +14,12 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::encode;
-use crate::engine::Outcome as EngineOutcome;
+use crate::engine::{Outcome as EngineOutcome, SourceSummary};
 use crate::stats::{LatencySummary, Stats};
 use process::ProcessCost;
 
+/// Exit code of a load that finished with rejected rows.
+pub const EXIT_REJECTS: u8 = 1;
 /// Exit code of a usage or configuration error.
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code of a fatal runtime error.
@@ -68,6 +70,13 @@ pub struct Report {
     pub error: Option<String>,
     /// Rows the target acknowledged.
     pub rows_loaded: u64,
+    /// Rows rejected for their data; each is a line of `reject_file`.
+    pub rows_rejected: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_file: Option<String>,
+    /// What `--resume` skipped because an earlier attempt of the run committed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<SourceSummary>,
     pub rows_per_s: f64,
     pub bytes_sent: u64,
     pub mb_per_s: f64,
@@ -115,13 +124,20 @@ impl Report {
         };
         let seconds = engine.elapsed.as_secs_f64();
         let per_second = |value: u64| rate(value, seconds);
+        let exit_code = match outcome {
+            Outcome::Completed if total.rejected > 0 => EXIT_REJECTS,
+            _ => outcome.exit_code(),
+        };
         Report {
             loader_version: env!("CARGO_PKG_VERSION"),
             mode,
             outcome,
-            exit_code: outcome.exit_code(),
+            exit_code,
             error: engine.failure.clone(),
             rows_loaded: total.rows,
+            rows_rejected: total.rejected,
+            reject_file: None,
+            resumed: None,
             rows_per_s: per_second(total.rows),
             bytes_sent: total.bytes,
             mb_per_s: per_second(total.bytes) / 1_000_000.0,
@@ -197,7 +213,7 @@ impl ReportWriter for CsvReport {
             if i > 0 {
                 line.push(b',');
             }
-            encode::csv_field(&mut line, value);
+            encode::csv_field(&mut line, value.as_bytes());
         }
         line.push(b'\n');
         out.write_all(&line)
@@ -253,6 +269,7 @@ fn headline(report: &Report) -> Vec<(&'static str, String)> {
         ("workers", config("threads")),
         ("batch", config("batch")),
         ("rows_loaded", report.rows_loaded.to_string()),
+        ("rows_rejected", report.rows_rejected.to_string()),
         ("rows_per_s", format!("{:.1}", report.rows_per_s)),
         ("bytes_sent", report.bytes_sent.to_string()),
         ("mb_per_s", format!("{:.3}", report.mb_per_s)),

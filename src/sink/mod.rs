@@ -8,6 +8,7 @@
 pub mod postgres;
 pub mod stream;
 
+use crate::reject::RejectLog;
 use crate::rows::Batch;
 
 /// What a successful write acknowledged.
@@ -17,6 +18,8 @@ pub struct Written {
     pub rows: u64,
     /// Payload bytes sent for them.
     pub bytes: u64,
+    /// Rows the target refused for their data, now in the reject file.
+    pub rejected: u64,
 }
 
 /// Why a sink could not open or write.
@@ -45,8 +48,10 @@ impl SinkError {
 
 /// One worker's writer.
 pub trait Sink {
-    /// Writes one batch; `Ok` only once the target acknowledged every row of it.
-    fn write(&mut self, batch: &dyn Batch) -> Result<Written, SinkError>;
+    /// Writes one batch; `Ok` only once the target acknowledged every row of it that it did not
+    /// refuse. Refused rows go to `rejects` (once per batch, before it commits) and are counted in
+    /// [`Written::rejected`].
+    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError>;
     /// Flushes and closes; fallible teardown is explicit, never in `Drop`.
     fn finish(self: Box<Self>) -> Result<(), SinkError>;
 }
@@ -70,10 +75,10 @@ impl SinkFactory for NullSinkFactory {
 struct NullSink;
 
 impl Sink for NullSink {
-    fn write(&mut self, batch: &dyn Batch) -> Result<Written, SinkError> {
+    fn write(&mut self, batch: &dyn Batch, _rejects: &RejectLog) -> Result<Written, SinkError> {
         Ok(Written {
             rows: batch.len() as u64,
-            bytes: 0,
+            ..Written::default()
         })
     }
 

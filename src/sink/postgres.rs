@@ -2,6 +2,12 @@
 //! together with a ledger row, by binary COPY (encoded straight into a reused buffer, one write per
 //! batch), text COPY, or one multi-row INSERT.
 //!
+//! Bad rows (DESIGN §6): when the server refuses a batch for its data (SQLSTATE class 22 or 23),
+//! the sink rolls back and isolates the bad rows inside one transaction: each candidate set of
+//! rows goes in under a savepoint; a set that fails is split at the row the error's CONTEXT names
+//! (or in halves), down to single rows, which are rejected with the server's message. The good
+//! rows stay in the transaction, which then commits with its ledger row.
+//!
 //! Exactness (DESIGN §5): when a write fails, the sink drops the connection and remembers the batch
 //! as in doubt; the retry reconnects and looks the batch up in the ledger before sending it again,
 //! so a batch whose COMMIT reached the server but whose acknowledgement was lost is counted once
@@ -11,7 +17,9 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::ops::Range;
 
+use postgres::error::DbError;
 use postgres::{Client, Statement};
 
 use super::{Sink, SinkError, SinkFactory, Written};
@@ -19,6 +27,7 @@ use crate::cli::Method;
 use crate::config::{quote_literal, TableName};
 use crate::encode::binary;
 use crate::pg;
+use crate::reject::{Reject, RejectLog};
 use crate::rows::{Batch, RowFormat, Schema};
 use crate::target::PgTarget;
 
@@ -30,6 +39,9 @@ pub struct PgSinkFactory {
     method: Method,
     /// `COPY … FROM STDIN …` or `INSERT INTO … VALUES `.
     statement: String,
+    /// `COPY … FROM STDIN` in text format: binary COPY's fallback for a batch holding a value the
+    /// client does not parse.
+    text_statement: String,
     /// The ledger insert up to the batch's own values: the ledger's columns, then the run id,
     /// source and target table as literals.
     ledger_insert: String,
@@ -50,18 +62,19 @@ impl PgSinkFactory {
     ) -> PgSinkFactory {
         let columns = schema.quoted_column_list();
         let quoted_table = table.quoted();
+        let text_statement = format!("COPY {quoted_table} ({columns}) FROM STDIN");
         let statement = match method {
             Method::CopyBinary => {
                 format!("COPY {quoted_table} ({columns}) FROM STDIN (FORMAT binary)")
             }
-            Method::CopyText => format!("COPY {quoted_table} ({columns}) FROM STDIN"),
+            Method::CopyText => text_statement.clone(),
             Method::Insert => format!("INSERT INTO {quoted_table} ({columns}) VALUES "),
         };
         let ledger = pg::ledger_table(&table).quoted();
         PgSinkFactory {
             ledger_insert: format!(
                 "INSERT INTO {ledger} (run_id, source, target_table, batch_seq, worker, rows, \
-                 first_row) VALUES ({}, {}, {}",
+                 rejected, first_row) VALUES ({}, {}, {}",
                 quote_literal(&run_id),
                 quote_literal(&source),
                 quote_literal(&table.to_string()),
@@ -73,6 +86,7 @@ impl PgSinkFactory {
             table,
             method,
             statement,
+            text_statement,
             run_id,
             source,
         }
@@ -93,15 +107,24 @@ impl PgSinkFactory {
 
     fn connect(&self) -> Result<Connection, SinkError> {
         let mut client = pg::connect(&self.target)?;
-        let copy = match self.method {
-            Method::CopyBinary | Method::CopyText => Some(
-                client
-                    .prepare(&self.statement)
-                    .map_err(|err| pg::classify(&err, &self.target, Some(&self.table)))?,
-            ),
-            Method::Insert => None,
+        let mut prepare = |sql: &str| {
+            client
+                .prepare(sql)
+                .map_err(|err| pg::classify(&err, &self.target, Some(&self.table)))
         };
-        Ok(Connection { client, copy })
+        let (copy, text_copy) = match self.method {
+            Method::CopyBinary => (
+                Some(prepare(&self.statement)?),
+                Some(prepare(&self.text_statement)?),
+            ),
+            Method::CopyText => (Some(prepare(&self.statement)?), None),
+            Method::Insert => (None, None),
+        };
+        Ok(Connection {
+            client,
+            copy,
+            text_copy,
+        })
     }
 }
 
@@ -115,14 +138,16 @@ impl SinkFactory for PgSinkFactory {
             payload_bytes: 0,
             ledger_sql: String::new(),
             in_doubt: None,
+            excluded: Excluded::default(),
         }))
     }
 }
 
-/// A live connection and its prepared COPY statement.
+/// A live connection and its prepared COPY statements.
 struct Connection {
     client: Client,
     copy: Option<Statement>,
+    text_copy: Option<Statement>,
 }
 
 struct PgSink<'a> {
@@ -130,14 +155,89 @@ struct PgSink<'a> {
     worker: usize,
     /// `None` after a failure: the next write reconnects.
     connection: Option<Connection>,
-    /// The encoded batch, reused.
+    /// The encoded rows, reused.
     buffer: Vec<u8>,
-    /// Bytes of rows and framing in `buffer`, without the transaction and ledger statements.
+    /// Bytes of rows and framing sent for the batch in hand.
     payload_bytes: u64,
     /// The ledger insert and COMMIT, reused.
     ledger_sql: String,
     /// The sequence number of a batch whose last attempt failed after it may have committed.
     in_doubt: Option<u64>,
+    /// The rows of the batch in hand found bad so far: kept across its retries.
+    excluded: Excluded,
+}
+
+/// The rows of one batch that the server refused, sorted, with their messages.
+#[derive(Debug, Default)]
+struct Excluded {
+    seq: Option<u64>,
+    rows: Vec<(usize, String)>,
+    /// Whether they reached the reject file (done once, before the first COMMIT attempt).
+    logged: bool,
+}
+
+impl Excluded {
+    fn contains(&self, row: usize) -> bool {
+        self.rows.binary_search_by_key(&row, |(r, _)| *r).is_ok()
+    }
+
+    fn add(&mut self, row: usize, message: String) {
+        let at = self.rows.partition_point(|(r, _)| *r < row);
+        self.rows.insert(at, (row, message));
+    }
+}
+
+/// A failed statement: a row-level refusal (the batch's data) or anything else.
+enum Failure {
+    /// SQLSTATE class 22 or 23: some row of the set sent is bad.
+    Rows(Box<DbError>),
+    Other(SendError),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(err: postgres::Error) -> Failure {
+        match err.as_db_error() {
+            Some(db) if is_row_level(db) => Failure::Rows(Box::new(db.clone())),
+            _ => Failure::Other(SendError::Driver(err)),
+        }
+    }
+}
+
+impl From<SendError> for Failure {
+    fn from(err: SendError) -> Failure {
+        Failure::Other(err)
+    }
+}
+
+/// Data exceptions and integrity violations are a row's fault, not the connection's.
+fn is_row_level(db: &DbError) -> bool {
+    let class = &db.code().code()[..2];
+    class == "22" || class == "23" && db.constraint() != Some(pg::LEDGER_KEY)
+}
+
+/// The 1-based row of a COPY that the CONTEXT names (`COPY t, line 3, column x: …`).
+fn failing_line(db: &DbError) -> Option<usize> {
+    let context = db.where_()?;
+    let rest = &context[context.find(", line ")? + 7..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The server's words for a rejected row: its message, the column the CONTEXT names, the detail.
+fn reject_message(db: &DbError) -> String {
+    let mut message = db.message().to_string();
+    if let Some(column) = db
+        .where_()
+        .and_then(|context| context.split(", column ").nth(1))
+        .and_then(|rest| rest.split(':').next())
+    {
+        message.push_str(&format!(" (column {column})"));
+    }
+    if let Some(detail) = db.detail() {
+        message.push_str(&format!("; {detail}"));
+    }
+    message.push_str(&format!(" [SQLSTATE {}]", db.code().code()));
+    message
 }
 
 impl PgSink<'_> {
@@ -145,63 +245,206 @@ impl PgSink<'_> {
         pg::classify(err, &self.factory.target, Some(&self.factory.table))
     }
 
-    /// Encodes the batch for the method, and the ledger row and COMMIT that close its transaction.
-    fn encode(&mut self, batch: &dyn Batch) {
+    fn send_error(&self, err: SendError) -> SinkError {
+        match err {
+            SendError::Driver(err) => self.classify(&err),
+            SendError::Io(err) => SinkError::Transient {
+                kind: "connection",
+                message: format!("connection to {} failed: {err}", self.factory.target),
+            },
+            SendError::NotUtf8 => SinkError::Permanent {
+                kind: "data",
+                message: "a batch for --method insert is not valid UTF-8; use a COPY method".into(),
+            },
+            SendError::Refused(err) => err,
+        }
+    }
+
+    /// Sends the rows `rows` (sorted positions in the batch) in one COPY or INSERT.
+    fn send_rows(
+        &mut self,
+        connection: &mut Connection,
+        batch: &dyn Batch,
+        rows: &[usize],
+    ) -> Result<(), Failure> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let factory = self.factory;
-        self.buffer.clear();
-        let rows = 0..batch.len();
-        match factory.method {
-            Method::CopyBinary => {
-                self.buffer.extend_from_slice(binary::HEADER);
-                batch.encode(rows, RowFormat::CopyBinary, &mut self.buffer);
-                self.buffer.extend_from_slice(binary::TRAILER);
+        let buffer = &mut self.buffer;
+        let encode_runs = |format: RowFormat, buffer: &mut Vec<u8>, separator: &[u8]| {
+            let mut result = Ok(());
+            for (i, run) in runs(rows).enumerate() {
+                if i > 0 {
+                    buffer.extend_from_slice(separator);
+                }
+                result = result.and(batch.encode(run, format, buffer));
             }
-            Method::CopyText => batch.encode(rows, RowFormat::CopyText, &mut self.buffer),
+            result
+        };
+        buffer.clear();
+        let statement = match factory.method {
+            Method::CopyBinary => {
+                buffer.extend_from_slice(binary::HEADER);
+                if encode_runs(RowFormat::CopyBinary, buffer, b"").is_ok() {
+                    buffer.extend_from_slice(binary::TRAILER);
+                    connection.copy.as_ref()
+                } else {
+                    // A value the client does not parse: let the server's text input decide.
+                    buffer.clear();
+                    let _ = encode_runs(RowFormat::CopyText, buffer, b"");
+                    connection.text_copy.as_ref()
+                }
+            }
+            Method::CopyText => {
+                let _ = encode_runs(RowFormat::CopyText, buffer, b"");
+                connection.copy.as_ref()
+            }
             Method::Insert => {
-                self.buffer.extend_from_slice(b"BEGIN; ");
-                self.buffer.extend_from_slice(factory.statement.as_bytes());
-                batch.encode(rows, RowFormat::SqlValues, &mut self.buffer);
-                self.buffer.extend_from_slice(b"; ");
+                buffer.extend_from_slice(factory.statement.as_bytes());
+                let _ = encode_runs(RowFormat::SqlValues, buffer, b",");
+                None
+            }
+        };
+        self.payload_bytes += buffer.len() as u64;
+        let client = &mut connection.client;
+        match statement {
+            Some(copy) => {
+                // CopyInWriter copies the rows into its own buffer and sends them at `finish`.
+                let mut writer = client.copy_in(copy)?;
+                writer.write_all(buffer).map_err(SendError::Io)?;
+                writer.finish()?;
+            }
+            None => {
+                let sql = std::str::from_utf8(buffer).map_err(|_| SendError::NotUtf8)?;
+                client.batch_execute(sql)?;
             }
         }
-        self.payload_bytes = self.buffer.len() as u64;
+        Ok(())
+    }
+
+    /// Loads every row of the batch that is not bad into the open transaction: all of them in one
+    /// statement first; on a row-level refusal, again row set by row set under savepoints,
+    /// rejecting the rows that fail alone.
+    fn load_rows(&mut self, connection: &mut Connection, batch: &dyn Batch) -> Result<(), Failure> {
+        let candidates: Vec<usize> = (0..batch.len())
+            .filter(|&row| !self.excluded.contains(row))
+            .collect();
+        match self.send_rows(connection, batch, &candidates) {
+            Err(Failure::Rows(_)) => {}
+            done => return done,
+        }
+        connection.client.batch_execute("ROLLBACK; BEGIN")?;
+        let mut pending = vec![candidates];
+        while let Some(rows) = pending.pop() {
+            connection.client.batch_execute("SAVEPOINT loader_rows")?;
+            match self.send_rows(connection, batch, &rows) {
+                Ok(()) => connection
+                    .client
+                    .batch_execute("RELEASE SAVEPOINT loader_rows")?,
+                Err(Failure::Rows(db)) => {
+                    connection.client.batch_execute(
+                        "ROLLBACK TO SAVEPOINT loader_rows; RELEASE SAVEPOINT loader_rows",
+                    )?;
+                    if let [row] = rows[..] {
+                        self.excluded.add(row, reject_message(&db));
+                        continue;
+                    }
+                    // Split at the row the server names, else in halves; the parts are tried in
+                    // order (the stack pops the last pushed first).
+                    let parts = match failing_line(&db) {
+                        Some(line) if (1..=rows.len()).contains(&line) => {
+                            vec![&rows[line..], &rows[line - 1..line], &rows[..line - 1]]
+                        }
+                        _ => {
+                            let middle = rows.len() / 2;
+                            vec![&rows[middle..], &rows[..middle]]
+                        }
+                    };
+                    pending.extend(
+                        parts
+                            .into_iter()
+                            .filter(|part| !part.is_empty())
+                            .map(<[usize]>::to_vec),
+                    );
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the rejects found for this batch to the reject file, once.
+    fn log_rejects(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<(), SinkError> {
+        if self.excluded.logged {
+            return Ok(());
+        }
+        let found: Vec<Reject> = self
+            .excluded
+            .rows
+            .iter()
+            .map(|(row, message)| Reject {
+                origin: batch.origin(*row),
+                error: message.clone(),
+            })
+            .collect();
+        self.excluded.logged = true;
+        rejects.record(&found)
+    }
+
+    /// The acknowledgement of the batch in hand.
+    fn written(&self, batch: &dyn Batch) -> Written {
+        let rejected = self.excluded.rows.len() as u64;
+        Written {
+            rows: batch.len() as u64 - rejected,
+            bytes: self.payload_bytes,
+            rejected,
+        }
+    }
+
+    /// One attempt: the batch's good rows, the ledger row and COMMIT, in one transaction.
+    fn transfer(
+        &mut self,
+        connection: &mut Connection,
+        batch: &dyn Batch,
+        rejects: &RejectLog,
+    ) -> Result<(), Failure> {
+        self.payload_bytes = 0;
+        connection.client.batch_execute("BEGIN")?;
+        self.load_rows(connection, batch)?;
+        if let Err(err) = self.log_rejects(batch, rejects) {
+            return Err(Failure::Other(SendError::Refused(err)));
+        }
+        let factory = self.factory;
         self.ledger_sql.clear();
         let _ = write!(
             self.ledger_sql,
-            "{}, {}, {}, {}, {}); COMMIT",
+            "{}, {}, {}, {}, {}, {}); COMMIT",
             factory.ledger_insert,
             batch.seq(),
             self.worker,
-            batch.len(),
+            batch.len() - self.excluded.rows.len(),
+            self.excluded.rows.len(),
             batch.first_row(),
         );
+        connection.client.batch_execute(&self.ledger_sql)?;
+        Ok(())
     }
 }
 
-/// Sends an encoded batch and its ledger row in one transaction.
-fn send(
-    connection: &mut Connection,
-    buffer: &mut Vec<u8>,
-    ledger_sql: &str,
-) -> Result<(), SendError> {
-    let client = &mut connection.client;
-    match &connection.copy {
-        Some(copy) => {
-            client.batch_execute("BEGIN")?;
-            // CopyInWriter copies the batch into its own buffer and sends it at `finish`: one
-            // message stream per batch.
-            let mut writer = client.copy_in(copy)?;
-            writer.write_all(buffer).map_err(SendError::Io)?;
-            writer.finish()?;
-            client.batch_execute(ledger_sql)?;
-        }
-        None => {
-            buffer.extend_from_slice(ledger_sql.as_bytes());
-            let sql = std::str::from_utf8(buffer).map_err(|_| SendError::NotUtf8)?;
-            client.batch_execute(sql)?;
-        }
-    }
-    Ok(())
+/// Consecutive runs of sorted row positions, as ranges.
+fn runs(rows: &[usize]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let (&first, _) = rest.split_first()?;
+        let length = rest
+            .iter()
+            .enumerate()
+            .take_while(|(i, &row)| row == first + i)
+            .count();
+        rest = &rest[length..];
+        Some(first..first + length)
+    })
 }
 
 fn violates_ledger_key(err: &postgres::Error) -> bool {
@@ -216,17 +459,19 @@ enum SendError {
     Driver(postgres::Error),
     Io(std::io::Error),
     NotUtf8,
-}
-
-impl From<postgres::Error> for SendError {
-    fn from(err: postgres::Error) -> SendError {
-        SendError::Driver(err)
-    }
+    /// The load must stop for a reason of its own (the reject file, --max-rejects).
+    Refused(SinkError),
 }
 
 impl Sink for PgSink<'_> {
-    fn write(&mut self, batch: &dyn Batch) -> Result<Written, SinkError> {
+    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
         let factory = self.factory;
+        if self.excluded.seq != Some(batch.seq()) {
+            self.excluded = Excluded {
+                seq: Some(batch.seq()),
+                ..Excluded::default()
+            };
+        }
         // The connection is put back only after a success: any failure drops it, which rolls
         // back whatever did not commit, and the next attempt reconnects.
         let mut connection = match self.connection.take() {
@@ -241,38 +486,29 @@ impl Sink for PgSink<'_> {
             if committed {
                 self.in_doubt = None;
                 self.connection = Some(connection);
-                return Ok(Written {
-                    rows: batch.len() as u64,
-                    bytes: self.payload_bytes,
-                });
+                return Ok(self.written(batch));
             }
         }
-        self.encode(batch);
         self.in_doubt = Some(batch.seq());
-        let written = Written {
-            rows: batch.len() as u64,
-            bytes: self.payload_bytes,
-        };
-        match send(&mut connection, &mut self.buffer, &self.ledger_sql) {
+        match self.transfer(&mut connection, batch, rejects) {
             Ok(()) => {
                 self.in_doubt = None;
                 self.connection = Some(connection);
-                Ok(written)
+                Ok(self.written(batch))
             }
             // The earlier attempt's transaction was still open when the lookup ran, and has
             // committed since: the ledger's key refuses this second commit. Count it once.
-            Err(SendError::Driver(err)) if was_in_doubt && violates_ledger_key(&err) => {
+            Err(Failure::Other(SendError::Driver(err)))
+                if was_in_doubt && violates_ledger_key(&err) =>
+            {
                 self.in_doubt = None;
-                Ok(written)
+                Ok(self.written(batch))
             }
-            Err(SendError::Driver(err)) => Err(self.classify(&err)),
-            Err(SendError::Io(err)) => Err(SinkError::Transient {
-                kind: "connection",
-                message: format!("connection to {} failed: {err}", factory.target),
-            }),
-            Err(SendError::NotUtf8) => Err(SinkError::Permanent {
-                kind: "data",
-                message: "a batch for --method insert is not valid UTF-8; use a COPY method".into(),
+            Err(Failure::Other(err)) => Err(self.send_error(err)),
+            // Only reachable if the ledger insert itself breaks a constraint of the data's kind.
+            Err(Failure::Rows(db)) => Err(SinkError::Permanent {
+                kind: "server",
+                message: reject_message(&db),
             }),
         }
     }
@@ -285,5 +521,17 @@ impl Sink for PgSink<'_> {
                 .map_err(|err| pg::classify(&err, &self.factory.target, None))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_group_consecutive_rows() {
+        let rows = [0, 1, 2, 5, 7, 8];
+        assert_eq!(runs(&rows).collect::<Vec<_>>(), [0..3, 5..6, 7..9]);
+        assert_eq!(runs(&[]).count(), 0);
     }
 }

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use super::{Sink, SinkError, SinkFactory, Written};
 use crate::cli::OutputFormat;
+use crate::reject::RejectLog;
 use crate::rows::{Batch, RowFormat, Schema};
 
 /// Shares one output stream between the workers.
@@ -44,8 +45,15 @@ impl StreamSinkFactory {
     ) -> Result<StreamSinkFactory, SinkError> {
         let format = match format {
             OutputFormat::Csv => {
-                let names: Vec<&str> = schema.columns.iter().map(|column| column.name).collect();
-                writeln!(out, "{}", names.join(",")).map_err(output_error)?;
+                let mut header = Vec::new();
+                for (i, column) in schema.columns.iter().enumerate() {
+                    if i > 0 {
+                        header.push(b',');
+                    }
+                    crate::encode::csv_field(&mut header, column.name.as_bytes());
+                }
+                header.push(b'\n');
+                out.write_all(&header).map_err(output_error)?;
                 RowFormat::Csv
             }
             OutputFormat::Ndjson => RowFormat::Ndjson,
@@ -73,9 +81,10 @@ struct StreamSink<'a> {
 }
 
 impl Sink for StreamSink<'_> {
-    fn write(&mut self, batch: &dyn Batch) -> Result<Written, SinkError> {
+    fn write(&mut self, batch: &dyn Batch, _rejects: &RejectLog) -> Result<Written, SinkError> {
         self.buffer.clear();
-        batch.encode(0..batch.len(), self.factory.format, &mut self.buffer);
+        // CSV and NDJSON carry any value: encoding cannot fail.
+        let _ = batch.encode(0..batch.len(), self.factory.format, &mut self.buffer);
         self.factory
             .out
             .lock()
@@ -84,6 +93,7 @@ impl Sink for StreamSink<'_> {
         Ok(Written {
             rows: batch.len() as u64,
             bytes: self.buffer.len() as u64,
+            rejected: 0,
         })
     }
 

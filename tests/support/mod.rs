@@ -76,6 +76,11 @@ impl Loader {
         self
     }
 
+    pub fn arg(mut self, arg: &str) -> Loader {
+        self.command.arg(arg);
+        self
+    }
+
     pub fn arg_path(mut self, path: &std::path::Path) -> Loader {
         self.command.arg(path);
         self
@@ -108,6 +113,29 @@ impl Loader {
 
     pub fn run(self) -> Run {
         self.run_within(Duration::from_secs(120))
+    }
+
+    /// Runs to completion with `input` on standard input.
+    pub fn run_with_stdin(mut self, input: Vec<u8>) -> Run {
+        let started = Instant::now();
+        let mut child = self
+            .command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn loader");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+        let output = wait_with_limit(child, Duration::from_secs(120));
+        writer.join().expect("stdin writer");
+        Run {
+            output,
+            elapsed: started.elapsed(),
+        }
     }
 
     /// Starts without waiting, for tests that signal the process.
@@ -174,6 +202,22 @@ impl Run {
         );
         self
     }
+}
+
+/// Polls `condition` every 50 ms until it holds, failing the test after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Rows in a table, or 0 while it does not exist yet or the server is away.
+pub fn count_or_zero(pg: &Pg, table: &str) -> i64 {
+    postgres::Client::connect(&pg.url(), postgres::NoTls)
+        .and_then(|mut client| client.query_one(&format!("SELECT count(*) FROM {table}"), &[]))
+        .map_or(0, |row| row.get(0))
 }
 
 /// A scratch directory for report files and the like.

@@ -1,0 +1,692 @@
+//! A worker's copy batch: parses the records of one chunk into fields (CSV and TSV with
+//! PostgreSQL's own rules, NDJSON by key), sets aside the records that cannot be rows (wrong field
+//! count, invalid UTF-8, bad JSON) with a message worded as the server words it, and encodes the
+//! rows in every [`RowFormat`]. Buffers are reused from chunk to chunk.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::split::Chunk;
+use super::typed;
+use super::{Dialect, InputFormat};
+use crate::encode::{self, binary};
+use crate::reject::Reject;
+use crate::rows::{Batch, RowFormat, RowOrigin, Schema, Unencodable};
+
+/// A chunk in hand, as the reader sent it.
+#[derive(Debug)]
+pub struct RawBatch {
+    /// Sequence number over the whole run (all inputs): the ledger key.
+    pub seq: u64,
+    /// Index of the input in the run's list of input names.
+    pub input: usize,
+    pub chunk: Chunk,
+}
+
+/// A field's bytes in `values`, or NULL.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    start: u32,
+    end: u32,
+}
+
+impl Field {
+    const NULL: Field = Field {
+        start: u32::MAX,
+        end: u32::MAX,
+    };
+}
+
+/// A parsed row: where its record is in the chunk and which line it starts on.
+#[derive(Debug, Clone)]
+struct Row {
+    line: u64,
+    raw: Range<usize>,
+}
+
+/// One worker's reused batch.
+#[derive(Debug)]
+pub struct CopyBatch {
+    dialect: Arc<Dialect>,
+    schema: Arc<Schema>,
+    inputs: Arc<[String]>,
+    seq: u64,
+    input: usize,
+    first_line: u64,
+    data: Vec<u8>,
+    values: Vec<u8>,
+    /// `schema.columns.len()` fields per row.
+    fields: Vec<Field>,
+    rows: Vec<Row>,
+    invalid: Vec<Reject>,
+}
+
+impl CopyBatch {
+    pub fn new(dialect: Arc<Dialect>, schema: Arc<Schema>, inputs: Arc<[String]>) -> CopyBatch {
+        CopyBatch {
+            dialect,
+            schema,
+            inputs,
+            seq: 0,
+            input: 0,
+            first_line: 0,
+            data: Vec::new(),
+            values: Vec::new(),
+            fields: Vec::new(),
+            rows: Vec::new(),
+            invalid: Vec::new(),
+        }
+    }
+
+    /// Parses `raw` into this batch, replacing what it held.
+    pub fn fill(&mut self, raw: RawBatch) {
+        self.seq = raw.seq;
+        self.input = raw.input;
+        self.first_line = raw.chunk.first_line;
+        self.data = raw.chunk.data;
+        self.values.clear();
+        self.fields.clear();
+        self.rows.clear();
+        self.invalid.clear();
+        let utf8_ok = std::str::from_utf8(&self.data).is_ok();
+        let mut line = self.first_line;
+        let mut start = 0;
+        while start < self.data.len() {
+            let fields_before = self.fields.len();
+            let values_before = self.values.len();
+            let parsed = match self.dialect.format {
+                InputFormat::Csv => self.parse_csv(start),
+                InputFormat::Tsv | InputFormat::Ndjson => {
+                    let end = memchr::memchr(b'\n', &self.data[start..])
+                        .map_or(self.data.len(), |i| start + i + 1);
+                    let record = trim_line_end(&self.data[start..end]);
+                    let result = if record.is_empty() {
+                        Ok(())
+                    } else if self.dialect.format == InputFormat::Tsv {
+                        self.parse_tsv(start..start + record.len())
+                    } else {
+                        self.parse_ndjson(start..start + record.len())
+                    };
+                    Parsed {
+                        end,
+                        lines: 1,
+                        result,
+                    }
+                }
+            };
+            let raw = start..parsed.end;
+            let record = trim_line_end(&self.data[raw.clone()]);
+            let mut result = parsed.result;
+            if result.is_ok() && !record.is_empty() {
+                result = self.check_row(fields_before, record, utf8_ok);
+            }
+            match result {
+                Ok(()) if record.is_empty() => {
+                    self.fields.truncate(fields_before);
+                    self.values.truncate(values_before);
+                }
+                Ok(()) => self.rows.push(Row { line, raw }),
+                Err(error) => {
+                    self.fields.truncate(fields_before);
+                    self.values.truncate(values_before);
+                    self.invalid.push(Reject {
+                        origin: self.origin_of(line, raw),
+                        error,
+                    });
+                }
+            }
+            line += parsed.lines;
+            start = parsed.end;
+        }
+    }
+
+    /// Checks the field count and, where the chunk is not all valid UTF-8, the record's encoding.
+    fn check_row(&self, fields_before: usize, record: &[u8], utf8_ok: bool) -> Result<(), String> {
+        let columns = &self.schema.columns;
+        let count = self.fields.len() - fields_before;
+        if count < columns.len() {
+            return Err(format!(
+                "missing data for column \"{}\"",
+                columns[count].name
+            ));
+        }
+        if count > columns.len() {
+            return Err("extra data after last expected column".into());
+        }
+        if !utf8_ok {
+            if let Err(err) = std::str::from_utf8(record) {
+                let at = err.valid_up_to();
+                let bad = &record[at..at + err.error_len().unwrap_or(record.len() - at)];
+                let bytes: Vec<String> = bad.iter().map(|b| format!("0x{b:02x}")).collect();
+                return Err(format!(
+                    "invalid byte sequence for encoding \"UTF8\": {}",
+                    bytes.join(" ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn origin_of(&self, line: u64, raw: Range<usize>) -> RowOrigin {
+        RowOrigin {
+            source: self.inputs[self.input].clone(),
+            line,
+            record: String::from_utf8_lossy(trim_line_end(&self.data[raw])).into_owned(),
+        }
+    }
+
+    /// Parses one CSV record at `start` with PostgreSQL's rules: a quote anywhere opens a quoted
+    /// section, a doubled quote inside one is a quote, and an unquoted field equal to the null
+    /// string is NULL (a quoted one never is).
+    fn parse_csv(&mut self, start: usize) -> Parsed {
+        let dialect = Arc::clone(&self.dialect);
+        let (delimiter, quote, null_string) =
+            (dialect.delimiter, dialect.quote, &dialect.null_string);
+        let (data, values, fields) = (&self.data, &mut self.values, &mut self.fields);
+        let mut at = start;
+        let mut lines = 1;
+        loop {
+            let value_start = values.len();
+            let mut quoted = false;
+            let mut in_quotes = false;
+            // Where the field's bytes end in `values` before any trailing unquoted CR.
+            loop {
+                if in_quotes {
+                    match memchr::memchr(quote, &data[at..]) {
+                        None => {
+                            return Parsed {
+                                end: data.len(),
+                                lines: lines
+                                    + memchr::memchr_iter(b'\n', &data[at..]).count() as u64
+                                    - 1,
+                                result: Err("unterminated CSV quoted field".into()),
+                            };
+                        }
+                        Some(i) => {
+                            let run = &data[at..at + i];
+                            lines += memchr::memchr_iter(b'\n', run).count() as u64;
+                            values.extend_from_slice(run);
+                            at += i + 1;
+                            if data.get(at) == Some(&quote) {
+                                values.push(quote);
+                                at += 1;
+                            } else {
+                                in_quotes = false;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let i = memchr::memchr3(delimiter, quote, b'\n', &data[at..])
+                    .expect("every record ends with a line feed");
+                values.extend_from_slice(&data[at..at + i]);
+                at += i + 1;
+                match data[at - 1] {
+                    byte if byte == quote => {
+                        quoted = true;
+                        in_quotes = true;
+                    }
+                    b'\n' => {
+                        if i > 0 && data[at - 2] == b'\r' {
+                            values.pop();
+                        }
+                        let null = !quoted && values[value_start..] == null_string[..];
+                        push_field(values, fields, value_start, null);
+                        return Parsed {
+                            end: at,
+                            lines,
+                            result: Ok(()),
+                        };
+                    }
+                    _ => {
+                        let null = !quoted && values[value_start..] == null_string[..];
+                        push_field(values, fields, value_start, null);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parses one line of PostgreSQL's text format: fields split at the delimiter, a field equal to
+    /// the null string is NULL, backslash escapes decoded.
+    fn parse_tsv(&mut self, record: Range<usize>) -> Result<(), String> {
+        let dialect = Arc::clone(&self.dialect);
+        let (line, values, fields) = (&self.data[record], &mut self.values, &mut self.fields);
+        for raw in line.split(|&byte| byte == dialect.delimiter) {
+            let value_start = values.len();
+            if raw == dialect.null_string.as_slice() {
+                fields.push(Field::NULL);
+                continue;
+            }
+            unescape_text(raw, values);
+            push_field(values, fields, value_start, false);
+        }
+        Ok(())
+    }
+
+    /// Parses one JSON object and takes the schema's columns from it by key: a missing key or JSON
+    /// null is NULL, a string is its text, anything else its JSON text.
+    fn parse_ndjson(&mut self, record: Range<usize>) -> Result<(), String> {
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&self.data[record])
+                .map_err(|err| format!("invalid JSON object: {err}"))?;
+        let schema = Arc::clone(&self.schema);
+        for column in schema.columns.iter() {
+            let value_start = self.values.len();
+            match object.get(column.name.as_ref()) {
+                None | Some(serde_json::Value::Null) => self.fields.push(Field::NULL),
+                Some(serde_json::Value::String(text)) => {
+                    self.values.extend_from_slice(text.as_bytes());
+                    push_field(&mut self.values, &mut self.fields, value_start, false);
+                }
+                Some(other) => {
+                    self.values.extend_from_slice(other.to_string().as_bytes());
+                    push_field(&mut self.values, &mut self.fields, value_start, false);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The fields of row `row`: bytes, or `None` for NULL.
+    fn row_fields(&self, row: usize) -> impl Iterator<Item = Option<&[u8]>> + '_ {
+        let width = self.schema.columns.len();
+        self.fields[row * width..(row + 1) * width]
+            .iter()
+            .map(|field| {
+                (field.start != u32::MAX)
+                    .then(|| &self.values[field.start as usize..field.end as usize])
+            })
+    }
+}
+
+/// The fields of a header line, parsed as rows are: the column names it gives.
+pub fn parse_header(dialect: Arc<Dialect>, record: &[u8]) -> Result<Vec<String>, String> {
+    let format = dialect.format;
+    let no_columns = Arc::new(Schema {
+        columns: std::borrow::Cow::Borrowed(&[]),
+    });
+    let mut batch = CopyBatch::new(dialect, no_columns, Arc::from(Vec::new()));
+    batch.data = record.to_vec();
+    batch.data.push(b'\n');
+    match format {
+        InputFormat::Csv => batch.parse_csv(0).result?,
+        InputFormat::Tsv => batch.parse_tsv(0..record.len())?,
+        InputFormat::Ndjson => return Err("NDJSON has no header line".into()),
+    }
+    let names: Vec<String> = (0..batch.fields.len())
+        .map(|i| {
+            let field = batch.fields[i];
+            if field.start == u32::MAX {
+                return Err(format!("has an empty column name (column {})", i + 1));
+            }
+            String::from_utf8(batch.values[field.start as usize..field.end as usize].to_vec())
+                .map_err(|_| "is not valid UTF-8".to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    if names.iter().any(String::is_empty) {
+        return Err("has an empty column name".into());
+    }
+    Ok(names)
+}
+
+/// Ends a field whose bytes start at `start` in `values`.
+fn push_field(values: &mut Vec<u8>, fields: &mut Vec<Field>, start: usize, null: bool) {
+    if null {
+        values.truncate(start);
+        fields.push(Field::NULL);
+    } else {
+        fields.push(Field {
+            start: start as u32,
+            end: values.len() as u32,
+        });
+    }
+}
+
+/// What parsing one record found.
+struct Parsed {
+    /// Where the next record starts.
+    end: usize,
+    /// Physical lines the record spans.
+    lines: u64,
+    result: Result<(), String>,
+}
+
+fn trim_line_end(record: &[u8]) -> &[u8] {
+    let record = record.strip_suffix(b"\n").unwrap_or(record);
+    record.strip_suffix(b"\r").unwrap_or(record)
+}
+
+/// Decodes PostgreSQL text-format escapes: `\b \f \n \r \t \v`, octal `\ooo`, hex `\xhh`, and
+/// any other escaped byte as itself.
+fn unescape_text(raw: &[u8], out: &mut Vec<u8>) {
+    let mut rest = raw;
+    while let Some(i) = memchr::memchr(b'\\', rest) {
+        out.extend_from_slice(&rest[..i]);
+        rest = &rest[i + 1..];
+        let Some(&escaped) = rest.first() else {
+            out.push(b'\\');
+            break;
+        };
+        let digits_of = |rest: &[u8], max: usize, radix: u32| {
+            rest.iter()
+                .take(max)
+                .take_while(|b| (**b as char).is_digit(radix))
+                .count()
+        };
+        let (byte, used) = match escaped {
+            b'b' => (8, 1),
+            b'f' => (12, 1),
+            b'n' => (b'\n', 1),
+            b'r' => (b'\r', 1),
+            b't' => (b'\t', 1),
+            b'v' => (11, 1),
+            b'0'..=b'7' => {
+                let width = digits_of(rest, 3, 8);
+                let text = std::str::from_utf8(&rest[..width]).unwrap_or("0");
+                (u32::from_str_radix(text, 8).unwrap_or(0) as u8, width)
+            }
+            b'x' if digits_of(&rest[1..], 2, 16) > 0 => {
+                let width = digits_of(&rest[1..], 2, 16);
+                let text = std::str::from_utf8(&rest[1..=width]).unwrap_or("0");
+                (u8::from_str_radix(text, 16).unwrap_or(0), width + 1)
+            }
+            other => (other, 1),
+        };
+        out.push(byte);
+        rest = &rest[used..];
+    }
+    out.extend_from_slice(rest);
+}
+
+/// Escapes a value for PostgreSQL's text COPY format.
+fn escape_text(value: &[u8], out: &mut Vec<u8>) {
+    for &byte in value {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(byte),
+        }
+    }
+}
+
+impl Batch for CopyBatch {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn first_row(&self) -> u64 {
+        self.first_line
+    }
+
+    fn encode(
+        &self,
+        rows: Range<usize>,
+        format: RowFormat,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Unencodable> {
+        let columns = &self.schema.columns;
+        let first = rows.start;
+        for row in rows {
+            match format {
+                RowFormat::CopyBinary => {
+                    binary::tuple(out, columns.len() as i16);
+                    for (field, column) in self.row_fields(row).zip(columns.iter()) {
+                        match field {
+                            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                            Some(value) => typed::encode_field(column.sql_type, value, out)?,
+                        }
+                    }
+                }
+                RowFormat::CopyText => {
+                    for (i, field) in self.row_fields(row).enumerate() {
+                        if i > 0 {
+                            out.push(b'\t');
+                        }
+                        match field {
+                            None => out.extend_from_slice(b"\\N"),
+                            Some(value) => escape_text(value, out),
+                        }
+                    }
+                    out.push(b'\n');
+                }
+                RowFormat::SqlValues => {
+                    if row > first {
+                        out.push(b',');
+                    }
+                    out.push(b'(');
+                    for (i, field) in self.row_fields(row).enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        match field {
+                            None => out.extend_from_slice(b"NULL"),
+                            Some(value) => {
+                                out.push(b'\'');
+                                for &byte in value {
+                                    if byte == b'\'' {
+                                        out.push(b'\'');
+                                    }
+                                    out.push(byte);
+                                }
+                                out.push(b'\'');
+                            }
+                        }
+                    }
+                    out.push(b')');
+                }
+                RowFormat::Csv => {
+                    for (i, field) in self.row_fields(row).enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        match field {
+                            None => {}
+                            Some([]) => out.extend_from_slice(b"\"\""),
+                            Some(value) => encode::csv_field(out, value),
+                        }
+                    }
+                    out.push(b'\n');
+                }
+                RowFormat::Ndjson => {
+                    out.push(b'{');
+                    for (i, (field, column)) in self.row_fields(row).zip(columns.iter()).enumerate()
+                    {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        json_string(&column.name, out);
+                        out.push(b':');
+                        match field {
+                            None => out.extend_from_slice(b"null"),
+                            Some(value) => json_string(&String::from_utf8_lossy(value), out),
+                        }
+                    }
+                    out.extend_from_slice(b"}\n");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn origin(&self, row: usize) -> RowOrigin {
+        let row = &self.rows[row];
+        self.origin_of(row.line, row.raw.clone())
+    }
+
+    fn invalid(&self) -> &[Reject] {
+        &self.invalid
+    }
+}
+
+fn json_string(text: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, text).expect("writing JSON to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::{Column, SqlType};
+    use std::borrow::Cow;
+
+    fn batch(format: InputFormat, columns: &[&str], text: &str) -> CopyBatch {
+        let dialect = Dialect::new(format, None, None, None);
+        let schema = Schema {
+            columns: Cow::Owned(
+                columns
+                    .iter()
+                    .map(|name| Column {
+                        name: Cow::Owned(name.to_string()),
+                        sql_type: SqlType::Text,
+                    })
+                    .collect(),
+            ),
+        };
+        let mut batch = CopyBatch::new(
+            Arc::new(dialect),
+            Arc::new(schema),
+            Arc::from(vec!["in.csv".to_string()]),
+        );
+        batch.fill(RawBatch {
+            seq: 7,
+            input: 0,
+            chunk: Chunk {
+                data: text.as_bytes().to_vec(),
+                first_line: 2,
+                records: 0,
+            },
+        });
+        batch
+    }
+
+    fn rows(batch: &CopyBatch) -> Vec<Vec<Option<String>>> {
+        (0..batch.len())
+            .map(|row| {
+                batch
+                    .row_fields(row)
+                    .map(|field| field.map(|v| String::from_utf8(v.to_vec()).unwrap()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn s(text: &str) -> Option<String> {
+        Some(text.to_string())
+    }
+
+    #[test]
+    fn csv_quotes_nulls_and_line_numbers() {
+        let batch = batch(
+            InputFormat::Csv,
+            &["a", "b"],
+            "1,\"x,\"\"y\"\"\nz\"\r\n,\"\"\n\n3\n4,5,6\n",
+        );
+        assert_eq!(
+            rows(&batch),
+            [vec![s("1"), s("x,\"y\"\nz")], vec![None, s("")]]
+        );
+        let invalid: Vec<(u64, &str)> = batch
+            .invalid()
+            .iter()
+            .map(|r| (r.origin.line, r.error.as_str()))
+            .collect();
+        assert_eq!(
+            invalid,
+            [
+                (6, "missing data for column \"b\""),
+                (7, "extra data after last expected column")
+            ]
+        );
+        assert_eq!(batch.origin(1).line, 4);
+        assert_eq!(batch.origin(0).record, "1,\"x,\"\"y\"\"\nz\"");
+    }
+
+    #[test]
+    fn csv_rejects_bad_utf8_and_unterminated_quotes() {
+        let mut text = b"ok,1\nbad,\xff\n".to_vec();
+        text.extend_from_slice(b"open,\"never closed\n");
+        let dialect = Arc::new(Dialect::new(InputFormat::Csv, None, None, None));
+        let schema = Arc::new(Schema {
+            columns: Cow::Owned(vec![
+                Column {
+                    name: "a".into(),
+                    sql_type: SqlType::Text,
+                },
+                Column {
+                    name: "b".into(),
+                    sql_type: SqlType::Text,
+                },
+            ]),
+        });
+        let mut batch = CopyBatch::new(dialect, schema, Arc::from(vec!["-".to_string()]));
+        batch.fill(RawBatch {
+            seq: 0,
+            input: 0,
+            chunk: Chunk {
+                data: text,
+                first_line: 1,
+                records: 3,
+            },
+        });
+        assert_eq!(batch.len(), 1);
+        let errors: Vec<&str> = batch.invalid().iter().map(|r| r.error.as_str()).collect();
+        assert_eq!(
+            errors,
+            [
+                "invalid byte sequence for encoding \"UTF8\": 0xff",
+                "unterminated CSV quoted field"
+            ]
+        );
+    }
+
+    #[test]
+    fn tsv_escapes_and_nulls() {
+        let batch = batch(
+            InputFormat::Tsv,
+            &["a", "b"],
+            "a\\tb\\\\\t\\N\n\\101\\x41\tx\n",
+        );
+        assert_eq!(
+            rows(&batch),
+            [vec![s("a\tb\\"), None], vec![s("AA"), s("x")]]
+        );
+    }
+
+    #[test]
+    fn ndjson_takes_columns_by_key() {
+        let batch = batch(
+            InputFormat::Ndjson,
+            &["id", "tags", "name"],
+            "{\"name\":\"n\",\"id\":1,\"tags\":[1,2],\"extra\":true}\n{\"id\":null}\n[1]\n",
+        );
+        assert_eq!(
+            rows(&batch),
+            [vec![s("1"), s("[1,2]"), s("n")], vec![None, None, None]]
+        );
+        assert_eq!(batch.invalid().len(), 1);
+    }
+
+    #[test]
+    fn encodes_text_csv_and_sql() {
+        let batch = batch(InputFormat::Csv, &["a", "b"], "\"x\ty\",it's\n,\"\"\n");
+        let encoded = |format| {
+            let mut out = Vec::new();
+            batch.encode(0..2, format, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(encoded(RowFormat::CopyText), "x\\ty\tit's\n\\N\t\n");
+        assert_eq!(encoded(RowFormat::SqlValues), "('x\ty','it''s'),(NULL,'')");
+        assert_eq!(encoded(RowFormat::Csv), "x\ty,it's\n,\"\"\n");
+        assert_eq!(
+            encoded(RowFormat::Ndjson),
+            "{\"a\":\"x\\ty\",\"b\":\"it's\"}\n{\"a\":null,\"b\":\"\"}\n"
+        );
+    }
+}

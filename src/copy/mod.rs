@@ -1,0 +1,209 @@
+//! `copy` mode: CSV, TSV and NDJSON files (plain or gzip) or stdin into any target.
+//!
+//! ```text
+//! reader thread ── Splitter: whole records, numbered chunks ──► bounded channel (2 × workers)
+//!                                                                  │
+//! worker 0..N-1 ◄──────────────────────────────────────────────────┘
+//!    CopyBatch: parse fields, set aside invalid records, encode (binary COPY by the table's types)
+//! ```
+//!
+//! The reader only finds record boundaries; parsing and encoding run on the pinned workers, one
+//! batch each, so they scale with the workers and need no hand-off to another pool. Nothing here
+//! knows the target: the sinks ask the batch for the format they speak.
+
+mod batch;
+mod reader;
+mod split;
+mod typed;
+
+pub use batch::{CopyBatch, RawBatch};
+pub use reader::{Input, Reader, ReaderSummary, MAX_BATCH_BYTES};
+pub use split::{Chunk, SplitError, Splitter, MAX_RECORD_BYTES};
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use parking_lot::Mutex;
+
+pub use crate::cli::InputFormat;
+use crate::engine::{Committed, Source, SourceError, SourceFactory, SourceSummary, StopSignal};
+use crate::load::SourcePlan;
+use crate::rows::{Batch, Schema};
+
+/// How the records of the inputs are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dialect {
+    pub format: InputFormat,
+    /// Field separator of CSV and TSV.
+    pub delimiter: u8,
+    /// CSV quote character.
+    pub quote: u8,
+    /// The spelling of NULL: an unquoted field equal to it (CSV), a field equal to it (TSV).
+    pub null_string: Vec<u8>,
+}
+
+impl Dialect {
+    /// The dialect with PostgreSQL's defaults for what is not given: `,` and `"` and an empty
+    /// unquoted field as NULL for CSV; tab and `\N` for TSV.
+    pub fn new(
+        format: InputFormat,
+        delimiter: Option<u8>,
+        quote: Option<u8>,
+        null_string: Option<&str>,
+    ) -> Dialect {
+        let (default_delimiter, default_null) = match format {
+            InputFormat::Csv => (b',', ""),
+            InputFormat::Tsv | InputFormat::Ndjson => (b'\t', "\\N"),
+        };
+        Dialect {
+            format,
+            delimiter: delimiter.unwrap_or(default_delimiter),
+            quote: quote.unwrap_or(b'"'),
+            null_string: null_string.unwrap_or(default_null).as_bytes().to_vec(),
+        }
+    }
+}
+
+/// How long a worker waits on the channel before looking at the stop signal again.
+const RECEIVE_POLL: Duration = Duration::from_millis(100);
+
+/// Starts the reader thread and builds one [`CopySource`] per worker on the channel it feeds.
+pub struct CopySourceFactory {
+    receiver: Receiver<Result<RawBatch, String>>,
+    reader: Mutex<Option<JoinHandle<ReaderSummary>>>,
+    dialect: Arc<Dialect>,
+    schema: Arc<Schema>,
+    names: Arc<[String]>,
+    signal: Arc<StopSignal>,
+}
+
+impl CopySourceFactory {
+    /// Starts reading: `schema` names and types the fields of every record, in order.
+    pub fn start(
+        reader: Reader,
+        dialect: Arc<Dialect>,
+        schema: Schema,
+        committed: Committed,
+        workers: usize,
+        signal: Arc<StopSignal>,
+    ) -> Result<CopySourceFactory, SourceError> {
+        let (sender, receiver) = crossbeam_channel::bounded(2 * workers.max(1));
+        let names = reader.names();
+        let reader_signal = Arc::clone(&signal);
+        let handle = std::thread::Builder::new()
+            .name("loader-reader".into())
+            .spawn(move || reader.run(&committed, &sender, &reader_signal))
+            .map_err(|err| SourceError(format!("cannot start the reader thread: {err}")))?;
+        Ok(CopySourceFactory {
+            receiver,
+            reader: Mutex::new(Some(handle)),
+            dialect,
+            schema: Arc::new(schema),
+            names,
+            signal,
+        })
+    }
+}
+
+impl SourceFactory for CopySourceFactory {
+    fn open(&self, _worker: usize) -> Result<Box<dyn Source + '_>, SourceError> {
+        Ok(Box::new(CopySource {
+            receiver: self.receiver.clone(),
+            signal: &self.signal,
+            batch: CopyBatch::new(
+                Arc::clone(&self.dialect),
+                Arc::clone(&self.schema),
+                Arc::clone(&self.names),
+            ),
+        }))
+    }
+
+    fn finish(self: Box<Self>) -> SourceSummary {
+        let CopySourceFactory {
+            receiver,
+            reader,
+            signal,
+            ..
+        } = *self;
+        // Hanging up wakes a reader blocked on a full channel; a reader blocked on a silent stdin
+        // after Ctrl-C or a failure is left behind, as the process is about to exit.
+        drop(receiver);
+        let handle = reader.lock().take();
+        match handle {
+            Some(handle) if !signal.is_stopping() || handle.is_finished() => {
+                let summary = handle.join().unwrap_or_default();
+                SourceSummary {
+                    skipped_batches: summary.skipped_batches,
+                    skipped_rows: summary.skipped_rows,
+                }
+            }
+            _ => SourceSummary::default(),
+        }
+    }
+}
+
+/// One worker's end of the channel and its reused batch.
+struct CopySource<'a> {
+    receiver: Receiver<Result<RawBatch, String>>,
+    signal: &'a StopSignal,
+    batch: CopyBatch,
+}
+
+impl Source for CopySource<'_> {
+    fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError> {
+        loop {
+            match self.receiver.recv_timeout(RECEIVE_POLL) {
+                Ok(Ok(raw)) => {
+                    self.batch.fill(raw);
+                    return Ok(Some(&self.batch));
+                }
+                Ok(Err(message)) => return Err(SourceError(message)),
+                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) if self.signal.is_stopping() => return Ok(None),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+}
+
+/// Copy mode's [`SourcePlan`]: the reader, opened on main (its first header already read), is
+/// handed to its own thread once the target's column types are known.
+pub struct CopyPlan {
+    reader: Option<Reader>,
+    dialect: Arc<Dialect>,
+    signal: Arc<StopSignal>,
+}
+
+impl CopyPlan {
+    pub fn new(reader: Reader, dialect: Arc<Dialect>, signal: Arc<StopSignal>) -> CopyPlan {
+        CopyPlan {
+            reader: Some(reader),
+            dialect,
+            signal,
+        }
+    }
+}
+
+impl SourcePlan for CopyPlan {
+    fn start(
+        &mut self,
+        schema: &Schema,
+        committed: Committed,
+        workers: usize,
+    ) -> Result<Box<dyn SourceFactory + '_>, SourceError> {
+        let reader = self
+            .reader
+            .take()
+            .ok_or_else(|| SourceError("the inputs were already read".into()))?;
+        Ok(Box::new(CopySourceFactory::start(
+            reader,
+            Arc::clone(&self.dialect),
+            schema.clone(),
+            committed,
+            workers,
+            Arc::clone(&self.signal),
+        )?))
+    }
+}

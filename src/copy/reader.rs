@@ -1,0 +1,207 @@
+//! The reader thread: opens each input in turn (plain, gzip or stdin), skips lines, checks headers,
+//! cuts the records into numbered chunks with the [`Splitter`] and sends them to the workers over
+//! a bounded channel, so memory stays flat however large the input. On `--resume` it skips the
+//! chunks the ledger shows committed, after checking they start on the same line as before.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+
+use super::batch::{parse_header, RawBatch};
+use super::split::{SplitError, Splitter};
+use super::Dialect;
+use crate::engine::{Committed, StopSignal};
+
+/// Largest chunk in bytes: a batch is `--batch` records or this many bytes, whichever comes first,
+/// so that wide records cannot make a batch (and the channel's worth of them) huge.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
+
+/// One input: a file (gzip by its `.gz` extension) or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    File { path: PathBuf, gzip: bool },
+}
+
+impl Input {
+    /// The name rejects and errors give: the path, or `-`.
+    pub fn name(&self) -> String {
+        match self {
+            Input::Stdin => "-".into(),
+            Input::File { path, .. } => path.display().to_string(),
+        }
+    }
+
+    pub fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Input::Stdin => Box::new(io::stdin()),
+            Input::File { path, gzip: false } => Box::new(File::open(path)?),
+            Input::File { path, gzip: true } => Box::new(flate2::read::MultiGzDecoder::new(
+                BufReader::with_capacity(1 << 16, File::open(path)?),
+            )),
+        })
+    }
+}
+
+/// What the reader did, for the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReaderSummary {
+    /// Batches skipped because the ledger shows them committed (`--resume`).
+    pub skipped_batches: u64,
+    /// Rows those batches loaded, by the ledger.
+    pub skipped_rows: u64,
+}
+
+/// Reads the inputs of one copy load.
+pub struct Reader {
+    inputs: Vec<Input>,
+    dialect: Arc<Dialect>,
+    header: bool,
+    skip_lines: u64,
+    limit: Option<u64>,
+    batch_rows: u64,
+    /// The first input, opened by [`Reader::open_first`], positioned after its header.
+    first: Option<Splitter>,
+    /// The first input's header line, which every later input must repeat.
+    first_header: Option<Vec<u8>>,
+}
+
+impl Reader {
+    pub fn new(
+        inputs: Vec<Input>,
+        dialect: Arc<Dialect>,
+        header: bool,
+        skip_lines: u64,
+        limit: Option<u64>,
+        batch_rows: u64,
+    ) -> Reader {
+        Reader {
+            inputs,
+            dialect,
+            header,
+            skip_lines,
+            limit,
+            batch_rows,
+            first: None,
+            first_header: None,
+        }
+    }
+
+    /// The names of the inputs, in order.
+    pub fn names(&self) -> Arc<[String]> {
+        self.inputs.iter().map(Input::name).collect()
+    }
+
+    /// Opens the first input and, with `--header`, returns the column names its header gives.
+    pub fn open_first(&mut self) -> Result<Option<Vec<String>>, String> {
+        let (splitter, header) = self.open(0)?;
+        self.first = Some(splitter);
+        let Some(header) = header else {
+            return Ok(None);
+        };
+        let names = parse_header(Arc::clone(&self.dialect), &header)
+            .map_err(|err| format!("{}: the header line {err}", self.inputs[0].name()))?;
+        self.first_header = Some(header);
+        Ok(Some(names))
+    }
+
+    /// Opens input `index`, skips its `--skip-lines` and takes its header line.
+    fn open(&self, index: usize) -> Result<(Splitter, Option<Vec<u8>>), String> {
+        let input = &self.inputs[index];
+        let name = input.name();
+        let stream = input
+            .open()
+            .map_err(|err| format!("cannot read {name}: {err}"))?;
+        let quote = (self.dialect.format == super::InputFormat::Csv).then_some(self.dialect.quote);
+        let mut splitter = Splitter::new(stream, quote);
+        let in_input = |err: SplitError| format!("{name}: {err}");
+        splitter.skip_lines(self.skip_lines).map_err(in_input)?;
+        let header = if self.header {
+            splitter.take_record().map_err(in_input)?
+        } else {
+            None
+        };
+        Ok((splitter, header))
+    }
+
+    /// Sends every input's chunks to the workers until the inputs end, `--limit` is reached, the
+    /// workers hang up or the load stops. A failure is sent to the workers, which stop the load.
+    pub fn run(
+        mut self,
+        committed: &Committed,
+        sender: &Sender<Result<RawBatch, String>>,
+        signal: &StopSignal,
+    ) -> ReaderSummary {
+        let mut summary = ReaderSummary::default();
+        if let Err(message) = self.send_all(committed, sender, signal, &mut summary) {
+            let _ = sender.send(Err(message));
+        }
+        summary
+    }
+
+    fn send_all(
+        &mut self,
+        committed: &Committed,
+        sender: &Sender<Result<RawBatch, String>>,
+        signal: &StopSignal,
+        summary: &mut ReaderSummary,
+    ) -> Result<(), String> {
+        let mut seq = 0u64;
+        let mut remaining = self.limit.unwrap_or(u64::MAX);
+        for index in 0..self.inputs.len() {
+            let name = self.inputs[index].name();
+            let mut splitter = match self.first.take() {
+                Some(splitter) if index == 0 => splitter,
+                _ => {
+                    let (splitter, header) = self.open(index)?;
+                    if header.is_some() && header != self.first_header {
+                        return Err(format!(
+                            "{name}: its header differs from the header of {}; load files of \
+                             different layouts separately",
+                            self.inputs[0].name()
+                        ));
+                    }
+                    splitter
+                }
+            };
+            while remaining > 0 && !signal.is_stopping() {
+                let chunk = splitter
+                    .next_chunk(self.batch_rows.min(remaining), MAX_BATCH_BYTES)
+                    .map_err(|err| format!("{name}: {err}"))?;
+                let Some(chunk) = chunk else {
+                    break;
+                };
+                if chunk.records == 0 {
+                    continue;
+                }
+                remaining -= chunk.records;
+                if let Some(done) = committed.get(seq) {
+                    if done.first_row != chunk.first_line {
+                        return Err(format!(
+                            "cannot resume: batch {seq} starts on line {} of {name}, but the \
+                             committed batch {seq} started on line {}; resume with the same \
+                             inputs and --batch as the first attempt",
+                            chunk.first_line, done.first_row
+                        ));
+                    }
+                    summary.skipped_batches += 1;
+                    summary.skipped_rows += done.rows;
+                } else if sender
+                    .send(Ok(RawBatch {
+                        seq,
+                        input: index,
+                        chunk,
+                    }))
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                seq += 1;
+            }
+        }
+        Ok(())
+    }
+}

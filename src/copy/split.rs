@@ -1,0 +1,308 @@
+//! The splitter: cuts one input stream into chunks of whole records, without parsing fields.
+//!
+//! A record ends at a line feed, except, in CSV, inside quotes (quoted fields may hold delimiters,
+//! quotes and line breaks). The splitter toggles a flag at every quote character and looks for line
+//! feeds with `memchr`, so it runs at memory speed on the reader thread; the workers parse the
+//! fields. Line numbers are counted so that a rejected record names the line it starts on.
+
+use std::io::{self, Read};
+
+/// Bytes read from the input at a time.
+const READ_BYTES: usize = 1 << 20;
+/// The longest record accepted: beyond this an unbalanced quote is the likely cause, and holding
+/// the rest of the input in memory is not an option.
+pub const MAX_RECORD_BYTES: usize = 256 << 20;
+
+/// A run of whole records cut from one input.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// The records, each ending with a line feed (one is added after a last unterminated record).
+    pub data: Vec<u8>,
+    /// The 1-based line of the input the first record starts on.
+    pub first_line: u64,
+    /// Records in `data`, blank lines not counted.
+    pub records: u64,
+}
+
+/// Why an input cannot be split.
+#[derive(Debug, thiserror::Error)]
+pub enum SplitError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error(
+        "the record starting on line {line} is longer than {} MiB; an unbalanced quote is the \
+         likely cause (check --quote and --format)",
+        MAX_RECORD_BYTES >> 20
+    )]
+    RecordTooLong { line: u64 },
+}
+
+/// Reads one input and hands out its records.
+pub struct Splitter {
+    input: Box<dyn Read + Send>,
+    /// The CSV quote character; `None` when every line feed ends a record (TSV, NDJSON).
+    quote: Option<u8>,
+    /// Read but not yet handed out; starts at a record boundary.
+    pending: Vec<u8>,
+    /// Where scanning resumes in `pending`.
+    cursor: usize,
+    /// Where the record being scanned starts in `pending`.
+    record_start: usize,
+    in_quotes: bool,
+    /// The line the record being scanned starts on.
+    line: u64,
+    /// Line feeds seen inside the record being scanned.
+    record_lines: u64,
+    at_eof: bool,
+}
+
+/// One record found in `pending`.
+struct Found {
+    end: usize,
+    line: u64,
+    blank: bool,
+}
+
+impl Splitter {
+    pub fn new(input: Box<dyn Read + Send>, quote: Option<u8>) -> Splitter {
+        Splitter {
+            input,
+            quote,
+            pending: Vec::new(),
+            cursor: 0,
+            record_start: 0,
+            in_quotes: false,
+            line: 1,
+            record_lines: 0,
+            at_eof: false,
+        }
+    }
+
+    /// Skips `count` physical lines (quotes are not looked at); returns how many there were.
+    pub fn skip_lines(&mut self, count: u64) -> Result<u64, SplitError> {
+        let (mut skipped, mut from) = (0, 0);
+        while skipped < count {
+            match memchr::memchr(b'\n', &self.pending[from..]) {
+                Some(at) => {
+                    self.consume(from + at + 1);
+                    from = 0;
+                    self.line += 1;
+                    skipped += 1;
+                }
+                None if self.at_eof => {
+                    if !self.pending.is_empty() {
+                        self.consume(self.pending.len());
+                        skipped += 1;
+                    }
+                    break;
+                }
+                None => {
+                    from = self.pending.len();
+                    self.fill()?;
+                }
+            }
+        }
+        Ok(skipped)
+    }
+
+    /// Takes the next non-blank record (its line feed stripped), or `None` at the end.
+    pub fn take_record(&mut self) -> Result<Option<Vec<u8>>, SplitError> {
+        while let Some(found) = self.next_record()? {
+            let mut record = self.pending[..found.end].to_vec();
+            self.consume(found.end);
+            if !found.blank {
+                while matches!(record.last(), Some(b'\n' | b'\r')) {
+                    record.pop();
+                }
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next chunk: up to `max_records` records, cut after the record that reaches
+    /// `max_bytes`. `None` at the end of the input.
+    pub fn next_chunk(
+        &mut self,
+        max_records: u64,
+        max_bytes: usize,
+    ) -> Result<Option<Chunk>, SplitError> {
+        let mut records = 0;
+        let mut first_line = None;
+        let mut end = 0;
+        while records < max_records && end < max_bytes {
+            let Some(found) = self.next_record()? else {
+                break;
+            };
+            end = found.end;
+            if !found.blank {
+                records += 1;
+                first_line.get_or_insert(found.line);
+            }
+        }
+        if end == 0 {
+            return Ok(None);
+        }
+        let chunk = Chunk {
+            data: self.pending[..end].to_vec(),
+            first_line: first_line.unwrap_or(self.line),
+            records,
+        };
+        self.consume(end);
+        Ok(Some(chunk))
+    }
+
+    /// Finds the end of the record starting at `record_start`, reading more input as needed.
+    fn next_record(&mut self) -> Result<Option<Found>, SplitError> {
+        let end = loop {
+            if let Some(end) = self.scan() {
+                break end;
+            }
+            if self.at_eof {
+                if self.record_start == self.pending.len() {
+                    return Ok(None);
+                }
+                // A last record without a line feed: give it one, so every record looks alike.
+                self.pending.push(b'\n');
+                self.in_quotes = false;
+                self.cursor = self.pending.len();
+                self.record_lines += 1;
+                break self.pending.len();
+            }
+            if self.pending.len() - self.record_start > MAX_RECORD_BYTES {
+                return Err(SplitError::RecordTooLong { line: self.line });
+            }
+            self.fill()?;
+        };
+        let found = Found {
+            end,
+            line: self.line,
+            blank: matches!(&self.pending[self.record_start..end], b"\n" | b"\r\n"),
+        };
+        self.line += self.record_lines;
+        self.record_lines = 0;
+        self.record_start = end;
+        Ok(Some(found))
+    }
+
+    /// Scans `pending` from `cursor` for the line feed that ends the current record.
+    fn scan(&mut self) -> Option<usize> {
+        let pending = &self.pending;
+        match self.quote {
+            None => {
+                let at = memchr::memchr(b'\n', &pending[self.cursor..]).map(|i| self.cursor + i);
+                self.cursor = at.map_or(pending.len(), |at| at + 1);
+                if at.is_some() {
+                    self.record_lines = 1;
+                }
+                at.map(|at| at + 1)
+            }
+            Some(quote) => {
+                while let Some(i) = memchr::memchr2(quote, b'\n', &pending[self.cursor..]) {
+                    let at = self.cursor + i;
+                    self.cursor = at + 1;
+                    if pending[at] == quote {
+                        self.in_quotes = !self.in_quotes;
+                    } else {
+                        self.record_lines += 1;
+                        if !self.in_quotes {
+                            return Some(at + 1);
+                        }
+                    }
+                }
+                self.cursor = pending.len();
+                None
+            }
+        }
+    }
+
+    /// Reads more input onto the end of `pending`.
+    fn fill(&mut self) -> Result<(), SplitError> {
+        let filled = self.pending.len();
+        self.pending.resize(filled + READ_BYTES, 0);
+        let read = loop {
+            match self.input.read(&mut self.pending[filled..]) {
+                Ok(read) => break read,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    self.pending.truncate(filled);
+                    return Err(err.into());
+                }
+            }
+        };
+        self.pending.truncate(filled + read);
+        self.at_eof = read == 0;
+        Ok(())
+    }
+
+    /// Drops `pending[..end]`, which was handed out or skipped.
+    fn consume(&mut self, end: usize) {
+        self.pending.drain(..end);
+        self.cursor -= end.min(self.cursor);
+        self.record_start -= end.min(self.record_start);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn splitter(text: &str, quote: Option<u8>) -> Splitter {
+        Splitter::new(Box::new(io::Cursor::new(text.as_bytes().to_vec())), quote)
+    }
+
+    fn chunks(text: &str, quote: Option<u8>, max_records: u64) -> Vec<(String, u64, u64)> {
+        let mut splitter = splitter(text, quote);
+        std::iter::from_fn(|| splitter.next_chunk(max_records, usize::MAX).unwrap())
+            .map(|chunk| {
+                (
+                    String::from_utf8(chunk.data).unwrap(),
+                    chunk.first_line,
+                    chunk.records,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn quoted_line_feeds_stay_inside_their_record() {
+        let text = "1,\"a\nb\"\n2,\"x,\"\"y\"\"\"\n3,z";
+        assert_eq!(
+            chunks(text, Some(b'"'), 2),
+            [
+                ("1,\"a\nb\"\n2,\"x,\"\"y\"\"\"\n".to_string(), 1, 2),
+                ("3,z\n".to_string(), 4, 1)
+            ]
+        );
+        // Without quote handling every line feed ends a record.
+        assert_eq!(chunks(text, None, 10)[0].2, 4);
+    }
+
+    #[test]
+    fn blank_lines_are_kept_but_not_counted() {
+        assert_eq!(
+            chunks("a\n\r\n\nb\n", None, 1),
+            [("a\n".to_string(), 1, 1), ("\r\n\nb\n".to_string(), 4, 1)]
+        );
+        assert!(chunks("", None, 1).is_empty());
+    }
+
+    #[test]
+    fn header_and_skipped_lines() {
+        let mut splitter = splitter("junk \"\nh1,h2\r\n1,2\n", Some(b'"'));
+        assert_eq!(splitter.skip_lines(1).unwrap(), 1);
+        assert_eq!(splitter.take_record().unwrap(), Some(b"h1,h2".to_vec()));
+        let chunk = splitter.next_chunk(10, usize::MAX).unwrap().unwrap();
+        assert_eq!((chunk.data, chunk.first_line), (b"1,2\n".to_vec(), 3));
+    }
+
+    #[test]
+    fn chunks_are_cut_by_bytes_too() {
+        let mut splitter = splitter("aaaa\nbbbb\ncccc\n", None);
+        let first = splitter.next_chunk(100, 6).unwrap().unwrap();
+        assert_eq!(
+            first.records, 2,
+            "cut after the record that reaches the limit"
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! Text values to PostgreSQL binary COPY fields, by the target column's type.
+//!
+//! The parsers are strict on purpose: they accept the spellings files commonly hold (integers,
+//! decimal and exponent floats, ISO dates and timestamps with a zone, canonical UUIDs, `\x` hex
+//! bytea) and answer [`Unencodable`] for anything else. The batch is then sent as text COPY, so
+//! the server's own input functions decide, and a bad value is rejected with the server's message.
+
+use crate::encode::{days_from_civil, PG_EPOCH_OFFSET_MICROS};
+use crate::rows::{SqlType, Unencodable};
+
+/// Appends `text` as one binary field (length and payload) of type `sql_type`.
+pub fn encode_field(sql_type: SqlType, text: &[u8], out: &mut Vec<u8>) -> Result<(), Unencodable> {
+    match sql_type {
+        SqlType::Text | SqlType::Json => sized(out, text),
+        SqlType::Jsonb => {
+            // jsonb's binary form: a version byte, then the JSON text.
+            out.extend_from_slice(&(text.len() as i32 + 1).to_be_bytes());
+            out.push(1);
+            out.extend_from_slice(text);
+        }
+        SqlType::Int2 => sized(
+            out,
+            &i16::try_from(integer(text)?)
+                .map_err(|_| Unencodable)?
+                .to_be_bytes(),
+        ),
+        SqlType::Int4 => sized(
+            out,
+            &i32::try_from(integer(text)?)
+                .map_err(|_| Unencodable)?
+                .to_be_bytes(),
+        ),
+        SqlType::Int8 => sized(out, &integer(text)?.to_be_bytes()),
+        SqlType::Float4 => sized(out, &parse::<f32>(text)?.to_bits().to_be_bytes()),
+        SqlType::Float8 => sized(out, &parse::<f64>(text)?.to_bits().to_be_bytes()),
+        SqlType::Bool => sized(out, &[u8::from(boolean(text)?)]),
+        SqlType::Date => sized(out, &date(text)?.to_be_bytes()),
+        SqlType::Timestamptz => sized(out, &timestamp(text, true)?.to_be_bytes()),
+        SqlType::Timestamp => sized(out, &timestamp(text, false)?.to_be_bytes()),
+        SqlType::Uuid => sized(out, &uuid(text)?),
+        SqlType::Bytea => {
+            let hex = text.strip_prefix(b"\\x").ok_or(Unencodable)?;
+            if hex.len() % 2 != 0 {
+                return Err(Unencodable);
+            }
+            out.extend_from_slice(&(hex.len() as i32 / 2).to_be_bytes());
+            for pair in hex.chunks_exact(2) {
+                out.push(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?);
+            }
+        }
+        SqlType::Other => return Err(Unencodable),
+    }
+    Ok(())
+}
+
+fn sized(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as i32).to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+fn trimmed(text: &[u8]) -> Result<&str, Unencodable> {
+    std::str::from_utf8(text.trim_ascii()).map_err(|_| Unencodable)
+}
+
+fn parse<T: std::str::FromStr>(text: &[u8]) -> Result<T, Unencodable> {
+    trimmed(text)?.parse().map_err(|_| Unencodable)
+}
+
+fn integer(text: &[u8]) -> Result<i64, Unencodable> {
+    parse::<i64>(text)
+}
+
+/// PostgreSQL's boolean spellings (case-insensitive, surrounding blanks allowed).
+fn boolean(text: &[u8]) -> Result<bool, Unencodable> {
+    match trimmed(text)?.to_ascii_lowercase().as_str() {
+        "t" | "true" | "y" | "yes" | "on" | "1" => Ok(true),
+        "f" | "false" | "n" | "no" | "off" | "0" => Ok(false),
+        _ => Err(Unencodable),
+    }
+}
+
+fn hex_digit(byte: u8) -> Result<u8, Unencodable> {
+    match byte {
+        b'0'..=b'9' => Ok(byte - b'0'),
+        b'a'..=b'f' => Ok(byte - b'a' + 10),
+        b'A'..=b'F' => Ok(byte - b'A' + 10),
+        _ => Err(Unencodable),
+    }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` or 32 bare hex digits.
+fn uuid(text: &[u8]) -> Result<[u8; 16], Unencodable> {
+    let text = text.trim_ascii();
+    let digits: Vec<u8> = match text.len() {
+        36 if [8, 13, 18, 23].iter().all(|&i| text[i] == b'-') => {
+            text.iter().copied().filter(|&b| b != b'-').collect()
+        }
+        32 => text.to_vec(),
+        _ => return Err(Unencodable),
+    };
+    if digits.len() != 32 {
+        return Err(Unencodable);
+    }
+    let mut bytes = [0u8; 16];
+    for (slot, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        *slot = hex_digit(pair[0])? << 4 | hex_digit(pair[1])?;
+    }
+    Ok(bytes)
+}
+
+/// A fixed-width run of ASCII digits.
+fn digits(text: &[u8]) -> Result<u32, Unencodable> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return Err(Unencodable);
+    }
+    Ok(text
+        .iter()
+        .fold(0, |value, &digit| value * 10 + u32::from(digit - b'0')))
+}
+
+/// `YYYY-MM-DD` as days since 2000-01-01.
+fn date(text: &[u8]) -> Result<i32, Unencodable> {
+    let text = text.trim_ascii();
+    if text.len() != 10 {
+        return Err(Unencodable);
+    }
+    let days = civil_days(text)?;
+    i32::try_from(days - days_from_civil(2000, 1, 1)).map_err(|_| Unencodable)
+}
+
+/// Days since 1970-01-01 of the `YYYY-MM-DD` at the start of `text`, checked.
+fn civil_days(text: &[u8]) -> Result<i64, Unencodable> {
+    if text.len() < 10 || text[4] != b'-' || text[7] != b'-' {
+        return Err(Unencodable);
+    }
+    let (year, month, day) = (
+        digits(&text[..4])?,
+        digits(&text[5..7])?,
+        digits(&text[8..10])?,
+    );
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month) || day == 0 || day > month_days[month as usize - 1] {
+        return Err(Unencodable);
+    }
+    Ok(days_from_civil(i64::from(year), month, day))
+}
+
+/// `YYYY-MM-DD[ T]HH:MM:SS[.ffffff]` and, for `with_zone`, a required `Z` or `±HH[[:]MM]`, as
+/// microseconds since 2000-01-01 (UTC for `with_zone`). A zone-less timestamptz, whose meaning
+/// depends on the session's time zone, is left to the server.
+fn timestamp(text: &[u8], with_zone: bool) -> Result<i64, Unencodable> {
+    let text = text.trim_ascii();
+    if text.len() < 19 || !matches!(text[10], b' ' | b'T') || text[13] != b':' || text[16] != b':' {
+        return Err(Unencodable);
+    }
+    let days = civil_days(&text[..10])?;
+    let (hour, minute, second) = (
+        digits(&text[11..13])?,
+        digits(&text[14..16])?,
+        digits(&text[17..19])?,
+    );
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err(Unencodable);
+    }
+    let mut rest = &text[19..];
+    let mut micros = 0i64;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let width = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if width == 0 || width > 6 {
+            return Err(Unencodable);
+        }
+        micros = i64::from(digits(&fraction[..width])?) * 10i64.pow(6 - width as u32);
+        rest = &fraction[width..];
+    }
+    let offset_seconds = match (with_zone, rest) {
+        (false, []) => 0,
+        (true, b"Z" | b"z") => 0,
+        (true, [sign @ (b'+' | b'-'), zone @ ..]) => {
+            let (hours, minutes) = match zone {
+                [h1, h2] => (digits(&[*h1, *h2])?, 0),
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => {
+                    (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?)
+                }
+                _ => return Err(Unencodable),
+            };
+            if hours > 15 || minutes > 59 {
+                return Err(Unencodable);
+            }
+            let seconds = i64::from(hours * 3600 + minutes * 60);
+            if *sign == b'-' {
+                -seconds
+            } else {
+                seconds
+            }
+        }
+        _ => return Err(Unencodable),
+    };
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_seconds;
+    Ok(seconds * 1_000_000 + micros - PG_EPOCH_OFFSET_MICROS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(sql_type: SqlType, text: &str) -> Result<Vec<u8>, Unencodable> {
+        let mut out = Vec::new();
+        encode_field(sql_type, text.as_bytes(), &mut out)?;
+        Ok(out[4..].to_vec())
+    }
+
+    #[test]
+    fn integers_respect_their_width() {
+        assert_eq!(
+            field(SqlType::Int4, " 42 "),
+            Ok(42i32.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            field(SqlType::Int2, "-32768"),
+            Ok((-32768i16).to_be_bytes().to_vec())
+        );
+        assert_eq!(field(SqlType::Int2, "32768"), Err(Unencodable));
+        assert_eq!(field(SqlType::Int8, "1.0"), Err(Unencodable));
+        assert_eq!(field(SqlType::Int8, "abc"), Err(Unencodable));
+    }
+
+    #[test]
+    fn timestamps_with_zones_become_pg_microseconds() {
+        let expected = |micros: i64| Ok(micros.to_be_bytes().to_vec());
+        // 2026-01-01 is 9,497 days (820,540,800 s) after 2000-01-01.
+        let start_2026 = 820_540_800_000_000i64;
+        assert_eq!(
+            field(SqlType::Timestamptz, "2026-01-01T00:00:00.010000Z"),
+            expected(start_2026 + 10_000)
+        );
+        assert_eq!(
+            field(SqlType::Timestamptz, "2026-01-01 01:00:00.01+01"),
+            expected(start_2026 + 10_000)
+        );
+        assert_eq!(
+            field(SqlType::Timestamptz, "2025-12-31 23:30:00-00:30"),
+            expected(start_2026)
+        );
+        assert_eq!(
+            field(SqlType::Timestamp, "2026-01-01 00:00:00"),
+            expected(start_2026)
+        );
+        assert_eq!(
+            field(SqlType::Timestamptz, "2026-01-01 00:00:00"),
+            Err(Unencodable)
+        );
+        assert_eq!(
+            field(SqlType::Timestamp, "2026-01-01 00:00:00+02"),
+            Err(Unencodable)
+        );
+        assert_eq!(
+            field(SqlType::Timestamptz, "2026-02-30 00:00:00Z"),
+            Err(Unencodable)
+        );
+        assert_eq!(
+            field(SqlType::Timestamptz, "2026-01-01 00:00:00.1234567Z"),
+            Err(Unencodable)
+        );
+        assert_eq!(
+            field(SqlType::Date, "2000-01-02"),
+            Ok(1i32.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            field(SqlType::Date, "1999-12-31"),
+            Ok((-1i32).to_be_bytes().to_vec())
+        );
+    }
+
+    #[test]
+    fn other_types() {
+        assert_eq!(field(SqlType::Bool, "Yes"), Ok(vec![1]));
+        assert_eq!(field(SqlType::Bool, "maybe"), Err(Unencodable));
+        assert_eq!(field(SqlType::Bytea, "\\x00fF"), Ok(vec![0, 255]));
+        assert_eq!(field(SqlType::Bytea, "\\x0"), Err(Unencodable));
+        assert_eq!(
+            field(SqlType::Uuid, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").map(|b| b.len()),
+            Ok(16)
+        );
+        assert_eq!(field(SqlType::Uuid, "a0eebc99"), Err(Unencodable));
+        assert_eq!(field(SqlType::Jsonb, "{}"), Ok(b"\x01{}".to_vec()));
+        assert_eq!(
+            field(SqlType::Float8, "-1.5e3"),
+            Ok((-1500f64).to_bits().to_be_bytes().to_vec())
+        );
+        assert_eq!(field(SqlType::Other, "1.5"), Err(Unencodable));
+    }
+}
