@@ -511,3 +511,63 @@ fn a_ten_megabyte_field_loads_whole() {
         .get(0);
     assert!(same, "the 10 MB field must arrive byte for byte");
 }
+
+#[test]
+fn constraint_violations_are_isolated_under_every_method() {
+    let pg = Pg::start();
+    let dir = scratch();
+    let mut csv = String::new();
+    for i in 0..500 {
+        // Line 101 repeats id 7; line 302 breaks the CHECK.
+        match i {
+            100 => csv.push_str("7,dup,1\n"),
+            301 => csv.push_str("301,neg,-5\n"),
+            _ => {
+                let _ = writeln!(csv, "{i},n{i},{i}");
+            }
+        }
+    }
+    let path = write_file(dir.path(), "items.csv", csv.as_bytes());
+    for method in ["copy-binary", "copy-text", "insert"] {
+        pg.execute(
+            "DROP TABLE IF EXISTS items; CREATE TABLE items (id bigint PRIMARY KEY, name text, \
+             score int CHECK (score >= 0))",
+        );
+        let rejects_path = dir.path().join(format!("{method}.ndjson"));
+        let run = copy_of(&path)
+            .args([
+                "--table",
+                "items",
+                "--batch",
+                "200",
+                "--threads",
+                "2",
+                "--quiet",
+            ])
+            .args(["--method", method, "--target", &pg.url(), "--reject-file"])
+            .arg_path(&rejects_path)
+            .run();
+        assert_eq!(run.code(), 1, "{method}: {}", run.stderr());
+        assert_eq!(pg.scalar("SELECT count(*) FROM items"), 498, "{method}");
+        let rejects = std::fs::read_to_string(&rejects_path).unwrap();
+        let mut lines: Vec<(u64, String)> = rejects
+            .lines()
+            .map(|line| {
+                let reject: serde_json::Value = serde_json::from_str(line).unwrap();
+                (
+                    reject["line"].as_u64().unwrap(),
+                    reject["error"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        lines.sort();
+        assert_eq!(lines.len(), 2, "{method}: {lines:?}");
+        assert_eq!(lines[0].0, 101, "{method}: {lines:?}");
+        assert!(lines[0].1.contains("duplicate key"), "{method}: {lines:?}");
+        assert_eq!(lines[1].0, 302, "{method}: {lines:?}");
+        assert!(
+            lines[1].1.contains("check constraint"),
+            "{method}: {lines:?}"
+        );
+    }
+}
