@@ -316,10 +316,15 @@ fn check_columns(
         .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect();
     let names: Vec<&str> = found.iter().map(|(name, ..)| name.as_str()).collect();
+    // An exact match, else the one column equal but for case (a header's `ID` for `id`).
     let lookup = |name: &str| {
+        let mut folded = found
+            .iter()
+            .filter(|(found_name, ..)| found_name.eq_ignore_ascii_case(name));
         found
             .iter()
             .find(|(found_name, ..)| found_name == name)
+            .or_else(|| folded.next().filter(|_| folded.next().is_none()))
             .ok_or_else(|| SinkError::Permanent {
                 kind: "schema",
                 message: format!(
