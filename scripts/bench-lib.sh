@@ -1,0 +1,432 @@
+# shellcheck shell=bash
+#
+# bench-lib.sh: what scripts/bench-gen and scripts/bench-copy share (DESIGN §10): the throwaway
+# PostgreSQL cluster, the checks of every run, the psql `\copy` peers, medians and the results
+# files. Sourced, never run. A script sets BENCH_NAME and `set -euo pipefail`, then:
+#
+#     BENCH_NAME=bench-x
+#     source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+#     bench_init TOOL…                 # REPO, OUT, LOADER (built unless BUILD=0 or LOADER set),
+#                                      # WORK (a mktemp directory), the cleanup trap
+#     bench_start_cluster              # PGROOT, PORT, URL, sql(), PG_VERSION, machine facts
+#     sql "CREATE TABLE readings (…)"
+#     reset_table readings; t0=$(now); …; t1=$(now)
+#     expect_count readings "$ROWS" "$name, run $run"
+#     record "$name" KIND ROWS THREADS "$(elapsed "$t0" "$t1")" [LOADER_ROWS_PER_S]
+#     make_readings_csv "$WORK/readings.csv"   # + $WORK/half-a.csv, $WORK/half-b.csv
+#     run_psql_copy "$WORK/readings.csv"       # psql \copy, 1 stream and 2 parallel streams
+#     RESULT_TITLE=… RESULT_FACTS=… RESULT_NOTES=… RESULT_JSON=… bench_write_results
+#
+# The cluster: initdb into a mktemp directory (owned by `postgres` when run as root; initdb and the
+# server then run as that user), pg_ctl on a free 127.0.0.1 port with the settings of
+# src/pg/local.rs (fsync and full_page_writes off), stopped and removed on exit, with WORK.
+
+# The settings of src/pg/local.rs SERVER_SETTINGS.
+SERVER_SETTINGS=(fsync=off full_page_writes=off shared_buffers=256MB
+    max_wal_size=4GB max_connections=300)
+# The configuration every ratio is taken against (run by run_psql_copy).
+BASELINE='psql \copy CSV, 2 parallel streams'
+
+die() {
+    echo >&2
+    echo "$BENCH_NAME: ERROR: $*" >&2
+    exit 1
+}
+log() { echo "$BENCH_NAME: $*" >&2; }
+now() { date +%s.%N; }
+elapsed() { python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.6f}")' "$1" "$2"; }
+is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
+# 2000000 -> 2,000,000
+thousands() {
+    local n=$1 out=""
+    while ((${#n} > 3)); do
+        out=",${n: -3}$out"
+        n=${n:0:${#n}-3}
+    done
+    echo "$n$out"
+}
+# A JSON string literal.
+json_str() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Checks the tools, builds loader, creates WORK and installs the cleanup trap.
+bench_init() {
+    OUT=${OUT:-$REPO/target/$BENCH_NAME}
+    mkdir -p "$OUT"
+    OUT=$(cd "$OUT" && pwd)
+
+    local tool
+    for tool in psql python3 "$@"; do
+        command -v "$tool" >/dev/null || die "$tool not found on PATH"
+    done
+
+    if [[ -z ${LOADER:-} ]]; then
+        LOADER=$REPO/target/release/loader
+        if [[ ${BUILD:-1} != 0 ]]; then
+            log "cargo build --release"
+            (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
+        fi
+    fi
+    [[ -x $LOADER ]] || die "loader binary not found at $LOADER (cargo build --release, or set LOADER)"
+
+    AS_ROOT=0
+    [[ $(id -u) == 0 ]] && AS_ROOT=1
+    PGROOT=""
+    WORK=""
+    PG_STARTED=0
+    BG_PIDS=()
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    WORK=$(mktemp -d "/tmp/$BENCH_NAME-work.XXXXXX")
+}
+
+bench_cleanup() {
+    local status=$?
+    set +e
+    for pid in "${BG_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    if ((PG_STARTED)); then
+        as_pg "$BINDIR/pg_ctl" -D "$PGROOT/data" -m fast -w stop >/dev/null 2>&1 ||
+            as_pg "$BINDIR/pg_ctl" -D "$PGROOT/data" -m immediate -w stop >/dev/null 2>&1
+    fi
+    [[ -n $PGROOT ]] && rm -rf "$PGROOT"
+    [[ -n $WORK ]] && rm -rf "$WORK"
+    exit "$status"
+}
+
+# --- the throwaway cluster ----------------------------------------------------------------------
+
+find_bindir() {
+    local dir
+    if dir=$(pg_config --bindir 2>/dev/null) && [[ -x $dir/initdb && -x $dir/pg_ctl ]]; then
+        echo "$dir"
+        return
+    fi
+    # shellcheck disable=SC2012 # the version directories have plain names
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [[ -n $dir && -x $dir/initdb && -x $dir/pg_ctl ]] || return 1
+    echo "$dir"
+}
+
+# Runs a server binary, as `postgres` when we are root, from the cluster's directory.
+as_pg() {
+    if ((AS_ROOT)); then
+        (cd "$PGROOT" && runuser -u postgres -- "$@")
+    else
+        (cd "$PGROOT" && "$@")
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+sql() { PGOPTIONS='-c client_min_messages=warning' psql "$URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+
+bench_start_cluster() {
+    BINDIR=$(find_bindir) || die "no PostgreSQL server binaries (pg_config --bindir, /usr/lib/postgresql/*/bin); apt-get install -y postgresql"
+    PGROOT=$(mktemp -d "/tmp/$BENCH_NAME-pg.XXXXXX")
+    if ((AS_ROOT)); then
+        id postgres >/dev/null 2>&1 || die "running as root needs the postgres system user (apt-get install -y postgresql)"
+        chown postgres:postgres "$PGROOT"
+    fi
+
+    log "initdb ($BINDIR) in $PGROOT"
+    as_pg "$BINDIR/initdb" -D "$PGROOT/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+        --no-instructions >"$WORK/initdb.log" 2>&1 || {
+        cat "$WORK/initdb.log" >&2
+        die "initdb failed"
+    }
+
+    local options="" setting _attempt
+    for setting in "${SERVER_SETTINGS[@]}"; do
+        options+=" -c $setting"
+    done
+    PORT=""
+    for _attempt in 1 2 3 4 5; do
+        PORT=$(free_port)
+        if as_pg "$BINDIR/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 60 \
+            -o "-p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGROOT$options" \
+            start >"$WORK/pg_ctl.log" 2>&1; then
+            PG_STARTED=1
+            break
+        fi
+    done
+    if ((!PG_STARTED)); then
+        cat "$WORK/pg_ctl.log" >&2
+        tail -n 5 "$PGROOT/server.log" >&2 || true
+        die "could not start PostgreSQL"
+    fi
+    URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+    log "PostgreSQL on 127.0.0.1:$PORT"
+
+    PG_VERSION=$(sql "SHOW server_version")
+    NPROC=$(nproc)
+    CPU_MODEL=$(grep -m 1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
+    [[ -n $CPU_MODEL ]] || CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+    [[ -n $CPU_MODEL ]] || CPU_MODEL=unknown
+    LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+    DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+    # Raw results, one line per run: configuration, kind, rows, threads, wall seconds, loader rows/s.
+    RAW=$WORK/raw.tsv
+    : >"$RAW"
+}
+
+# --- every run ----------------------------------------------------------------------------------
+
+# Empties a table (and loader's batch ledger, which otherwise grows run after run) and flushes the
+# previous run's dirty pages, outside the timed part.
+reset_table() {
+    sql "TRUNCATE $1" >/dev/null
+    sql "DO \$\$ BEGIN IF to_regclass('loader_ledger') IS NOT NULL THEN TRUNCATE loader_ledger; END IF; END \$\$" >/dev/null
+    sql "CHECKPOINT" >/dev/null
+}
+
+# Aborts unless the table holds exactly the expected rows.
+expect_count() {
+    local table=$1 expected=$2 what=$3 got
+    got=$(sql "SELECT count(*) FROM $table")
+    [[ $got == "$expected" ]] || die "$what: $table holds $got rows, expected $expected"
+}
+
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; }
+
+# Prints the report's rows_per_s after checking that the load completed with the expected rows.
+report_rate() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+path, expected = sys.argv[1], int(sys.argv[2])
+report = json.load(open(path))
+if report.get("outcome") != "completed" or report.get("rows_loaded") != expected:
+    sys.exit(f"report {path}: outcome {report.get('outcome')}, rows_loaded "
+             f"{report.get('rows_loaded')}, expected completed with {expected}")
+print(repr(float(report["rows_per_s"])))
+PY
+}
+
+# --- the CSV and the psql \copy peers -----------------------------------------------------------
+
+# Writes ROWS `readings` rows as CSV with `loader --target file:` (a header and ROWS lines), and its
+# two halves, each with the header, as $WORK/half-a.csv and $WORK/half-b.csv.
+make_readings_csv() {
+    local csv=$1 lines
+    log "generating $ROWS rows of CSV with loader --target file:"
+    "$LOADER" --rows "$ROWS" --target "file:$csv" --quiet >"$WORK/loader.log" 2>&1 || {
+        cat "$WORK/loader.log" >&2
+        die "loader --target file: failed"
+    }
+    lines=$(wc -l <"$csv")
+    ((lines == ROWS + 1)) || die "$csv has $lines lines, expected a header and $ROWS rows"
+    [[ $(head -n 1 "$csv") == "id,ts,sensor_id,location,temperature,humidity,status" ]] ||
+        die "unexpected CSV header: $(head -n 1 "$csv")"
+
+    awk -v half=$(((ROWS + 1) / 2)) -v a="$WORK/half-a.csv" -v b="$WORK/half-b.csv" '
+        NR == 1 { print > a; print > b; next }
+        NR - 1 <= half { print > a; next }
+        { print > b }' "$csv"
+    (($(wc -l <"$WORK/half-a.csv") + $(wc -l <"$WORK/half-b.csv") == ROWS + 2)) ||
+        die "splitting the CSV lost rows"
+}
+
+copy_file() {
+    psql "$URL" -X -q -v ON_ERROR_STOP=1 \
+        -c "\\copy readings FROM '$1' (FORMAT csv, HEADER true)"
+}
+
+# psql \copy of the whole CSV (one stream) and of its two halves at once (two streams, the
+# BASELINE), RUNS times each, into `readings`; leaves the table empty.
+run_psql_copy() {
+    local csv=$1 name run t0 t1 wall status_a status_b
+
+    name='psql \copy CSV, 1 stream'
+    for ((run = 1; run <= RUNS; run++)); do
+        reset_table readings
+        t0=$(now)
+        copy_file "$csv" >"$WORK/psql.log" 2>&1 || {
+            cat "$WORK/psql.log" >&2
+            die "$name, run $run: psql failed"
+        }
+        t1=$(now)
+        expect_count readings "$ROWS" "$name, run $run"
+        wall=$(elapsed "$t0" "$t1")
+        record "$name" psql "$ROWS" 1 "$wall" ""
+        log "$name, run $run: ${wall}s"
+    done
+
+    name=$BASELINE
+    for ((run = 1; run <= RUNS; run++)); do
+        reset_table readings
+        t0=$(now)
+        copy_file "$WORK/half-a.csv" >"$WORK/psql-a.log" 2>&1 &
+        BG_PIDS=($!)
+        copy_file "$WORK/half-b.csv" >"$WORK/psql-b.log" 2>&1 &
+        BG_PIDS+=($!)
+        status_a=0 status_b=0
+        wait "${BG_PIDS[0]}" || status_a=$?
+        wait "${BG_PIDS[1]}" || status_b=$?
+        t1=$(now)
+        BG_PIDS=()
+        if ((status_a || status_b)); then
+            cat "$WORK/psql-a.log" "$WORK/psql-b.log" >&2
+            die "$name, run $run: psql failed (exit $status_a, $status_b)"
+        fi
+        expect_count readings "$ROWS" "$name, run $run"
+        wall=$(elapsed "$t0" "$t1")
+        record "$name" psql "$ROWS" 2 "$wall" ""
+        log "$name, run $run: ${wall}s"
+    done
+    sql "TRUNCATE readings" >/dev/null
+}
+
+# --- results ------------------------------------------------------------------------------------
+
+# Writes OUT/results.md and OUT/results.json (and prints the Markdown) from the recorded runs:
+# per configuration the median rows/s (rows / wall-clock seconds; for kind `null` loader's own
+# rows_per_s per thread), loader's own median, and the ratio to BASELINE. The script supplies:
+#   RESULT_TITLE     the Markdown title (without `# `)
+#   RESULT_FACTS     Markdown bullet lines after the date/machine/PostgreSQL lines
+#   RESULT_NOTES     Markdown bullet lines under "Notes:"
+#   RESULT_JSON      a JSON object of extra top-level fields (rows, runs, …)
+#   RESULT_COMPARE   optional, lines "PEER CONFIGURATION<TAB>GOAL": loader's best configuration
+#                    (kind `loader`) against that peer's median, with the goal ratio
+#   RESULT_WARNINGS  optional, lines shown loudly at the top (e.g. a peer that could not run)
+bench_write_results() {
+    export RAW OUT BASELINE PG_VERSION NPROC CPU_MODEL LOADAVG DATE
+    export SETTINGS="${SERVER_SETTINGS[*]}"
+    export RESULT_TITLE RESULT_FACTS RESULT_NOTES RESULT_JSON
+    export RESULT_COMPARE=${RESULT_COMPARE:-} RESULT_WARNINGS=${RESULT_WARNINGS:-}
+    python3 - <<'PY'
+import json, os, statistics
+
+env = os.environ
+order, runs = [], {}
+with open(env["RAW"]) as raw:
+    for line in raw:
+        name, kind, rows, threads, wall, rate = line.rstrip("\n").split("\t")
+        if name not in runs:
+            order.append(name)
+            runs[name] = {"kind": kind, "rows": int(rows), "threads": int(threads), "runs": []}
+        wall = float(wall)
+        runs[name]["runs"].append({
+            "wall_s": wall,
+            "rows_per_s_wall": int(rows) / wall,
+            "rows_per_s_loader": float(rate) if rate else None,
+        })
+
+configs = []
+for name in order:
+    c = runs[name]
+    own = [r["rows_per_s_loader"] for r in c["runs"] if r["rows_per_s_loader"] is not None]
+    if c["kind"] == "null":
+        # The generator alone: loader's own clock, per thread.
+        figures = [r["rows_per_s_loader"] / c["threads"] for r in c["runs"]]
+        basis = "loader rows_per_s / threads"
+    else:
+        figures = [r["rows_per_s_wall"] for r in c["runs"]]
+        basis = "rows / wall-clock seconds"
+    configs.append({
+        "configuration": name,
+        "kind": c["kind"],
+        "rows": c["rows"],
+        "threads": c["threads"],
+        "basis": basis,
+        "median_rows_per_s": statistics.median(figures),
+        "median_loader_rows_per_s": statistics.median(own) if own else None,
+        "figures": figures,
+        "runs": c["runs"],
+    })
+
+by_name = {c["configuration"]: c for c in configs}
+baseline = by_name[env["BASELINE"]]
+for c in configs:
+    c["ratio_to_two_stream_copy"] = c["median_rows_per_s"] / baseline["median_rows_per_s"]
+
+def n(x):
+    return "–" if x is None else f"{x:,.0f}"
+
+def md(name):
+    return name.replace("\\copy", "`\\copy`")
+
+warnings = [w for w in env["RESULT_WARNINGS"].split("\n") if w.strip()]
+comparisons = []
+loaders = [c for c in configs if c["kind"] == "loader"]
+best = max(loaders, key=lambda c: c["median_rows_per_s"]) if loaders else None
+for line in env["RESULT_COMPARE"].split("\n"):
+    if not line.strip():
+        continue
+    peer_name, goal = line.split("\t")
+    goal = float(goal)
+    peer = by_name.get(peer_name)
+    ratio = best["median_rows_per_s"] / peer["median_rows_per_s"] if best and peer else None
+    comparisons.append({
+        "loader": best["configuration"] if best else None,
+        "loader_median_rows_per_s": best["median_rows_per_s"] if best else None,
+        "peer": peer_name,
+        "peer_median_rows_per_s": peer["median_rows_per_s"] if peer else None,
+        "ratio": ratio,
+        "goal": goal,
+        "met": None if ratio is None else ratio >= goal,
+    })
+
+lines = [f"# {env['RESULT_TITLE']}", ""]
+for w in warnings:
+    lines += [f"> **WARNING: {w}**", ""]
+lines += [
+    f"- date: {env['DATE']}",
+    f"- machine: nproc {env['NPROC']}, {env['CPU_MODEL']} (load average at start: {env['LOADAVG']})",
+    f"- PostgreSQL {env['PG_VERSION']}, local throwaway cluster on 127.0.0.1: {env['SETTINGS']}",
+]
+lines += [l for l in env["RESULT_FACTS"].split("\n") if l.strip()]
+lines += [
+    "",
+    "| configuration | median rows/s | ratio to 2-stream `\\copy` | loader's own rows/s (median) | runs (rows/s) |",
+    "|---|---:|---:|---:|---|",
+]
+for c in configs:
+    lines.append(
+        f"| {md(c['configuration'])} | {n(c['median_rows_per_s'])} | {c['ratio_to_two_stream_copy']:.2f} | "
+        f"{n(c['median_loader_rows_per_s'])} | {', '.join(n(f) for f in c['figures'])} |"
+    )
+if comparisons:
+    lines += [
+        "",
+        "| loader's best (median rows/s) | peer (median rows/s) | ratio | goal | met |",
+        "|---|---|---:|---:|---|",
+    ]
+    for x in comparisons:
+        loader = f"{md(x['loader'])} ({n(x['loader_median_rows_per_s'])})" if x["loader"] else "–"
+        if x["ratio"] is None:
+            peer, ratio, met = f"{md(x['peer'])}: **not measured**", "–", "**unknown**"
+        else:
+            peer = f"{md(x['peer'])} ({n(x['peer_median_rows_per_s'])})"
+            ratio, met = f"{x['ratio']:.2f}×", "yes" if x["met"] else "**no**"
+        lines.append(f"| {loader} | {peer} | {ratio} | {x['goal']:g}× | {met} |")
+lines += ["", "Notes:", ""]
+lines += [l for l in env["RESULT_NOTES"].split("\n") if l.strip()]
+text = "\n".join(lines) + "\n"
+print(text, end="")
+with open(os.path.join(env["OUT"], "results.md"), "w") as f:
+    f.write(text)
+result = {
+    "date": env["DATE"],
+    "machine": {"nproc": int(env["NPROC"]), "model_name": env["CPU_MODEL"], "loadavg_at_start": env["LOADAVG"]},
+    "postgres_version": env["PG_VERSION"],
+    "server_settings": env["SETTINGS"].split(),
+}
+result.update(json.loads(env["RESULT_JSON"]))
+result["baseline"] = baseline["configuration"]
+result["configurations"] = configs
+if comparisons:
+    result["comparisons"] = comparisons
+if warnings:
+    result["warnings"] = warnings
+with open(os.path.join(env["OUT"], "results.json"), "w") as f:
+    json.dump(result, f, indent=2)
+    f.write("\n")
+PY
+    log "wrote $OUT/results.md and $OUT/results.json"
+}
