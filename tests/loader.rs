@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use support::{count_or_zero, read_report, scratch, wait_until, wait_with_limit, Loader, Pg};
+use support::{
+    assert_loaded_through_outage, count_or_zero, outage_after, read_report, scratch, wait_until,
+    wait_with_limit, Loader, Pg,
+};
 
 /// A PostgreSQL URL on a loopback port where nothing listens.
 fn refused_target() -> String {
@@ -231,43 +234,9 @@ fn postgres_killed_and_restarted_mid_load_loses_and_duplicates_nothing() {
         ])
         .arg_path(&report_path)
         .spawn();
-    wait_until(Duration::from_secs(60), "a tenth of the rows", || {
-        count_or_zero(&pg, "readings") > 200_000
-    });
-    pg.cluster
-        .kill()
-        .expect("stop PostgreSQL with -m immediate");
-    std::thread::sleep(Duration::from_secs(2));
-    pg.cluster.restart().expect("start PostgreSQL again");
+    outage_after(&pg, "readings", 200_000);
     let output = wait_with_limit(child, Duration::from_secs(120));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-
-    let report = read_report(&report_path);
-    assert_eq!(report["rows_loaded"], 2_000_000, "{report}");
-    assert_eq!(
-        pg.scalar("SELECT count(*) FROM readings"),
-        2_000_000,
-        "{report}"
-    );
-    assert_eq!(
-        pg.scalar("SELECT count(DISTINCT id) FROM readings"),
-        2_000_000
-    );
-    let retries: u64 = report["retries"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert!(
-        retries > 0,
-        "the outage must show as retries: {}",
-        report["retries"]
-    );
+    assert_loaded_through_outage(&pg, &output, &report_path, 2_000_000);
 }
 
 #[test]

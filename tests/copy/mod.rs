@@ -13,7 +13,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    count_or_zero, read_report, scratch, wait_until, wait_with_limit, Loader, Pg,
+    assert_loaded_through_outage, count_or_zero, outage_after, read_report, scratch, wait_until,
+    wait_with_limit, Loader, Pg,
 };
 
 const PEOPLE_DDL: &str = "CREATE TABLE people (id bigint, name text, note text, \
@@ -322,32 +323,9 @@ fn postgres_stopped_mid_copy_and_restarted_loads_every_row_once() {
         .arg("--report")
         .arg_path(&report_path)
         .spawn();
-    wait_until(Duration::from_secs(60), "a tenth of the rows", || {
-        count_or_zero(&pg, "readings") > 100_000
-    });
-    pg.cluster
-        .kill()
-        .expect("stop PostgreSQL with -m immediate");
-    std::thread::sleep(Duration::from_secs(2));
-    pg.cluster.restart().expect("start PostgreSQL again");
+    outage_after(&pg, "readings", 100_000);
     let output = wait_with_limit(child, Duration::from_secs(120));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-
-    let report = read_report(&report_path);
-    assert_eq!(report["rows_loaded"], 1_000_000, "{report}");
-    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 1_000_000);
-    assert_eq!(
-        pg.scalar("SELECT count(DISTINCT id) FROM readings"),
-        1_000_000
-    );
-    assert!(
-        report["retries"].as_object().is_some_and(|r| !r.is_empty()),
-        "the outage must show as retries: {report}"
-    );
+    assert_loaded_through_outage(&pg, &output, &report_path, 1_000_000);
 }
 
 /// Loads `input` into a fresh `items (id bigint, name text, score int)` and returns the rows as

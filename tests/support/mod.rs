@@ -220,6 +220,37 @@ pub fn count_or_zero(pg: &Pg, table: &str) -> i64 {
         .map_or(0, |row| row.get(0))
 }
 
+/// Once `table` holds more than `rows` rows, stops PostgreSQL the hard way (`pg_ctl stop -m
+/// immediate`), waits 2 s and starts it again: an outage in the middle of a load.
+pub fn outage_after(pg: &Pg, table: &str, rows: i64) {
+    wait_until(Duration::from_secs(60), "rows before the outage", || {
+        count_or_zero(pg, table) > rows
+    });
+    pg.cluster
+        .kill()
+        .expect("stop PostgreSQL with -m immediate");
+    std::thread::sleep(Duration::from_secs(2));
+    pg.cluster.restart().expect("start PostgreSQL again");
+}
+
+/// Asserts that a load through an outage ended well with every `readings` id in `0..rows` exactly
+/// once, its report agreeing, and the outage visible as retries.
+pub fn assert_loaded_through_outage(pg: &Pg, output: &Output, report_path: &PathBuf, rows: i64) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = read_report(report_path);
+    assert_eq!(report["rows_loaded"], rows, "{report}");
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), rows, "{report}");
+    assert_eq!(pg.scalar("SELECT count(DISTINCT id) FROM readings"), rows);
+    assert!(
+        report["retries"].as_object().is_some_and(|r| !r.is_empty()),
+        "the outage must show as retries: {report}"
+    );
+}
+
 /// A scratch directory for report files and the like.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("create a scratch directory")
