@@ -123,18 +123,34 @@ pub fn csv_field(out: &mut Vec<u8>, text: &[u8]) {
         out.extend_from_slice(text);
         return;
     }
-    out.push(b'"');
-    for &byte in text {
-        if byte == b'"' {
-            out.push(b'"');
-        }
-        out.push(byte);
-    }
-    out.push(b'"');
+    quoted(out, text, b'"');
 }
 
 /// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
 /// (Howard Hinnant's `civil_from_days`).
+/// Days in `month` (1-12) of `year`, proleptic Gregorian.
+pub fn days_in_month(year: i64, month: u32) -> u32 {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Appends `text` between `quote`s, doubling any `quote` inside (CSV fields, SQL literals).
+pub fn quoted(out: &mut Vec<u8>, text: &[u8], quote: u8) {
+    out.push(quote);
+    for &byte in text {
+        if byte == quote {
+            out.push(quote);
+        }
+        out.push(byte);
+    }
+    out.push(quote);
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of [`civil_from_days`]).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };

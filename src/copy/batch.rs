@@ -468,16 +468,7 @@ impl Batch for CopyBatch {
                         }
                         match field {
                             None => out.extend_from_slice(b"NULL"),
-                            Some(value) => {
-                                out.push(b'\'');
-                                for &byte in value {
-                                    if byte == b'\'' {
-                                        out.push(b'\'');
-                                    }
-                                    out.push(byte);
-                                }
-                                out.push(b'\'');
-                            }
+                            Some(value) => encode::quoted(out, value, b'\''),
                         }
                     }
                     out.push(b')');
