@@ -5,7 +5,7 @@
 //! bytea) and answer [`Unencodable`] for anything else. The batch is then sent as text COPY, so
 //! the server's own input functions decide, and a bad value is rejected with the server's message.
 
-use crate::encode::{days_from_civil, PG_EPOCH_OFFSET_MICROS};
+use crate::encode::{days_from_civil, days_in_month, PG_EPOCH_OFFSET_MICROS};
 use crate::rows::{SqlType, Unencodable};
 
 /// Appends `text` as one binary field (length and payload) of type `sql_type`.
@@ -66,8 +66,33 @@ fn parse<T: std::str::FromStr>(text: &[u8]) -> Result<T, Unencodable> {
     trimmed(text)?.parse().map_err(|_| Unencodable)
 }
 
+/// An optionally signed decimal integer, blanks around it allowed; checked for overflow.
 fn integer(text: &[u8]) -> Result<i64, Unencodable> {
-    parse::<i64>(text)
+    let text = text.trim_ascii();
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return Err(Unencodable);
+    }
+    // Accumulated as a negative number, so that i64::MIN parses too.
+    let mut value = 0i64;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return Err(Unencodable);
+        }
+        value = value
+            .checked_mul(10)
+            .and_then(|value| value.checked_sub(i64::from(digit - b'0')))
+            .ok_or(Unencodable)?;
+    }
+    if negative {
+        Ok(value)
+    } else {
+        value.checked_neg().ok_or(Unencodable)
+    }
 }
 
 /// PostgreSQL's boolean spellings (case-insensitive, surrounding blanks allowed).
@@ -138,22 +163,7 @@ fn civil_days(text: &[u8]) -> Result<i64, Unencodable> {
         digits(&text[5..7])?,
         digits(&text[8..10])?,
     );
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&month) || day == 0 || day > month_days[month as usize - 1] {
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(i64::from(year), month) {
         return Err(Unencodable);
     }
     Ok(days_from_civil(i64::from(year), month, day))
@@ -236,6 +246,16 @@ mod tests {
         assert_eq!(field(SqlType::Int2, "32768"), Err(Unencodable));
         assert_eq!(field(SqlType::Int8, "1.0"), Err(Unencodable));
         assert_eq!(field(SqlType::Int8, "abc"), Err(Unencodable));
+        assert_eq!(
+            field(SqlType::Int8, "-9223372036854775808"),
+            Ok(i64::MIN.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            field(SqlType::Int8, "9223372036854775808"),
+            Err(Unencodable)
+        );
+        assert_eq!(field(SqlType::Int8, "+5"), Ok(5i64.to_be_bytes().to_vec()));
+        assert_eq!(field(SqlType::Int8, "-"), Err(Unencodable));
     }
 
     #[test]
