@@ -552,6 +552,63 @@ mod tests {
         assert_eq!(Shard::parse("1/3").unwrap().global_id(4), 13);
     }
 
+    fn copy_config(args: &[&str]) -> Result<CopyConfig, ConfigError> {
+        let cli = Cli::try_parse_from(["loader", "copy"].into_iter().chain(args.iter().copied()))
+            .expect("arguments parse");
+        match &cli.command {
+            Some(crate::cli::Command::Copy(copy)) => CopyConfig::from_args(copy, &|name| {
+                (name == "DATABASE_URL").then(|| "postgres://u@h/d".into())
+            }),
+            other => panic!("not copy: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn copy_formats_follow_extensions_and_flags_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"").unwrap();
+            path.display().to_string()
+        };
+        let (csv_gz, tsv, ndjson, xlsx) = (
+            file("a.csv.gz"),
+            file("b.tsv"),
+            file("c.jsonl"),
+            file("d.xlsx"),
+        );
+        let config = copy_config(&[&csv_gz]).unwrap();
+        assert_eq!(config.dialect.format, InputFormat::Csv);
+        assert!(matches!(config.inputs[0], Input::File { gzip: true, .. }));
+        assert_eq!(copy_config(&[&tsv]).unwrap().dialect.null_string, b"\\N");
+        assert_eq!(
+            copy_config(&[&ndjson]).unwrap().dialect.format,
+            InputFormat::Ndjson
+        );
+        assert_eq!(copy_config(&[]).unwrap().inputs, [Input::Stdin]);
+        for args in [
+            &[xlsx.as_str()][..],
+            &[&csv_gz, &tsv],
+            &[&csv_gz, "--delimiter", "ab"],
+            &[&csv_gz, "--delimiter", ",", "--quote", ","],
+            &[&tsv, "--quote", "'"],
+            &[&ndjson, "--header"],
+            &[&csv_gz, "--limit", "0"],
+            &[&csv_gz, "--columns", "a,,b"],
+            &[&csv_gz, "--columns", "a,b,a"],
+            &[&csv_gz, "--run-id", "r", "--resume", "--truncate"],
+            &[&csv_gz, "--run-id", ""],
+            &["-", "-"],
+            &[dir.path().to_str().unwrap()],
+        ] {
+            assert!(copy_config(args).is_err(), "{args:?} must be rejected");
+        }
+        assert!(
+            Cli::try_parse_from(["loader", "copy", "--resume"]).is_err(),
+            "--resume needs --run-id"
+        );
+    }
+
     #[test]
     fn table_names_are_quoted() {
         assert_eq!(
