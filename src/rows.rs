@@ -35,7 +35,7 @@ pub enum SqlType {
     Int8,
     Float4,
     Float8,
-    /// text, varchar, char(n) and name: binary COPY sends their UTF-8 bytes.
+    /// text, varchar and char(n): binary COPY sends their UTF-8 bytes.
     Text,
     Json,
     Jsonb,
@@ -76,7 +76,7 @@ impl SqlType {
             20 => SqlType::Int8,
             21 => SqlType::Int2,
             23 => SqlType::Int4,
-            19 | 25 | 1042 | 1043 => SqlType::Text,
+            25 | 1042 | 1043 => SqlType::Text,
             114 => SqlType::Json,
             700 => SqlType::Float4,
             701 => SqlType::Float8,

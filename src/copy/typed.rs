@@ -31,8 +31,8 @@ pub fn encode_field(sql_type: SqlType, text: &[u8], out: &mut Vec<u8>) -> Result
                 .to_be_bytes(),
         ),
         SqlType::Int8 => sized(out, &integer(text)?.to_be_bytes()),
-        SqlType::Float4 => sized(out, &parse::<f32>(text)?.to_bits().to_be_bytes()),
-        SqlType::Float8 => sized(out, &parse::<f64>(text)?.to_bits().to_be_bytes()),
+        SqlType::Float4 => sized(out, &float::<f32>(text)?.to_bits().to_be_bytes()),
+        SqlType::Float8 => sized(out, &float::<f64>(text)?.to_bits().to_be_bytes()),
         SqlType::Bool => sized(out, &[u8::from(boolean(text)?)]),
         SqlType::Date => sized(out, &date(text)?.to_be_bytes()),
         SqlType::Timestamptz => sized(out, &timestamp(text, true)?.to_be_bytes()),
@@ -62,8 +62,21 @@ fn trimmed(text: &[u8]) -> Result<&str, Unencodable> {
     std::str::from_utf8(text.trim_ascii()).map_err(|_| Unencodable)
 }
 
-fn parse<T: std::str::FromStr>(text: &[u8]) -> Result<T, Unencodable> {
-    trimmed(text)?.parse().map_err(|_| Unencodable)
+/// A finite float. Out-of-range text, which PostgreSQL refuses but Rust rounds to infinity or
+/// zero, and the spellings of infinity and NaN are left to the server.
+fn float<T>(text: &[u8]) -> Result<T, Unencodable>
+where
+    T: std::str::FromStr + Into<f64> + Copy,
+{
+    let text = trimmed(text)?;
+    let value: T = text.parse().map_err(|_| Unencodable)?;
+    let as_f64: f64 = value.into();
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let underflowed = as_f64 == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    if !as_f64.is_finite() || underflowed {
+        return Err(Unencodable);
+    }
+    Ok(value)
 }
 
 /// An optionally signed decimal integer, blanks around it allowed; checked for overflow.
@@ -163,6 +176,10 @@ fn civil_days(text: &[u8]) -> Result<i64, Unencodable> {
         digits(&text[5..7])?,
         digits(&text[8..10])?,
     );
+    // There is no year 0 (PostgreSQL refuses it; 1 BC is spelled with `BC`).
+    if year == 0 {
+        return Err(Unencodable);
+    }
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(i64::from(year), month) {
         return Err(Unencodable);
     }
@@ -322,5 +339,15 @@ mod tests {
             Ok((-1500f64).to_bits().to_be_bytes().to_vec())
         );
         assert_eq!(field(SqlType::Other, "1.5"), Err(Unencodable));
+        // What PostgreSQL refuses as out of range, or spells its own way, goes to the server.
+        for text in ["1e400", "-1e400", "1e-400", "inf", "NaN"] {
+            assert_eq!(field(SqlType::Float8, text), Err(Unencodable), "{text}");
+        }
+        for text in ["1e39", "1e-50"] {
+            assert_eq!(field(SqlType::Float4, text), Err(Unencodable), "{text}");
+        }
+        assert_eq!(field(SqlType::Float8, "0.0e5"), Ok(0f64.to_bits().to_be_bytes().to_vec()));
+        assert_eq!(field(SqlType::Float8, "1e-310").map(|b| b.len()), Ok(8));
+        assert_eq!(field(SqlType::Date, "0000-01-01"), Err(Unencodable));
     }
 }
