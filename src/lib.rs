@@ -152,20 +152,20 @@ fn run_copy(args: &CopyArgs, signal: &Arc<StopSignal>) -> u8 {
             return report::EXIT_USAGE;
         }
     };
-    let columns = match config.columns.clone().or(header) {
-        Some(names) => Columns::Named(names),
+    let names = config.columns.clone().or(header);
+    let columns = match &names {
+        Some(names) => Columns::Named(names.clone()),
         None => Columns::Table,
     };
-    let names: Vec<String> = reader.names().to_vec();
     let mut settings = Map::new();
-    settings.insert("inputs".into(), json!(names));
+    settings.insert("inputs".into(), json!(reader.names().to_vec()));
     settings.insert("format".into(), json!(config.dialect.format));
     settings.insert("header".into(), json!(config.header));
     settings.insert("columns".into(), json!(config.columns));
     settings.insert("skip_lines".into(), json!(config.skip_lines));
     settings.insert("limit".into(), json!(config.limit));
     settings.insert("resume".into(), json!(config.resume));
-    let mut sources = CopyPlan::new(reader, dialect, Arc::clone(signal));
+    let mut sources = CopyPlan::new(reader, dialect, names, Arc::clone(signal));
     load::run(
         load::Load {
             mode: "copy",

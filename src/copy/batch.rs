@@ -3,8 +3,11 @@
 //! count, invalid UTF-8, bad JSON) with a message worded as the server words it, and encodes the
 //! rows in every [`RowFormat`]. Buffers are reused from chunk to chunk.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
+
+use serde_json::value::RawValue;
 
 use super::split::Chunk;
 use super::typed;
@@ -49,6 +52,8 @@ struct Row {
 pub struct CopyBatch {
     dialect: Arc<Dialect>,
     schema: Arc<Schema>,
+    /// The NDJSON key of each column: the name as given (`--columns`), else the table's.
+    keys: Arc<[String]>,
     inputs: Arc<[String]>,
     seq: u64,
     input: usize,
@@ -64,6 +69,7 @@ pub struct CopyBatch {
 impl CopyBatch {
     pub fn new(dialect: Arc<Dialect>, schema: Arc<Schema>, inputs: Arc<[String]>) -> CopyBatch {
         CopyBatch {
+            keys: schema.columns.iter().map(|c| c.name.to_string()).collect(),
             dialect,
             schema,
             inputs,
@@ -76,6 +82,12 @@ impl CopyBatch {
             rows: Vec::new(),
             invalid: Vec::new(),
         }
+    }
+
+    /// Takes NDJSON values by these keys, one per column, instead of the columns' names.
+    pub fn with_keys(mut self, keys: Arc<[String]>) -> CopyBatch {
+        self.keys = keys;
+        self
     }
 
     /// Parses `raw` into this batch, replacing what it held.
@@ -268,21 +280,23 @@ impl CopyBatch {
     /// Parses one JSON object and takes the schema's columns from it by key: a missing key or JSON
     /// null is NULL, a string is its text, anything else its JSON text.
     fn parse_ndjson(&mut self, record: Range<usize>) -> Result<(), String> {
-        let object: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&self.data[record])
-                .map_err(|err| format!("invalid JSON object: {err}"))?;
-        let schema = Arc::clone(&self.schema);
-        for column in schema.columns.iter() {
-            let value_start = self.values.len();
-            match object.get(column.name.as_ref()) {
-                None | Some(serde_json::Value::Null) => self.fields.push(Field::NULL),
-                Some(serde_json::Value::String(text)) => {
-                    self.values.extend_from_slice(text.as_bytes());
-                    push_field(&mut self.values, &mut self.fields, value_start, false);
+        let (values, fields) = (&mut self.values, &mut self.fields);
+        let object: HashMap<String, &RawValue> = serde_json::from_slice(&self.data[record])
+            .map_err(|err| format!("invalid JSON object: {err}"))?;
+        for key in self.keys.iter() {
+            let value_start = values.len();
+            // Numbers and nested values keep their JSON text exactly (no float round trip).
+            match object.get(key).map(|raw| raw.get()) {
+                None | Some("null") => fields.push(Field::NULL),
+                Some(text) if text.starts_with('"') => {
+                    let text: String = serde_json::from_str(text)
+                        .map_err(|err| format!("invalid JSON string: {err}"))?;
+                    values.extend_from_slice(text.as_bytes());
+                    push_field(values, fields, value_start, false);
                 }
-                Some(other) => {
-                    self.values.extend_from_slice(other.to_string().as_bytes());
-                    push_field(&mut self.values, &mut self.fields, value_start, false);
+                Some(text) => {
+                    values.extend_from_slice(text.as_bytes());
+                    push_field(values, fields, value_start, false);
                 }
             }
         }
@@ -655,13 +669,29 @@ mod tests {
         let batch = batch(
             InputFormat::Ndjson,
             &["id", "tags", "name"],
-            "{\"name\":\"n\",\"id\":1,\"tags\":[1,2],\"extra\":true}\n{\"id\":null}\n[1]\n",
+            "{\"name\":\"n\",\"id\":1,\"tags\":[1, 2],\"extra\":true}\n{\"id\":null}\n[1]\n",
         );
         assert_eq!(
             rows(&batch),
-            [vec![s("1"), s("[1,2]"), s("n")], vec![None, None, None]]
+            [vec![s("1"), s("[1, 2]"), s("n")], vec![None, None, None]]
         );
         assert_eq!(batch.invalid().len(), 1);
+    }
+
+    #[test]
+    fn ndjson_keeps_numbers_exact_and_takes_keys_as_given() {
+        let exact = batch(
+            InputFormat::Ndjson,
+            &["id", "amount"],
+            "{\"id\":12345678901234567890123,\"amount\":1.10}\n",
+        );
+        assert_eq!(
+            rows(&exact),
+            [vec![s("12345678901234567890123"), s("1.10")]]
+        );
+        let by_key = batch(InputFormat::Ndjson, &["a"], "{\"A\":1}\n")
+            .with_keys(Arc::from(vec!["A".to_string()]));
+        assert_eq!(by_key.keys[0], "A");
     }
 
     #[test]

@@ -75,16 +75,19 @@ pub struct CopySourceFactory {
     reader: Mutex<Option<JoinHandle<ReaderSummary>>>,
     dialect: Arc<Dialect>,
     schema: Arc<Schema>,
+    keys: Arc<[String]>,
     names: Arc<[String]>,
     signal: Arc<StopSignal>,
 }
 
 impl CopySourceFactory {
-    /// Starts reading: `schema` names and types the fields of every record, in order.
+    /// Starts reading: `schema` names and types the fields of every record, in order; `keys` are
+    /// the NDJSON keys of those fields.
     pub fn start(
         reader: Reader,
         dialect: Arc<Dialect>,
         schema: Schema,
+        keys: Arc<[String]>,
         committed: Committed,
         workers: usize,
         signal: Arc<StopSignal>,
@@ -101,6 +104,7 @@ impl CopySourceFactory {
             reader: Mutex::new(Some(handle)),
             dialect,
             schema: Arc::new(schema),
+            keys,
             names,
             signal,
         })
@@ -116,7 +120,8 @@ impl SourceFactory for CopySourceFactory {
                 Arc::clone(&self.dialect),
                 Arc::clone(&self.schema),
                 Arc::clone(&self.names),
-            ),
+            )
+            .with_keys(Arc::clone(&self.keys)),
         }))
     }
 
@@ -173,14 +178,22 @@ impl Source for CopySource<'_> {
 pub struct CopyPlan {
     reader: Option<Reader>,
     dialect: Arc<Dialect>,
+    /// The column names as the user gave them (`--columns` or the header), if any.
+    names: Option<Vec<String>>,
     signal: Arc<StopSignal>,
 }
 
 impl CopyPlan {
-    pub fn new(reader: Reader, dialect: Arc<Dialect>, signal: Arc<StopSignal>) -> CopyPlan {
+    pub fn new(
+        reader: Reader,
+        dialect: Arc<Dialect>,
+        names: Option<Vec<String>>,
+        signal: Arc<StopSignal>,
+    ) -> CopyPlan {
         CopyPlan {
             reader: Some(reader),
             dialect,
+            names,
             signal,
         }
     }
@@ -197,10 +210,16 @@ impl SourcePlan for CopyPlan {
             .reader
             .take()
             .ok_or_else(|| SourceError("the inputs were already read".into()))?;
+        // NDJSON keys are the names as given: the table may spell a column in another case.
+        let keys = match &self.names {
+            Some(names) => names.iter().cloned().collect(),
+            None => schema.columns.iter().map(|c| c.name.to_string()).collect(),
+        };
         Ok(Box::new(CopySourceFactory::start(
             reader,
             Arc::clone(&self.dialect),
             schema.clone(),
+            keys,
             committed,
             workers,
             Arc::clone(&self.signal),

@@ -346,7 +346,10 @@ mod tests {
         for text in ["1e39", "1e-50"] {
             assert_eq!(field(SqlType::Float4, text), Err(Unencodable), "{text}");
         }
-        assert_eq!(field(SqlType::Float8, "0.0e5"), Ok(0f64.to_bits().to_be_bytes().to_vec()));
+        assert_eq!(
+            field(SqlType::Float8, "0.0e5"),
+            Ok(0f64.to_bits().to_be_bytes().to_vec())
+        );
         assert_eq!(field(SqlType::Float8, "1e-310").map(|b| b.len()), Ok(8));
         assert_eq!(field(SqlType::Date, "0000-01-01"), Err(Unencodable));
     }
