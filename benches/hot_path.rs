@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use loader::cli::InputFormat;
 use loader::config::Shard;
-use loader::copy::{Chunk, CopyBatch, Dialect, RawBatch, Splitter};
+use loader::copy::{Chunk, CopyBatch, Dialect, Framing, RawBatch, Splitter};
 use loader::gen::{ReadingsBatch, READINGS_SCHEMA};
 use loader::rows::{Batch, RowFormat};
 
@@ -88,8 +88,10 @@ fn copy(c: &mut Criterion) {
     let csv = readings_csv();
     group.bench_function(BenchmarkId::new("split", ROWS), |b| {
         b.iter(|| {
-            let mut splitter =
-                Splitter::new(Box::new(std::io::Cursor::new(csv.clone())), Some(b'"'));
+            let mut splitter = Splitter::new(
+                Box::new(std::io::Cursor::new(csv.clone())),
+                Framing::Quoted(b'"'),
+            );
             black_box(splitter.next_chunk(ROWS as u64, usize::MAX).unwrap())
         });
     });

@@ -109,8 +109,13 @@ impl CopyBatch {
             let parsed = match self.dialect.format {
                 InputFormat::Csv => self.parse_csv(start),
                 InputFormat::Tsv | InputFormat::Ndjson => {
-                    let end = memchr::memchr(b'\n', &self.data[start..])
-                        .map_or(self.data.len(), |i| start + i + 1);
+                    let (end, lines) = if self.dialect.format == InputFormat::Tsv {
+                        escaped_record_end(&self.data, start)
+                    } else {
+                        let end = memchr::memchr(b'\n', &self.data[start..])
+                            .map_or(self.data.len(), |i| start + i + 1);
+                        (end, 1)
+                    };
                     let record = trim_line_end(&self.data[start..end]);
                     let result = if record.is_empty() {
                         Ok(())
@@ -119,11 +124,7 @@ impl CopyBatch {
                     } else {
                         self.parse_ndjson(start..start + record.len())
                     };
-                    Parsed {
-                        end,
-                        lines: 1,
-                        result,
-                    }
+                    Parsed { end, lines, result }
                 }
             };
             let raw = start..parsed.end;
@@ -265,15 +266,27 @@ impl CopyBatch {
     fn parse_tsv(&mut self, record: Range<usize>) -> Result<(), String> {
         let dialect = Arc::clone(&self.dialect);
         let (line, values, fields) = (&self.data[record], &mut self.values, &mut self.fields);
-        for raw in line.split(|&byte| byte == dialect.delimiter) {
-            let value_start = values.len();
+        let mut emit = |raw: &[u8]| {
             if raw == dialect.null_string.as_slice() {
                 fields.push(Field::NULL);
-                continue;
+            } else {
+                let value_start = values.len();
+                unescape_text(raw, values);
+                push_field(values, fields, value_start, false);
             }
-            unescape_text(raw, values);
-            push_field(values, fields, value_start, false);
+        };
+        // A delimiter after a backslash is data, not a separator.
+        let (mut field_start, mut at) = (0, 0);
+        while let Some(i) = memchr::memchr2(dialect.delimiter, b'\\', &line[at..]) {
+            if line[at + i] == b'\\' {
+                at = (at + i + 2).min(line.len());
+            } else {
+                emit(&line[field_start..at + i]);
+                at += i + 1;
+                field_start = at;
+            }
         }
+        emit(&line[field_start..]);
         Ok(())
     }
 
@@ -365,6 +378,20 @@ struct Parsed {
     /// Physical lines the record spans.
     lines: u64,
     result: Result<(), String>,
+}
+
+/// The end of the text-format record at `start` (after its line feed; a line feed after a
+/// backslash is data) and the lines it spans.
+fn escaped_record_end(data: &[u8], start: usize) -> (usize, u64) {
+    let (mut at, mut lines) = (start, 1);
+    while let Some(i) = memchr::memchr2(b'\\', b'\n', &data[at..]) {
+        if data[at + i] == b'\n' {
+            return (at + i + 1, lines);
+        }
+        lines += u64::from(data.get(at + i + 1) == Some(&b'\n'));
+        at = (at + i + 2).min(data.len());
+    }
+    (data.len(), lines)
 }
 
 fn trim_line_end(record: &[u8]) -> &[u8] {
@@ -656,12 +683,17 @@ mod tests {
         let batch = batch(
             InputFormat::Tsv,
             &["a", "b"],
-            "a\\tb\\\\\t\\N\n\\101\\x41\tx\n",
+            "a\\tb\\\\\t\\N\n\\101\\x41\tx\nx\\\ny\tz\\\tw\n",
         );
         assert_eq!(
             rows(&batch),
-            [vec![s("a\tb\\"), None], vec![s("AA"), s("x")]]
+            [
+                vec![s("a\tb\\"), None],
+                vec![s("AA"), s("x")],
+                vec![s("x\ny"), s("z\tw")]
+            ]
         );
+        assert_eq!(batch.origin(2).line, 4);
     }
 
     #[test]

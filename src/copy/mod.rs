@@ -18,7 +18,7 @@ mod typed;
 
 pub use batch::{CopyBatch, RawBatch};
 pub use reader::{Input, Reader, ReaderSummary, MAX_BATCH_BYTES};
-pub use split::{Chunk, SplitError, Splitter, MAX_RECORD_BYTES};
+pub use split::{Chunk, Framing, SplitError, Splitter, MAX_RECORD_BYTES};
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -62,6 +62,17 @@ impl Dialect {
             delimiter: delimiter.unwrap_or(default_delimiter),
             quote: quote.unwrap_or(b'"'),
             null_string: null_string.unwrap_or(default_null).as_bytes().to_vec(),
+        }
+    }
+}
+
+impl Dialect {
+    /// Which line feeds end a record in this dialect.
+    pub fn framing(&self) -> Framing {
+        match self.format {
+            InputFormat::Csv => Framing::Quoted(self.quote),
+            InputFormat::Tsv => Framing::Escaped,
+            InputFormat::Ndjson => Framing::Lines,
         }
     }
 }

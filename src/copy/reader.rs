@@ -115,8 +115,7 @@ impl Reader {
         let stream = input
             .open()
             .map_err(|err| format!("cannot read {name}: {err}"))?;
-        let quote = (self.dialect.format == super::InputFormat::Csv).then_some(self.dialect.quote);
-        let mut splitter = Splitter::new(stream, quote);
+        let mut splitter = Splitter::new(stream, self.dialect.framing());
         let in_input = |err: SplitError| format!("{name}: {err}");
         splitter.skip_lines(self.skip_lines).map_err(in_input)?;
         let header = if self.header {

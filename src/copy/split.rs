@@ -1,8 +1,9 @@
 //! The splitter: cuts one input stream into chunks of whole records, without parsing fields.
 //!
 //! A record ends at a line feed, except, in CSV, inside quotes (quoted fields may hold delimiters,
-//! quotes and line breaks). The splitter toggles a flag at every quote character and looks for line
-//! feeds with `memchr`, so it runs at memory speed on the reader thread; the workers parse the
+//! quotes and line breaks), and in PostgreSQL's text format after a backslash (`\` + line feed is
+//! data). The splitter toggles a flag at every quote character, skips the byte after a backslash,
+//! and looks for line feeds with `memchr`, so it runs at memory speed on the reader thread; the workers parse the
 //! fields. Line numbers are counted so that a rejected record names the line it starts on.
 
 use std::io::{self, Read};
@@ -18,7 +19,7 @@ pub const MAX_RECORD_BYTES: usize = 256 << 20;
 pub struct Chunk {
     /// The records, each ending with a line feed (one is added after a last unterminated record).
     pub data: Vec<u8>,
-    /// The 1-based line of the input the first record starts on.
+    /// The 1-based line of the input the chunk starts on.
     pub first_line: u64,
     /// Records in `data`, blank lines not counted.
     pub records: u64,
@@ -40,8 +41,7 @@ pub enum SplitError {
 /// Reads one input and hands out its records.
 pub struct Splitter {
     input: Box<dyn Read + Send>,
-    /// The CSV quote character; `None` when every line feed ends a record (TSV, NDJSON).
-    quote: Option<u8>,
+    framing: Framing,
     /// Read but not yet handed out; starts at a record boundary.
     pending: Vec<u8>,
     /// Where scanning resumes in `pending`.
@@ -56,18 +56,28 @@ pub struct Splitter {
     at_eof: bool,
 }
 
+/// Which line feeds end a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Every line feed (NDJSON).
+    Lines,
+    /// Line feeds outside quotes made with this character (CSV).
+    Quoted(u8),
+    /// Line feeds not escaped by a backslash (PostgreSQL's text format, TSV).
+    Escaped,
+}
+
 /// One record found in `pending`.
 struct Found {
     end: usize,
-    line: u64,
     blank: bool,
 }
 
 impl Splitter {
-    pub fn new(input: Box<dyn Read + Send>, quote: Option<u8>) -> Splitter {
+    pub fn new(input: Box<dyn Read + Send>, framing: Framing) -> Splitter {
         Splitter {
             input,
-            quote,
+            framing,
             pending: Vec::new(),
             cursor: 0,
             record_start: 0,
@@ -128,7 +138,8 @@ impl Splitter {
         max_bytes: usize,
     ) -> Result<Option<Chunk>, SplitError> {
         let mut records = 0;
-        let mut first_line = None;
+        // The chunk starts where the previous one ended, blank lines included.
+        let first_line = self.line;
         let mut end = 0;
         while records < max_records && end < max_bytes {
             let Some(found) = self.next_record()? else {
@@ -137,7 +148,6 @@ impl Splitter {
             end = found.end;
             if !found.blank {
                 records += 1;
-                first_line.get_or_insert(found.line);
             }
         }
         if end == 0 {
@@ -145,7 +155,7 @@ impl Splitter {
         }
         let chunk = Chunk {
             data: self.pending[..end].to_vec(),
-            first_line: first_line.unwrap_or(self.line),
+            first_line,
             records,
         };
         self.consume(end);
@@ -176,7 +186,6 @@ impl Splitter {
         };
         let found = Found {
             end,
-            line: self.line,
             blank: matches!(&self.pending[self.record_start..end], b"\n" | b"\r\n"),
         };
         self.line += self.record_lines;
@@ -188,8 +197,8 @@ impl Splitter {
     /// Scans `pending` from `cursor` for the line feed that ends the current record.
     fn scan(&mut self) -> Option<usize> {
         let pending = &self.pending;
-        match self.quote {
-            None => {
+        match self.framing {
+            Framing::Lines => {
                 let at = memchr::memchr(b'\n', &pending[self.cursor..]).map(|i| self.cursor + i);
                 self.cursor = at.map_or(pending.len(), |at| at + 1);
                 if at.is_some() {
@@ -197,7 +206,30 @@ impl Splitter {
                 }
                 at.map(|at| at + 1)
             }
-            Some(quote) => {
+            Framing::Escaped => {
+                while let Some(i) = memchr::memchr2(b'\\', b'\n', &pending[self.cursor..]) {
+                    let at = self.cursor + i;
+                    if pending[at] == b'\n' {
+                        self.cursor = at + 1;
+                        self.record_lines += 1;
+                        return Some(at + 1);
+                    }
+                    match pending.get(at + 1) {
+                        Some(escaped) => {
+                            self.record_lines += u64::from(*escaped == b'\n');
+                            self.cursor = at + 2;
+                        }
+                        // The escaped byte is not read yet: look again from the backslash.
+                        None => {
+                            self.cursor = at;
+                            return None;
+                        }
+                    }
+                }
+                self.cursor = pending.len();
+                None
+            }
+            Framing::Quoted(quote) => {
                 while let Some(i) = memchr::memchr2(quote, b'\n', &pending[self.cursor..]) {
                     let at = self.cursor + i;
                     self.cursor = at + 1;
@@ -247,12 +279,12 @@ impl Splitter {
 mod tests {
     use super::*;
 
-    fn splitter(text: &str, quote: Option<u8>) -> Splitter {
-        Splitter::new(Box::new(io::Cursor::new(text.as_bytes().to_vec())), quote)
+    fn splitter(text: &str, framing: Framing) -> Splitter {
+        Splitter::new(Box::new(io::Cursor::new(text.as_bytes().to_vec())), framing)
     }
 
-    fn chunks(text: &str, quote: Option<u8>, max_records: u64) -> Vec<(String, u64, u64)> {
-        let mut splitter = splitter(text, quote);
+    fn chunks(text: &str, framing: Framing, max_records: u64) -> Vec<(String, u64, u64)> {
+        let mut splitter = splitter(text, framing);
         std::iter::from_fn(|| splitter.next_chunk(max_records, usize::MAX).unwrap())
             .map(|chunk| {
                 (
@@ -268,28 +300,28 @@ mod tests {
     fn quoted_line_feeds_stay_inside_their_record() {
         let text = "1,\"a\nb\"\n2,\"x,\"\"y\"\"\"\n3,z";
         assert_eq!(
-            chunks(text, Some(b'"'), 2),
+            chunks(text, Framing::Quoted(b'"'), 2),
             [
                 ("1,\"a\nb\"\n2,\"x,\"\"y\"\"\"\n".to_string(), 1, 2),
                 ("3,z\n".to_string(), 4, 1)
             ]
         );
         // Without quote handling every line feed ends a record.
-        assert_eq!(chunks(text, None, 10)[0].2, 4);
+        assert_eq!(chunks(text, Framing::Lines, 10)[0].2, 4);
     }
 
     #[test]
     fn blank_lines_are_kept_but_not_counted() {
         assert_eq!(
-            chunks("a\n\r\n\nb\n", None, 1),
-            [("a\n".to_string(), 1, 1), ("\r\n\nb\n".to_string(), 4, 1)]
+            chunks("a\n\r\n\nb\n", Framing::Lines, 1),
+            [("a\n".to_string(), 1, 1), ("\r\n\nb\n".to_string(), 2, 1)]
         );
-        assert!(chunks("", None, 1).is_empty());
+        assert!(chunks("", Framing::Lines, 1).is_empty());
     }
 
     #[test]
     fn header_and_skipped_lines() {
-        let mut splitter = splitter("junk \"\nh1,h2\r\n1,2\n", Some(b'"'));
+        let mut splitter = splitter("junk \"\nh1,h2\r\n1,2\n", Framing::Quoted(b'"'));
         assert_eq!(splitter.skip_lines(1).unwrap(), 1);
         assert_eq!(splitter.take_record().unwrap(), Some(b"h1,h2".to_vec()));
         let chunk = splitter.next_chunk(10, usize::MAX).unwrap().unwrap();
@@ -297,8 +329,16 @@ mod tests {
     }
 
     #[test]
+    fn escaped_line_feeds_stay_inside_their_record() {
+        assert_eq!(
+            chunks("a\\\nb\tc\\\\\nd\n", Framing::Escaped, 10),
+            [("a\\\nb\tc\\\\\nd\n".to_string(), 1, 2)]
+        );
+    }
+
+    #[test]
     fn chunks_are_cut_by_bytes_too() {
-        let mut splitter = splitter("aaaa\nbbbb\ncccc\n", None);
+        let mut splitter = splitter("aaaa\nbbbb\ncccc\n", Framing::Lines);
         let first = splitter.next_chunk(100, 6).unwrap().unwrap();
         assert_eq!(
             first.records, 2,
