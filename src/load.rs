@@ -105,7 +105,7 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
                 .start(&prepared.schema, prepared.committed, config.threads)
             {
                 Ok(sources) => {
-                    let outcome = engine::run(&Job {
+                    let mut outcome = engine::run(&Job {
                         threads: config.threads,
                         pin: config.pin,
                         retry: config.retry,
@@ -120,7 +120,12 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
                         rejects: &rejects,
                         signal,
                     });
-                    skipped = sources.finish();
+                    match sources.finish() {
+                        Ok(summary) => skipped = summary,
+                        Err(err) => {
+                            outcome.failure.get_or_insert(err.to_string());
+                        }
+                    }
                     outcome
                 }
                 Err(err) => no_workers(Some(err.to_string())),
@@ -147,13 +152,11 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
         &outcome,
         &setup,
         signal.is_interrupted(),
+        load.resume.then_some(skipped),
         settings,
     );
     if rejects.count() > 0 {
         report.reject_file = Some(rejects.path().display().to_string());
-    }
-    if load.resume {
-        report.resumed = Some(skipped);
     }
 
     if let Some(error) = &report.error {

@@ -355,6 +355,13 @@ pub fn parse_header(dialect: Arc<Dialect>, record: &[u8]) -> Result<Vec<String>,
     if names.iter().any(String::is_empty) {
         return Err("has an empty column name".into());
     }
+    if let Some((i, name)) = names
+        .iter()
+        .enumerate()
+        .find(|(i, name)| names[..*i].contains(name))
+    {
+        return Err(format!("names column `{name}` twice (column {})", i + 1));
+    }
     Ok(names)
 }
 

@@ -17,7 +17,7 @@ mod split;
 mod typed;
 
 pub use batch::{CopyBatch, RawBatch};
-pub use reader::{Input, Reader, ReaderSummary, MAX_BATCH_BYTES};
+pub use reader::{Input, Reader, MAX_BATCH_BYTES};
 pub use split::{Chunk, Framing, SplitError, Splitter, MAX_RECORD_BYTES};
 
 use std::sync::Arc;
@@ -83,7 +83,7 @@ const RECEIVE_POLL: Duration = Duration::from_millis(100);
 /// Starts the reader thread and builds one [`CopySource`] per worker on the channel it feeds.
 pub struct CopySourceFactory {
     receiver: Receiver<Result<RawBatch, String>>,
-    reader: Mutex<Option<JoinHandle<ReaderSummary>>>,
+    reader: Mutex<Option<JoinHandle<SourceSummary>>>,
     dialect: Arc<Dialect>,
     schema: Arc<Schema>,
     keys: Arc<[String]>,
@@ -136,7 +136,7 @@ impl SourceFactory for CopySourceFactory {
         }))
     }
 
-    fn finish(self: Box<Self>) -> SourceSummary {
+    fn finish(self: Box<Self>) -> Result<SourceSummary, SourceError> {
         let CopySourceFactory {
             receiver,
             reader,
@@ -148,14 +148,10 @@ impl SourceFactory for CopySourceFactory {
         drop(receiver);
         let handle = reader.lock().take();
         match handle {
-            Some(handle) if !signal.is_stopping() || handle.is_finished() => {
-                let summary = handle.join().unwrap_or_default();
-                SourceSummary {
-                    skipped_batches: summary.skipped_batches,
-                    skipped_rows: summary.skipped_rows,
-                }
-            }
-            _ => SourceSummary::default(),
+            Some(handle) if !signal.is_stopping() || handle.is_finished() => handle
+                .join()
+                .map_err(|_| SourceError("internal error: the reader thread panicked".into())),
+            _ => Ok(SourceSummary::default()),
         }
     }
 }

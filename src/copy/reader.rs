@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use super::batch::{parse_header, RawBatch};
 use super::split::{SplitError, Splitter};
 use super::Dialect;
-use crate::engine::{Committed, StopSignal};
+use crate::engine::{Committed, SourceSummary, StopSignal};
 
 /// Largest chunk in bytes: a batch is `--batch` records or this many bytes, whichever comes first,
 /// so that wide records cannot make a batch (and the channel's worth of them) huge.
@@ -44,15 +44,6 @@ impl Input {
             )),
         })
     }
-}
-
-/// What the reader did, for the report.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReaderSummary {
-    /// Batches skipped because the ledger shows them committed (`--resume`).
-    pub skipped_batches: u64,
-    /// Rows those batches loaded, by the ledger.
-    pub skipped_rows: u64,
 }
 
 /// Reads the inputs of one copy load.
@@ -117,6 +108,7 @@ impl Reader {
             .map_err(|err| format!("cannot read {name}: {err}"))?;
         let mut splitter = Splitter::new(stream, self.dialect.framing());
         let in_input = |err: SplitError| format!("{name}: {err}");
+        splitter.prefetch().map_err(in_input)?;
         splitter.skip_lines(self.skip_lines).map_err(in_input)?;
         let header = if self.header {
             splitter.take_record().map_err(in_input)?
@@ -133,8 +125,8 @@ impl Reader {
         committed: &Committed,
         sender: &Sender<Result<RawBatch, String>>,
         signal: &StopSignal,
-    ) -> ReaderSummary {
-        let mut summary = ReaderSummary::default();
+    ) -> SourceSummary {
+        let mut summary = SourceSummary::default();
         if let Err(message) = self.send_all(committed, sender, signal, &mut summary) {
             let _ = sender.send(Err(message));
         }
@@ -146,7 +138,7 @@ impl Reader {
         committed: &Committed,
         sender: &Sender<Result<RawBatch, String>>,
         signal: &StopSignal,
-        summary: &mut ReaderSummary,
+        summary: &mut SourceSummary,
     ) -> Result<(), String> {
         let mut seq = 0u64;
         let mut remaining = self.limit.unwrap_or(u64::MAX);
@@ -178,16 +170,22 @@ impl Reader {
                 }
                 remaining -= chunk.records;
                 if let Some(done) = committed.get(seq) {
-                    if done.first_row != chunk.first_line {
+                    if done.first_row != chunk.first_line
+                        || done.rows + done.rejected != chunk.records
+                    {
                         return Err(format!(
-                            "cannot resume: batch {seq} starts on line {} of {name}, but the \
-                             committed batch {seq} started on line {}; resume with the same \
-                             inputs and --batch as the first attempt",
-                            chunk.first_line, done.first_row
+                            "cannot resume: batch {seq} is {} records from line {} of {name}, but \
+                             the committed batch {seq} was {} records from line {}; resume with \
+                             the same inputs, --batch and --limit as the first attempt",
+                            chunk.records,
+                            chunk.first_line,
+                            done.rows + done.rejected,
+                            done.first_row
                         ));
                     }
                     summary.skipped_batches += 1;
                     summary.skipped_rows += done.rows;
+                    summary.skipped_rejected += done.rejected;
                 } else if sender
                     .send(Ok(RawBatch {
                         seq,

@@ -88,6 +88,15 @@ impl Splitter {
         }
     }
 
+    /// Reads the first block of input, so that an unreadable input (a bad gzip header) is found
+    /// before the load starts.
+    pub fn prefetch(&mut self) -> Result<(), SplitError> {
+        if self.pending.is_empty() && !self.at_eof {
+            self.fill()?;
+        }
+        Ok(())
+    }
+
     /// Skips `count` physical lines (quotes are not looked at); returns how many there were.
     pub fn skip_lines(&mut self, count: u64) -> Result<u64, SplitError> {
         let (mut skipped, mut from) = (0, 0);

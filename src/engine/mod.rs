@@ -43,8 +43,8 @@ pub trait SourceFactory: Sync {
     fn open(&self, worker: usize) -> Result<Box<dyn Source + '_>, SourceError>;
 
     /// Ends the sources once the workers are done, and says what they skipped.
-    fn finish(self: Box<Self>) -> SourceSummary {
-        SourceSummary::default()
+    fn finish(self: Box<Self>) -> Result<SourceSummary, SourceError> {
+        Ok(SourceSummary::default())
     }
 }
 
@@ -53,6 +53,8 @@ pub trait SourceFactory: Sync {
 pub struct SourceSummary {
     pub skipped_batches: u64,
     pub skipped_rows: u64,
+    /// Records those batches rejected (already in the reject file).
+    pub skipped_rejected: u64,
 }
 
 /// A source that cannot go on: the load stops with this message.
@@ -404,7 +406,10 @@ pub struct Committed(std::collections::HashMap<u64, CommittedBatch>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommittedBatch {
     pub first_row: u64,
+    /// Rows loaded.
     pub rows: u64,
+    /// Records rejected (by the parser or the server).
+    pub rejected: u64,
 }
 
 impl Committed {

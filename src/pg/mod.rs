@@ -20,7 +20,7 @@ use crate::target::PgTarget;
 
 /// The ledger table: one row per committed batch, written in the batch's own transaction.
 pub const LEDGER_TABLE: &str = "loader_ledger";
-/// The ledger's primary key (run, source, batch): a second commit of one batch violates it.
+/// The ledger's primary key (run, table, source, batch): a second commit of one batch violates it.
 pub const LEDGER_KEY: &str = "loader_ledger_key";
 
 /// Resolves every TCP host name once, so that workers connect by address and no resolver thread
@@ -230,7 +230,7 @@ pub fn committed(
     let rows = client
         .query(
             &format!(
-                "SELECT batch_seq, first_row, rows FROM {} \
+                "SELECT batch_seq, first_row, rows, rejected FROM {} \
                  WHERE run_id = $1 AND source = $2 AND target_table = $3",
                 ledger_table(table).quoted()
             ),
@@ -238,12 +238,14 @@ pub fn committed(
         )
         .map_err(|err| classify(&err, target, Some(table)))?;
     Ok(Committed::new(rows.iter().map(|row| {
-        let (seq, first_row, rows): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        let (seq, first_row, rows, rejected): (i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
         (
             seq as u64,
             CommittedBatch {
                 first_row: first_row as u64,
                 rows: rows as u64,
+                rejected: rejected as u64,
             },
         )
     })))
@@ -263,7 +265,7 @@ fn ledger_ddl(table: &TableName) -> String {
          batch_seq bigint NOT NULL, worker int NOT NULL, rows bigint NOT NULL, \
          rejected bigint NOT NULL DEFAULT 0, first_row bigint NOT NULL, target_table text NOT NULL, \
          committed_at timestamptz NOT NULL DEFAULT now(), \
-         CONSTRAINT {LEDGER_KEY} PRIMARY KEY (run_id, source, batch_seq))",
+         CONSTRAINT {LEDGER_KEY} PRIMARY KEY (run_id, target_table, source, batch_seq))",
         ledger_table(table).quoted()
     )
 }

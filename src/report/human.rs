@@ -58,9 +58,10 @@ pub fn summary(report: &Report) -> String {
     if let Some(resumed) = &report.resumed {
         let _ = writeln!(
             out,
-            "  resumed   skipped {} batches ({} rows) committed by the earlier attempt",
+            "  resumed   skipped {} batches ({} rows, {} rejected) committed by the earlier attempt",
             count(resumed.skipped_batches),
-            count(resumed.skipped_rows)
+            count(resumed.skipped_rows),
+            count(resumed.skipped_rejected)
         );
     }
     let _ = writeln!(

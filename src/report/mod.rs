@@ -105,12 +105,14 @@ pub struct WorkerReport {
 
 impl Report {
     /// Builds the report of a finished (or failed, or interrupted) load; `setup` holds the retries
-    /// and errors of preparing the target before the workers started.
+    /// and errors of preparing the target before the workers started; `resumed` what `--resume`
+    /// skipped (its rejects also make the exit code 1).
     pub fn new(
         mode: &'static str,
         engine: &EngineOutcome,
         setup: &Stats,
         interrupted: bool,
+        resumed: Option<SourceSummary>,
         config: serde_json::Map<String, serde_json::Value>,
     ) -> Report {
         let mut total = setup.clone();
@@ -124,8 +126,9 @@ impl Report {
         };
         let seconds = engine.elapsed.as_secs_f64();
         let per_second = |value: u64| rate(value, seconds);
+        let earlier_rejects = resumed.map_or(0, |resumed| resumed.skipped_rejected);
         let exit_code = match outcome {
-            Outcome::Completed if total.rejected > 0 => EXIT_REJECTS,
+            Outcome::Completed if total.rejected + earlier_rejects > 0 => EXIT_REJECTS,
             _ => outcome.exit_code(),
         };
         Report {
@@ -137,7 +140,7 @@ impl Report {
             rows_loaded: total.rows,
             rows_rejected: total.rejected,
             reject_file: None,
-            resumed: None,
+            resumed,
             rows_per_s: per_second(total.rows),
             bytes_sent: total.bytes,
             mb_per_s: per_second(total.bytes) / 1_000_000.0,

@@ -42,12 +42,15 @@ pub struct PgSinkFactory {
     /// `COPY … FROM STDIN` in text format: binary COPY's fallback for a batch holding a value the
     /// client does not parse.
     text_statement: String,
-    /// The ledger insert up to the batch's own values: the ledger's columns, then the run id,
-    /// source and target table as literals.
+    /// `BEGIN` and the ledger insert up to the batch's own values: the ledger's columns, then the
+    /// run id, source and target table as literals.
     ledger_insert: String,
+    /// The ledger table, quoted.
+    ledger: String,
+    /// The SQL condition selecting this run's ledger rows for this source and table.
+    ledger_key: String,
+    /// Looks up one batch (`$1`) of this run in the ledger.
     ledger_lookup: String,
-    run_id: String,
-    source: String,
 }
 
 impl PgSinkFactory {
@@ -71,24 +74,28 @@ impl PgSinkFactory {
             Method::Insert => format!("INSERT INTO {quoted_table} ({columns}) VALUES "),
         };
         let ledger = pg::ledger_table(&table).quoted();
+        let (run_literal, source_literal, table_literal) = (
+            quote_literal(&run_id),
+            quote_literal(&source),
+            quote_literal(&table.to_string()),
+        );
+        let ledger_key = format!(
+            "run_id = {run_literal} AND source = {source_literal} AND target_table = {table_literal}"
+        );
         PgSinkFactory {
             ledger_insert: format!(
-                "INSERT INTO {ledger} (run_id, source, target_table, batch_seq, worker, rows, \
-                 rejected, first_row) VALUES ({}, {}, {}",
-                quote_literal(&run_id),
-                quote_literal(&source),
-                quote_literal(&table.to_string()),
+                "BEGIN; INSERT INTO {ledger} (run_id, source, target_table, batch_seq, worker, \
+                 rows, rejected, first_row) VALUES ({run_literal}, {source_literal}, \
+                 {table_literal}"
             ),
-            ledger_lookup: format!(
-                "SELECT 1 FROM {ledger} WHERE run_id = $1 AND source = $2 AND batch_seq = $3"
-            ),
+            ledger_lookup: format!("SELECT 1 FROM {ledger} WHERE {ledger_key} AND batch_seq = $1"),
+            ledger_key,
+            ledger,
             target,
             table,
             method,
             statement,
             text_statement,
-            run_id,
-            source,
         }
     }
 
@@ -98,10 +105,7 @@ impl PgSinkFactory {
         client: &mut Client,
         batch: &dyn Batch,
     ) -> Result<bool, postgres::Error> {
-        let found = client.query_opt(
-            &self.ledger_lookup,
-            &[&self.run_id, &self.source, &(batch.seq() as i64)],
-        )?;
+        let found = client.query_opt(&self.ledger_lookup, &[&(batch.seq() as i64)])?;
         Ok(found.is_some())
     }
 
@@ -159,7 +163,7 @@ struct PgSink<'a> {
     buffer: Vec<u8>,
     /// Bytes of rows and framing sent for the batch in hand.
     payload_bytes: u64,
-    /// The ledger insert and COMMIT, reused.
+    /// `BEGIN` and the batch's ledger row, reused.
     ledger_sql: String,
     /// The sequence number of a batch whose last attempt failed after it may have committed.
     in_doubt: Option<u64>,
@@ -334,7 +338,9 @@ impl PgSink<'_> {
             Err(Failure::Rows(_)) => {}
             done => return done,
         }
-        connection.client.batch_execute("ROLLBACK; BEGIN")?;
+        // The refusal aborted the transaction: start it again, ledger row first.
+        connection.client.batch_execute("ROLLBACK")?;
+        connection.client.batch_execute(&self.ledger_sql)?;
         let mut pending = vec![candidates];
         while let Some(rows) = pending.pop() {
             connection.client.batch_execute("SAVEPOINT loader_rows")?;
@@ -402,32 +408,49 @@ impl PgSink<'_> {
         }
     }
 
-    /// One attempt: the batch's good rows, the ledger row and COMMIT, in one transaction.
+    /// One attempt, in one transaction: the ledger row first (so that a resend whose earlier
+    /// attempt is still committing waits for it and then hits the ledger's key, before sending any
+    /// data), the batch's good rows, and COMMIT. The ledger counts every record of the batch as
+    /// loaded or rejected (the parser's rejects included), which `--resume` checks.
     fn transfer(
         &mut self,
         connection: &mut Connection,
         batch: &dyn Batch,
         rejects: &RejectLog,
     ) -> Result<(), Failure> {
+        let factory = self.factory;
         self.payload_bytes = 0;
-        connection.client.batch_execute("BEGIN")?;
+        let known_rejects = self.excluded.rows.len();
+        let ledger_counts =
+            |excluded: usize| (batch.len() - excluded, excluded + batch.invalid().len());
+        let (rows, rejected) = ledger_counts(known_rejects);
+        self.ledger_sql.clear();
+        let _ = write!(
+            self.ledger_sql,
+            "{}, {}, {}, {rows}, {rejected}, {})",
+            factory.ledger_insert,
+            batch.seq(),
+            self.worker,
+            batch.first_row(),
+        );
+        connection.client.batch_execute(&self.ledger_sql)?;
         self.load_rows(connection, batch)?;
         if let Err(err) = self.log_rejects(batch, rejects) {
             return Err(Failure::Other(SendError::Refused(err)));
         }
-        let factory = self.factory;
-        self.ledger_sql.clear();
-        let _ = write!(
-            self.ledger_sql,
-            "{}, {}, {}, {}, {}, {}); COMMIT",
-            factory.ledger_insert,
-            batch.seq(),
-            self.worker,
-            batch.len() - self.excluded.rows.len(),
-            self.excluded.rows.len(),
-            batch.first_row(),
-        );
-        connection.client.batch_execute(&self.ledger_sql)?;
+        let commit = if self.excluded.rows.len() == known_rejects {
+            "COMMIT".to_string()
+        } else {
+            let (rows, rejected) = ledger_counts(self.excluded.rows.len());
+            format!(
+                "UPDATE {} SET rows = {rows}, rejected = {rejected} WHERE {} AND batch_seq = {}; \
+                 COMMIT",
+                factory.ledger,
+                factory.ledger_key,
+                batch.seq()
+            )
+        };
+        connection.client.batch_execute(&commit)?;
         Ok(())
     }
 }

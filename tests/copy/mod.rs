@@ -285,6 +285,16 @@ fn killed_mid_load_then_resumed_every_row_is_present_exactly_once() {
         refused.stderr()
     );
 
+    // Other batches than the first attempt's cannot be matched with its ledger.
+    let mismatched = copy(&["--resume", "--limit", "1500"]).run();
+    assert_eq!(mismatched.code(), 3);
+    assert!(
+        mismatched.stderr().contains("cannot resume"),
+        "{}",
+        mismatched.stderr()
+    );
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), after_crash);
+
     let report_path = dir.path().join("r.json");
     copy(&["--resume", "--report"])
         .arg_path(&report_path)
@@ -459,11 +469,18 @@ fn limits_skipped_lines_empty_and_missing_inputs() {
         assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
     }
 
+    // A bad gzip header is found before anything is loaded or truncated.
+    pg.execute("INSERT INTO items VALUES (1, 'kept', 1)");
     let corrupt = write_file(dir.path(), "corrupt.csv.gz", b"this is not gzip at all\n");
     let run = copy_of(&corrupt)
-        .args(["--table", "items", "--target", &pg.url()])
+        .args(["--table", "items", "--truncate", "--target", &pg.url()])
         .run();
-    assert_eq!(run.code(), 3, "{}", run.stderr());
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM items"),
+        1,
+        "nothing truncated"
+    );
     assert!(run.stderr().contains("corrupt.csv.gz"), "{}", run.stderr());
 
     let unknown = write_file(dir.path(), "items.xlsx", b"");
