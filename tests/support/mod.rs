@@ -243,12 +243,17 @@ pub fn assert_loaded_through_outage(pg: &Pg, output: &Output, report_path: &Path
     );
     let report = read_report(report_path);
     assert_eq!(report["rows_loaded"], rows, "{report}");
-    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), rows, "{report}");
-    assert_eq!(pg.scalar("SELECT count(DISTINCT id) FROM readings"), rows);
+    assert_every_id_once(pg, rows);
     assert!(
         report["retries"].as_object().is_some_and(|r| !r.is_empty()),
         "the outage must show as retries: {report}"
     );
+}
+
+/// Asserts that `readings` holds exactly `rows` rows, all with distinct ids.
+pub fn assert_every_id_once(pg: &Pg, rows: i64) {
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), rows);
+    assert_eq!(pg.scalar("SELECT count(DISTINCT id) FROM readings"), rows);
 }
 
 /// A scratch directory for report files and the like.
