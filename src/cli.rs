@@ -197,6 +197,31 @@ pub struct LoadArgs {
     /// Stop the load once more than this many rows are rejected.
     #[arg(long, value_name = "N", value_parser = parse_count, default_value = "1000")]
     pub max_rejects: u64,
+
+    /// HTTP targets: the user to authenticate as (Basic) [default: the URL's].
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// HTTP targets: read the password from this file's first line [default: the URL's, else
+    /// the LOADER_PASSWORD variable].
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// HTTP targets: longest time one request may take, answer included.
+    #[arg(long, value_name = "TIME", default_value = "60s")]
+    pub timeout: humantime::Duration,
+
+    /// HTTP targets: compress request bodies with gzip.
+    #[arg(long)]
+    pub gzip: bool,
+
+    /// HTTPS targets: trust the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// HTTPS targets: do not verify the server's certificate (only for tests and lab setups).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// How rows are written to PostgreSQL.

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::cli::{CopyArgs, GenArgs, InputFormat, LoadArgs, Method, OutputFormat};
 use crate::copy::{Dialect, Input};
 use crate::engine::RetryPolicy;
+use crate::sink::http::HttpOptions;
 use crate::target::{EnvLookup, Target};
 
 /// The largest batch accepted: beyond this a batch buffer stops being "small and reused".
@@ -63,6 +64,8 @@ pub struct LoadConfig {
     pub connect_timeout: Duration,
     pub reject_file: Option<PathBuf>,
     pub max_rejects: u64,
+    /// How HTTP targets are spoken to.
+    pub http: HttpOptions,
 }
 
 /// Settings of `loader gen`.
@@ -145,7 +148,39 @@ impl LoadConfig {
         if connect_timeout.is_zero() {
             return Err(invalid("connect-timeout", "0s", "must be longer than zero"));
         }
-        let target = Target::resolve(args.target.as_deref(), env)?;
+        let mut target = Target::resolve(args.target.as_deref(), env)?;
+        let timeout = Duration::from(args.timeout);
+        if timeout.is_zero() {
+            return Err(invalid("timeout", "0s", "must be longer than zero"));
+        }
+        let http_flags_given = args.user.is_some()
+            || args.password_file.is_some()
+            || args.gzip
+            || args.ca_file.is_some()
+            || args.insecure;
+        match &mut target {
+            Target::Http(http) => {
+                let password = match &args.password_file {
+                    Some(path) => Some(read_password(path)?),
+                    None if http.password().is_none() => env("LOADER_PASSWORD"),
+                    None => None,
+                };
+                http.fill_credentials(args.user.clone(), password);
+            }
+            _ if http_flags_given => {
+                return Err(ConfigError::Conflict(
+                    "--user, --password-file, --gzip, --ca-file and --insecure apply to HTTP \
+                     targets only"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(path) = &args.ca_file {
+            if !path.is_file() {
+                return Err(invalid("ca-file", path.display(), "is not a readable file"));
+            }
+        }
         if args.keep && !matches!(target, Target::Local) {
             return Err(ConfigError::Conflict(
                 "--keep only applies to the local target".into(),
@@ -177,6 +212,13 @@ impl LoadConfig {
             connect_timeout,
             reject_file: args.reject_file.clone(),
             max_rejects: args.max_rejects,
+            http: HttpOptions {
+                connect_timeout,
+                timeout,
+                gzip: args.gzip,
+                ca_file: args.ca_file.clone(),
+                insecure: args.insecure,
+            },
         })
     }
 }
@@ -390,6 +432,26 @@ fn column_list(names: &[String]) -> Result<Vec<String>, ConfigError> {
         }
     }
     Ok(trimmed)
+}
+
+/// The first line of a password file, without its line end.
+fn read_password(path: &std::path::Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        invalid(
+            "password-file",
+            path.display(),
+            format!("cannot be read: {err}"),
+        )
+    })?;
+    let password = text.lines().next().unwrap_or("").to_string();
+    if password.is_empty() {
+        return Err(invalid(
+            "password-file",
+            path.display(),
+            "holds no password",
+        ));
+    }
+    Ok(password)
 }
 
 fn default_threads() -> usize {

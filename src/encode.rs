@@ -76,6 +76,8 @@ pub enum TimestampStyle {
     Postgres,
     /// `2026-01-01T00:00:00.010000Z`, RFC 3339.
     Rfc3339,
+    /// `2026-01-01 00:00:00`, UTC to the second: what ClickHouse 18's `DateTime` reads.
+    Seconds,
 }
 
 /// Appends a UTC timestamp given as microseconds since the Unix epoch (years 0..=9999).
@@ -87,6 +89,12 @@ pub fn timestamp(out: &mut Vec<u8>, unix_micros: i64, style: TimestampStyle) {
     let (date_time_separator, zone) = match style {
         TimestampStyle::Postgres => (b' ', &b"+00"[..]),
         TimestampStyle::Rfc3339 => (b'T', &b"Z"[..]),
+        TimestampStyle::Seconds => (b' ', &b""[..]),
+    };
+    let fields = if style == TimestampStyle::Seconds {
+        5
+    } else {
+        6
     };
     push_digits(out, year.clamp(0, 9999) as u32, 4);
     for (separator, value, width) in [
@@ -96,7 +104,10 @@ pub fn timestamp(out: &mut Vec<u8>, unix_micros: i64, style: TimestampStyle) {
         (b':', second_of_day / 60 % 60, 2),
         (b':', second_of_day % 60, 2),
         (b'.', micros, 6),
-    ] {
+    ]
+    .into_iter()
+    .take(fields)
+    {
         out.push(separator);
         push_digits(out, value, width);
     }
@@ -212,6 +223,10 @@ mod tests {
         assert_eq!(
             text(|o| timestamp(o, -1, TimestampStyle::Rfc3339)),
             "1969-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            text(|o| timestamp(o, 1_767_225_600_123_456, TimestampStyle::Seconds)),
+            "2026-01-01 00:00:00"
         );
     }
 

@@ -16,7 +16,8 @@ use crate::engine::{
 use crate::pg::{self, local::LocalPostgres};
 use crate::reject::RejectLog;
 use crate::report::{human, Report, EXIT_FATAL};
-use crate::rows::{Column, Columns, Schema, SqlType};
+use crate::rows::{Columns, Schema};
+use crate::sink::http::HttpSinkFactory;
 use crate::sink::postgres::PgSinkFactory;
 use crate::sink::stream::StreamSinkFactory;
 use crate::sink::{NullSinkFactory, SinkError, SinkFactory};
@@ -196,19 +197,37 @@ fn prepare(
     setup: &mut Stats,
 ) -> Result<Prepared, SinkError> {
     let config = load.config;
+    let on_retry = |err: &SinkError, pause: Duration| {
+        setup.record_retry(err.kind());
+        if !config.quiet {
+            eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
+        }
+    };
+    if let Target::Http(http) = target {
+        let (sinks, schema) = config.retry.run(
+            Some(signal.stopping_flag()),
+            || {
+                HttpSinkFactory::prepare(
+                    http,
+                    &config.http,
+                    &config.table,
+                    &load.columns,
+                    config.create,
+                )
+            },
+            on_retry,
+        )?;
+        return Ok(Prepared {
+            sinks: Box::new(sinks),
+            schema,
+            committed: Committed::default(),
+            method: config.method,
+        });
+    }
     let Target::Postgres(pg_target) = target else {
         let schema = match &load.columns {
             Columns::Fixed(schema) => schema.clone(),
-            Columns::Named(names) => Schema {
-                columns: names
-                    .iter()
-                    .map(|name| Column {
-                        name: name.clone().into(),
-                        sql_type: SqlType::Text,
-                    })
-                    .collect::<Vec<_>>()
-                    .into(),
-            },
+            Columns::Named(names) => Schema::text(names),
             Columns::Table => {
                 return Err(SinkError::Permanent {
                     kind: "schema",
@@ -241,12 +260,6 @@ fn prepare(
     let resolved = pg::resolve(pg_target, config.connect_timeout)?;
     // A throwaway cluster starts empty: the local target always creates the table.
     let create = config.create || matches!(config.target, Target::Local);
-    let on_retry = |err: &SinkError, pause: Duration| {
-        setup.record_retry(err.kind());
-        if !config.quiet {
-            eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
-        }
-    };
     let schema = config.retry.run(
         Some(signal.stopping_flag()),
         || {

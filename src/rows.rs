@@ -22,6 +22,10 @@ pub enum RowFormat {
     Csv,
     /// One JSON object per line.
     Ndjson,
+    /// One JSON object per line, timestamps as `YYYY-MM-DD hh:mm:ss` (ClickHouse's JSONEachRow).
+    JsonEachRow,
+    /// `[v1,v2,…]` JSON arrays separated by commas (CrateDB's `bulk_args`).
+    JsonArrays,
 }
 
 /// A column type: the ones loader encodes in binary COPY, and `Other` for the rest (loaded as
@@ -123,6 +127,20 @@ impl Schema {
         names.join(", ")
     }
 
+    /// Columns of these names, typed as text (the target converts).
+    pub fn text(names: &[impl AsRef<str>]) -> Schema {
+        Schema {
+            columns: names
+                .iter()
+                .map(|name| Column {
+                    name: Cow::Owned(name.as_ref().to_string()),
+                    sql_type: SqlType::Text,
+                })
+                .collect::<Vec<_>>()
+                .into(),
+        }
+    }
+
     /// Whether binary COPY can carry every column (else the load uses text COPY).
     pub fn is_binary_encodable(&self) -> bool {
         self.columns
@@ -170,6 +188,12 @@ pub trait Batch {
     ) -> Result<(), Unencodable>;
     /// Where row `row` came from, and its record, for the reject file.
     fn origin(&self, row: usize) -> RowOrigin;
+    /// A key naming row `row` across attempts and runs (a document `_id`): the same row of the same
+    /// input always gets the same key.
+    fn row_key(&self, row: usize) -> String {
+        let origin = self.origin(row);
+        format!("{}:{}", origin.source, origin.line)
+    }
     /// Records of this batch the source found invalid (not among its `len()` rows), rejected
     /// before any sink sees them.
     fn invalid(&self) -> &[Reject] {

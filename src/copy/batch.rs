@@ -534,7 +534,9 @@ impl Batch for CopyBatch {
                     }
                     out.push(b'\n');
                 }
-                RowFormat::Ndjson => {
+                // Values go as JSON strings (the targets convert them to their column types),
+                // NULL as null.
+                RowFormat::Ndjson | RowFormat::JsonEachRow => {
                     out.push(b'{');
                     for (i, (field, column)) in self.row_fields(row).zip(columns.iter()).enumerate()
                     {
@@ -543,12 +545,22 @@ impl Batch for CopyBatch {
                         }
                         json_string(&column.name, out);
                         out.push(b':');
-                        match field {
-                            None => out.extend_from_slice(b"null"),
-                            Some(value) => json_string(&String::from_utf8_lossy(value), out),
-                        }
+                        json_value(field, out);
                     }
                     out.extend_from_slice(b"}\n");
+                }
+                RowFormat::JsonArrays => {
+                    if row > first {
+                        out.push(b',');
+                    }
+                    out.push(b'[');
+                    for (i, field) in self.row_fields(row).enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        json_value(field, out);
+                    }
+                    out.push(b']');
                 }
             }
         }
@@ -562,6 +574,13 @@ impl Batch for CopyBatch {
 
     fn invalid(&self) -> &[Reject] {
         &self.invalid
+    }
+}
+
+fn json_value(field: Option<&[u8]>, out: &mut Vec<u8>) {
+    match field {
+        None => out.extend_from_slice(b"null"),
+        Some(value) => json_string(&String::from_utf8_lossy(value), out),
     }
 }
 

@@ -158,7 +158,20 @@ impl Batch for ReadingsBatch {
             RowFormat::CopyBinary => rows.iter().for_each(|row| encode_binary(row, out)),
             RowFormat::CopyText => rows.iter().for_each(|row| encode_copy_text(row, out)),
             RowFormat::Csv => rows.iter().for_each(|row| encode_csv(row, out)),
-            RowFormat::Ndjson => rows.iter().for_each(|row| encode_ndjson(row, out)),
+            RowFormat::Ndjson => rows
+                .iter()
+                .for_each(|row| encode_json_object(row, TimestampStyle::Rfc3339, out)),
+            RowFormat::JsonEachRow => rows
+                .iter()
+                .for_each(|row| encode_json_object(row, TimestampStyle::Seconds, out)),
+            RowFormat::JsonArrays => {
+                for (i, row) in rows.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    encode_json_array(row, out);
+                }
+            }
             RowFormat::SqlValues => {
                 for (i, row) in rows.iter().enumerate() {
                     if i > 0 {
@@ -169,6 +182,10 @@ impl Batch for ReadingsBatch {
             }
         }
         Ok(())
+    }
+
+    fn row_key(&self, row: usize) -> String {
+        self.rows[row].id.to_string()
     }
 
     fn origin(&self, row: usize) -> RowOrigin {
@@ -248,11 +265,18 @@ fn encode_sql_values(row: &Reading, out: &mut Vec<u8>) {
 }
 
 #[inline]
-fn encode_ndjson(row: &Reading, out: &mut Vec<u8>) {
+fn encode_json_array(row: &Reading, out: &mut Vec<u8>) {
+    out.push(b'[');
+    encode_delimited(row, b',', TimestampStyle::Rfc3339, b"\"", out);
+    out.push(b']');
+}
+
+#[inline]
+fn encode_json_object(row: &Reading, style: TimestampStyle, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"id\":");
     encode::integer(out, row.id);
     out.extend_from_slice(b",\"ts\":\"");
-    encode::timestamp(out, row.ts_micros, TimestampStyle::Rfc3339);
+    encode::timestamp(out, row.ts_micros, style);
     out.extend_from_slice(b"\",\"sensor_id\":");
     encode::integer(out, row.sensor_id);
     out.extend_from_slice(b",\"location\":\"");

@@ -5,8 +5,11 @@
 //! again with the same batch; the sink reconnects and resolves any doubt about the last attempt)
 //! or [`SinkError::Permanent`] (the load stops with the message, which names the cause and the fix).
 
+pub mod http;
 pub mod postgres;
 pub mod stream;
+
+use std::ops::Range;
 
 use crate::reject::RejectLog;
 use crate::rows::Batch;
@@ -84,5 +87,32 @@ impl Sink for NullSink {
 
     fn finish(self: Box<Self>) -> Result<(), SinkError> {
         Ok(())
+    }
+}
+
+/// Consecutive runs of sorted row positions, as ranges.
+pub(crate) fn runs(rows: &[usize]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let (&first, _) = rest.split_first()?;
+        let length = rest
+            .iter()
+            .enumerate()
+            .take_while(|(i, &row)| row == first + i)
+            .count();
+        rest = &rest[length..];
+        Some(first..first + length)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_group_consecutive_rows() {
+        let rows = [0, 1, 2, 5, 7, 8];
+        assert_eq!(runs(&rows).collect::<Vec<_>>(), [0..3, 5..6, 7..9]);
+        assert_eq!(runs(&[]).count(), 0);
     }
 }

@@ -17,7 +17,6 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::ops::Range;
 
 use postgres::error::DbError;
 use postgres::{Client, Statement};
@@ -278,7 +277,7 @@ impl PgSink<'_> {
         let buffer = &mut self.buffer;
         let encode_runs = |format: RowFormat, buffer: &mut Vec<u8>, separator: &[u8]| {
             let mut result = Ok(());
-            for (i, run) in runs(rows).enumerate() {
+            for (i, run) in super::runs(rows).enumerate() {
                 if i > 0 {
                     buffer.extend_from_slice(separator);
                 }
@@ -455,21 +454,6 @@ impl PgSink<'_> {
     }
 }
 
-/// Consecutive runs of sorted row positions, as ranges.
-fn runs(rows: &[usize]) -> impl Iterator<Item = Range<usize>> + '_ {
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        let (&first, _) = rest.split_first()?;
-        let length = rest
-            .iter()
-            .enumerate()
-            .take_while(|(i, &row)| row == first + i)
-            .count();
-        rest = &rest[length..];
-        Some(first..first + length)
-    })
-}
-
 fn violates_ledger_key(err: &postgres::Error) -> bool {
     err.as_db_error().is_some_and(|db| {
         db.code() == &postgres::error::SqlState::UNIQUE_VIOLATION
@@ -544,17 +528,5 @@ impl Sink for PgSink<'_> {
                 .map_err(|err| pg::classify(&err, &self.factory.target, None))?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn runs_group_consecutive_rows() {
-        let rows = [0, 1, 2, 5, 7, 8];
-        assert_eq!(runs(&rows).collect::<Vec<_>>(), [0..3, 5..6, 7..9]);
-        assert_eq!(runs(&[]).count(), 0);
     }
 }

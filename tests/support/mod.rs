@@ -1,6 +1,8 @@
 //! Test support: a builder that runs the real `loader` binary, and a throwaway PostgreSQL cluster
 //! (the same `loader::pg::local` module the `local` target uses) with a query helper.
 
+pub mod clickhouse;
+pub mod protocol;
 pub mod proxy;
 
 use std::path::PathBuf;

@@ -5,6 +5,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+mod http;
+
+pub use http::{HttpProtocol, HttpTarget};
+
 use crate::config::ConfigError;
 
 /// Where rows go.
@@ -20,6 +24,8 @@ pub enum Target {
     File(PathBuf),
     /// A PostgreSQL server (or anything that speaks its wire protocol).
     Postgres(PgTarget),
+    /// CrateDB, Elasticsearch, OpenSearch, ClickHouse or an NDJSON endpoint over HTTP.
+    Http(HttpTarget),
 }
 
 /// A PostgreSQL connection configuration with a display form that never shows the password.
@@ -78,22 +84,18 @@ impl Target {
             }
             return Ok(Target::File(PathBuf::from(path)));
         }
+        if let Some(http) = HttpTarget::parse(text) {
+            return http.map(Target::Http);
+        }
         let scheme = text.split_once("://").map(|(scheme, _)| scheme);
         match scheme {
             Some("postgres" | "postgresql") => PgTarget::parse(text, env).map(Target::Postgres),
-            Some(
-                "crate+http" | "crate+https" | "es+http" | "es+https" | "opensearch+http"
-                | "opensearch+https" | "clickhouse+http" | "clickhouse+https" | "http" | "https",
-            ) => Err(ConfigError::Target {
-                target: redact(text),
-                reason: "HTTP targets are not available in this version of loader; use a \
-                         postgres:// target"
-                    .into(),
-            }),
             None if text.contains('=') => PgTarget::parse(text, env).map(Target::Postgres),
             _ => Err(ConfigError::Target {
                 target: redact(text),
-                reason: "expected postgres://…, a key=value DSN, local, null, - or file:PATH"
+                reason: "expected postgres://…, a key=value DSN, crate+http(s)://…, \
+                         es+http(s)://…, opensearch+http(s)://…, clickhouse+http(s)://…, \
+                         http(s)://…, local, null, - or file:PATH"
                     .into(),
             }),
         }
@@ -108,6 +110,7 @@ impl fmt::Display for Target {
             Target::Stdout => f.write_str("-"),
             Target::File(path) => write!(f, "file:{}", path.display()),
             Target::Postgres(pg) => pg.fmt(f),
+            Target::Http(http) => http.fmt(f),
         }
     }
 }
@@ -253,7 +256,7 @@ pub fn redact(text: &str) -> String {
     redact_key_value_password(text)
 }
 
-fn redact_query_password(text: &str) -> String {
+pub(crate) fn redact_query_password(text: &str) -> String {
     match text.find("password=") {
         Some(start) => {
             let value_start = start + "password=".len();
@@ -323,7 +326,10 @@ mod tests {
         );
         assert!(Target::parse("file:", &no_env).is_err());
         assert!(Target::parse("nonsense", &no_env).is_err());
-        assert!(Target::parse("crate+http://h:4200", &no_env).is_err());
+        assert!(matches!(
+            Target::parse("crate+http://h:4200", &no_env),
+            Ok(Target::Http(_))
+        ));
     }
 
     #[test]

@@ -1,0 +1,250 @@
+//! ClickHouse over HTTP: `INSERT INTO t (cols) FORMAT JSONEachRow` with one JSON object per row.
+//! Failures are classified by ClickHouse's own error code (`Code: N.` in the plain-text answer, or
+//! the `X-ClickHouse-Exception-Code` header of newer servers), not by the HTTP status: 202, 241 and
+//! 252 (too many queries, memory limit, too many parts) are worth retrying. An insert either stores
+//! the whole block or nothing; a data error names the bad row (`(at row N)`), which is rejected and
+//! the others resent.
+
+use super::{
+    answer_excerpt, encode_rows, query_value, status_failure, HttpClient, Judgement, Protocol,
+};
+use crate::config::TableName;
+use crate::rows::{Batch, Columns, RowFormat, Schema, SqlType};
+use crate::sink::SinkError;
+use crate::target::HttpTarget;
+
+pub(crate) struct ClickHouse {
+    endpoint: String,
+    target: String,
+    table: TableName,
+}
+
+/// ClickHouse error codes worth retrying: too many simultaneous queries, memory limit exceeded,
+/// too many parts (merges are behind).
+const TRANSIENT_CODES: [u32; 3] = [202, 241, 252];
+
+impl ClickHouse {
+    /// Checks (or creates) the table and returns the protocol and the columns to load.
+    pub fn prepare(
+        client: &HttpClient,
+        target: &HttpTarget,
+        table: &TableName,
+        columns: &Columns,
+        create: bool,
+    ) -> Result<(ClickHouse, Schema), SinkError> {
+        let settings = target
+            .query
+            .as_ref()
+            .map_or(String::new(), |query| format!("{query}&"));
+        let target_name = target.to_string();
+        let run = |sql: &str| -> Result<String, SinkError> {
+            let answer = client.send(
+                "POST",
+                &format!("/?{settings}query={}", query_value(sql)),
+                "text/plain",
+                b"",
+            )?;
+            if answer.status == 200 {
+                return Ok(String::from_utf8_lossy(&answer.body).into_owned());
+            }
+            Err(failure(&target_name, table, answer.status, &answer.body))
+        };
+        let quoted = quote_table(table);
+        if create {
+            let definitions: Vec<String> = match columns {
+                Columns::Fixed(schema) => schema
+                    .columns
+                    .iter()
+                    .map(|column| format!("{} {}", quote(&column.name), type_of(column.sql_type)))
+                    .collect(),
+                Columns::Named(names) => names
+                    .iter()
+                    .map(|name| format!("{} Nullable(String)", quote(name)))
+                    .collect(),
+                Columns::Table => {
+                    return Err(SinkError::Permanent {
+                        kind: "schema",
+                        message: "--create needs the column names: give --columns or --header"
+                            .into(),
+                    })
+                }
+            };
+            run(&format!(
+                "CREATE TABLE IF NOT EXISTS {quoted} ({}) ENGINE = MergeTree ORDER BY tuple()",
+                definitions.join(", ")
+            ))?;
+        }
+        let database = match &table.schema {
+            Some(database) => format!("'{}'", database.replace('\'', "\\'")),
+            None => "currentDatabase()".into(),
+        };
+        let existing = run(&format!(
+            "SELECT name FROM system.columns WHERE database = {database} AND table = '{}' \
+             FORMAT TSV",
+            table.name.replace('\'', "\\'")
+        ))?;
+        let existing: Vec<&str> = existing.lines().collect();
+        if existing.is_empty() {
+            return Err(SinkError::Permanent {
+                kind: "missing_table",
+                message: format!(
+                    "table {table} does not exist at {target_name}; add --create to create it"
+                ),
+            });
+        }
+        let schema = match columns {
+            Columns::Fixed(schema) => schema.clone(),
+            Columns::Named(names) => Schema::text(names),
+            Columns::Table => Schema::text(&existing),
+        };
+        if let Some(missing) = schema
+            .columns
+            .iter()
+            .find(|column| !existing.contains(&column.name.as_ref()))
+        {
+            return Err(SinkError::Permanent {
+                kind: "schema",
+                message: format!(
+                    "table {table} has no column `{}`; its columns are {}",
+                    missing.name,
+                    existing.join(", ")
+                ),
+            });
+        }
+        let column_list: Vec<String> = schema.columns.iter().map(|c| quote(&c.name)).collect();
+        let insert = format!(
+            "INSERT INTO {quoted} ({}) FORMAT JSONEachRow",
+            column_list.join(", ")
+        );
+        let protocol = ClickHouse {
+            endpoint: format!("/?{settings}query={}", query_value(&insert)),
+            target: target_name,
+            table: table.clone(),
+        };
+        Ok((protocol, schema))
+    }
+}
+
+impl Protocol for ClickHouse {
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/x-ndjson"
+    }
+
+    fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>) {
+        encode_rows(batch, rows, RowFormat::JsonEachRow, b"", out);
+    }
+
+    fn judge(&self, status: u16, body: &[u8], rows: usize) -> Judgement {
+        if status == 200 {
+            return Judgement::Stored;
+        }
+        let text = String::from_utf8_lossy(body);
+        if let Some(row) = bad_row(&text).filter(|row| (1..=rows).contains(row)) {
+            if !code_of(&text).is_some_and(|code| TRANSIENT_CODES.contains(&code)) {
+                return Judgement::BadRow {
+                    position: row - 1,
+                    message: answer_excerpt(body),
+                };
+            }
+        }
+        Judgement::Failed(failure(&self.target, &self.table, status, body))
+    }
+}
+
+/// What a failed ClickHouse answer means.
+fn failure(target: &str, table: &TableName, status: u16, body: &[u8]) -> SinkError {
+    let text = String::from_utf8_lossy(body);
+    match code_of(&text) {
+        Some(code) if TRANSIENT_CODES.contains(&code) => SinkError::Transient {
+            kind: "clickhouse_busy",
+            message: format!("{target} is busy: {}", answer_excerpt(body)),
+        },
+        Some(60) => SinkError::Permanent {
+            kind: "missing_table",
+            message: format!("table {table} does not exist at {target}; add --create to create it"),
+        },
+        Some(192 | 193 | 516) => SinkError::Permanent {
+            kind: "authentication",
+            message: format!(
+                "{target} refused the credentials: {}; check the user and the password",
+                answer_excerpt(body)
+            ),
+        },
+        Some(_) => SinkError::Permanent {
+            kind: "server",
+            message: format!("{target}: {}", answer_excerpt(body)),
+        },
+        None => status_failure(target, status, body),
+    }
+}
+
+/// The error code of `Code: 27. DB::Exception…` (newer) or `Code: 27, e.displayText() = …` (18.x).
+fn code_of(text: &str) -> Option<u32> {
+    let rest = &text[text.find("Code: ")? + 6..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The 1-based row a data error names: `(at row 3)`.
+fn bad_row(text: &str) -> Option<usize> {
+    let rest = &text[text.find("(at row ")? + 8..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn quote(name: &str) -> String {
+    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
+}
+
+fn quote_table(table: &TableName) -> String {
+    match &table.schema {
+        Some(database) => format!("{}.{}", quote(database), quote(&table.name)),
+        None => quote(&table.name),
+    }
+}
+
+/// The ClickHouse type of a column `--create` makes. Timestamps are `DateTime` (seconds, UTC):
+/// ClickHouse 18 has no finer one.
+fn type_of(sql_type: SqlType) -> &'static str {
+    match sql_type {
+        SqlType::Bool => "UInt8",
+        SqlType::Int2 => "Int16",
+        SqlType::Int4 => "Int32",
+        SqlType::Int8 => "Int64",
+        SqlType::Float4 => "Float32",
+        SqlType::Float8 => "Float64",
+        SqlType::Date => "Date",
+        SqlType::Timestamp | SqlType::Timestamptz => "DateTime",
+        SqlType::Text
+        | SqlType::Bytea
+        | SqlType::Json
+        | SqlType::Jsonb
+        | SqlType::Uuid
+        | SqlType::Other => "String",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_rows_from_both_error_styles() {
+        let old = "Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected \" \
+                   before: abc\": (while read the value of key id): (at row 3)\n, e.what() = …";
+        assert_eq!(code_of(old), Some(27));
+        assert_eq!(bad_row(old), Some(3));
+        let new = "Code: 241. DB::Exception: Memory limit (total) exceeded";
+        assert_eq!(code_of(new), Some(241));
+        assert_eq!(bad_row(new), None);
+        assert_eq!(code_of("<html>bad gateway</html>"), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! CrateDB over HTTP: `POST /_sql` with `stmt` (`INSERT … VALUES (?, …)`) and `bulk_args`, one
+//! array per row. CrateDB answers 200 even when rows fail: `results[i].rowcount` is 1 for a stored
+//! row and -2 for a failed one (newer servers add `error: {code, message}`, older ones
+//! `error_message`). Whole-request errors come as non-200 with `{"error": {"message", "code"}}`:
+//! 4290 (throttled) and 503x are worth retrying; 4041 is an unknown table.
+
+use serde::Deserialize;
+
+use super::{answer_excerpt, encode_rows, status_failure, HttpClient, Item, Judgement, Protocol};
+use crate::config::{quote_ident, TableName};
+use crate::rows::{Batch, RowFormat, Schema, SqlType};
+use crate::sink::SinkError;
+
+pub(crate) struct CrateDb {
+    /// `{"stmt":"INSERT …","bulk_args":[` up to the rows.
+    body_start: String,
+    target: String,
+    table: TableName,
+}
+
+#[derive(Deserialize)]
+struct BulkAnswer {
+    results: Option<Vec<BulkResult>>,
+}
+
+#[derive(Deserialize)]
+struct BulkResult {
+    rowcount: i64,
+    error: Option<ErrorDetail>,
+    error_message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    message: Option<String>,
+    code: Option<i64>,
+}
+
+impl CrateDb {
+    /// Creates the table when asked (CREATE TABLE IF NOT EXISTS) and builds the insert statement.
+    pub fn prepare(
+        client: &HttpClient,
+        table: &TableName,
+        schema: &Schema,
+        create: bool,
+    ) -> Result<CrateDb, SinkError> {
+        let target = client.target.clone();
+        if create {
+            let definitions: Vec<String> = schema
+                .columns
+                .iter()
+                .map(|column| format!("{} {}", quote_ident(&column.name), type_of(column.sql_type)))
+                .collect();
+            let stmt = format!(
+                "CREATE TABLE IF NOT EXISTS {} ({})",
+                table.quoted(),
+                definitions.join(", ")
+            );
+            let body = serde_json::json!({ "stmt": stmt }).to_string();
+            let answer = client.send("POST", "/_sql", "application/json", body.as_bytes())?;
+            if answer.status != 200 {
+                return Err(failure(&target, table, answer.status, &answer.body));
+            }
+        }
+        let placeholders = vec!["?"; schema.columns.len()].join(", ");
+        let stmt = format!(
+            "INSERT INTO {} ({}) VALUES ({placeholders})",
+            table.quoted(),
+            schema.quoted_column_list()
+        );
+        Ok(CrateDb {
+            body_start: format!(
+                "{{\"stmt\":{},\"bulk_args\":[",
+                serde_json::Value::String(stmt)
+            ),
+            target,
+            table: table.clone(),
+        })
+    }
+}
+
+impl Protocol for CrateDb {
+    fn endpoint(&self) -> &str {
+        "/_sql"
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+
+    fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>) {
+        out.extend_from_slice(self.body_start.as_bytes());
+        encode_rows(batch, rows, RowFormat::JsonArrays, b",", out);
+        out.extend_from_slice(b"]}");
+    }
+
+    fn judge(&self, status: u16, body: &[u8], _rows: usize) -> Judgement {
+        if status != 200 {
+            return Judgement::Failed(failure(&self.target, &self.table, status, body));
+        }
+        let answer: BulkAnswer = match serde_json::from_slice(body) {
+            Ok(answer) => answer,
+            Err(err) => {
+                return Judgement::Failed(SinkError::Permanent {
+                    kind: "protocol",
+                    message: format!(
+                        "{} answered 200 with an unreadable body: {err}",
+                        self.target
+                    ),
+                })
+            }
+        };
+        let Some(results) = answer.results else {
+            return Judgement::Stored;
+        };
+        Judgement::Items(
+            results
+                .into_iter()
+                .map(|result| {
+                    if result.rowcount >= 0 {
+                        return Item::Stored;
+                    }
+                    let message = result
+                        .error
+                        .and_then(|error| error.message)
+                        .or(result.error_message)
+                        .unwrap_or_else(|| {
+                            format!(
+                                "CrateDB did not store the row (rowcount {})",
+                                result.rowcount
+                            )
+                        });
+                    Item::Rejected(message)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// What a non-200 CrateDB answer means, by its error code first and its HTTP status second.
+fn failure(target: &str, table: &TableName, status: u16, body: &[u8]) -> SinkError {
+    let error = serde_json::from_slice::<ErrorAnswer>(body)
+        .ok()
+        .map(|answer| answer.error);
+    let code = error.as_ref().and_then(|error| error.code);
+    let message = error
+        .and_then(|error| error.message)
+        .unwrap_or_else(|| answer_excerpt(body));
+    match code {
+        Some(4290) => SinkError::Transient {
+            kind: "throttled",
+            message: format!("{target} is throttling (4290): {message}"),
+        },
+        Some(code) if (5030..5040).contains(&code) => SinkError::Transient {
+            kind: "unavailable",
+            message: format!("{target} is unavailable ({code}): {message}"),
+        },
+        Some(4041) => SinkError::Permanent {
+            kind: "missing_table",
+            message: format!("table {table} does not exist at {target}; add --create to create it"),
+        },
+        _ => match status_failure(target, status, body) {
+            SinkError::Permanent { kind, .. } if kind == "server" => SinkError::Permanent {
+                kind,
+                message: format!("{target} refused the request (HTTP {status}): {message}"),
+            },
+            other => other,
+        },
+    }
+}
+
+/// The CrateDB type of a column `--create` makes.
+fn type_of(sql_type: SqlType) -> &'static str {
+    match sql_type {
+        SqlType::Bool => "boolean",
+        SqlType::Int2 => "smallint",
+        SqlType::Int4 => "integer",
+        SqlType::Int8 => "bigint",
+        SqlType::Float4 => "real",
+        SqlType::Float8 => "double precision",
+        SqlType::Date => "date",
+        SqlType::Timestamp => "timestamp without time zone",
+        SqlType::Timestamptz => "timestamp with time zone",
+        SqlType::Json | SqlType::Jsonb => "object",
+        SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Other => "text",
+    }
+}

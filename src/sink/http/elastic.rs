@@ -1,0 +1,150 @@
+//! Elasticsearch and OpenSearch: `POST /_bulk` with an action line and a source line per row.
+//! Every document's `_id` is the row's key, so a resend overwrites instead of duplicating. The
+//! answer is 200 with `"errors": true` and one item per row, in request order, when some rows
+//! failed: items with status 429 (`es_rejected_execution_exception`, OpenSearch's
+//! `rejected_execution_exception`) or 5xx are resent alone; other failed items are rejected.
+
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+
+use super::{encode_rows, status_failure, HttpClient, Item, Judgement, Protocol};
+use crate::config::TableName;
+use crate::rows::{Batch, RowFormat, Schema, SqlType};
+use crate::sink::SinkError;
+
+pub(crate) struct Elastic {
+    /// `{"index":{"_index":"name","_id":"` up to the id.
+    action_start: String,
+    target: String,
+}
+
+#[derive(Deserialize)]
+struct BulkAnswer {
+    errors: bool,
+    #[serde(default)]
+    items: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Elastic {
+    /// Creates the index with a mapping when asked (an existing index is kept).
+    pub fn prepare(
+        client: &HttpClient,
+        table: &TableName,
+        schema: &Schema,
+        create: bool,
+    ) -> Result<Elastic, SinkError> {
+        let target = client.target.clone();
+        let index = &table.name;
+        if create {
+            let properties: serde_json::Map<String, serde_json::Value> = schema
+                .columns
+                .iter()
+                .map(|column| {
+                    (
+                        column.name.to_string(),
+                        serde_json::json!({ "type": type_of(column.sql_type) }),
+                    )
+                })
+                .collect();
+            let body = serde_json::json!({ "mappings": { "properties": properties } }).to_string();
+            let answer = client.send(
+                "PUT",
+                &format!("/{}", super::query_value(index)),
+                "application/json",
+                body.as_bytes(),
+            )?;
+            let exists = String::from_utf8_lossy(&answer.body).contains("already_exists_exception");
+            if answer.status != 200 && !exists {
+                return Err(status_failure(&target, answer.status, &answer.body));
+            }
+        }
+        Ok(Elastic {
+            action_start: format!(
+                "{{\"index\":{{\"_index\":{},\"_id\":",
+                serde_json::Value::String(index.clone())
+            ),
+            target,
+        })
+    }
+}
+
+impl Protocol for Elastic {
+    fn endpoint(&self) -> &str {
+        "/_bulk"
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/x-ndjson"
+    }
+
+    fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>) {
+        let mut action = String::new();
+        for &row in rows {
+            action.clear();
+            let _ = writeln!(
+                action,
+                "{}{}}}}}",
+                self.action_start,
+                serde_json::Value::String(batch.row_key(row))
+            );
+            out.extend_from_slice(action.as_bytes());
+            encode_rows(batch, &[row], RowFormat::Ndjson, b"", out);
+        }
+    }
+
+    fn judge(&self, status: u16, body: &[u8], _rows: usize) -> Judgement {
+        if status != 200 {
+            return Judgement::Failed(status_failure(&self.target, status, body));
+        }
+        let answer: BulkAnswer = match serde_json::from_slice(body) {
+            Ok(answer) => answer,
+            Err(err) => {
+                return Judgement::Failed(SinkError::Permanent {
+                    kind: "protocol",
+                    message: format!(
+                        "{} answered 200 with an unreadable body: {err}",
+                        self.target
+                    ),
+                })
+            }
+        };
+        if !answer.errors {
+            return Judgement::Stored;
+        }
+        Judgement::Items(answer.items.iter().map(item_result).collect())
+    }
+}
+
+/// One `_bulk` item (`{"index": {"status": 429, "error": {…}}}`) as an [`Item`].
+fn item_result(item: &serde_json::Map<String, serde_json::Value>) -> Item {
+    let Some(result) = item.values().next() else {
+        return Item::Rejected("an empty item in the _bulk answer".into());
+    };
+    let status = result["status"].as_u64().unwrap_or(0);
+    match status {
+        200..=299 => Item::Stored,
+        429 | 500..=599 => Item::Retry,
+        _ => {
+            let error = &result["error"];
+            let kind = error["type"].as_str().unwrap_or("error");
+            let reason = error["reason"].as_str().unwrap_or("no reason given");
+            Item::Rejected(format!("{kind}: {reason} (status {status})"))
+        }
+    }
+}
+
+/// The mapping type of a column `--create` makes.
+fn type_of(sql_type: SqlType) -> &'static str {
+    match sql_type {
+        SqlType::Bool => "boolean",
+        SqlType::Int2 => "short",
+        SqlType::Int4 => "integer",
+        SqlType::Int8 => "long",
+        SqlType::Float4 => "float",
+        SqlType::Float8 => "double",
+        SqlType::Date | SqlType::Timestamp | SqlType::Timestamptz => "date",
+        SqlType::Json | SqlType::Jsonb => "object",
+        SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Other => "keyword",
+    }
+}

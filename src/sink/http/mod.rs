@@ -1,0 +1,478 @@
+//! HTTP sinks: CrateDB, Elasticsearch/OpenSearch, ClickHouse and plain NDJSON endpoints, each
+//! worker with its own ureq [`Agent`] (one keep-alive connection), timeouts, optional gzip bodies
+//! and Basic authentication. A [`Protocol`] turns rows into a request body and judges the answer;
+//! the sink around it owns the retry bookkeeping that every protocol shares.
+//!
+//! Per-item results (CrateDB `rowcount: -2`, `_bulk` item errors) are split: refused rows go to
+//! the reject file, rows refused for now (item 429) are resent alone on the next attempt, and the
+//! rows already acknowledged are never resent. Whole-request failures are classified as transient
+//! (408, 429, 502, 503, 504, timeouts, resets) or permanent (with the cause and the fix).
+//!
+//! Guarantee: a request that fails after it was sent (a timeout) is resent, so HTTP targets are
+//! at-least-once; Elasticsearch and OpenSearch documents carry `_id` = the row's key, which makes
+//! a resend overwrite instead of duplicate (exactly-once for them).
+
+mod clickhouse;
+mod cratedb;
+mod elastic;
+mod ndjson;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use ureq::Agent;
+
+use super::{Sink, SinkError, SinkFactory, Written};
+use crate::config::TableName;
+use crate::reject::{Reject, RejectLog};
+use crate::rows::{Batch, Columns, Schema};
+use crate::target::{HttpProtocol, HttpTarget};
+
+/// The largest answer read: `_bulk` answers for big batches run to many megabytes.
+const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+/// How to talk HTTP: timeouts, compression, TLS.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub connect_timeout: Duration,
+    /// Longest time one request may take, from connecting to the last byte of the answer.
+    pub timeout: Duration,
+    pub gzip: bool,
+    /// Extra CA certificates (PEM) to trust instead of the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server's certificate.
+    pub insecure: bool,
+}
+
+/// What one answer means for the rows it was about.
+#[derive(Debug)]
+pub(crate) enum Judgement {
+    /// Every row was stored.
+    Stored,
+    /// One result per row, in order.
+    Items(Vec<Item>),
+    /// The row at this position is bad and nothing was stored: reject it, resend the others.
+    BadRow { position: usize, message: String },
+    /// The request as a whole failed.
+    Failed(SinkError),
+}
+
+/// One row's result in a per-item answer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Item {
+    Stored,
+    /// Refused for now (overload): resend it.
+    Retry,
+    /// Refused for its data: reject it with this message.
+    Rejected(String),
+}
+
+/// A target's wire protocol.
+pub(crate) trait Protocol: Send + Sync {
+    /// Path and query of the write request, after the base URL.
+    fn endpoint(&self) -> &str;
+    fn content_type(&self) -> &'static str;
+    /// Appends the body of a request for the rows `rows` (positions in `batch`).
+    fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>);
+    /// Judges the answer to a request for `rows` rows.
+    fn judge(&self, status: u16, body: &[u8], rows: usize) -> Judgement;
+}
+
+/// One worker's (or the setup's) connection to the target.
+pub(crate) struct HttpClient {
+    agent: Agent,
+    base_url: String,
+    authorization: Option<String>,
+    gzip: bool,
+    target: String,
+}
+
+/// An answer: its status and body, read to the end so that the connection is reused.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl HttpClient {
+    pub fn new(target: &HttpTarget, options: &HttpOptions) -> Result<HttpClient, SinkError> {
+        let mut tls = ureq::tls::TlsConfig::builder().disable_verification(options.insecure);
+        if let Some(path) = &options.ca_file {
+            let pem = std::fs::read(path).map_err(|err| SinkError::Permanent {
+                kind: "tls",
+                message: format!("cannot read --ca-file {}: {err}", path.display()),
+            })?;
+            let certificates: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(certificate),
+                    _ => None,
+                })
+                .collect();
+            if certificates.is_empty() {
+                return Err(SinkError::Permanent {
+                    kind: "tls",
+                    message: format!("--ca-file {} holds no PEM certificate", path.display()),
+                });
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certificates));
+        }
+        let config = Agent::config_builder()
+            .timeout_connect(Some(options.connect_timeout))
+            .timeout_global(Some(options.timeout))
+            .http_status_as_error(false)
+            .tls_config(tls.build())
+            .build();
+        let authorization = target.user.as_ref().map(|user| {
+            let credentials = format!("{user}:{}", target.password().unwrap_or(""));
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(credentials)
+            )
+        });
+        Ok(HttpClient {
+            agent: Agent::new_with_config(config),
+            base_url: target.base_url.clone(),
+            authorization,
+            gzip: options.gzip,
+            target: target.to_string(),
+        })
+    }
+
+    /// Sends `body` with `method` to the base URL followed by `path`.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Answer, SinkError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Content-Type", content_type);
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let payload = if self.gzip && !body.is_empty() {
+            request = request.header("Content-Encoding", "gzip");
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4),
+                flate2::Compression::fast(),
+            );
+            encoder
+                .write_all(body)
+                .and_then(|()| encoder.finish())
+                .map_err(|err| self.failure(&ureq::Error::Io(err)))?
+        } else {
+            body.to_vec()
+        };
+        let request = request.body(payload).map_err(|err| SinkError::Permanent {
+            kind: "request",
+            message: format!("cannot build a request to {}: {err}", self.target),
+        })?;
+        let mut response = self.agent.run(request).map_err(|err| self.failure(&err))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|err| self.failure(&err))?;
+        Ok(Answer { status, body })
+    }
+
+    /// A transport failure: TLS and malformed URLs are permanent, the rest (refused, reset, timed
+    /// out) worth retrying.
+    fn failure(&self, err: &ureq::Error) -> SinkError {
+        let target = &self.target;
+        match err {
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => SinkError::Permanent {
+                kind: "tls",
+                message: format!(
+                    "TLS with {target} failed: {err}; trust its CA with --ca-file, or use --insecure"
+                ),
+            },
+            ureq::Error::BadUri(_) | ureq::Error::Http(_) => SinkError::Permanent {
+                kind: "request",
+                message: format!("cannot send to {target}: {err}"),
+            },
+            ureq::Error::Timeout(_) => SinkError::Transient {
+                kind: "timeout",
+                message: format!("{target} did not answer in time: {err}"),
+            },
+            _ => SinkError::Transient {
+                kind: "connection",
+                message: format!("connection to {target} failed: {err}"),
+            },
+        }
+    }
+}
+
+/// The whole-request failure an HTTP status means, with the start of the answer as its cause.
+pub(crate) fn status_failure(target: &str, status: u16, body: &[u8]) -> SinkError {
+    let text = answer_excerpt(body);
+    match status {
+        408 | 429 | 502 | 503 | 504 => SinkError::Transient {
+            kind: if status == 429 {
+                "throttled"
+            } else {
+                "unavailable"
+            },
+            message: format!("{target} answered HTTP {status}: {text}"),
+        },
+        413 => SinkError::Permanent {
+            kind: "too_large",
+            message: format!("{target} refused a request as too large (HTTP 413); lower --batch"),
+        },
+        401 | 403 => SinkError::Permanent {
+            kind: "authentication",
+            message: format!(
+                "{target} refused the credentials (HTTP {status}): {text}; check the user and \
+                 the password (in the URL, --password-file or LOADER_PASSWORD)"
+            ),
+        },
+        _ => SinkError::Permanent {
+            kind: "server",
+            message: format!("{target} answered HTTP {status}: {text}"),
+        },
+    }
+}
+
+/// The first line or so of an answer, for an error message.
+pub(crate) fn answer_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// Shared by the workers: the target, its protocol, how to talk to it.
+pub struct HttpSinkFactory {
+    target: HttpTarget,
+    options: HttpOptions,
+    protocol: Box<dyn Protocol>,
+}
+
+impl HttpSinkFactory {
+    /// Prepares the target (checks or creates the table or index) and returns the factory and
+    /// the typed columns to load.
+    pub fn prepare(
+        target: &HttpTarget,
+        options: &HttpOptions,
+        table: &TableName,
+        columns: &Columns,
+        create: bool,
+    ) -> Result<(HttpSinkFactory, Schema), SinkError> {
+        let client = HttpClient::new(target, options)?;
+        let (protocol, schema): (Box<dyn Protocol>, Schema) = match target.protocol {
+            HttpProtocol::ClickHouse => {
+                let (protocol, schema) =
+                    clickhouse::ClickHouse::prepare(&client, target, table, columns, create)?;
+                (Box::new(protocol), schema)
+            }
+            HttpProtocol::Crate => {
+                let schema = named_schema(columns, target)?;
+                let protocol = cratedb::CrateDb::prepare(&client, table, &schema, create)?;
+                (Box::new(protocol), schema)
+            }
+            HttpProtocol::Elasticsearch | HttpProtocol::OpenSearch => {
+                let schema = named_schema(columns, target)?;
+                let protocol = elastic::Elastic::prepare(&client, table, &schema, create)?;
+                (Box::new(protocol), schema)
+            }
+            HttpProtocol::Ndjson => {
+                if create {
+                    return Err(SinkError::Permanent {
+                        kind: "schema",
+                        message: format!("--create does not apply to {target}"),
+                    });
+                }
+                let schema = named_schema(columns, target)?;
+                (Box::new(ndjson::Ndjson::new(target)), schema)
+            }
+        };
+        let factory = HttpSinkFactory {
+            target: target.clone(),
+            options: options.clone(),
+            protocol,
+        };
+        Ok((factory, schema))
+    }
+}
+
+/// The columns of a mode that names them (gen's schema, or copy's `--columns`/header, as text).
+fn named_schema(columns: &Columns, target: &HttpTarget) -> Result<Schema, SinkError> {
+    match columns {
+        Columns::Fixed(schema) => Ok(schema.clone()),
+        Columns::Named(names) => Ok(Schema::text(names)),
+        Columns::Table => Err(SinkError::Permanent {
+            kind: "schema",
+            message: format!(
+                "loading into {target} needs the column names: give --columns or --header"
+            ),
+        }),
+    }
+}
+
+impl SinkFactory for HttpSinkFactory {
+    fn open(&self, _worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
+        Ok(Box::new(HttpSink {
+            factory: self,
+            client: HttpClient::new(&self.target, &self.options)?,
+            buffer: Vec::new(),
+            state: BatchState::default(),
+        }))
+    }
+}
+
+/// Where the batch in hand stands, kept across its retries.
+#[derive(Debug, Default)]
+struct BatchState {
+    seq: Option<u64>,
+    /// Rows still to be stored, as positions in the batch.
+    pending: Vec<usize>,
+    stored: u64,
+    rejected: Vec<(usize, String)>,
+    /// How many of `rejected` reached the reject file.
+    logged: usize,
+    bytes: u64,
+}
+
+struct HttpSink<'a> {
+    factory: &'a HttpSinkFactory,
+    client: HttpClient,
+    buffer: Vec<u8>,
+    state: BatchState,
+}
+
+impl HttpSink<'_> {
+    fn log_rejects(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<(), SinkError> {
+        let state = &mut self.state;
+        let new: Vec<Reject> = state.rejected[state.logged..]
+            .iter()
+            .map(|(row, error)| Reject {
+                origin: batch.origin(*row),
+                error: error.clone(),
+            })
+            .collect();
+        state.logged = state.rejected.len();
+        rejects.record(&new)
+    }
+}
+
+impl Sink for HttpSink<'_> {
+    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
+        let protocol = self.factory.protocol.as_ref();
+        if self.state.seq != Some(batch.seq()) {
+            self.state = BatchState {
+                seq: Some(batch.seq()),
+                pending: (0..batch.len()).collect(),
+                ..BatchState::default()
+            };
+        }
+        while !self.state.pending.is_empty() {
+            self.buffer.clear();
+            protocol.body(batch, &self.state.pending, &mut self.buffer);
+            let answer = self.client.send(
+                "POST",
+                protocol.endpoint(),
+                protocol.content_type(),
+                &self.buffer,
+            )?;
+            self.state.bytes += self.buffer.len() as u64;
+            let state = &mut self.state;
+            match protocol.judge(answer.status, &answer.body, state.pending.len()) {
+                Judgement::Stored => {
+                    state.stored += state.pending.len() as u64;
+                    state.pending.clear();
+                }
+                Judgement::Items(items) => {
+                    if items.len() != state.pending.len() {
+                        return Err(SinkError::Permanent {
+                            kind: "protocol",
+                            message: format!(
+                                "{} answered {} item results for {} rows",
+                                self.client.target,
+                                items.len(),
+                                state.pending.len()
+                            ),
+                        });
+                    }
+                    let mut retry = Vec::new();
+                    for (&row, item) in state.pending.iter().zip(items) {
+                        match item {
+                            Item::Stored => state.stored += 1,
+                            Item::Retry => retry.push(row),
+                            Item::Rejected(message) => state.rejected.push((row, message)),
+                        }
+                    }
+                    state.pending = retry;
+                    self.log_rejects(batch, rejects)?;
+                    if !self.state.pending.is_empty() {
+                        return Err(SinkError::Transient {
+                            kind: "item_throttled",
+                            message: format!(
+                                "{} refused {} rows of batch {} for now; resending only those",
+                                self.client.target,
+                                self.state.pending.len(),
+                                batch.seq()
+                            ),
+                        });
+                    }
+                }
+                Judgement::BadRow { position, message } => {
+                    let row = state.pending.remove(position);
+                    state.rejected.push((row, message));
+                    self.log_rejects(batch, rejects)?;
+                }
+                Judgement::Failed(err) => return Err(err),
+            }
+        }
+        self.log_rejects(batch, rejects)?;
+        Ok(Written {
+            rows: self.state.stored,
+            bytes: self.state.bytes,
+            rejected: self.state.rejected.len() as u64,
+        })
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Encodes the rows `rows` (sorted positions) of `batch` in `format`, run by run, with
+/// `separator` between runs.
+pub(crate) fn encode_rows(
+    batch: &dyn Batch,
+    rows: &[usize],
+    format: crate::rows::RowFormat,
+    separator: &[u8],
+    out: &mut Vec<u8>,
+) {
+    for (i, run) in super::runs(rows).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(separator);
+        }
+        // JSON formats carry any value: encoding cannot fail.
+        let _ = batch.encode(run, format, out);
+    }
+}
+
+/// Percent-encodes a URL query value.
+pub(crate) fn query_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3 / 2);
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,203 @@
+//! HTTP targets: `crate+http(s)://`, `es+http(s)://`, `opensearch+http(s)://`,
+//! `clickhouse+http(s)://` and plain `http(s)://` (NDJSON POST), parsed into an [`HttpTarget`]
+//! that keeps the credentials apart from the URL and never displays the password.
+
+use std::fmt;
+
+use crate::config::ConfigError;
+
+/// Which protocol an HTTP target speaks (DESIGN §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpProtocol {
+    /// CrateDB: `POST /_sql` with `stmt` and `bulk_args`.
+    Crate,
+    /// Elasticsearch: `POST /_bulk`.
+    Elasticsearch,
+    /// OpenSearch: `POST /_bulk`.
+    OpenSearch,
+    /// ClickHouse: `INSERT … FORMAT JSONEachRow` over its HTTP interface.
+    ClickHouse,
+    /// Any endpoint taking NDJSON in a POST body.
+    Ndjson,
+}
+
+impl HttpProtocol {
+    /// The scheme prefix before `+http(s)` (empty for plain HTTP).
+    fn prefix(self) -> &'static str {
+        match self {
+            HttpProtocol::Crate => "crate+",
+            HttpProtocol::Elasticsearch => "es+",
+            HttpProtocol::OpenSearch => "opensearch+",
+            HttpProtocol::ClickHouse => "clickhouse+",
+            HttpProtocol::Ndjson => "",
+        }
+    }
+}
+
+/// An HTTP target: where to send, how, and as whom.
+#[derive(Clone)]
+pub struct HttpTarget {
+    pub protocol: HttpProtocol,
+    /// `http://host:port/path`, without credentials, query or trailing slash.
+    pub base_url: String,
+    /// The query string of the target URL, if any (for ClickHouse: `database=…`, settings).
+    pub query: Option<String>,
+    pub user: Option<String>,
+    password: Option<String>,
+}
+
+impl fmt::Debug for HttpTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HttpTarget({self})")
+    }
+}
+
+impl HttpTarget {
+    /// Parses `scheme://[user[:password]@]host[:port][/path][?query]` for an HTTP scheme; `None`
+    /// when the scheme is not an HTTP one.
+    pub fn parse(text: &str) -> Option<Result<HttpTarget, ConfigError>> {
+        let (scheme, rest) = text.split_once("://")?;
+        let (protocol, transport) = match scheme.split_once('+') {
+            Some(("crate", transport)) => (HttpProtocol::Crate, transport),
+            Some(("es" | "elasticsearch", transport)) => (HttpProtocol::Elasticsearch, transport),
+            Some(("opensearch", transport)) => (HttpProtocol::OpenSearch, transport),
+            Some(("clickhouse", transport)) => (HttpProtocol::ClickHouse, transport),
+            None => (HttpProtocol::Ndjson, scheme),
+            Some(_) => return None,
+        };
+        if !matches!(transport, "http" | "https") {
+            return None;
+        }
+        let invalid = |reason: &str| ConfigError::Target {
+            target: crate::target::redact(text),
+            reason: reason.into(),
+        };
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query.to_string())),
+            None => (rest, None),
+        };
+        // The userinfo ends at the last `@`: a password may itself hold `/` or `@`.
+        let host_start = rest.rfind('@').map_or(0, |at| at + 1);
+        let authority_end = rest[host_start..]
+            .find('/')
+            .map_or(rest.len(), |i| host_start + i);
+        let (authority, path) = rest.split_at(authority_end);
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => (Some(userinfo), host),
+            None => (None, authority),
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Some(Err(invalid("the URL names no host")));
+        }
+        let (user, password) = match userinfo.map(|info| info.split_once(':').unwrap_or((info, "")))
+        {
+            Some((user, password)) => (
+                Some(percent_decode(user)).filter(|user| !user.is_empty()),
+                Some(percent_decode(password)).filter(|password| !password.is_empty()),
+            ),
+            None => (None, None),
+        };
+        Some(Ok(HttpTarget {
+            protocol,
+            base_url: format!("{transport}://{host}{}", path.trim_end_matches('/')),
+            query,
+            user,
+            password,
+        }))
+    }
+
+    /// The password, for the Authorization header only: never print it.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// Sets the user and password from `--user`, a password file or the environment, where the URL
+    /// gave none.
+    pub fn fill_credentials(&mut self, user: Option<String>, password: Option<String>) {
+        if user.is_some() {
+            self.user = user;
+        }
+        if password.is_some() {
+            self.password = password;
+        }
+    }
+}
+
+impl fmt::Display for HttpTarget {
+    /// The URL with the user but never the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (transport, rest) = self
+            .base_url
+            .split_once("://")
+            .unwrap_or(("http", &self.base_url));
+        write!(f, "{}{transport}://", self.protocol.prefix())?;
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        f.write_str(rest)?;
+        if let Some(query) = &self.query {
+            write!(f, "?{}", crate::target::redact_query_password(query))?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes `%XX` escapes (user names and passwords in URLs); other text is kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> HttpTarget {
+        HttpTarget::parse(text).unwrap().unwrap()
+    }
+
+    #[test]
+    fn schemes_credentials_and_display() {
+        let target = parse("clickhouse+http://bob:s%40cret@127.0.0.1:8123/?database=db");
+        assert_eq!(target.protocol, HttpProtocol::ClickHouse);
+        assert_eq!(target.base_url, "http://127.0.0.1:8123");
+        assert_eq!(target.query.as_deref(), Some("database=db"));
+        assert_eq!(target.user.as_deref(), Some("bob"));
+        assert_eq!(target.password(), Some("s@cret"));
+        assert_eq!(
+            target.to_string(),
+            "clickhouse+http://bob@127.0.0.1:8123?database=db"
+        );
+        assert_eq!(parse("crate+https://h:4200").protocol, HttpProtocol::Crate);
+        assert_eq!(parse("es+http://h:9200/").base_url, "http://h:9200");
+        assert_eq!(
+            parse("opensearch+http://h").protocol,
+            HttpProtocol::OpenSearch
+        );
+        assert_eq!(parse("https://h/ingest").protocol, HttpProtocol::Ndjson);
+        assert!(HttpTarget::parse("postgres://h/db").is_none());
+        assert!(HttpTarget::parse("crate+ftp://h").is_none());
+        assert!(HttpTarget::parse("http:///path").unwrap().is_err());
+        let odd = parse("http://u:p/a@ss@h:1/x?user=u&password=hunter2");
+        assert_eq!(odd.password(), Some("p/a@ss"));
+        assert_eq!(odd.to_string(), "http://u@h:1/x?user=u&password=***");
+    }
+}

@@ -1,0 +1,68 @@
+//! Local stand-ins for HTTP targets that cannot be installed here (CrateDB, Elasticsearch): a
+//! `tiny_http` server on a free loopback port whose answers a test scripts with a closure, stopped
+//! when dropped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A request as the handler sees it.
+pub struct Seen {
+    pub method: String,
+    pub body: Vec<u8>,
+}
+
+pub struct ProtocolServer {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ProtocolServer {
+    /// Serves every request with `handler`'s status and JSON body, one at a time.
+    pub fn start(
+        mut handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static,
+    ) -> ProtocolServer {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind a loopback port");
+        let port = server.server_addr().to_ip().expect("an IP address").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                let Ok(Some(mut request)) = server.recv_timeout(Duration::from_millis(50)) else {
+                    continue;
+                };
+                let mut body = Vec::new();
+                let _ = request.as_reader().read_to_end(&mut body);
+                let seen = Seen {
+                    method: request.method().to_string(),
+                    body,
+                };
+                let (status, answer) = handler(&seen);
+                let response = tiny_http::Response::from_string(answer)
+                    .with_status_code(status)
+                    .with_header(
+                        "Content-Type: application/json"
+                            .parse::<tiny_http::Header>()
+                            .expect("a valid header"),
+                    );
+                let _ = request.respond(response);
+            }
+        });
+        ProtocolServer {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ProtocolServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
