@@ -62,7 +62,10 @@ impl RetryPolicy {
                 Err(err) => err,
             };
             let since = *first_failure.get_or_insert_with(Instant::now);
-            let pause = self.backoff(attempt, &mut rng);
+            let pause = match &err {
+                SinkError::RetryAfter { after, .. } => self.backoff(attempt, &mut rng).max(*after),
+                _ => self.backoff(attempt, &mut rng),
+            };
             let spent = since.elapsed();
             if attempt >= self.max_retries || spent + pause > self.max_elapsed {
                 return Err(SinkError::Permanent {
@@ -100,6 +103,30 @@ mod tests {
             kind: "connection",
             message: "refused".into(),
         }
+    }
+
+    #[test]
+    fn a_retry_after_answer_is_waited_for() {
+        let mut failures = 1;
+        let mut pauses = Vec::new();
+        let result = RetryPolicy::default().run(
+            None,
+            || {
+                if failures > 0 {
+                    failures -= 1;
+                    return Err(SinkError::RetryAfter {
+                        kind: "throttled",
+                        message: "429".into(),
+                        after: Duration::from_millis(300),
+                    });
+                }
+                Ok(())
+            },
+            |_, pause| pauses.push(pause),
+        );
+        assert!(result.is_ok());
+        assert_eq!(pauses.len(), 1);
+        assert!(pauses[0] >= Duration::from_millis(300), "{pauses:?}");
     }
 
     #[test]

@@ -38,13 +38,22 @@ pub enum SinkError {
     /// Retrying will not help: one line naming the cause and the fix.
     #[error("{message}")]
     Permanent { kind: &'static str, message: String },
+    /// Worth retrying, but not before the server's `Retry-After`.
+    #[error("{message}")]
+    RetryAfter {
+        kind: &'static str,
+        message: String,
+        after: std::time::Duration,
+    },
 }
 
 impl SinkError {
     /// The short name of this error's kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            SinkError::Transient { kind, .. } | SinkError::Permanent { kind, .. } => kind,
+            SinkError::Transient { kind, .. }
+            | SinkError::Permanent { kind, .. }
+            | SinkError::RetryAfter { kind, .. } => kind,
         }
     }
 }

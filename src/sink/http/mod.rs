@@ -93,6 +93,23 @@ pub(crate) struct HttpClient {
 pub(crate) struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The `Retry-After` header, in seconds.
+    pub retry_after: Option<Duration>,
+}
+
+impl Answer {
+    /// `err`, held back until the server's `Retry-After` when it is transient and the answer
+    /// named one.
+    fn honour_retry_after(&self, err: SinkError) -> SinkError {
+        match (err, self.retry_after) {
+            (SinkError::Transient { kind, message }, Some(after)) => SinkError::RetryAfter {
+                kind,
+                message,
+                after,
+            },
+            (err, _) => err,
+        }
+    }
 }
 
 impl HttpClient {
@@ -174,13 +191,23 @@ impl HttpClient {
         })?;
         let mut response = self.agent.run(request).map_err(|err| self.failure(&err))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("Retry-After")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_RESPONSE_BYTES)
             .read_to_vec()
             .map_err(|err| self.failure(&err))?;
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
     }
 
     /// A transport failure: TLS and malformed URLs are permanent, the rest (refused, reset, timed
@@ -429,7 +456,7 @@ impl Sink for HttpSink<'_> {
                     state.rejected.push((row, message));
                     self.log_rejects(batch, rejects)?;
                 }
-                Judgement::Failed(err) => return Err(err),
+                Judgement::Failed(err) => return Err(answer.honour_retry_after(err)),
             }
         }
         self.log_rejects(batch, rejects)?;
