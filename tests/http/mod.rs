@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::support::clickhouse::ClickHouse;
 use crate::support::protocol::{ProtocolServer, Seen};
+use crate::support::proxy::AnswerDropProxy;
 use crate::support::{read_report, scratch, Loader};
 
 /// Rows of one generated load, over two workers.
@@ -321,4 +322,33 @@ fn too_large_requests_stop_with_advice_and_passwords_never_show() {
         !everything.contains("s3cr3t-pw"),
         "the password leaked: {everything}"
     );
+}
+
+#[test]
+fn answers_lost_on_dropped_connections_are_resent_and_counted_once() {
+    let stored = Arc::new(Mutex::new(BTreeMap::<String, u32>::new()));
+    let server_stored = Arc::clone(&stored);
+    let server = ProtocolServer::start(move |seen| {
+        let text = String::from_utf8_lossy(&seen.body).into_owned();
+        let mut items = Vec::new();
+        for action in text.lines().step_by(2) {
+            let action: Value = serde_json::from_str(action).unwrap();
+            let id = action["index"]["_id"].as_str().unwrap().to_string();
+            *server_stored.lock().unwrap().entry(id).or_default() += 1;
+            items.push(json!({"index": {"status": 201}}));
+        }
+        (200, json!({"errors": false, "items": items}).to_string())
+    });
+    let proxy = AnswerDropProxy::start(server.port, 3);
+    let (run, report) = gen_into(&format!("es+http://127.0.0.1:{}", proxy.port), &[]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(proxy.cut(), 3);
+    let stored = stored.lock().unwrap();
+    assert_eq!(stored.len(), ROWS as usize, "every document, once by _id");
+    assert!(
+        stored.values().any(|&times| times > 1),
+        "the lost answers' documents came again"
+    );
+    assert_eq!(report["rows_loaded"], ROWS, "counted once: {report}");
+    assert_eq!(report["retries"]["connection"], 3, "{report}");
 }

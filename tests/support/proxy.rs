@@ -92,3 +92,80 @@ fn relay(client: TcpStream, state: &State) -> io::Result<()> {
         client_out.write_all(&body)?;
     }
 }
+
+/// A TCP proxy that loses answers: on the first `cuts` connections it relays the request, waits
+/// for the start of the server's answer, then closes both sides without passing it on. The server
+/// has done the work; the client sees a dropped connection (HTTP's ambiguous failure).
+pub struct AnswerDropProxy {
+    pub port: u16,
+    state: Arc<DropState>,
+}
+
+struct DropState {
+    upstream_port: u16,
+    cuts: usize,
+    connections: AtomicUsize,
+    cut: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl AnswerDropProxy {
+    pub fn start(upstream_port: u16, cuts: usize) -> AnswerDropProxy {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the proxy");
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(DropState {
+            upstream_port,
+            cuts,
+            connections: AtomicUsize::new(0),
+            cut: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let accept_state = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if accept_state.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let state = Arc::clone(&accept_state);
+                std::thread::spawn(move || {
+                    let _ = relay_or_drop(client, &state);
+                });
+            }
+        });
+        AnswerDropProxy { port, state }
+    }
+
+    /// How many answers were dropped.
+    pub fn cut(&self) -> usize {
+        self.state.cut.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for AnswerDropProxy {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
+    }
+}
+
+fn relay_or_drop(client: TcpStream, state: &DropState) -> io::Result<()> {
+    let server = TcpStream::connect((Ipv4Addr::LOCALHOST, state.upstream_port))?;
+    let (mut client_in, mut server_out) = (client.try_clone()?, server.try_clone()?);
+    std::thread::spawn(move || {
+        let _ = io::copy(&mut client_in, &mut server_out);
+        let _ = server_out.shutdown(Shutdown::Both);
+    });
+    let (mut server_in, mut client_out) = (server, client);
+    let index = state.connections.fetch_add(1, Ordering::SeqCst);
+    if index < state.cuts {
+        let mut first = [0u8; 1];
+        server_in.read_exact(&mut first)?;
+        state.cut.fetch_add(1, Ordering::SeqCst);
+        let _ = client_out.shutdown(Shutdown::Both);
+        let _ = server_in.shutdown(Shutdown::Both);
+        return Ok(());
+    }
+    io::copy(&mut server_in, &mut client_out)?;
+    Ok(())
+}
