@@ -352,3 +352,39 @@ fn answers_lost_on_dropped_connections_are_resent_and_counted_once() {
     assert_eq!(report["rows_loaded"], ROWS, "counted once: {report}");
     assert_eq!(report["retries"]["connection"], 3, "{report}");
 }
+
+#[test]
+fn https_is_verified_by_default_and_trusts_a_given_ca() {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+        .expect("a self-signed certificate");
+    let certificate = certified.cert.pem();
+    let server =
+        ProtocolServer::start_https(&certificate, &certified.signing_key.serialize_pem(), |_| {
+            (200, "{}".into())
+        });
+    let dir = scratch();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &certificate).unwrap();
+    let target = format!("https://127.0.0.1:{}/ingest", server.port);
+    let load = |extra: &[&str]| {
+        Loader::new()
+            .args(["--rows", "1000", "--quiet", "--target", &target])
+            .args(extra)
+            .run()
+    };
+    let refused = load(&[]);
+    assert_eq!(
+        refused.code(),
+        3,
+        "an unknown CA is refused: {}",
+        refused.stderr()
+    );
+    assert!(
+        refused.stderr().contains("--ca-file"),
+        "{}",
+        refused.stderr()
+    );
+    let ca = ca_file.display().to_string();
+    load(&["--ca-file", &ca]).assert_success();
+    load(&["--insecure"]).assert_success();
+}

@@ -21,10 +21,32 @@ pub struct ProtocolServer {
 
 impl ProtocolServer {
     /// Serves every request with `handler`'s status and JSON body, one at a time.
-    pub fn start(
+    pub fn start(handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static) -> ProtocolServer {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind a loopback port");
+        ProtocolServer::serve(server, handler)
+    }
+
+    /// The same over HTTPS, with this PEM certificate and key.
+    pub fn start_https(
+        certificate: &str,
+        private_key: &str,
+        handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static,
+    ) -> ProtocolServer {
+        let server = tiny_http::Server::https(
+            "127.0.0.1:0",
+            tiny_http::SslConfig {
+                certificate: certificate.as_bytes().to_vec(),
+                private_key: private_key.as_bytes().to_vec(),
+            },
+        )
+        .expect("bind a loopback port with TLS");
+        ProtocolServer::serve(server, handler)
+    }
+
+    fn serve(
+        server: tiny_http::Server,
         mut handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static,
     ) -> ProtocolServer {
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind a loopback port");
         let port = server.server_addr().to_ip().expect("an IP address").port();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);

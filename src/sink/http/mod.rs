@@ -214,8 +214,13 @@ impl HttpClient {
     /// out) worth retrying.
     fn failure(&self, err: &ureq::Error) -> SinkError {
         let target = &self.target;
+        // rustls reports a refused certificate through the stream, as invalid data.
+        let tls = matches!(err, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
+            || matches!(err, ureq::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::InvalidData
+                    && io.to_string().contains("certificate"));
         match err {
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => SinkError::Permanent {
+            _ if tls => SinkError::Permanent {
                 kind: "tls",
                 message: format!(
                     "TLS with {target} failed: {err}; trust its CA with --ca-file, or use --insecure"
