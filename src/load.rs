@@ -61,7 +61,8 @@ struct Prepared {
     sinks: Box<dyn SinkFactory>,
     schema: Schema,
     committed: Committed,
-    method: Method,
+    /// How rows are written, for PostgreSQL targets (the others have one way).
+    method: Option<Method>,
 }
 
 /// Runs the load and returns the process exit code.
@@ -90,7 +91,7 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
         .unwrap_or_else(|| PathBuf::from(format!("rejects-{run_id}.ndjson")));
     let rejects = RejectLog::new(reject_path, load.resume, config.max_rejects);
     let mut setup = Stats::default();
-    let mut method = config.method;
+    let mut method = None;
     let mut skipped = SourceSummary::default();
     let no_workers = |failure: Option<String>| engine::Outcome {
         workers: Vec::new(),
@@ -142,7 +143,9 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     let mut settings = Map::new();
     settings.insert("target".into(), json!(target.to_string()));
     settings.insert("table".into(), json!(config.table.to_string()));
-    settings.insert("method".into(), json!(method));
+    if let Some(method) = method {
+        settings.insert("method".into(), json!(method));
+    }
     settings.insert("threads".into(), json!(config.threads));
     settings.insert("batch".into(), json!(config.batch));
     settings.insert("pin".into(), json!(config.pin));
@@ -221,7 +224,7 @@ fn prepare(
             sinks: Box::new(sinks),
             schema,
             committed: Committed::default(),
-            method: config.method,
+            method: None,
         });
     }
     let Target::Postgres(pg_target) = target else {
@@ -254,7 +257,7 @@ fn prepare(
             sinks,
             schema,
             committed: Committed::default(),
-            method: config.method,
+            method: None,
         });
     };
     let resolved = pg::resolve(pg_target, config.connect_timeout)?;
@@ -314,7 +317,7 @@ fn prepare(
         sinks,
         schema,
         committed,
-        method,
+        method: Some(method),
     })
 }
 

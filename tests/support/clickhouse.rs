@@ -136,7 +136,8 @@ impl Drop for ClickHouse {
         // As root the server is runuser's child: stop it by its unique config path.
         let config = self.dir.path().join("config.xml");
         let _ = Command::new("pkill")
-            .args(["-9", "-f", &format!("--config-file={}", config.display())])
+            .args(["-9", "-f", "--"])
+            .arg(format!("config-file={}", config.display()))
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
