@@ -1,18 +1,21 @@
 # shellcheck shell=bash
 #
-# bench-lib.sh: what scripts/bench-gen and scripts/bench-copy share (DESIGN §10): the throwaway
-# PostgreSQL cluster, the checks of every run, the psql `\copy` peers, medians and the results
-# files. Sourced, never run. A script sets BENCH_NAME and `set -euo pipefail`, then:
+# bench-lib.sh: what scripts/bench-gen, scripts/bench-copy and scripts/bench-http share (DESIGN
+# §10): the throwaway PostgreSQL cluster, the checks of every run, the psql `\copy` peers, medians
+# and the results files. Sourced, never run. A script sets BENCH_NAME and `set -euo pipefail`, then:
 #
 #     BENCH_NAME=bench-x
 #     source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 #     bench_init TOOL…                 # REPO, OUT, LOADER (built unless BUILD=0 or LOADER set),
 #                                      # WORK (a mktemp directory), the cleanup trap
-#     bench_start_cluster              # PGROOT, PORT, URL, sql(), PG_VERSION, machine facts
+#     bench_start_cluster              # PGROOT, PORT, URL, sql(), PG_VERSION, bench_facts
+#     bench_facts                      # (without a cluster) machine facts, DATE, RAW
+#     bench_on_exit FUNCTION           # FUNCTION runs at exit, before WORK is removed
 #     sql "CREATE TABLE readings (…)"
 #     reset_table readings; t0=$(now); …; t1=$(now)
 #     expect_count readings "$ROWS" "$name, run $run"
-#     record "$name" KIND ROWS THREADS "$(elapsed "$t0" "$t1")" [LOADER_ROWS_PER_S]
+#     record "$name" KIND ROWS THREADS "$(elapsed "$t0" "$t1")" [LOADER_ROWS_PER_S [REQUESTS]]
+#     report_rate REPORT ROWS; report_value REPORT KEY   # loader's --report: checked; one field
 #     make_readings_csv "$WORK/readings.csv"   # + $WORK/half-a.csv, $WORK/half-b.csv
 #     run_psql_copy "$WORK/readings.csv"       # psql \copy, 1 stream and 2 parallel streams
 #     RESULT_TITLE=… RESULT_FACTS=… RESULT_NOTES=… RESULT_JSON=… bench_write_results
@@ -57,7 +60,7 @@ bench_init() {
     OUT=$(cd "$OUT" && pwd)
 
     local tool
-    for tool in psql python3 "$@"; do
+    for tool in python3 "$@"; do
         command -v "$tool" >/dev/null || die "$tool not found on PATH"
     done
 
@@ -76,17 +79,24 @@ bench_init() {
     WORK=""
     PG_STARTED=0
     BG_PIDS=()
+    EXIT_HOOKS=()
     trap bench_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
     WORK=$(mktemp -d "/tmp/$BENCH_NAME-work.XXXXXX")
 }
 
+# Runs FUNCTION at exit, in the order given, before the cluster is stopped and WORK removed.
+bench_on_exit() { EXIT_HOOKS+=("$1"); }
+
 bench_cleanup() {
-    local status=$?
+    local status=$? hook
     set +e
     for pid in "${BG_PIDS[@]}"; do
         kill "$pid" 2>/dev/null
+    done
+    for hook in "${EXIT_HOOKS[@]}"; do
+        "$hook"
     done
     if ((PG_STARTED)); then
         as_pg "$BINDIR/pg_ctl" -D "$PGROOT/data" -m fast -w stop >/dev/null 2>&1 ||
@@ -127,6 +137,7 @@ free_port() {
 sql() { PGOPTIONS='-c client_min_messages=warning' psql "$URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 
 bench_start_cluster() {
+    command -v psql >/dev/null || die "psql not found on PATH"
     BINDIR=$(find_bindir) || die "no PostgreSQL server binaries (pg_config --bindir, /usr/lib/postgresql/*/bin); apt-get install -y postgresql"
     PGROOT=$(mktemp -d "/tmp/$BENCH_NAME-pg.XXXXXX")
     if ((AS_ROOT)); then
@@ -164,6 +175,11 @@ bench_start_cluster() {
     log "PostgreSQL on 127.0.0.1:$PORT"
 
     PG_VERSION=$(sql "SHOW server_version")
+    bench_facts
+}
+
+# The machine facts of the results (NPROC, CPU_MODEL, LOADAVG, DATE) and an empty RAW.
+bench_facts() {
     NPROC=$(nproc)
     CPU_MODEL=$(grep -m 1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
     [[ -n $CPU_MODEL ]] || CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
@@ -193,7 +209,10 @@ expect_count() {
     [[ $got == "$expected" ]] || die "$what: $table holds $got rows, expected $expected"
 }
 
-record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; }
+# record NAME KIND ROWS THREADS WALL_S [LOADER_ROWS_PER_S [REQUESTS]]: one run.
+record() {
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" "${7:-}" >>"$RAW"
+}
 
 # Prints the report's rows_per_s after checking that the load completed with the expected rows.
 report_rate() {
@@ -206,6 +225,11 @@ if report.get("outcome") != "completed" or report.get("rows_loaded") != expected
              f"{report.get('rows_loaded')}, expected completed with {expected}")
 print(repr(float(report["rows_per_s"])))
 PY
+}
+
+# Prints one top-level field of loader's report.
+report_value() {
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
 
 # --- the CSV and the psql \copy peers -----------------------------------------------------------
@@ -288,17 +312,27 @@ run_psql_copy() {
 # per configuration the median rows/s (rows / wall-clock seconds; for kind `null` loader's own
 # rows_per_s per thread), loader's own median, and the ratio to BASELINE. The script supplies:
 #   RESULT_TITLE     the Markdown title (without `# `)
-#   RESULT_FACTS     Markdown bullet lines after the date/machine/PostgreSQL lines
+#   RESULT_FACTS     Markdown bullet lines after the date/machine(/PostgreSQL, when a cluster ran)
+#                    lines
 #   RESULT_NOTES     Markdown bullet lines under "Notes:"
 #   RESULT_JSON      a JSON object of extra top-level fields (rows, runs, …)
 #   RESULT_COMPARE   optional, lines "PEER CONFIGURATION<TAB>GOAL": loader's best configuration
 #                    (kind `loader`) against that peer's median, with the goal ratio
 #   RESULT_WARNINGS  optional, lines shown loudly at the top (e.g. a peer that could not run)
+#   RESULT_SECTIONS  optional, lines "KIND[,KIND…]<TAB>HEADING<TAB>BASELINE[<TAB>RATIO LABEL]": one
+#                    table per line, under `## HEADING`, of the configurations of those kinds, with
+#                    the ratio to that section's BASELINE configuration (no ratio column when
+#                    BASELINE is empty; RATIO LABEL, default BASELINE, names it in the header).
+#                    Without it: one table of every configuration, ratios to BASELINE.
+# Configurations recorded with REQUESTS get a column of loader's own requests/s (REQUESTS over
+# loader's clock, rows / rows_per_s), and requests/s over both clocks in results.json.
 bench_write_results() {
-    export RAW OUT BASELINE PG_VERSION NPROC CPU_MODEL LOADAVG DATE
+    export RAW OUT BASELINE NPROC CPU_MODEL LOADAVG DATE
+    export PG_VERSION=${PG_VERSION:-}
     export SETTINGS="${SERVER_SETTINGS[*]}"
     export RESULT_TITLE RESULT_FACTS RESULT_NOTES RESULT_JSON
     export RESULT_COMPARE=${RESULT_COMPARE:-} RESULT_WARNINGS=${RESULT_WARNINGS:-}
+    export RESULT_SECTIONS=${RESULT_SECTIONS:-}
     python3 - <<'PY'
 import json, os, statistics
 
@@ -306,16 +340,24 @@ env = os.environ
 order, runs = [], {}
 with open(env["RAW"]) as raw:
     for line in raw:
-        name, kind, rows, threads, wall, rate = line.rstrip("\n").split("\t")
+        name, kind, rows, threads, wall, rate, requests = line.rstrip("\n").split("\t")
         if name not in runs:
             order.append(name)
             runs[name] = {"kind": kind, "rows": int(rows), "threads": int(threads), "runs": []}
         wall = float(wall)
-        runs[name]["runs"].append({
+        run = {
             "wall_s": wall,
             "rows_per_s_wall": int(rows) / wall,
             "rows_per_s_loader": float(rate) if rate else None,
-        })
+        }
+        if requests:
+            run["requests"] = int(requests)
+            run["requests_per_s_wall"] = int(requests) / wall
+            # loader's clock: its elapsed time is rows / rows_per_s.
+            run["requests_per_s_loader"] = (
+                int(requests) * float(rate) / int(rows) if rate else None
+            )
+        runs[name]["runs"].append(run)
 
 configs = []
 for name in order:
@@ -328,7 +370,7 @@ for name in order:
     else:
         figures = [r["rows_per_s_wall"] for r in c["runs"]]
         basis = "rows / wall-clock seconds"
-    configs.append({
+    config = {
         "configuration": name,
         "kind": c["kind"],
         "rows": c["rows"],
@@ -338,18 +380,49 @@ for name in order:
         "median_loader_rows_per_s": statistics.median(own) if own else None,
         "figures": figures,
         "runs": c["runs"],
-    })
+    }
+    own_requests = [r["requests_per_s_loader"] for r in c["runs"]
+                    if r.get("requests_per_s_loader") is not None]
+    if own_requests:
+        config["median_loader_requests_per_s"] = statistics.median(own_requests)
+    configs.append(config)
 
 by_name = {c["configuration"]: c for c in configs}
-baseline = by_name[env["BASELINE"]]
-for c in configs:
-    c["ratio_to_two_stream_copy"] = c["median_rows_per_s"] / baseline["median_rows_per_s"]
 
 def n(x):
     return "–" if x is None else f"{x:,.0f}"
 
 def md(name):
     return name.replace("\\copy", "`\\copy`")
+
+# Sections: (heading, kinds or None for all, baseline name or None, ratio label).
+if env["RESULT_SECTIONS"].strip():
+    sections = []
+    for line in env["RESULT_SECTIONS"].split("\n"):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        kinds, heading, baseline_name = fields[0], fields[1], fields[2]
+        label = fields[3] if len(fields) > 3 and fields[3] else md(baseline_name)
+        sections.append((heading, kinds.split(","), baseline_name or None, label))
+    for heading, kinds, baseline_name, _ in sections:
+        baseline = by_name.get(baseline_name) if baseline_name else None
+        if baseline_name and baseline is None:
+            raise SystemExit(f"section {heading!r}: no configuration {baseline_name!r} was recorded")
+        for c in configs:
+            if c["kind"] in kinds:
+                c["section"] = heading
+                c["baseline"] = baseline_name
+                c["ratio_to_baseline"] = (
+                    c["median_rows_per_s"] / baseline["median_rows_per_s"] if baseline else None
+                )
+    ratio_key = "ratio_to_baseline"
+else:
+    sections = [(None, None, env["BASELINE"], "2-stream `\\copy`")]
+    baseline = by_name[env["BASELINE"]]
+    for c in configs:
+        c["ratio_to_two_stream_copy"] = c["median_rows_per_s"] / baseline["median_rows_per_s"]
+    ratio_key = "ratio_to_two_stream_copy"
 
 warnings = [w for w in env["RESULT_WARNINGS"].split("\n") if w.strip()]
 comparisons = []
@@ -378,19 +451,40 @@ for w in warnings:
 lines += [
     f"- date: {env['DATE']}",
     f"- machine: nproc {env['NPROC']}, {env['CPU_MODEL']} (load average at start: {env['LOADAVG']})",
-    f"- PostgreSQL {env['PG_VERSION']}, local throwaway cluster on 127.0.0.1: {env['SETTINGS']}",
 ]
-lines += [l for l in env["RESULT_FACTS"].split("\n") if l.strip()]
-lines += [
-    "",
-    "| configuration | median rows/s | ratio to 2-stream `\\copy` | loader's own rows/s (median) | runs (rows/s) |",
-    "|---|---:|---:|---:|---|",
-]
-for c in configs:
+if env["PG_VERSION"]:
     lines.append(
-        f"| {md(c['configuration'])} | {n(c['median_rows_per_s'])} | {c['ratio_to_two_stream_copy']:.2f} | "
-        f"{n(c['median_loader_rows_per_s'])} | {', '.join(n(f) for f in c['figures'])} |"
+        f"- PostgreSQL {env['PG_VERSION']}, local throwaway cluster on 127.0.0.1: {env['SETTINGS']}"
     )
+lines += [l for l in env["RESULT_FACTS"].split("\n") if l.strip()]
+for heading, kinds, baseline_name, label in sections:
+    members = [c for c in configs if kinds is None or c["kind"] in kinds]
+    requests = any("median_loader_requests_per_s" in c for c in members)
+    lines.append("")
+    if heading:
+        lines += [f"## {heading}", ""]
+    header = ["configuration", "median rows/s"]
+    align = ["---", "---:"]
+    if baseline_name:
+        header.append(f"ratio to {label}")
+        align.append("---:")
+    header.append("loader's own rows/s (median)")
+    align.append("---:")
+    if requests:
+        header.append("loader's own requests/s (median)")
+        align.append("---:")
+    header.append("runs (rows/s)")
+    align.append("---")
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for c in members:
+        cells = [md(c["configuration"]), n(c["median_rows_per_s"])]
+        if baseline_name:
+            cells.append(f"{c[ratio_key]:.2f}")
+        cells.append(n(c["median_loader_rows_per_s"]))
+        if requests:
+            cells.append(n(c.get("median_loader_requests_per_s")))
+        cells.append(", ".join(n(f) for f in c["figures"]))
+        lines.append("| " + " | ".join(cells) + " |")
 if comparisons:
     lines += [
         "",
@@ -414,11 +508,18 @@ with open(os.path.join(env["OUT"], "results.md"), "w") as f:
 result = {
     "date": env["DATE"],
     "machine": {"nproc": int(env["NPROC"]), "model_name": env["CPU_MODEL"], "loadavg_at_start": env["LOADAVG"]},
-    "postgres_version": env["PG_VERSION"],
-    "server_settings": env["SETTINGS"].split(),
 }
+if env["PG_VERSION"]:
+    result["postgres_version"] = env["PG_VERSION"]
+    result["server_settings"] = env["SETTINGS"].split()
 result.update(json.loads(env["RESULT_JSON"]))
-result["baseline"] = baseline["configuration"]
+if env["RESULT_SECTIONS"].strip():
+    result["sections"] = [
+        {"heading": heading, "kinds": kinds, "baseline": baseline_name}
+        for heading, kinds, baseline_name, _ in sections
+    ]
+else:
+    result["baseline"] = env["BASELINE"]
 result["configurations"] = configs
 if comparisons:
     result["comparisons"] = comparisons
