@@ -388,3 +388,34 @@ fn https_is_verified_by_default_and_trusts_a_given_ca() {
     load(&["--ca-file", &ca]).assert_success();
     load(&["--insecure"]).assert_success();
 }
+
+#[test]
+fn gzip_bodies_arrive_whole_at_a_plain_ndjson_endpoint() {
+    let lines = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let server_lines = Arc::clone(&lines);
+    let server = ProtocolServer::start(move |seen| {
+        let mut text = String::new();
+        use std::io::Read as _;
+        flate2::read::GzDecoder::new(&seen.body[..])
+            .read_to_string(&mut text)
+            .expect("a gzip body");
+        let mut lines = server_lines.lock().unwrap();
+        lines.extend(
+            text.lines()
+                .map(|line| serde_json::from_str::<Value>(line).unwrap()),
+        );
+        (204, String::new())
+    });
+    let (run, report) = gen_into(
+        &format!("http://127.0.0.1:{}/ingest", server.port),
+        &["--gzip"],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let lines = lines.lock().unwrap();
+    let ids: BTreeSet<i64> = lines
+        .iter()
+        .map(|row| row["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!((lines.len(), ids.len()), (ROWS as usize, ROWS as usize));
+    assert_eq!(report["rows_loaded"], ROWS);
+}
