@@ -179,8 +179,7 @@ pub fn run(job: &Job<'_>) -> Outcome {
                 }
             }
         }
-        gate.open_when_all_arrived(handles.len());
-        let started = Instant::now();
+        let started = gate.open_when_all_arrived(handles.len());
         let peak_threads = crate::report::process::threads_now();
         let reporter = progress::Reporter::start(scope, &counters, started, job.progress);
         let workers: Vec<WorkerStats> = handles
@@ -212,28 +211,35 @@ pub fn run(job: &Job<'_>) -> Outcome {
 /// copes with fewer arrivals than planned (a worker thread that could not be spawned).
 #[derive(Debug, Default)]
 struct StartGate {
-    /// Workers arrived, and whether the gate is open.
-    state: Mutex<(usize, bool)>,
+    /// Workers arrived, and the moment the gate opened: the load's start, for every clock.
+    state: Mutex<(usize, Option<Instant>)>,
     changed: Condvar,
 }
 
 impl StartGate {
-    fn arrive_and_wait(&self) {
+    /// Waits for the gate to open and returns the load's start.
+    fn arrive_and_wait(&self) -> Instant {
         let mut state = self.state.lock();
         state.0 += 1;
         self.changed.notify_all();
-        while !state.1 {
+        loop {
+            if let Some(started) = state.1 {
+                return started;
+            }
             self.changed.wait(&mut state);
         }
     }
 
-    fn open_when_all_arrived(&self, workers: usize) {
+    /// Opens the gate once `workers` have arrived and returns the load's start.
+    fn open_when_all_arrived(&self, workers: usize) -> Instant {
         let mut state = self.state.lock();
         while state.0 < workers {
             self.changed.wait(&mut state);
         }
-        state.1 = true;
+        let started = Instant::now();
+        state.1 = Some(started);
         self.changed.notify_all();
+        started
     }
 }
 
@@ -268,8 +274,8 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                 }
             })
             .ok();
-        self.gate.arrive_and_wait();
-        let started = Instant::now();
+        // One start for the deadline and every elapsed time, so a 1 s load reports at least 1 s.
+        let started = self.gate.arrive_and_wait();
         if let Some((source, sink)) = opened {
             let result = catch_panic(|| self.load(source, sink, started, &mut stats));
             if let Err(message) | Ok(Err(message)) = result {
