@@ -560,7 +560,7 @@ fn a_lost_commit_acknowledgement_is_counted_once_and_inserted_once() {
     let pg = Pg::start();
     // Commits are numbered over both runs: 50 batches each, each committed exactly once.
     let proxy =
-        support::proxy::CommitDropProxy::start(pg.cluster.port(), vec![3, 10, 25, 60, 75, 90]);
+        support::proxy::Proxy::cutting_commits(pg.cluster.port(), vec![3, 10, 25, 60, 75, 90]);
     let target = format!(
         "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
         proxy.port

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::support::clickhouse::ClickHouse;
 use crate::support::protocol::{ProtocolServer, Seen};
-use crate::support::proxy::AnswerDropProxy;
+use crate::support::proxy::Proxy;
 use crate::support::{read_report, scratch, Loader};
 
 /// Rows of one generated load, over two workers.
@@ -339,7 +339,7 @@ fn answers_lost_on_dropped_connections_are_resent_and_counted_once() {
         }
         (200, json!({"errors": false, "items": items}).to_string())
     });
-    let proxy = AnswerDropProxy::start(server.port, 3);
+    let proxy = Proxy::dropping_answers(server.port, 3);
     let (run, report) = gen_into(&format!("es+http://127.0.0.1:{}", proxy.port), &[]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(proxy.cut(), 3);

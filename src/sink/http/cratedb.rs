@@ -6,7 +6,10 @@
 
 use serde::Deserialize;
 
-use super::{answer_excerpt, encode_rows, status_failure, HttpClient, Item, Judgement, Protocol};
+use super::{
+    answer_excerpt, encode_rows, parse_answer, status_failure, HttpClient, Item, Judgement,
+    Protocol,
+};
 use crate::config::{quote_ident, TableName};
 use crate::rows::{Batch, RowFormat, Schema, SqlType};
 use crate::sink::SinkError;
@@ -103,17 +106,9 @@ impl Protocol for CrateDb {
         if status != 200 {
             return Judgement::Failed(failure(&self.target, &self.table, status, body));
         }
-        let answer: BulkAnswer = match serde_json::from_slice(body) {
+        let answer: BulkAnswer = match parse_answer(&self.target, body) {
             Ok(answer) => answer,
-            Err(err) => {
-                return Judgement::Failed(SinkError::Permanent {
-                    kind: "protocol",
-                    message: format!(
-                        "{} answered 200 with an unreadable body: {err}",
-                        self.target
-                    ),
-                })
-            }
+            Err(failed) => return failed,
         };
         let Some(results) = answer.results else {
             return Judgement::Stored;

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 
-use super::{encode_rows, status_failure, HttpClient, Item, Judgement, Protocol};
+use super::{encode_rows, parse_answer, status_failure, HttpClient, Item, Judgement, Protocol};
 use crate::config::TableName;
 use crate::rows::{Batch, RowFormat, Schema, SqlType};
 use crate::sink::SinkError;
@@ -97,17 +97,9 @@ impl Protocol for Elastic {
         if status != 200 {
             return Judgement::Failed(status_failure(&self.target, status, body));
         }
-        let answer: BulkAnswer = match serde_json::from_slice(body) {
+        let answer: BulkAnswer = match parse_answer(&self.target, body) {
             Ok(answer) => answer,
-            Err(err) => {
-                return Judgement::Failed(SinkError::Permanent {
-                    kind: "protocol",
-                    message: format!(
-                        "{} answered 200 with an unreadable body: {err}",
-                        self.target
-                    ),
-                })
-            }
+            Err(failed) => return failed,
         };
         if !answer.errors {
             return Judgement::Stored;

@@ -272,6 +272,19 @@ pub(crate) fn status_failure(target: &str, status: u16, body: &[u8]) -> SinkErro
     }
 }
 
+/// A 200 answer's JSON body, or the judgement that the target answered something unreadable.
+pub(crate) fn parse_answer<T: serde::de::DeserializeOwned>(
+    target: &str,
+    body: &[u8],
+) -> Result<T, Judgement> {
+    serde_json::from_slice(body).map_err(|err| {
+        Judgement::Failed(SinkError::Permanent {
+            kind: "protocol",
+            message: format!("{target} answered 200 with an unreadable body: {err}"),
+        })
+    })
+}
+
 /// The first line or so of an answer, for an error message.
 pub(crate) fn answer_excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
