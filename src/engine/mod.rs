@@ -26,7 +26,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::reject::RejectLog;
 use crate::rows::Batch;
-use crate::sink::{Sink, SinkError, SinkFactory};
+use crate::sink::{Sink, SinkError, SinkFactory, Written};
 use crate::stats::WorkerStats;
 
 /// Stack size of a worker thread: enough for the driver's runtime, small enough for many workers.
@@ -334,35 +334,56 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
             );
             let written = match written {
                 Ok(written) => written,
-                Err(err) if job.signal.is_abandoning() => {
-                    let message = format!(
-                        "worker {}: abandoned batch {} (rows from {}) after a second interrupt; \
-                         it may or may not have committed: {err}",
-                        self.worker,
-                        batch.seq(),
-                        batch.first_row()
-                    );
-                    eprintln!("loader: {}", self.count_error(stats, "abandoned", message));
-                    return Ok(());
-                }
                 Err(err) => {
-                    let message = format!(
-                        "{err} (batch {}, rows from {})",
-                        batch.seq(),
-                        batch.first_row()
-                    );
-                    return Err(self.count_error(stats, err.kind(), message));
+                    // A target without transactions may have stored part of the batch: count it.
+                    let salvaged = sink.salvage();
+                    if salvaged.rows + salvaged.rejected > 0 || !invalid.is_empty() {
+                        self.record(stats, salvaged, invalid.len() as u64, batch_started);
+                    }
+                    return self.give_up(stats, batch, err);
                 }
             };
-            stats
-                .stats
-                .record_batch(written.rows, written.bytes, batch_started.elapsed());
-            let rejected = written.rejected + invalid.len() as u64;
-            stats.stats.rejected += rejected;
-            self.counters.add_batch(written.rows, written.bytes);
-            self.counters.add_rejected(rejected);
+            self.record(stats, written, invalid.len() as u64, batch_started);
         }
         sink.finish().map_err(|err| err.to_string())
+    }
+
+    /// Counts an acknowledged (part of a) batch: rows, bytes, latency, rejects.
+    fn record(&self, stats: &mut WorkerStats, written: Written, invalid: u64, started: Instant) {
+        stats
+            .stats
+            .record_batch(written.rows, written.bytes, started.elapsed());
+        let rejected = written.rejected + invalid;
+        stats.stats.rejected += rejected;
+        self.counters.add_batch(written.rows, written.bytes);
+        self.counters.add_rejected(rejected);
+    }
+
+    /// Ends the load loop after a batch failed for good: abandoned after a second interrupt (the
+    /// load ends normally), or a failure that stops the load.
+    fn give_up(
+        &self,
+        stats: &mut WorkerStats,
+        batch: &dyn Batch,
+        err: SinkError,
+    ) -> Result<(), String> {
+        if self.job.signal.is_abandoning() {
+            let message = format!(
+                "worker {}: abandoned batch {} (rows from {}) after a second interrupt; it may or \
+                 may not have committed: {err}",
+                self.worker,
+                batch.seq(),
+                batch.first_row()
+            );
+            eprintln!("loader: {}", self.count_error(stats, "abandoned", message));
+            return Ok(());
+        }
+        let message = format!(
+            "{err} (batch {}, rows from {})",
+            batch.seq(),
+            batch.first_row()
+        );
+        Err(self.count_error(stats, err.kind(), message))
     }
 
     /// Counts an error of `kind` and passes its message on.

@@ -63,11 +63,14 @@ impl RetryPolicy {
             };
             let since = *first_failure.get_or_insert_with(Instant::now);
             let pause = match &err {
-                SinkError::RetryAfter { after, .. } => self.backoff(attempt, &mut rng).max(*after),
+                // A server's Retry-After, however large, cannot outlast the retry budget.
+                SinkError::RetryAfter { after, .. } => self
+                    .backoff(attempt, &mut rng)
+                    .max((*after).min(self.max_elapsed)),
                 _ => self.backoff(attempt, &mut rng),
             };
             let spent = since.elapsed();
-            if attempt >= self.max_retries || spent + pause > self.max_elapsed {
+            if attempt >= self.max_retries || spent.saturating_add(pause) > self.max_elapsed {
                 return Err(SinkError::Permanent {
                     kind: err.kind(),
                     message: format!(

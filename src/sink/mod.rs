@@ -64,6 +64,11 @@ pub trait Sink {
     /// refuse. Refused rows go to `rejects` (once per batch, before it commits) and are counted in
     /// [`Written::rejected`].
     fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError>;
+    /// After `write` failed for good: the rows of that batch the target acknowledged anyway (a
+    /// target without transactions stores part of a batch), handed over once so they are counted.
+    fn salvage(&mut self) -> Written {
+        Written::default()
+    }
     /// Flushes and closes; fallible teardown is explicit, never in `Drop`.
     fn finish(self: Box<Self>) -> Result<(), SinkError>;
 }

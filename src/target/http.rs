@@ -72,16 +72,21 @@ impl HttpTarget {
             target: crate::target::redact(text),
             reason: reason.into(),
         };
-        let (rest, query) = match rest.split_once('?') {
-            Some((rest, query)) => (rest, Some(query.to_string())),
+        // The authority ends at the first `/`, `?` or `#` (RFC 3986): a user name or password
+        // holding one of them must be percent-encoded, or the rest would be taken for the host.
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, rest) = rest.split_at(authority_end);
+        if !authority.contains('@') && rest.contains('@') {
+            return Some(Err(invalid(
+                "a user name or password holding `/`, `?`, `#` or `@` must be percent-encoded \
+                 (%2F, %3F, %23, %40)",
+            )));
+        }
+        let rest = rest.split('#').next().unwrap_or("");
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query.to_string())),
             None => (rest, None),
         };
-        // The userinfo ends at the last `@`: a password may itself hold `/` or `@`.
-        let host_start = rest.rfind('@').map_or(0, |at| at + 1);
-        let authority_end = rest[host_start..]
-            .find('/')
-            .map_or(rest.len(), |i| host_start + i);
-        let (authority, path) = rest.split_at(authority_end);
         let (userinfo, host) = match authority.rsplit_once('@') {
             Some((userinfo, host)) => (Some(userinfo), host),
             None => (None, authority),
@@ -196,8 +201,15 @@ mod tests {
         assert!(HttpTarget::parse("postgres://h/db").is_none());
         assert!(HttpTarget::parse("crate+ftp://h").is_none());
         assert!(HttpTarget::parse("http:///path").unwrap().is_err());
-        let odd = parse("http://u:p/a@ss@h:1/x?user=u&password=hunter2");
-        assert_eq!(odd.password(), Some("p/a@ss"));
-        assert_eq!(odd.to_string(), "http://u@h:1/x?user=u&password=***");
+        let encoded = parse("http://u:p%2Fa%40ss@h:1/x@y?user=u&password=hunter2&password=x");
+        assert_eq!(encoded.password(), Some("p/a@ss"));
+        assert_eq!(encoded.base_url, "http://h:1/x@y");
+        assert_eq!(
+            encoded.to_string(),
+            "http://u@h:1/x@y?user=u&password=***&password=***"
+        );
+        assert!(HttpTarget::parse("crate+http://bob:pa?ss@h:1")
+            .unwrap()
+            .is_err());
     }
 }

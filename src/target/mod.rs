@@ -257,16 +257,19 @@ pub fn redact(text: &str) -> String {
 }
 
 pub(crate) fn redact_query_password(text: &str) -> String {
-    match text.find("password=") {
-        Some(start) => {
-            let value_start = start + "password=".len();
-            let value_end = text[value_start..]
-                .find('&')
-                .map_or(text.len(), |i| value_start + i);
-            format!("{}***{}", &text[..value_start], &text[value_end..])
-        }
-        None => text.to_string(),
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("password=") {
+        let value_start = start + "password=".len();
+        let value_end = rest[value_start..]
+            .find('&')
+            .map_or(rest.len(), |i| value_start + i);
+        out.push_str(&rest[..value_start]);
+        out.push_str("***");
+        rest = &rest[value_end..];
     }
+    out.push_str(rest);
+    out
 }
 
 fn redact_key_value_password(text: &str) -> String {

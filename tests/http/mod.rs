@@ -71,6 +71,11 @@ fn clickhouse_stores_a_million_generated_rows_and_rejects_bad_copy_rows_with_its
         1_000_000
     );
     assert_eq!(read_report(&report_path)["rows_loaded"], 1_000_000);
+    // 2026-01-01T00:00:00Z, whatever the server's time zone.
+    assert_eq!(
+        clickhouse.scalar("SELECT toUnixTimestamp(min(ts)) FROM readings"),
+        1_767_225_600
+    );
 
     let csv = dir.path().join("items.csv");
     std::fs::write(&csv, "id,name,score\n1,a,10\n2,b,not a number\n3,c,30\n").unwrap();
@@ -418,4 +423,66 @@ fn gzip_bodies_arrive_whole_at_a_plain_ndjson_endpoint() {
         .collect();
     assert_eq!((lines.len(), ids.len()), (ROWS as usize, ROWS as usize));
     assert_eq!(report["rows_loaded"], ROWS);
+}
+
+#[test]
+fn rows_stored_before_a_batch_gives_up_are_counted_and_redirects_are_refused() {
+    // Even ids are stored; odd ids are refused for now, every time.
+    let stored = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+    let server_stored = Arc::clone(&stored);
+    let server = ProtocolServer::start(move |seen| {
+        let text = String::from_utf8_lossy(&seen.body).into_owned();
+        let mut items = Vec::new();
+        for action in text.lines().step_by(2) {
+            let action: Value = serde_json::from_str(action).unwrap();
+            let id = action["index"]["_id"].as_str().unwrap().to_string();
+            if id.parse::<u64>().unwrap() % 2 == 0 {
+                server_stored.lock().unwrap().insert(id);
+                items.push(json!({"index": {"status": 201}}));
+            } else {
+                items.push(json!({"index": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "full"}}}));
+            }
+        }
+        (200, json!({"errors": true, "items": items}).to_string())
+    });
+    let dir = scratch();
+    let report_path = dir.path().join("r.json");
+    let run = Loader::new()
+        .args([
+            "--rows",
+            "1000",
+            "--batch",
+            "100",
+            "--threads",
+            "1",
+            "--max-retries",
+            "2",
+        ])
+        .args([
+            "--quiet",
+            "--target",
+            &format!("es+http://127.0.0.1:{}", server.port),
+        ])
+        .arg("--report")
+        .arg_path(&report_path)
+        .run();
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    let report = read_report(&report_path);
+    assert_eq!(
+        report["rows_loaded"],
+        stored.lock().unwrap().len(),
+        "{report}"
+    );
+    assert_eq!(
+        report["rows_loaded"], 50,
+        "the stored half of the first batch: {report}"
+    );
+
+    let redirecting = ProtocolServer::start(|_| (302, String::new()));
+    let run = Loader::new()
+        .args(["--rows", "100", "--quiet", "--target"])
+        .arg(&format!("http://127.0.0.1:{}/ingest", redirecting.port))
+        .run();
+    assert_eq!(run.code(), 3);
+    assert!(run.stderr().contains("redirects"), "{}", run.stderr());
 }

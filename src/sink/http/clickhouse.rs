@@ -75,13 +75,14 @@ impl ClickHouse {
             ))?;
         }
         let database = match &table.schema {
-            Some(database) => format!("'{}'", database.replace('\'', "\\'")),
+            Some(database) => literal(database),
             None => "currentDatabase()".into(),
         };
+        // Columns filled by the server (MATERIALIZED, ALIAS) cannot be inserted into.
         let existing = run(&format!(
-            "SELECT name FROM system.columns WHERE database = {database} AND table = '{}' \
-             FORMAT TSV",
-            table.name.replace('\'', "\\'")
+            "SELECT name FROM system.columns WHERE database = {database} AND table = {} \
+             AND default_kind NOT IN ('MATERIALIZED', 'ALIAS') FORMAT TSV",
+            literal(&table.name)
         ))?;
         let existing: Vec<&str> = existing.lines().collect();
         if existing.is_empty() {
@@ -193,11 +194,17 @@ fn code_of(text: &str) -> Option<u32> {
 
 /// The 1-based row a data error names: `(at row 3)`.
 fn bad_row(text: &str) -> Option<usize> {
-    let rest = &text[text.find("(at row ")? + 8..];
+    // The last mention: the message may quote the data, which may itself hold the phrase.
+    let rest = &text[text.rfind("(at row ")? + 8..];
     rest.split(|c: char| !c.is_ascii_digit())
         .next()?
         .parse()
         .ok()
+}
+
+/// A ClickHouse string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 fn quote(name: &str) -> String {
@@ -211,8 +218,8 @@ fn quote_table(table: &TableName) -> String {
     }
 }
 
-/// The ClickHouse type of a column `--create` makes. Timestamps are `DateTime` (seconds, UTC):
-/// ClickHouse 18 has no finer one.
+/// The ClickHouse type of a column `--create` makes. Timestamps are `DateTime('UTC')`: whole
+/// seconds, as ClickHouse 18 has no finer type.
 fn type_of(sql_type: SqlType) -> &'static str {
     match sql_type {
         SqlType::Bool => "UInt8",
@@ -222,7 +229,8 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Float4 => "Float32",
         SqlType::Float8 => "Float64",
         SqlType::Date => "Date",
-        SqlType::Timestamp | SqlType::Timestamptz => "DateTime",
+        // Pinned to UTC: a bare DateTime is read in the server's time zone.
+        SqlType::Timestamp | SqlType::Timestamptz => "DateTime('UTC')",
         SqlType::Text
         | SqlType::Bytea
         | SqlType::Json
@@ -246,5 +254,7 @@ mod tests {
         assert_eq!(code_of(new), Some(241));
         assert_eq!(bad_row(new), None);
         assert_eq!(code_of("<html>bad gateway</html>"), None);
+        assert_eq!(bad_row("before: (at row 1)\n: (at row 2)"), Some(2));
+        assert_eq!(literal("it's a\\b"), "'it\\'s a\\\\b'");
     }
 }

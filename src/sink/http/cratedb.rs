@@ -15,6 +15,8 @@ use crate::rows::{Batch, RowFormat, Schema, SqlType};
 use crate::sink::SinkError;
 
 pub(crate) struct CrateDb {
+    /// `/_sql` and the target URL's query.
+    endpoint: String,
     /// `{"stmt":"INSERT …","bulk_args":[` up to the rows.
     body_start: String,
     target: String,
@@ -77,6 +79,7 @@ impl CrateDb {
             schema.quoted_column_list()
         );
         Ok(CrateDb {
+            endpoint: format!("/_sql{}", super::query_suffix(client)),
             body_start: format!(
                 "{{\"stmt\":{},\"bulk_args\":[",
                 serde_json::Value::String(stmt)
@@ -89,7 +92,7 @@ impl CrateDb {
 
 impl Protocol for CrateDb {
     fn endpoint(&self) -> &str {
-        "/_sql"
+        &self.endpoint
     }
 
     fn content_type(&self) -> &'static str {

@@ -14,6 +14,8 @@ use crate::rows::{Batch, RowFormat, Schema, SqlType};
 use crate::sink::SinkError;
 
 pub(crate) struct Elastic {
+    /// `/_bulk` and the target URL's query.
+    endpoint: String,
     /// `{"index":{"_index":"name","_id":"` up to the id.
     action_start: String,
     target: String,
@@ -35,7 +37,8 @@ impl Elastic {
         create: bool,
     ) -> Result<Elastic, SinkError> {
         let target = client.target.clone();
-        let index = &table.name;
+        // The whole --table: index names may hold dots (logs-2026.01).
+        let index = &table.to_string();
         if create {
             let properties: serde_json::Map<String, serde_json::Value> = schema
                 .columns
@@ -60,6 +63,7 @@ impl Elastic {
             }
         }
         Ok(Elastic {
+            endpoint: format!("/_bulk{}", super::query_suffix(client)),
             action_start: format!(
                 "{{\"index\":{{\"_index\":{},\"_id\":",
                 serde_json::Value::String(index.clone())
@@ -71,7 +75,7 @@ impl Elastic {
 
 impl Protocol for Elastic {
     fn endpoint(&self) -> &str {
-        "/_bulk"
+        &self.endpoint
     }
 
     fn content_type(&self) -> &'static str {
@@ -104,7 +108,18 @@ impl Protocol for Elastic {
         if !answer.errors {
             return Judgement::Stored;
         }
-        Judgement::Items(answer.items.iter().map(item_result).collect())
+        let items: Vec<Item> = answer.items.iter().map(item_result).collect();
+        // Every row refused for want of an index (auto-creation off) is one problem, not a reject
+        // per row.
+        if items.iter().any(|item| {
+            matches!(item, Item::Rejected(message) if message.starts_with("index_not_found_exception"))
+        }) {
+            return Judgement::Failed(SinkError::Permanent {
+                kind: "missing_table",
+                message: format!("the index does not exist at {}; add --create to create it", self.target),
+            });
+        }
+        Judgement::Items(items)
     }
 }
 

@@ -84,6 +84,8 @@ pub(crate) trait Protocol: Send + Sync {
 pub(crate) struct HttpClient {
     agent: Agent,
     base_url: String,
+    /// The target URL's query, passed on with every write request.
+    query: Option<String>,
     authorization: Option<String>,
     gzip: bool,
     target: String,
@@ -138,6 +140,8 @@ impl HttpClient {
             .timeout_connect(Some(options.connect_timeout))
             .timeout_global(Some(options.timeout))
             .http_status_as_error(false)
+            // A redirected POST would be followed as a GET without its body.
+            .max_redirects(0)
             .tls_config(tls.build())
             .build();
         let authorization = target.user.as_ref().map(|user| {
@@ -150,6 +154,7 @@ impl HttpClient {
         Ok(HttpClient {
             agent: Agent::new_with_config(config),
             base_url: target.base_url.clone(),
+            query: target.query.clone(),
             authorization,
             gzip: options.gzip,
             target: target.to_string(),
@@ -226,6 +231,13 @@ impl HttpClient {
                     "TLS with {target} failed: {err}; trust its CA with --ca-file, or use --insecure"
                 ),
             },
+            ureq::Error::BodyExceedsLimit(_) => SinkError::Permanent {
+                kind: "protocol",
+                message: format!(
+                    "{target} answered more than {} MiB; lower --batch",
+                    MAX_RESPONSE_BYTES >> 20
+                ),
+            },
             ureq::Error::BadUri(_) | ureq::Error::Http(_) => SinkError::Permanent {
                 kind: "request",
                 message: format!("cannot send to {target}: {err}"),
@@ -253,6 +265,12 @@ pub(crate) fn status_failure(target: &str, status: u16, body: &[u8]) -> SinkErro
                 "unavailable"
             },
             message: format!("{target} answered HTTP {status}: {text}"),
+        },
+        300..=399 => SinkError::Permanent {
+            kind: "redirect",
+            message: format!(
+                "{target} redirects elsewhere (HTTP {status}); give the final URL as the target"
+            ),
         },
         413 => SinkError::Permanent {
             kind: "too_large",
@@ -337,7 +355,7 @@ impl HttpSinkFactory {
                     });
                 }
                 let schema = named_schema(columns, target)?;
-                (Box::new(ndjson::Ndjson::new(target)), schema)
+                (Box::new(ndjson::Ndjson::new(&client)), schema)
             }
         };
         let factory = HttpSinkFactory {
@@ -485,6 +503,15 @@ impl Sink for HttpSink<'_> {
         })
     }
 
+    fn salvage(&mut self) -> Written {
+        let state = std::mem::take(&mut self.state);
+        Written {
+            rows: state.stored,
+            bytes: state.bytes,
+            rejected: state.logged as u64,
+        }
+    }
+
     fn finish(self: Box<Self>) -> Result<(), SinkError> {
         Ok(())
     }
@@ -506,6 +533,14 @@ pub(crate) fn encode_rows(
         // JSON formats carry any value: encoding cannot fail.
         let _ = batch.encode(run, format, out);
     }
+}
+
+/// `?query` of the target URL, or nothing.
+pub(crate) fn query_suffix(client: &HttpClient) -> String {
+    client
+        .query
+        .as_ref()
+        .map_or(String::new(), |query| format!("?{query}"))
 }
 
 /// Percent-encodes a URL query value.

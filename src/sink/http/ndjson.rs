@@ -1,9 +1,8 @@
 //! A plain HTTP endpoint: the rows as NDJSON in the body of a POST to the target URL. Any 2xx
 //! answer stores the whole batch; other answers fail it as a whole.
 
-use super::{encode_rows, status_failure, Judgement, Protocol};
+use super::{encode_rows, query_suffix, status_failure, HttpClient, Judgement, Protocol};
 use crate::rows::{Batch, RowFormat};
-use crate::target::HttpTarget;
 
 pub(crate) struct Ndjson {
     /// The target URL's query, if any: the path is the base URL's own.
@@ -12,13 +11,10 @@ pub(crate) struct Ndjson {
 }
 
 impl Ndjson {
-    pub fn new(target: &HttpTarget) -> Ndjson {
+    pub fn new(client: &HttpClient) -> Ndjson {
         Ndjson {
-            endpoint: target
-                .query
-                .as_ref()
-                .map_or(String::new(), |query| format!("?{query}")),
-            target: target.to_string(),
+            endpoint: query_suffix(client),
+            target: client.target.clone(),
         }
     }
 }
