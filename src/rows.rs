@@ -189,11 +189,8 @@ pub trait Batch {
     /// Where row `row` came from, and its record, for the reject file.
     fn origin(&self, row: usize) -> RowOrigin;
     /// A key naming row `row` across attempts and runs (a document `_id`): the same row of the same
-    /// input always gets the same key.
-    fn row_key(&self, row: usize) -> String {
-        let origin = self.origin(row);
-        format!("{}:{}", origin.source, origin.line)
-    }
+    /// input always gets the same key (the id in gen mode, `input:line` in copy mode).
+    fn row_key(&self, row: usize) -> String;
     /// Records of this batch the source found invalid (not among its `len()` rows), rejected
     /// before any sink sees them.
     fn invalid(&self) -> &[Reject] {

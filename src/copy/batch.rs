@@ -567,6 +567,10 @@ impl Batch for CopyBatch {
         Ok(())
     }
 
+    fn row_key(&self, row: usize) -> String {
+        format!("{}:{}", self.inputs[self.input], self.rows[row].line)
+    }
+
     fn origin(&self, row: usize) -> RowOrigin {
         let row = &self.rows[row];
         self.origin_of(row.line, row.raw.clone())

@@ -4,8 +4,6 @@
 //! failed: items with status 429 (`es_rejected_execution_exception`, OpenSearch's
 //! `rejected_execution_exception`) or 5xx are resent alone; other failed items are rejected.
 
-use std::fmt::Write as _;
-
 use serde::Deserialize;
 
 use super::{encode_rows, parse_answer, status_failure, HttpClient, Item, Judgement, Protocol};
@@ -83,16 +81,11 @@ impl Protocol for Elastic {
     }
 
     fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>) {
-        let mut action = String::new();
         for &row in rows {
-            action.clear();
-            let _ = writeln!(
-                action,
-                "{}{}}}}}",
-                self.action_start,
-                serde_json::Value::String(batch.row_key(row))
-            );
-            out.extend_from_slice(action.as_bytes());
+            out.extend_from_slice(self.action_start.as_bytes());
+            serde_json::to_writer(&mut *out, &batch.row_key(row))
+                .expect("writing JSON to a Vec cannot fail");
+            out.extend_from_slice(b"}}\n");
             encode_rows(batch, &[row], RowFormat::Ndjson, b"", out);
         }
     }
