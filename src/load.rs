@@ -161,6 +161,7 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     );
     if rejects.count() > 0 {
         report.reject_file = Some(rejects.path().display().to_string());
+        report.rejects = rejects.by_kind();
     }
 
     if let Some(error) = &report.error {

@@ -5,6 +5,7 @@
 //! Rejects are written before the batch that dropped them commits, so a crash between the two can
 //! repeat a batch's rejects on `--resume` (at least once); `source` and `line` identify duplicates.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,9 @@ use crate::sink::SinkError;
 pub struct Reject {
     #[serde(flatten)]
     pub origin: RowOrigin,
+    /// What kind of refusal: `parse` (the record is not a row), `data` (a value the target
+    /// refused), `constraint` (a PostgreSQL constraint), `item` (an HTTP target's per-row refusal).
+    pub kind: &'static str,
     /// Why: the server's message, or the parser's worded as the server words it.
     pub error: String,
 }
@@ -38,6 +42,7 @@ pub struct RejectLog {
 struct State {
     file: Option<BufWriter<File>>,
     count: u64,
+    by_kind: BTreeMap<&'static str, u64>,
 }
 
 impl RejectLog {
@@ -59,6 +64,11 @@ impl RejectLog {
         self.state.lock().count
     }
 
+    /// Rows rejected so far, by kind.
+    pub fn by_kind(&self) -> BTreeMap<&'static str, u64> {
+        self.state.lock().by_kind.clone()
+    }
+
     /// Writes `rejects` and flushes them. Fails permanently when the file cannot be written or the
     /// rejects go past `--max-rejects` (they are written first, so the file shows why).
     pub fn record(&self, rejects: &[Reject]) -> Result<(), SinkError> {
@@ -75,6 +85,9 @@ impl RejectLog {
             ),
         })?;
         state.count += rejects.len() as u64;
+        for reject in rejects {
+            *state.by_kind.entry(reject.kind).or_default() += 1;
+        }
         if state.count > self.max_rejects {
             return Err(SinkError::Permanent {
                 kind: "max_rejects",
@@ -119,6 +132,7 @@ mod tests {
                 line,
                 record: "a,\"b\"".into(),
             },
+            kind: "parse",
             error: "bad".into(),
         }
     }
@@ -134,11 +148,12 @@ mod tests {
         let err = log.record(&[reject(12)]).unwrap_err();
         assert_eq!(err.kind(), "max_rejects");
         assert_eq!(log.count(), 3);
+        assert_eq!(log.by_kind()["parse"], 3);
         let text = std::fs::read_to_string(&path).unwrap();
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(
             first,
-            serde_json::json!({"source": "in.csv", "line": 3, "record": "a,\"b\"", "error": "bad"})
+            serde_json::json!({"source": "in.csv", "line": 3, "record": "a,\"b\"", "kind": "parse", "error": "bad"})
         );
         assert_eq!(text.lines().count(), 3);
     }

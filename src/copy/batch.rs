@@ -144,6 +144,7 @@ impl CopyBatch {
                     self.values.truncate(values_before);
                     self.invalid.push(Reject {
                         origin: self.origin_of(line, raw),
+                        kind: "parse",
                         error,
                     });
                 }

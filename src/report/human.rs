@@ -53,7 +53,12 @@ pub fn summary(report: &Report) -> String {
         count(report.rows_rejected),
     );
     if let Some(file) = &report.reject_file {
-        let _ = writeln!(out, "  rejects   {file}");
+        let kinds: Vec<String> = report
+            .rejects
+            .iter()
+            .map(|(kind, rows)| format!("{kind} {}", count(*rows)))
+            .collect();
+        let _ = writeln!(out, "  rejects   {} in {file}", kinds.join(", "));
     }
     if let Some(resumed) = &report.resumed {
         let _ = writeln!(

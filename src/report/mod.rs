@@ -72,6 +72,9 @@ pub struct Report {
     pub rows_loaded: u64,
     /// Rows rejected for their data; each is a line of `reject_file`.
     pub rows_rejected: u64,
+    /// Rejected rows by kind (`parse`, `data`, `constraint`, `item`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejects: BTreeMap<&'static str, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reject_file: Option<String>,
     /// What `--resume` skipped because an earlier attempt of the run committed it.
@@ -139,6 +142,7 @@ impl Report {
             error: engine.failure.clone(),
             rows_loaded: total.rows,
             rows_rejected: total.rejected,
+            rejects: BTreeMap::new(),
             reject_file: None,
             resumed,
             rows_per_s: per_second(total.rows),

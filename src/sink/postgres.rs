@@ -174,19 +174,25 @@ struct PgSink<'a> {
 #[derive(Debug, Default)]
 struct Excluded {
     seq: Option<u64>,
-    rows: Vec<(usize, String)>,
+    /// Row, kind of refusal, the server's message.
+    rows: Vec<(usize, &'static str, String)>,
     /// Whether they reached the reject file (done once, before the first COMMIT attempt).
     logged: bool,
 }
 
 impl Excluded {
     fn contains(&self, row: usize) -> bool {
-        self.rows.binary_search_by_key(&row, |(r, _)| *r).is_ok()
+        self.rows.binary_search_by_key(&row, |(r, ..)| *r).is_ok()
     }
 
-    fn add(&mut self, row: usize, message: String) {
-        let at = self.rows.partition_point(|(r, _)| *r < row);
-        self.rows.insert(at, (row, message));
+    fn add(&mut self, row: usize, db: &DbError) {
+        let kind = if db.code().code().starts_with("23") {
+            "constraint"
+        } else {
+            "data"
+        };
+        let at = self.rows.partition_point(|(r, ..)| *r < row);
+        self.rows.insert(at, (row, kind, reject_message(db)));
     }
 }
 
@@ -352,7 +358,7 @@ impl PgSink<'_> {
                         "ROLLBACK TO SAVEPOINT loader_rows; RELEASE SAVEPOINT loader_rows",
                     )?;
                     if let [row] = rows[..] {
-                        self.excluded.add(row, reject_message(&db));
+                        self.excluded.add(row, &db);
                         continue;
                     }
                     // Split at the row the server names, else in halves; the parts are tried in
@@ -388,8 +394,9 @@ impl PgSink<'_> {
             .excluded
             .rows
             .iter()
-            .map(|(row, message)| Reject {
+            .map(|(row, kind, message)| Reject {
                 origin: batch.origin(*row),
+                kind,
                 error: message.clone(),
             })
             .collect();

@@ -227,6 +227,11 @@ fn bad_rows_are_rejected_with_their_line_and_reason_and_the_rest_loads() {
     let report = read_report(&report_path);
     assert_eq!(report["rows_loaded"], 99_993);
     assert_eq!(report["rows_rejected"], 7);
+    assert_eq!(
+        report["rejects"],
+        serde_json::json!({"parse": 4, "data": 3}),
+        "{report}"
+    );
     let rejects: Vec<serde_json::Value> = std::fs::read_to_string(&rejects_path)
         .expect("the reject file")
         .lines()

@@ -285,6 +285,7 @@ fn bulk_resends_only_throttled_items_rejects_bad_ones_and_survives_overload() {
     assert_eq!(state.stored.len() + state.refused.len(), ROWS as usize);
     assert_eq!(report["rows_loaded"], state.stored.len(), "{report}");
     assert_eq!(report["rows_rejected"], state.refused.len());
+    assert_eq!(report["rejects"]["item"], state.refused.len());
     assert!(state.item_retries > 0 && state.requests > 10);
     assert_eq!(
         state.resent, 0,

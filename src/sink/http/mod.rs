@@ -399,7 +399,8 @@ struct BatchState {
     /// Rows still to be stored, as positions in the batch.
     pending: Vec<usize>,
     stored: u64,
-    rejected: Vec<(usize, String)>,
+    /// Row, kind of refusal, the target's message.
+    rejected: Vec<(usize, &'static str, String)>,
     /// How many of `rejected` reached the reject file.
     logged: usize,
     bytes: u64,
@@ -417,8 +418,9 @@ impl HttpSink<'_> {
         let state = &mut self.state;
         let new: Vec<Reject> = state.rejected[state.logged..]
             .iter()
-            .map(|(row, error)| Reject {
+            .map(|(row, kind, error)| Reject {
                 origin: batch.origin(*row),
+                kind,
                 error: error.clone(),
             })
             .collect();
@@ -470,7 +472,7 @@ impl Sink for HttpSink<'_> {
                         match item {
                             Item::Stored => state.stored += 1,
                             Item::Retry => retry.push(row),
-                            Item::Rejected(message) => state.rejected.push((row, message)),
+                            Item::Rejected(message) => state.rejected.push((row, "item", message)),
                         }
                     }
                     state.pending = retry;
@@ -489,7 +491,7 @@ impl Sink for HttpSink<'_> {
                 }
                 Judgement::BadRow { position, message } => {
                     let row = state.pending.remove(position);
-                    state.rejected.push((row, message));
+                    state.rejected.push((row, "data", message));
                     self.log_rejects(batch, rejects)?;
                 }
                 Judgement::Failed(err) => return Err(answer.honour_retry_after(err)),
