@@ -215,6 +215,21 @@ struct FakeElastic {
     resent: u32,
 }
 
+/// The documents of a `_bulk` body, as `_id` and source, every line checked to end with `\n`.
+fn bulk_documents(seen: &Seen) -> Vec<(String, Value)> {
+    let text = String::from_utf8(seen.body.clone()).expect("UTF-8 NDJSON");
+    assert!(text.ends_with('\n'), "every line ends with a line feed");
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(2)
+        .map(|pair| {
+            let action: Value = serde_json::from_str(pair[0]).unwrap();
+            let id = action["index"]["_id"].as_str().unwrap().to_string();
+            (id, serde_json::from_str(pair[1]).unwrap())
+        })
+        .collect()
+}
+
 fn bulk_answer(state: &mut FakeElastic, seen: &Seen) -> (u16, String) {
     if seen.method == "PUT" {
         return (200, json!({"acknowledged": true}).to_string());
@@ -224,32 +239,26 @@ fn bulk_answer(state: &mut FakeElastic, seen: &Seen) -> (u16, String) {
         let status = if state.requests % 10 == 0 { 503 } else { 429 };
         return (status, json!({"error": "overloaded"}).to_string());
     }
-    let text = String::from_utf8(seen.body.clone()).expect("UTF-8 NDJSON");
-    assert!(text.ends_with('\n'), "every line ends with a line feed");
-    let lines: Vec<&str> = text.lines().collect();
     let mut items = Vec::new();
     let mut errors = false;
-    for pair in lines.chunks(2) {
-        let action: Value = serde_json::from_str(pair[0]).unwrap();
-        let source: Value = serde_json::from_str(pair[1]).unwrap();
-        let id = action["index"]["_id"].as_str().unwrap().to_string();
+    for (id, source) in bulk_documents(seen) {
         let number: u64 = id.parse().unwrap();
         if state.stored.contains_key(&id) || state.refused.contains(&id) {
             state.resent += 1;
         }
         let status = if source["status"] == "fail" {
-            state.refused.insert(id);
+            state.refused.insert(id.clone());
             400
         } else if number % 3 == 0 && state.throttled_once.insert(id.clone()) {
             state.item_retries += 1;
             429
         } else {
-            state.stored.insert(id, source);
+            state.stored.insert(id.clone(), source);
             201
         };
         errors |= status != 201;
         let item = if status == 201 {
-            json!({"index": {"_id": action["index"]["_id"], "status": 201}})
+            json!({"index": {"_id": id, "status": 201}})
         } else if status == 429 {
             json!({"index": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}})
         } else {
@@ -335,11 +344,8 @@ fn answers_lost_on_dropped_connections_are_resent_and_counted_once() {
     let stored = Arc::new(Mutex::new(BTreeMap::<String, u32>::new()));
     let server_stored = Arc::clone(&stored);
     let server = ProtocolServer::start(move |seen| {
-        let text = String::from_utf8_lossy(&seen.body).into_owned();
         let mut items = Vec::new();
-        for action in text.lines().step_by(2) {
-            let action: Value = serde_json::from_str(action).unwrap();
-            let id = action["index"]["_id"].as_str().unwrap().to_string();
+        for (id, _) in bulk_documents(seen) {
             *server_stored.lock().unwrap().entry(id).or_default() += 1;
             items.push(json!({"index": {"status": 201}}));
         }
@@ -432,11 +438,8 @@ fn rows_stored_before_a_batch_gives_up_are_counted_and_redirects_are_refused() {
     let stored = Arc::new(Mutex::new(BTreeSet::<String>::new()));
     let server_stored = Arc::clone(&stored);
     let server = ProtocolServer::start(move |seen| {
-        let text = String::from_utf8_lossy(&seen.body).into_owned();
         let mut items = Vec::new();
-        for action in text.lines().step_by(2) {
-            let action: Value = serde_json::from_str(action).unwrap();
-            let id = action["index"]["_id"].as_str().unwrap().to_string();
+        for (id, _) in bulk_documents(seen) {
             if id.parse::<u64>().unwrap() % 2 == 0 {
                 server_stored.lock().unwrap().insert(id);
                 items.push(json!({"index": {"status": 201}}));
