@@ -30,6 +30,93 @@ pub enum Command {
     Gen(GenArgs),
     /// Load CSV, TSV or NDJSON files (plain or .gz) or stdin, rejecting bad rows.
     Copy(CopyArgs),
+    /// Measure an HTTP server with concurrent blocking users: latency, time to first byte,
+    /// stalls, and whether it serializes requests.
+    Probe(ProbeArgs),
+}
+
+/// Options of `loader probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The URL every user requests (http:// or https://).
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// Concurrent users, one OS thread and one keep-alive connection each; a list such as
+    /// 1,10,20,50 runs one round per count.
+    #[arg(
+        short,
+        long,
+        value_name = "N[,N...]",
+        value_delimiter = ',',
+        default_value = "10"
+    )]
+    pub users: Vec<usize>,
+
+    /// Requests per round over all users [default: 200 unless --duration is given].
+    #[arg(short = 'n', long, value_name = "N", value_parser = parse_count, conflicts_with = "duration")]
+    pub requests: Option<u64>,
+
+    /// Length of each round (e.g. 10s, 1m).
+    #[arg(short, long, value_name = "TIME")]
+    pub duration: Option<humantime::Duration>,
+
+    /// Offered load in requests per second over all users. Requests start at planned times
+    /// (open model) and their latency counts from the planned time.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// HTTP method.
+    #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+
+    /// A request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// Request body: the text itself, or @FILE for a file's contents.
+    #[arg(long, value_name = "TEXT|@FILE")]
+    pub body: Option<String>,
+
+    /// Longest time one request may take, answer included; a slower one counts as a timeout.
+    #[arg(long, value_name = "TIME", default_value = "30s")]
+    pub timeout: humantime::Duration,
+
+    /// Time allowed to open one connection.
+    #[arg(long, value_name = "TIME", default_value = "10s")]
+    pub connect_timeout: humantime::Duration,
+
+    /// Requests a lone user sends before the rounds, to measure the baseline the verdict compares
+    /// against (0: no verdict). Not sent when the first round has one user.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub baseline: u64,
+
+    /// Write the results of every round to FILE as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Interval of the live progress lines.
+    #[arg(long, value_name = "TIME", default_value = "1s")]
+    pub progress_every: humantime::Duration,
+
+    /// Print nothing but errors (the report file is still written).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// How HTTPS servers are trusted.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// HTTPS: trust the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// HTTPS: do not verify the server's certificate (only for tests and lab setups).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Options of `loader copy`.
@@ -215,13 +302,8 @@ pub struct LoadArgs {
     #[arg(long)]
     pub gzip: bool,
 
-    /// HTTPS targets: trust the CA certificates in this PEM file.
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-
-    /// HTTPS targets: do not verify the server's certificate (only for tests and lab setups).
-    #[arg(long)]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// How rows are written to PostgreSQL.

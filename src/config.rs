@@ -2,7 +2,7 @@
 //! checked once, so that every bad flag gets one clear line and exit code 2 before anything starts.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -37,12 +37,45 @@ pub enum ConfigError {
     Conflict(String),
 }
 
-fn invalid(flag: &'static str, value: impl fmt::Display, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(
+    flag: &'static str,
+    value: impl fmt::Display,
+    reason: impl Into<String>,
+) -> ConfigError {
     ConfigError::Invalid {
         flag,
         value: value.to_string(),
         reason: reason.into(),
     }
+}
+
+/// The interval of the live progress lines: at least 50 ms.
+pub(crate) fn progress_interval(every: humantime::Duration) -> Result<Duration, ConfigError> {
+    let interval = Duration::from(every);
+    if interval < Duration::from_millis(50) {
+        return Err(invalid("progress-every", every, "must be at least 50ms"));
+    }
+    Ok(interval)
+}
+
+/// A timeout flag's value, which must be longer than zero.
+pub(crate) fn positive(
+    flag: &'static str,
+    value: humantime::Duration,
+) -> Result<Duration, ConfigError> {
+    let duration = Duration::from(value);
+    if duration.is_zero() {
+        return Err(invalid(flag, "0s", "must be longer than zero"));
+    }
+    Ok(duration)
+}
+
+/// A `--report` path: it must name a file.
+pub(crate) fn check_report_path(path: &Path) -> Result<(), ConfigError> {
+    if path.as_os_str().is_empty() || path.is_dir() {
+        return Err(invalid("report", path.display(), "must name a file"));
+    }
+    Ok(())
 }
 
 /// Settings shared by every loading mode.
@@ -136,28 +169,15 @@ impl LoadConfig {
                 format!("must be between 1 and {MAX_BATCH}"),
             ));
         }
-        let progress_every = Duration::from(args.progress_every);
-        if progress_every < Duration::from_millis(50) {
-            return Err(invalid(
-                "progress-every",
-                args.progress_every,
-                "must be at least 50ms",
-            ));
-        }
-        let connect_timeout = Duration::from(args.connect_timeout);
-        if connect_timeout.is_zero() {
-            return Err(invalid("connect-timeout", "0s", "must be longer than zero"));
-        }
+        let progress_every = progress_interval(args.progress_every)?;
+        let connect_timeout = positive("connect-timeout", args.connect_timeout)?;
         let mut target = Target::resolve(args.target.as_deref(), env)?;
-        let timeout = Duration::from(args.timeout);
-        if timeout.is_zero() {
-            return Err(invalid("timeout", "0s", "must be longer than zero"));
-        }
+        let timeout = positive("timeout", args.timeout)?;
         let http_flags_given = args.user.is_some()
             || args.password_file.is_some()
             || args.gzip
-            || args.ca_file.is_some()
-            || args.insecure;
+            || args.tls.ca_file.is_some()
+            || args.tls.insecure;
         match &mut target {
             Target::Http(http) => {
                 let password = match &args.password_file {
@@ -176,7 +196,7 @@ impl LoadConfig {
             }
             _ => {}
         }
-        if let Some(path) = &args.ca_file {
+        if let Some(path) = &args.tls.ca_file {
             if !path.is_file() {
                 return Err(invalid("ca-file", path.display(), "is not a readable file"));
             }
@@ -187,9 +207,7 @@ impl LoadConfig {
             ));
         }
         if let Some(path) = &args.report {
-            if path.as_os_str().is_empty() || path.is_dir() {
-                return Err(invalid("report", path.display(), "must name a file"));
-            }
+            check_report_path(path)?;
         }
         Ok(LoadConfig {
             target,
@@ -216,8 +234,8 @@ impl LoadConfig {
                 connect_timeout,
                 timeout,
                 gzip: args.gzip,
-                ca_file: args.ca_file.clone(),
-                insecure: args.insecure,
+                ca_file: args.tls.ca_file.clone(),
+                insecure: args.tls.insecure,
             },
         })
     }

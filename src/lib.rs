@@ -2,7 +2,7 @@
 //!
 //! [`run`] parses the command line ([`cli`]), validates it into a config ([`config`]), installs the
 //! Ctrl-C handler, and hands the mode's source to [`load::run`], which drives the [`engine`]'s
-//! pinned workers against a [`sink`]. See docs/ARCHITECTURE.md for the threads and the data flow.
+//! pinned workers against a [`sink`]; `loader probe` runs its own user threads ([`probe`]). See docs/ARCHITECTURE.md for the threads and the data flow.
 
 pub mod cli;
 pub mod config;
@@ -10,8 +10,10 @@ pub mod copy;
 pub mod encode;
 pub mod engine;
 pub mod gen;
+pub mod http_agent;
 pub mod load;
 pub mod pg;
+pub mod probe;
 pub mod reject;
 pub mod report;
 pub mod rows;
@@ -50,6 +52,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     let code = match &cli.command {
         Some(Command::Gen(args)) => run_gen(args, &signal),
         Some(Command::Copy(args)) => run_copy(args, &signal),
+        Some(Command::Probe(args)) => probe::run(args, &signal),
         None => run_gen(&cli.gen, &signal),
     };
     ExitCode::from(code)

@@ -58,25 +58,32 @@ impl AddAssign<&Stats> for Stats {
     }
 }
 
-/// A latency histogram in microseconds, from 1 µs to one hour at 3 significant digits.
+/// A latency histogram in microseconds. It grows with the largest value recorded, so that many
+/// of them (one per probe user and timing) stay small.
 #[derive(Debug, Clone)]
-pub struct Latency(Histogram<u64>);
+pub struct Latency(Histogram<u32>);
 
 impl Default for Latency {
+    /// Three significant digits.
     fn default() -> Latency {
-        Latency(
-            Histogram::new_with_bounds(1, 3_600_000_000, 3)
-                .expect("constant histogram bounds are valid"),
-        )
+        Latency::with_digits(3)
     }
 }
 
 impl Latency {
+    /// A histogram that keeps values to `digits` significant digits (1 to 5).
+    pub fn with_digits(digits: u8) -> Latency {
+        Latency(Histogram::new(digits).expect("1 to 5 significant digits are valid"))
+    }
+
     pub fn record(&mut self, latency: Duration) {
+        // Beyond an hour the figure is an hour: a stuck request, not a measurement.
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)
-            .max(1);
-        self.0.saturating_record(micros);
+            .clamp(1, MAX_MICROS);
+        if self.0.record(micros).is_err() {
+            self.0.saturating_record(micros);
+        }
     }
 
     /// Percentiles and extremes in milliseconds.
@@ -95,11 +102,14 @@ impl Latency {
     }
 }
 
+/// The largest latency recorded: one hour.
+const MAX_MICROS: u64 = 3_600_000_000;
+
 impl AddAssign<&Latency> for Latency {
     fn add_assign(&mut self, other: &Latency) {
         self.0
             .add(&other.0)
-            .expect("histograms with the same bounds always merge");
+            .expect("an auto-resizing histogram takes any other");
     }
 }
 

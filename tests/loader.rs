@@ -3,6 +3,7 @@
 
 mod copy;
 mod http;
+mod probe;
 mod support;
 
 use std::collections::BTreeSet;

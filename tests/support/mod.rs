@@ -4,6 +4,7 @@
 pub mod clickhouse;
 pub mod protocol;
 pub mod proxy;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};

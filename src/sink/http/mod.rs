@@ -26,6 +26,7 @@ use ureq::Agent;
 
 use super::{Sink, SinkError, SinkFactory, Written};
 use crate::config::TableName;
+use crate::http_agent::{tls_config, ResolvedHost};
 use crate::reject::{Reject, RejectLog};
 use crate::rows::{Batch, Columns, Schema};
 use crate::target::{HttpProtocol, HttpTarget};
@@ -116,33 +117,28 @@ impl Answer {
 
 impl HttpClient {
     pub fn new(target: &HttpTarget, options: &HttpOptions) -> Result<HttpClient, SinkError> {
-        let mut tls = ureq::tls::TlsConfig::builder().disable_verification(options.insecure);
-        if let Some(path) = &options.ca_file {
-            let pem = std::fs::read(path).map_err(|err| SinkError::Permanent {
+        let tls = tls_config(options.ca_file.as_deref(), options.insecure).map_err(|message| {
+            SinkError::Permanent {
                 kind: "tls",
-                message: format!("cannot read --ca-file {}: {err}", path.display()),
-            })?;
-            let certificates: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(certificate),
-                    _ => None,
-                })
-                .collect();
-            if certificates.is_empty() {
-                return Err(SinkError::Permanent {
-                    kind: "tls",
-                    message: format!("--ca-file {} holds no PEM certificate", path.display()),
-                });
+                message,
             }
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certificates));
-        }
+        })?;
+        let host = target
+            .base_url
+            .parse()
+            .map_err(|err| format!("{err}"))
+            .and_then(|uri| ResolvedHost::resolve(&uri))
+            .map_err(|reason| SinkError::Transient {
+                kind: "dns",
+                message: format!("cannot reach {target}: {reason}"),
+            })?;
         let config = Agent::config_builder()
             .timeout_connect(Some(options.connect_timeout))
             .timeout_global(Some(options.timeout))
             .http_status_as_error(false)
             // A redirected POST would be followed as a GET without its body.
             .max_redirects(0)
-            .tls_config(tls.build())
+            .tls_config(tls)
             .build();
         let authorization = target.user.as_ref().map(|user| {
             let credentials = format!("{user}:{}", target.password().unwrap_or(""));
@@ -152,7 +148,7 @@ impl HttpClient {
             )
         });
         Ok(HttpClient {
-            agent: Agent::new_with_config(config),
+            agent: host.agent(config),
             base_url: target.base_url.clone(),
             query: target.query.clone(),
             authorization,

@@ -1,0 +1,107 @@
+//! `loader probe URL`: concurrent blocking HTTP users, one OS thread and one keep-alive
+//! connection each, measure time to headers, time to first byte, total time and stalls in
+//! streamed answers, and tell whether the server handles requests concurrently or one at a time.
+//!
+//! A probe runs one round per `--users` count ([`round`]), after a lone-user baseline when the
+//! first round is not a lone user itself; each round is judged against that baseline
+//! ([`verdict`]). The summary is printed, and `--report` writes every figure as JSON ([`report`]).
+
+mod client;
+mod config;
+mod report;
+mod round;
+mod verdict;
+
+use crate::cli::ProbeArgs;
+use crate::engine::StopSignal;
+use crate::report::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_REJECTS, EXIT_USAGE};
+
+pub use config::{ProbeConfig, Stop, MAX_USERS};
+pub use verdict::{Baseline, Kind};
+
+use report::{ProbeReport, RoundReport};
+use round::{Progress, RoundPlan};
+
+/// Runs `loader probe` and returns its exit code: 0 when every request succeeded and no round
+/// found the server serializing requests, 1 when some failed or one did, 2 for a bad flag, 3 when
+/// the users could not be started or the report not written, 130 when interrupted.
+pub fn run(args: &ProbeArgs, signal: &StopSignal) -> u8 {
+    let config = match ProbeConfig::from_args(args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("loader: error: {err}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut probe = ProbeReport::new(&config);
+    if !config.quiet {
+        eprintln!("{}", probe.headline());
+    }
+    let plan = |users| RoundPlan {
+        users,
+        stop: config.stop,
+        rate: config.rate,
+        timeout: config.agent.timeout,
+    };
+    let progress = Progress {
+        every: config.progress_every,
+        quiet: config.quiet,
+    };
+    let round = |plan| round::run(plan, &config.request, &config.agent, progress, signal);
+    let mut baseline = None;
+    if config.baseline > 0 && config.users[0] != 1 {
+        let lone = RoundPlan {
+            users: 1,
+            stop: Stop::Requests(config.baseline),
+            rate: None,
+            ..plan(1)
+        };
+        match round(lone) {
+            Ok(lone) => baseline = Some(RoundReport::baseline_of(&lone)),
+            Err(err) => return fatal(&err),
+        }
+    }
+    for &users in &config.users {
+        if signal.is_stopping() {
+            break;
+        }
+        let measured = match round(plan(users)) {
+            Ok(measured) => measured,
+            Err(err) => return fatal(&err),
+        };
+        if users == 1 && baseline.is_none() && config.baseline > 0 {
+            baseline = Some(RoundReport::baseline_of(&measured));
+        }
+        let lone_user = baseline.flatten();
+        let judged = RoundReport::new(&measured, lone_user.as_ref());
+        if !config.quiet {
+            println!("{}", judged.summary());
+        }
+        probe.rounds.push(judged);
+    }
+    probe.finish(baseline.flatten(), signal.is_interrupted());
+    if !config.quiet {
+        println!("{}", probe.summary());
+    }
+    if let Some(path) = &config.report {
+        if let Err(err) = probe.write_to(path) {
+            eprintln!(
+                "loader: error: cannot write the report {}: {err}",
+                path.display()
+            );
+            return EXIT_FATAL;
+        }
+    }
+    if probe.interrupted {
+        EXIT_INTERRUPTED
+    } else if probe.all_succeeded() && probe.verdict != Some(Kind::Blocking) {
+        0
+    } else {
+        EXIT_REJECTS
+    }
+}
+
+fn fatal(message: &str) -> u8 {
+    eprintln!("loader: error: {message}");
+    EXIT_FATAL
+}

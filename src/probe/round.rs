@@ -1,0 +1,574 @@
+//! One round of the probe: N user threads, each with its own agent and keep-alive connection,
+//! send the request until the round ends, and record what they saw in their own [`Tally`] (one
+//! hdrhistogram per timing, merged at the end).
+//!
+//! Without `--rate` the users send back to back (closed model). With it, request *i* is planned
+//! for `start + i / rate` (open model): a user takes the next planned request, waits for its time
+//! and sends it. When every user is busy a request starts late; its timings count from the
+//! planned time, so a slow server cannot hide its queue (coordinated omission), and the lateness
+//! is reported on its own as the client's delay. Every planned request is sent; those still
+//! unsent `--timeout` after the round should have ended are counted as unsent.
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::client::{AgentOptions, Exchange, Failure, RequestTemplate, User};
+use super::config::Stop;
+use super::report::users;
+use crate::engine::StopSignal;
+use crate::report::human;
+use crate::report::process::threads_now;
+use crate::stats::Latency;
+
+/// Stack of a user thread: it holds a few small frames and a 16 KiB read buffer on the heap.
+const USER_STACK_BYTES: usize = 256 * 1024;
+
+/// The longest nap while waiting for a planned start, so that Ctrl-C is noticed.
+const MAX_NAP: Duration = Duration::from_millis(100);
+
+/// What a round is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundPlan {
+    pub users: usize,
+    pub stop: Stop,
+    pub rate: Option<f64>,
+    pub timeout: Duration,
+}
+
+/// How the live progress is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub every: Duration,
+    pub quiet: bool,
+}
+
+/// Significant digits of the probe's timings: within 1%, and a few KiB per histogram, which
+/// matters with five histograms for each of hundreds of users.
+const TIMING_DIGITS: u8 = 2;
+
+/// What the users of one round saw, merged.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// Requests sent.
+    pub sent: u64,
+    /// Requests that got a whole answer, whatever its status.
+    pub answered: u64,
+    /// Answers with a status below 400.
+    pub succeeded: u64,
+    /// Planned requests never sent: every user was still busy after the round's end.
+    pub unsent: u64,
+    pub bytes: u64,
+    pub status: BTreeMap<u16, u64>,
+    pub errors: BTreeMap<&'static str, u64>,
+    /// The first message of each error kind.
+    pub error_examples: BTreeMap<&'static str, String>,
+    pub headers: Latency,
+    pub first_byte: Latency,
+    pub total: Latency,
+    pub largest_gap: Latency,
+    /// Open model: how late each request started against its plan.
+    pub client_delay: Latency,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        let timing = || Latency::with_digits(TIMING_DIGITS);
+        Tally {
+            sent: 0,
+            answered: 0,
+            succeeded: 0,
+            unsent: 0,
+            bytes: 0,
+            status: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            error_examples: BTreeMap::new(),
+            headers: timing(),
+            first_byte: timing(),
+            total: timing(),
+            largest_gap: timing(),
+            client_delay: timing(),
+        }
+    }
+}
+
+impl Tally {
+    /// Records one request; `delay` is how late it started against its plan (open model).
+    fn record(&mut self, outcome: Result<Exchange, Failure>, delay: Option<Duration>) {
+        self.sent += 1;
+        let late = delay.unwrap_or_default();
+        if let Some(delay) = delay {
+            self.client_delay.record(delay);
+        }
+        match outcome {
+            Ok(exchange) => {
+                self.answered += 1;
+                if exchange.status < 400 {
+                    self.succeeded += 1;
+                }
+                *self.status.entry(exchange.status).or_default() += 1;
+                self.bytes += exchange.bytes;
+                self.headers.record(late + exchange.headers);
+                self.first_byte.record(late + exchange.first_byte);
+                self.total.record(late + exchange.total);
+                self.largest_gap.record(exchange.largest_gap);
+            }
+            Err(failure) => {
+                *self.errors.entry(failure.kind).or_default() += 1;
+                self.error_examples
+                    .entry(failure.kind)
+                    .or_insert(failure.message);
+            }
+        }
+    }
+}
+
+impl AddAssign<&Tally> for Tally {
+    fn add_assign(&mut self, other: &Tally) {
+        self.sent += other.sent;
+        self.answered += other.answered;
+        self.succeeded += other.succeeded;
+        self.unsent += other.unsent;
+        self.bytes += other.bytes;
+        for (status, count) in &other.status {
+            *self.status.entry(*status).or_default() += count;
+        }
+        for (kind, count) in &other.errors {
+            *self.errors.entry(kind).or_default() += count;
+        }
+        for (kind, message) in &other.error_examples {
+            self.error_examples
+                .entry(kind)
+                .or_insert_with(|| message.clone());
+        }
+        self.headers += &other.headers;
+        self.first_byte += &other.first_byte;
+        self.total += &other.total;
+        self.largest_gap += &other.largest_gap;
+        self.client_delay += &other.client_delay;
+    }
+}
+
+/// A finished round.
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub plan: RoundPlan,
+    /// Requests planned (open model).
+    pub planned: Option<u64>,
+    pub tally: Tally,
+    /// From the start of the round to its last answer.
+    pub elapsed: Duration,
+    /// Time during which every user was waiting for the first byte of an answer.
+    pub all_waiting: Duration,
+    pub longest_all_waiting: Duration,
+    pub peak_threads: u64,
+    pub interrupted: bool,
+}
+
+/// When each user sends its next request.
+#[derive(Debug, Clone, Copy)]
+enum Schedule {
+    /// Back to back, until `requests` were taken or `until` passed.
+    Closed {
+        requests: Option<u64>,
+        duration: Option<Duration>,
+    },
+    /// Request i at `start + i × interval`; those not sent by `deadline` are counted as unsent.
+    Open {
+        interval: Duration,
+        requests: u64,
+        give_up_after: Duration,
+    },
+}
+
+impl Schedule {
+    fn new(plan: &RoundPlan) -> Schedule {
+        match (plan.rate, plan.stop) {
+            (None, Stop::Requests(requests)) => Schedule::Closed {
+                requests: Some(requests),
+                duration: None,
+            },
+            (None, Stop::Duration(duration)) => Schedule::Closed {
+                requests: None,
+                duration: Some(duration),
+            },
+            (Some(rate), stop) => {
+                let requests = match stop {
+                    Stop::Requests(requests) => requests,
+                    Stop::Duration(duration) => ((duration.as_secs_f64() * rate) as u64).max(1),
+                };
+                let interval = Duration::from_secs_f64(1.0 / rate);
+                Schedule::Open {
+                    interval,
+                    requests,
+                    give_up_after: interval
+                        .saturating_mul(u32::try_from(requests).unwrap_or(u32::MAX))
+                        + plan.timeout,
+                }
+            }
+        }
+    }
+
+    fn planned(&self) -> Option<u64> {
+        match self {
+            Schedule::Open { requests, .. } => Some(*requests),
+            Schedule::Closed { .. } => None,
+        }
+    }
+}
+
+/// What the next request of a user is.
+enum Turn {
+    /// Send it now; `Some(planned)` in the open model.
+    Send(Option<Instant>),
+    /// Count it as unsent and take the next.
+    Skip,
+    /// The round is over for this user.
+    Done,
+}
+
+/// Where the users of a round take their requests from.
+struct Dispatch<'a> {
+    schedule: Schedule,
+    next: AtomicU64,
+    start: OnceLock<Instant>,
+    signal: &'a StopSignal,
+    /// Set when the round could not start all its users.
+    abort: AtomicBool,
+}
+
+impl Dispatch<'_> {
+    fn start(&self) -> Instant {
+        *self.start.get_or_init(Instant::now)
+    }
+
+    fn turn(&self) -> Turn {
+        if self.signal.is_stopping() || self.abort.load(Ordering::Relaxed) {
+            return Turn::Done;
+        }
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        let start = self.start();
+        match self.schedule {
+            Schedule::Closed { requests, duration } => {
+                let over = requests.is_some_and(|requests| index >= requests)
+                    || duration.is_some_and(|duration| start.elapsed() >= duration);
+                if over {
+                    Turn::Done
+                } else {
+                    Turn::Send(None)
+                }
+            }
+            Schedule::Open {
+                interval,
+                requests,
+                give_up_after,
+            } => {
+                if index >= requests {
+                    return Turn::Done;
+                }
+                let planned =
+                    start + interval.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
+                loop {
+                    let now = Instant::now();
+                    if now >= planned {
+                        break;
+                    }
+                    if self.signal.is_stopping() {
+                        return Turn::Done;
+                    }
+                    std::thread::sleep((planned - now).min(MAX_NAP));
+                }
+                if start.elapsed() > give_up_after {
+                    Turn::Skip
+                } else {
+                    Turn::Send(Some(planned))
+                }
+            }
+        }
+    }
+}
+
+/// Tracks the windows in which every user waited for the first byte of an answer at once: the
+/// sign of a server that stopped serving everyone, not just some.
+///
+/// Hundreds of users update it twice per request, so it is one atomic word rather than a lock:
+/// the users waiting in the high bits, and in the low [`SINCE_BITS`] the microsecond (since the
+/// tracker was made) at which the last one started waiting.
+struct AllWaiting {
+    users: u64,
+    made: Instant,
+    state: AtomicU64,
+    total_micros: AtomicU64,
+    longest_micros: AtomicU64,
+}
+
+/// Bits of the window's start in [`AllWaiting::state`]: microseconds enough for 12 days.
+const SINCE_BITS: u32 = 40;
+const SINCE_MASK: u64 = (1 << SINCE_BITS) - 1;
+
+impl AllWaiting {
+    fn new(users: usize) -> AllWaiting {
+        AllWaiting {
+            users: users as u64,
+            made: Instant::now(),
+            state: AtomicU64::new(0),
+            total_micros: AtomicU64::new(0),
+            longest_micros: AtomicU64::new(0),
+        }
+    }
+
+    fn now_micros(&self) -> u64 {
+        u64::try_from(self.made.elapsed().as_micros()).unwrap_or(SINCE_MASK) & SINCE_MASK
+    }
+
+    /// A user started waiting for an answer.
+    fn begin(&self) {
+        let now = self.now_micros();
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                let waiting = (state >> SINCE_BITS) + 1;
+                let since = if waiting == self.users {
+                    now
+                } else {
+                    state & SINCE_MASK
+                };
+                Some(waiting << SINCE_BITS | since)
+            });
+    }
+
+    /// A user got the first byte of its answer, or gave up.
+    fn end(&self) {
+        let now = self.now_micros();
+        let previous = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                let waiting = (state >> SINCE_BITS).saturating_sub(1);
+                Some(waiting << SINCE_BITS | state & SINCE_MASK)
+            })
+            .unwrap_or_default();
+        if previous >> SINCE_BITS == self.users {
+            let window = now.saturating_sub(previous & SINCE_MASK);
+            self.total_micros.fetch_add(window, Ordering::Relaxed);
+            self.longest_micros.fetch_max(window, Ordering::Relaxed);
+        }
+    }
+
+    /// The time every user waited at once, and the longest such window.
+    fn windows(&self) -> (Duration, Duration) {
+        let micros = |value: &AtomicU64| Duration::from_micros(value.load(Ordering::Relaxed));
+        (micros(&self.total_micros), micros(&self.longest_micros))
+    }
+}
+
+/// Runs one round and returns what it measured, or why its users could not be started.
+pub fn run(
+    plan: RoundPlan,
+    request: &RequestTemplate,
+    agent: &AgentOptions,
+    progress: Progress,
+    signal: &StopSignal,
+) -> Result<Round, String> {
+    let schedule = Schedule::new(&plan);
+    let dispatch = Dispatch {
+        schedule,
+        next: AtomicU64::new(0),
+        start: OnceLock::new(),
+        signal,
+        abort: AtomicBool::new(false),
+    };
+    let waiting = AllWaiting::new(plan.users);
+    let answered = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    // Users build their agent, then wait for `go` to be dropped: all start together.
+    let (go, wait_for_go) = crossbeam_channel::bounded::<()>(0);
+    let (done, finished) = crossbeam_channel::bounded::<()>(0);
+    let (dispatch, waiting, answered, failed) = (&dispatch, &waiting, &answered, &failed);
+    let (wait_for_go, finished) = (&wait_for_go, &finished);
+    let result = std::thread::scope(|scope| {
+        let mut users = Vec::with_capacity(plan.users);
+        for _ in 0..plan.users {
+            let spawned = std::thread::Builder::new()
+                .stack_size(USER_STACK_BYTES)
+                .spawn_scoped(scope, move || {
+                    let mut user = User::new(request, agent);
+                    let mut tally = Tally::default();
+                    let _ = wait_for_go.recv();
+                    loop {
+                        let planned = match dispatch.turn() {
+                            Turn::Done => break,
+                            Turn::Skip => {
+                                tally.unsent += 1;
+                                continue;
+                            }
+                            Turn::Send(planned) => planned,
+                        };
+                        let delay = planned.map(|planned| planned.elapsed());
+                        waiting.begin();
+                        let outcome = user.exchange(&mut || waiting.end());
+                        let counter = if outcome.is_ok() { answered } else { failed };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        tally.record(outcome, delay);
+                    }
+                    tally
+                });
+            match spawned {
+                Ok(user) => users.push(user),
+                Err(err) => {
+                    dispatch.abort.store(true, Ordering::Relaxed);
+                    drop(go);
+                    return Err(format!(
+                        "cannot start user thread {} of {}: {err}; lower --users",
+                        users.len() + 1,
+                        plan.users
+                    ));
+                }
+            }
+        }
+        let start = dispatch.start();
+        drop(go);
+        let monitor =
+            scope.spawn(move || monitor(&plan, start, progress, answered, failed, finished));
+        let mut tally = Tally::default();
+        for user in users {
+            if let Ok(user_tally) = user.join() {
+                tally += &user_tally;
+            }
+        }
+        drop(done);
+        Ok((tally, monitor.join().unwrap_or(0)))
+    });
+    let (tally, peak_threads) = result?;
+    let elapsed = dispatch.start().elapsed();
+    let (all_waiting, longest_all_waiting) = waiting.windows();
+    Ok(Round {
+        plan,
+        planned: schedule.planned(),
+        tally,
+        elapsed,
+        all_waiting,
+        longest_all_waiting,
+        peak_threads,
+        interrupted: signal.is_interrupted(),
+    })
+}
+
+/// Prints a progress line every tick until the round ends; returns the most threads it saw.
+fn monitor(
+    plan: &RoundPlan,
+    start: Instant,
+    progress: Progress,
+    answered: &AtomicU64,
+    failed: &AtomicU64,
+    finished: &crossbeam_channel::Receiver<()>,
+) -> u64 {
+    let mut peak_threads = threads_now();
+    let mut previous = (start, 0);
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+        finished.recv_timeout(progress.every)
+    {
+        peak_threads = peak_threads.max(threads_now());
+        if progress.quiet {
+            continue;
+        }
+        let now = Instant::now();
+        let answered = answered.load(Ordering::Relaxed);
+        let period = now.duration_since(previous.0).as_secs_f64();
+        let rate = (answered - previous.1) as f64 / period.max(1e-9);
+        previous = (now, answered);
+        eprintln!(
+            "probe: {} · {:.1} s · {} answered · {:.0}/s now · {} failed",
+            users(plan.users),
+            now.duration_since(start).as_secs_f64(),
+            human::count(answered),
+            rate,
+            human::count(failed.load(Ordering::Relaxed)),
+        );
+    }
+    peak_threads
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_schedules_plan_rate_times_duration_requests() {
+        let plan = RoundPlan {
+            users: 4,
+            stop: Stop::Duration(Duration::from_secs(10)),
+            rate: Some(100.0),
+            timeout: Duration::from_secs(2),
+        };
+        let Schedule::Open {
+            interval,
+            requests,
+            give_up_after,
+        } = Schedule::new(&plan)
+        else {
+            panic!("a rate gives the open model");
+        };
+        assert_eq!(requests, 1000);
+        assert_eq!(interval, Duration::from_millis(10));
+        assert_eq!(give_up_after, Duration::from_secs(12));
+    }
+
+    #[test]
+    fn every_user_waiting_is_a_window_between_the_last_begin_and_the_first_end() {
+        let waiting = AllWaiting::new(2);
+        waiting.begin();
+        waiting.end();
+        assert_eq!(
+            waiting.windows(),
+            (Duration::ZERO, Duration::ZERO),
+            "never both"
+        );
+        waiting.begin();
+        waiting.begin();
+        std::thread::sleep(Duration::from_millis(20));
+        waiting.end();
+        std::thread::sleep(Duration::from_millis(20));
+        waiting.end();
+        let (total, longest) = waiting.windows();
+        assert!(total >= Duration::from_millis(20) && total < Duration::from_millis(39));
+        assert_eq!(total, longest);
+    }
+
+    #[test]
+    fn tallies_merge_counts_kinds_and_timings() {
+        let exchange = Exchange {
+            status: 200,
+            headers: Duration::from_millis(1),
+            first_byte: Duration::from_millis(2),
+            total: Duration::from_millis(3),
+            largest_gap: Duration::ZERO,
+            bytes: 10,
+        };
+        let mut a = Tally::default();
+        a.record(Ok(exchange), Some(Duration::from_millis(5)));
+        let mut b = Tally::default();
+        b.record(
+            Ok(Exchange {
+                status: 503,
+                ..exchange
+            }),
+            None,
+        );
+        b.record(
+            Err(Failure {
+                kind: "refused",
+                message: "connection refused".into(),
+            }),
+            None,
+        );
+        a += &b;
+        assert_eq!((a.sent, a.answered, a.succeeded, a.bytes), (3, 2, 1, 20));
+        assert_eq!(a.status[&503], 1);
+        assert_eq!(a.errors["refused"], 1);
+        // The open-model request counts from its planned start: 5 ms late + 3 ms (to 1%).
+        assert!((a.total.summary().max - 8.0).abs() < 0.08);
+        assert_eq!(a.client_delay.summary().count, 1);
+    }
+}

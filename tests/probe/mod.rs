@@ -1,0 +1,309 @@
+//! `loader probe` end to end, against streaming servers the tests start: the verdict on a
+//! concurrent server and on one behind a global lock, time to first byte against time to
+//! headers, the open model's rate and its accounting under a slow server, and failures counted
+//! rather than crashing.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::stream::{Script, StreamServer};
+use crate::support::{read_report, scratch, Loader, Run};
+
+/// Runs a probe with `args`, returning the run and its JSON report.
+fn probe(args: &[&str]) -> (Run, Value) {
+    let dir = scratch();
+    let report = dir.path().join("probe.json");
+    let run = Loader::new()
+        .arg("probe")
+        .args(args)
+        .args(["--progress-every", "200ms", "--report"])
+        .arg_path(&report)
+        .run();
+    assert!(
+        report.exists(),
+        "no report; exit {}\nstdout: {}\nstderr: {}",
+        run.code(),
+        run.stdout(),
+        run.stderr()
+    );
+    let value = read_report(&report);
+    (run, value)
+}
+
+fn ms(round: &Value, timing: &str, figure: &str) -> f64 {
+    round["timings_ms"][timing][figure]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {timing}.{figure} in {round}"))
+}
+
+/// An answer streamed over 200 ms: five chunks, the first at once, then one every 50 ms.
+fn two_hundred_ms(serialize: bool) -> Script {
+    Script {
+        serialize,
+        ..Script::streaming(5, Duration::from_millis(50))
+    }
+}
+
+#[test]
+fn a_concurrent_server_is_judged_concurrent_at_10_and_20_users() {
+    let server = StreamServer::start(two_hundred_ms(false));
+    let (run, report) = probe(&[
+        &server.url,
+        "--users",
+        "10,20",
+        "--requests",
+        "40",
+        "--baseline",
+        "3",
+    ]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    assert_eq!(report["verdict"], "concurrent", "{report}");
+    for (round, users) in report["rounds"].as_array().unwrap().iter().zip([10, 20]) {
+        assert_eq!(round["users"], users);
+        assert_eq!(round["verdict"], "concurrent", "{round}");
+        assert_eq!(
+            (round["answered"].as_u64(), round["sent"].as_u64()),
+            (Some(40), Some(40))
+        );
+        assert_eq!(round["status_codes"]["200"], 40);
+        assert!(ms(round, "first_byte", "max") < 100.0, "{round}");
+        assert!(ms(round, "total", "p50") >= 200.0, "{round}");
+        assert!(
+            round["effective_concurrency"].as_f64().unwrap() > 5.0,
+            "{round}"
+        );
+    }
+    // The baseline, then both rounds: the server saw exactly what the probe reports.
+    assert_eq!(report["baseline"]["requests"], 3);
+    assert_eq!(server.requests(), 3 + 40 + 40);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("verdict: requests are handled concurrently"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mean TTFB"), "the sweep table: {stdout}");
+    assert!(
+        report["process"]["threads"].as_u64().unwrap() >= 20,
+        "{report}"
+    );
+}
+
+#[test]
+fn a_server_behind_one_lock_is_judged_blocking() {
+    for users in [10u64, 20] {
+        let server = StreamServer::start(two_hundred_ms(true));
+        let count = users.to_string();
+        let (run, report) = probe(&[
+            &server.url,
+            "--users",
+            &count,
+            "--requests",
+            &count,
+            "--baseline",
+            "2",
+        ]);
+        assert_eq!(run.code(), 1, "blocking exits 1: {}", run.stderr());
+        assert_eq!(report["verdict"], "blocking", "{report}");
+        let round = &report["rounds"][0];
+        // One request each, one at a time: the last waits for the other users × 200 ms.
+        let max = ms(round, "first_byte", "max");
+        let expected = (users - 1) as f64 * 200.0;
+        assert!(
+            max > expected * 0.9 && max < expected * 1.2 + 100.0,
+            "{users} users: max first byte {max} ms, expected ≈ {expected} ms"
+        );
+        assert!(
+            round["effective_concurrency"].as_f64().unwrap() < 1.5,
+            "{round}"
+        );
+        assert!(
+            run.stdout()
+                .contains("verdict: the server serializes requests"),
+            "{}",
+            run.stdout()
+        );
+        assert_eq!(server.requests(), 2 + users);
+    }
+}
+
+#[test]
+fn time_to_first_byte_is_the_first_body_byte_not_the_headers() {
+    // Headers at once, the first chunk after 300 ms, two more 150 ms apart.
+    let server = StreamServer::start(Script {
+        first_chunk_after: Duration::from_millis(300),
+        chunks: 3,
+        chunk_every: Duration::from_millis(150),
+        ..Script::streaming(1, Duration::ZERO)
+    });
+    let (run, report) = probe(&[&server.url, "--users", "2", "-n", "4", "--baseline", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let round = &report["rounds"][0];
+    assert!(ms(round, "headers", "max") < 100.0, "{round}");
+    let first_byte = ms(round, "first_byte", "p50");
+    assert!((290.0..400.0).contains(&first_byte), "{round}");
+    let gap = ms(round, "largest_gap", "p50");
+    assert!((140.0..250.0).contains(&gap), "{round}");
+    assert!(ms(round, "total", "p50") >= 600.0, "{round}");
+    assert_eq!(round["bytes"], 4 * 3 * 6);
+    // Without a baseline there is no verdict, and the probe says so.
+    assert_eq!(report["verdict"], Value::Null);
+}
+
+#[test]
+fn rate_100_for_10_seconds_offers_1000_requests() {
+    let server = StreamServer::start(Script::streaming(1, Duration::ZERO));
+    let dir = scratch();
+    let report_path = dir.path().join("rate.json");
+    let child = Loader::new()
+        .args([
+            "probe",
+            &server.url,
+            "--users",
+            "8",
+            "--rate",
+            "100",
+            "--duration",
+            "10s",
+            "--baseline",
+            "0",
+            "--quiet",
+            "--report",
+        ])
+        .arg_path(&report_path)
+        .spawn();
+    // Half-way, the server has seen half the requests: the rate holds during the run, not
+    // just on average.
+    std::thread::sleep(Duration::from_secs(5));
+    let halfway = server.requests();
+    let output = crate::support::wait_with_limit(child, Duration::from_secs(30));
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        (475..=525).contains(&halfway),
+        "{halfway} requests after 5 s"
+    );
+    let seen = server.requests();
+    assert!((950..=1050).contains(&seen), "the server saw {seen}");
+    let report = read_report(&report_path);
+    let round = &report["rounds"][0];
+    assert_eq!(round["model"], "open");
+    assert_eq!(
+        (round["planned"].as_u64(), round["sent"].as_u64()),
+        (Some(1000), Some(seen))
+    );
+    let elapsed = round["elapsed_s"].as_f64().unwrap();
+    assert!((9.9..10.6).contains(&elapsed), "{elapsed} s");
+}
+
+#[test]
+fn a_slow_server_does_not_lower_the_offered_rate() {
+    // 100 ms per answer and 2 users: 20 answers/s can be served, 50/s are offered.
+    let server = StreamServer::start(Script {
+        first_chunk_after: Duration::from_millis(100),
+        ..Script::streaming(1, Duration::ZERO)
+    });
+    let (run, report) = probe(&[
+        &server.url,
+        "--users",
+        "2",
+        "--rate",
+        "50",
+        "--duration",
+        "2s",
+        "--baseline",
+        "0",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let round = &report["rounds"][0];
+    // All 100 planned requests were sent, later and later; none is left out of the figures.
+    assert_eq!(
+        (round["planned"].as_u64(), round["sent"].as_u64()),
+        (Some(100), Some(100))
+    );
+    assert_eq!(round["unsent"], 0);
+    assert_eq!(server.requests(), 100);
+    assert!(round["elapsed_s"].as_f64().unwrap() >= 4.5, "{round}");
+    // The last request was planned at 2 s and sent near 5 s: its latency counts from 2 s.
+    assert!(ms(round, "client_delay", "max") >= 2500.0, "{round}");
+    assert!(ms(round, "total", "max") >= 2600.0, "{round}");
+    // The median request was planned near 1 s and sent near 2.5 s.
+    assert!(ms(round, "total", "p50") >= 1000.0, "{round}");
+}
+
+#[test]
+fn failures_are_counted_never_a_crash() {
+    // A server too slow for --timeout.
+    let slow = StreamServer::start(Script {
+        first_chunk_after: Duration::from_secs(3),
+        ..Script::streaming(1, Duration::ZERO)
+    });
+    let (run, report) = probe(&[
+        &slow.url,
+        "--users",
+        "2",
+        "-n",
+        "4",
+        "--timeout",
+        "300ms",
+        "--baseline",
+        "0",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let round = &report["rounds"][0];
+    assert_eq!(round["errors"]["timeout"], 4, "{round}");
+    assert_eq!(round["success_rate"], 0.0);
+
+    // Nothing listening.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = format!("http://127.0.0.1:{port}/");
+    let (run, report) = probe(&[&refused, "--users", "3", "-n", "30", "--baseline", "5"]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let round = &report["rounds"][0];
+    assert_eq!(round["errors"]["refused"], 30, "{round}");
+    assert_eq!(round["answered"], 0);
+    assert_eq!(
+        report["baseline"],
+        Value::Null,
+        "the lone user got no answer"
+    );
+
+    // 503 on every request: answered, counted by status, not succeeded.
+    let unavailable = StreamServer::start(Script {
+        status: 503,
+        ..Script::streaming(1, Duration::ZERO)
+    });
+    let (run, report) = probe(&[
+        &unavailable.url,
+        "--users",
+        "4",
+        "-n",
+        "20",
+        "--baseline",
+        "2",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let round = &report["rounds"][0];
+    assert_eq!(round["status_codes"]["503"], 20, "{round}");
+    assert_eq!(
+        (round["answered"].as_u64(), round["succeeded"].as_u64()),
+        (Some(20), Some(0))
+    );
+    assert!(run.stdout().contains("503 ×20"), "{}", run.stdout());
+
+    // A malformed URL: one line, exit 2, no report.
+    for url in ["http://", "localhost:8080", "http://exa mple.com/"] {
+        let run = Loader::new().args(["probe", url]).run();
+        assert_eq!(run.code(), 2, "{url}: {}", run.stderr());
+        let stderr = run.stderr();
+        assert_eq!(stderr.lines().count(), 1, "{url}: {stderr}");
+        assert!(
+            stderr.starts_with("loader: error: --url"),
+            "{url}: {stderr}"
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! A streaming HTTP/1.1 server for the probe tests, written on plain sockets so that every chunk
+//! leaves when the test says: headers at once, then chunks at scripted times, with keep-alive,
+//! one thread per connection, and optionally one global lock held for a whole answer (a server
+//! that serializes requests). It counts the requests it read, listens on a free loopback port,
+//! and stops when dropped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How every request is answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Script {
+    pub status: u16,
+    /// The pause between the headers and the first chunk.
+    pub first_chunk_after: Duration,
+    pub chunks: usize,
+    /// The pause between two chunks.
+    pub chunk_every: Duration,
+    /// Hold one lock over the whole answer, headers included: requests are served one at a time.
+    pub serialize: bool,
+}
+
+impl Script {
+    /// A 200 answer of `chunks` chunks, the first at once, the next every `every`.
+    pub fn streaming(chunks: usize, every: Duration) -> Script {
+        Script {
+            status: 200,
+            first_chunk_after: Duration::ZERO,
+            chunks,
+            chunk_every: every,
+            serialize: false,
+        }
+    }
+}
+
+pub struct StreamServer {
+    pub url: String,
+    requests: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    port: u16,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl StreamServer {
+    pub fn start(script: Script) -> StreamServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("local address").port();
+        let requests = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let lock = Arc::new(Mutex::new(()));
+        let acceptor = std::thread::spawn({
+            let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
+            move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (requests, lock) = (Arc::clone(&requests), Arc::clone(&lock));
+                    std::thread::spawn(move || serve(stream, script, &requests, &lock));
+                }
+            }
+        });
+        StreamServer {
+            url: format!("http://127.0.0.1:{port}/stream"),
+            requests,
+            stop,
+            port,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Requests read so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for StreamServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the acceptor so that it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Answers the requests of one keep-alive connection until the client closes it.
+fn serve(stream: TcpStream, script: Script, requests: &AtomicU64, lock: &Mutex<()>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    let _ = stream.set_nodelay(true);
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    while let Some(body_length) = read_head(&mut reader) {
+        let mut body = vec![0; body_length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        requests.fetch_add(1, Ordering::SeqCst);
+        let _serialized = script
+            .serialize
+            .then(|| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        if answer(&mut writer, &script).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one request head; returns its Content-Length, or None at the end of the connection.
+fn read_head(reader: &mut impl BufRead) -> Option<usize> {
+    let mut body_length = 0;
+    let mut line = String::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let text = line.trim_end();
+        if text.is_empty() {
+            if first {
+                continue;
+            }
+            return Some(body_length);
+        }
+        first = false;
+        if let Some((name, value)) = text.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                body_length = value.trim().parse().ok()?;
+            }
+        }
+    }
+}
+
+fn answer(out: &mut TcpStream, script: &Script) -> std::io::Result<()> {
+    write!(
+        out,
+        "HTTP/1.1 {} Scripted\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+        script.status
+    )?;
+    out.flush()?;
+    std::thread::sleep(script.first_chunk_after);
+    for chunk in 0..script.chunks {
+        if chunk > 0 {
+            std::thread::sleep(script.chunk_every);
+        }
+        out.write_all(b"6\r\nchunk\n\r\n")?;
+        out.flush()?;
+    }
+    out.write_all(b"0\r\n\r\n")?;
+    out.flush()
+}
