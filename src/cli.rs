@@ -95,6 +95,16 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// How progress is shown.
+#[derive(Debug, Args)]
+pub struct ProgressArgs {
     /// Interval of the live progress lines.
     #[arg(long, value_name = "TIME", default_value = "1s")]
     pub progress_every: humantime::Duration,
@@ -102,9 +112,6 @@ pub struct ProbeArgs {
     /// Print nothing but errors (the report file is still written).
     #[arg(short, long)]
     pub quiet: bool,
-
-    #[command(flatten)]
-    pub tls: TlsArgs,
 }
 
 /// How HTTPS servers are trusted.
@@ -256,13 +263,8 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
-    /// Interval of the live progress lines.
-    #[arg(long, value_name = "TIME", default_value = "1s")]
-    pub progress_every: humantime::Duration,
-
-    /// Print nothing but errors (the report file is still written).
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 
     /// Retries after transient errors (of one batch, a connection or the table setup) before the
     /// load stops.

@@ -169,7 +169,7 @@ impl LoadConfig {
                 format!("must be between 1 and {MAX_BATCH}"),
             ));
         }
-        let progress_every = progress_interval(args.progress_every)?;
+        let progress_every = progress_interval(args.progress.progress_every)?;
         let connect_timeout = positive("connect-timeout", args.connect_timeout)?;
         let mut target = Target::resolve(args.target.as_deref(), env)?;
         let timeout = positive("timeout", args.timeout)?;
@@ -221,7 +221,7 @@ impl LoadConfig {
             keep: args.keep,
             report: args.report.clone(),
             progress_every,
-            quiet: args.quiet,
+            quiet: args.progress.quiet,
             retry: RetryPolicy {
                 max_retries: args.max_retries,
                 max_elapsed: args.retry_for.into(),

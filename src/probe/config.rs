@@ -122,8 +122,8 @@ impl ProbeConfig {
             agent,
             baseline: args.baseline,
             report: args.report.clone(),
-            progress_every: progress_interval(args.progress_every)?,
-            quiet: args.quiet,
+            progress_every: progress_interval(args.progress.progress_every)?,
+            quiet: args.progress.quiet,
         })
     }
 }
