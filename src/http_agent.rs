@@ -3,7 +3,9 @@
 //!
 //! ureq's default resolver starts a thread for every request whenever a timeout is set, even for
 //! an IP address and on a kept-alive connection. [`ResolvedHost`] looks the host up once, when the
-//! agent is made, and answers from that afterwards.
+//! agent is made, and answers from that afterwards (so a DNS change during a run is not followed).
+//! With a proxy from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) the proxy resolves
+//! the target, and ureq's own resolver is used.
 
 use std::net::ToSocketAddrs;
 use std::path::Path;
@@ -13,7 +15,7 @@ use ureq::http::Uri;
 use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
-use ureq::Agent;
+use ureq::{Agent, Proxy};
 
 /// The TLS settings of an agent: the built-in roots, or the CA certificates of `ca_file`; no
 /// verification at all with `insecure`.
@@ -43,14 +45,21 @@ pub fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConfig, S
 #[derive(Debug, Clone)]
 pub struct ResolvedHost {
     host_and_port: String,
-    addresses: ResolvedSocketAddrs,
+    /// None when a proxy from the environment resolves the host.
+    addresses: Option<ResolvedSocketAddrs>,
 }
 
 impl ResolvedHost {
-    /// Looks up the host of `uri` (its port, or the scheme's).
+    /// Looks up the host of `uri` (its port, or the scheme's), unless a proxy will.
     pub fn resolve(uri: &Uri) -> Result<ResolvedHost, String> {
         let host_and_port = host_and_port(uri)
             .ok_or_else(|| format!("{uri} has no host, or no port and no http(s) scheme"))?;
+        if Proxy::try_from_env().is_some() {
+            return Ok(ResolvedHost {
+                host_and_port,
+                addresses: None,
+            });
+        }
         let found = host_and_port
             .to_socket_addrs()
             .map_err(|err| format!("cannot resolve {host_and_port}: {err}"))?;
@@ -65,7 +74,7 @@ impl ResolvedHost {
         }
         Ok(ResolvedHost {
             host_and_port,
-            addresses,
+            addresses: Some(addresses),
         })
     }
 
@@ -82,10 +91,11 @@ impl Resolver for ResolvedHost {
         config: &Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        if host_and_port(uri).as_deref() == Some(self.host_and_port.as_str()) {
-            Ok(self.addresses.clone())
-        } else {
-            DefaultResolver::default().resolve(uri, config, timeout)
+        match &self.addresses {
+            Some(addresses) if host_and_port(uri).as_ref() == Some(&self.host_and_port) => {
+                Ok(addresses.clone())
+            }
+            _ => DefaultResolver::default().resolve(uri, config, timeout),
         }
     }
 }
@@ -109,7 +119,7 @@ mod tests {
         let uri: Uri = "http://127.0.0.1:8123/x?y=1".parse().unwrap();
         let host = ResolvedHost::resolve(&uri).unwrap();
         assert_eq!(host.host_and_port, "127.0.0.1:8123");
-        assert_eq!(host.addresses.len(), 1);
+        assert_eq!(host.addresses.map(|found| found.len()), Some(1));
         let https: Uri = "https://[::1]/".parse().unwrap();
         assert_eq!(
             ResolvedHost::resolve(&https).unwrap().host_and_port,

@@ -74,7 +74,7 @@ fn stop_signal() -> Arc<StopSignal> {
                 }
                 if handler_signal.interrupt() == 1 {
                     eprintln!(
-                        "loader: interrupted, finishing the batches in hand (Ctrl-C again abandons retries)"
+                        "loader: interrupted, finishing the batches or requests in hand (Ctrl-C again abandons retries)"
                     );
                 } else {
                     eprintln!(

@@ -47,7 +47,7 @@ pub struct Exchange {
 /// A request that got no complete answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
-    /// `timeout`, `refused`, `reset`, `dns`, `tls`, `protocol` or `io`.
+    /// `timeout`, `refused`, `reset`, `connect`, `dns`, `tls`, `protocol` or `io`.
     pub kind: &'static str,
     pub message: String,
 }
@@ -73,6 +73,8 @@ impl<'a> User<'a> {
             .http_status_as_error(false)
             // A probe measures the URL it was given, not where it redirects to.
             .max_redirects(0)
+            // -X PURGE, PROPFIND and the like are sent as given.
+            .allow_non_standard_methods(true)
             // ureq's 128 KiB buffers each way, times hundreds of users, would be most of the
             // probe's memory; the answer's headers must fit in the input buffer.
             .input_buffer_size(CONNECTION_BUFFER_BYTES)
@@ -162,7 +164,7 @@ fn failure(err: ureq::Error) -> Failure {
         ureq::Error::Io(io) => return io_failure(io),
         ureq::Error::Timeout(_) => "timeout",
         ureq::Error::HostNotFound => "dns",
-        ureq::Error::ConnectionFailed => "refused",
+        ureq::Error::ConnectionFailed => "connect",
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => "tls",
         _ => "protocol",
     };
@@ -186,6 +188,7 @@ fn io_failure(err: &io::Error) -> Failure {
         _ => match err.get_ref().and_then(|inner| inner.downcast_ref()) {
             Some(ureq::Error::Timeout(_)) => "timeout",
             Some(ureq::Error::Protocol(_)) => "protocol",
+            Some(ureq::Error::Tls(_) | ureq::Error::Rustls(_)) => "tls",
             _ => "io",
         },
     };

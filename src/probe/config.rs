@@ -18,6 +18,15 @@ pub const MAX_USERS: usize = 10_000;
 /// Requests per round when neither --requests nor --duration is given.
 const DEFAULT_REQUESTS: u64 = 200;
 
+/// The slowest and fastest `--rate`, in requests per second.
+const RATE_RANGE: (f64, f64) = (0.001, 10_000_000.0);
+
+/// The most requests one open-model round may plan.
+const MAX_PLANNED: f64 = 1e9;
+
+/// The longest `--timeout` or `--connect-timeout`.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// How a round ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Stop {
@@ -73,13 +82,32 @@ impl ProbeConfig {
             (None, Some(duration)) => Stop::Duration(positive("duration", duration)?),
             (None, None) => Stop::Requests(DEFAULT_REQUESTS),
         };
+        let largest = args.users.iter().copied().max().unwrap_or(1);
+        if let Stop::Requests(requests) = stop {
+            if requests < largest as u64 {
+                return Err(invalid(
+                    "requests",
+                    requests,
+                    format!("must be at least the largest --users count ({largest})"),
+                ));
+            }
+        }
         if let Some(rate) = args.rate {
-            if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) {
+            if !(rate >= RATE_RANGE.0 && rate <= RATE_RANGE.1) {
                 return Err(invalid(
                     "rate",
                     rate,
-                    "must be a number of requests per second above 0 (at most 10M)",
+                    "must be between 0.001 and 10,000,000 requests per second",
                 ));
+            }
+            let planned = match stop {
+                Stop::Requests(requests) => requests as f64,
+                Stop::Duration(duration) => duration.as_secs_f64() * rate,
+            };
+            if planned > MAX_PLANNED {
+                return Err(ConfigError::Conflict(format!(
+                    "--rate {rate} plans {planned:.0} requests per round; at most 1,000,000,000"
+                )));
             }
         }
         let method = Method::from_bytes(args.method.as_bytes())
@@ -100,8 +128,8 @@ impl ProbeConfig {
         let host = ResolvedHost::resolve(&uri).map_err(|reason| invalid("url", &url, reason))?;
         let agent = AgentOptions {
             host,
-            connect_timeout: positive("connect-timeout", args.connect_timeout)?,
-            timeout: positive("timeout", args.timeout)?,
+            connect_timeout: bounded_timeout("connect-timeout", args.connect_timeout)?,
+            timeout: bounded_timeout("timeout", args.timeout)?,
             tls: tls_config(args.tls.ca_file.as_deref(), args.tls.insecure)
                 .map_err(ConfigError::Conflict)?,
         };
@@ -126,6 +154,18 @@ impl ProbeConfig {
             quiet: args.progress.quiet,
         })
     }
+}
+
+/// A timeout flag: longer than zero, at most a day.
+fn bounded_timeout(
+    flag: &'static str,
+    value: humantime::Duration,
+) -> Result<Duration, ConfigError> {
+    let timeout = positive(flag, value)?;
+    if timeout > MAX_TIMEOUT {
+        return Err(invalid(flag, value, "must be at most 24h"));
+    }
+    Ok(timeout)
 }
 
 /// `Name: value` → a header; the value keeps its inner spaces.
@@ -234,6 +274,22 @@ mod tests {
             (
                 vec!["http://no-such-host.invalid/"],
                 "cannot resolve no-such-host.invalid:80",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "--timeout", "100years"],
+                "at most 24h",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "--rate", "1e-9"],
+                "between 0.001",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "--rate", "1e5", "-d", "1000h"],
+                "at most 1,000,000,000",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "-u", "1,50", "-n", "40"],
+                "largest --users count (50)",
             ),
         ] {
             let err = config(&args).err().unwrap_or_default();

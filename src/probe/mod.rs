@@ -24,7 +24,8 @@ use round::{Progress, RoundPlan};
 
 /// Runs `loader probe` and returns its exit code: 0 when every request succeeded and no round
 /// found the server serializing requests, 1 when some failed or one did, 2 for a bad flag, 3 when
-/// the users could not be started or the report not written, 130 when interrupted.
+/// user threads could not be started or failed (the rounds before are still reported) or the
+/// report could not be written, 130 when interrupted.
 pub fn run(args: &ProbeArgs, signal: &StopSignal) -> u8 {
     let config = match ProbeConfig::from_args(args) {
         Ok(config) => config,
@@ -48,8 +49,11 @@ pub fn run(args: &ProbeArgs, signal: &StopSignal) -> u8 {
         quiet: config.quiet,
     };
     let round = |plan| round::run(plan, &config.request, &config.agent, progress, signal);
+    // A first round of one user serves as the baseline, unless --rate adds client delay to it.
+    let first_round_is_baseline = config.users[0] == 1 && config.rate.is_none();
     let mut baseline = None;
-    if config.baseline > 0 && config.users[0] != 1 {
+    let mut failure = None;
+    if config.baseline > 0 && !first_round_is_baseline {
         let lone = RoundPlan {
             users: 1,
             stop: Stop::Requests(config.baseline),
@@ -58,18 +62,21 @@ pub fn run(args: &ProbeArgs, signal: &StopSignal) -> u8 {
         };
         match round(lone) {
             Ok(lone) => baseline = Some(RoundReport::baseline_of(&lone)),
-            Err(err) => return fatal(&err),
+            Err(err) => failure = Some(err),
         }
     }
     for &users in &config.users {
-        if signal.is_stopping() {
+        if signal.is_stopping() || failure.is_some() {
             break;
         }
         let measured = match round(plan(users)) {
             Ok(measured) => measured,
-            Err(err) => return fatal(&err),
+            Err(err) => {
+                failure = Some(err);
+                break;
+            }
         };
-        if users == 1 && baseline.is_none() && config.baseline > 0 {
+        if first_round_is_baseline && baseline.is_none() && config.baseline > 0 {
             baseline = Some(RoundReport::baseline_of(&measured));
         }
         let lone_user = baseline.flatten();
@@ -92,16 +99,14 @@ pub fn run(args: &ProbeArgs, signal: &StopSignal) -> u8 {
             return EXIT_FATAL;
         }
     }
-    if probe.interrupted {
+    if let Some(message) = failure {
+        eprintln!("loader: error: {message}");
+        EXIT_FATAL
+    } else if probe.interrupted {
         EXIT_INTERRUPTED
     } else if probe.all_succeeded() && probe.verdict != Some(Kind::Blocking) {
         0
     } else {
         EXIT_REJECTS
     }
-}
-
-fn fatal(message: &str) -> u8 {
-    eprintln!("loader: error: {message}");
-    EXIT_FATAL
 }

@@ -230,9 +230,9 @@ impl RoundReport {
         if self.unsent > 0 {
             let _ = writeln!(
                 out,
-                "  unsent: {} planned requests (every user still busy {:.0} s after the round)",
+                "  unsent: {} planned requests (every user was still busy --timeout after the \
+                 round's end)",
                 count(self.unsent),
-                self.elapsed_s
             );
         }
         for (kind, n) in &self.errors {
@@ -343,11 +343,13 @@ impl ProbeReport {
         self.process = ProcessCost::measure(peak_threads.unwrap_or(0));
     }
 
-    /// Every planned request was sent and answered with a status below 400.
+    /// Requests were sent, and every planned one was answered with a status below 400.
     pub fn all_succeeded(&self) -> bool {
-        self.rounds
-            .iter()
-            .all(|round| round.succeeded == round.sent + round.unsent)
+        !self.rounds.is_empty()
+            && self
+                .rounds
+                .iter()
+                .all(|round| round.sent > 0 && round.succeeded == round.sent + round.unsent)
     }
 
     /// The closing lines: the sweep table, the verdict, the process's cost.

@@ -1,7 +1,7 @@
 //! Does the server handle requests concurrently, or one at a time? The verdict compares a round
 //! with what a lone user saw (the baseline):
 //!
-//! - *growth*: how much the mean time to first byte rose over the lone user's;
+//! - *growth*: how much the round's mean time to first byte rose over the lone user's median;
 //! - *effective concurrency*: answered requests per second × the lone user's time per request —
 //!   how many lone-user requests' worth the server completed at once. A server that serializes
 //!   requests stays near 1 however many users wait; one that handles them concurrently scales

@@ -123,15 +123,17 @@ impl HttpClient {
                 message,
             }
         })?;
-        let host = target
+        let uri = target
             .base_url
             .parse()
-            .map_err(|err| format!("{err}"))
-            .and_then(|uri| ResolvedHost::resolve(&uri))
-            .map_err(|reason| SinkError::Transient {
-                kind: "dns",
-                message: format!("cannot reach {target}: {reason}"),
+            .map_err(|err| SinkError::Permanent {
+                kind: "request",
+                message: format!("{target} is not a URL: {err}"),
             })?;
+        let host = ResolvedHost::resolve(&uri).map_err(|reason| SinkError::Transient {
+            kind: "dns",
+            message: format!("cannot reach {target}: {reason}"),
+        })?;
         let config = Agent::config_builder()
             .timeout_connect(Some(options.connect_timeout))
             .timeout_global(Some(options.timeout))
