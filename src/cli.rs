@@ -211,8 +211,17 @@ pub struct GenArgs {
     pub seed: u64,
 
     /// Load the K-th of N disjoint slices of the ids (0-based), so N processes never overlap.
-    #[arg(long, value_name = "K/N")]
+    #[arg(long, value_name = "K/N", conflicts_with = "shard_from_env")]
     pub shard: Option<String>,
+
+    /// Take the shard from this environment variable: `K/N`, or `K` with --shards N (as a
+    /// Kubernetes Indexed Job's JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "VAR")]
+    pub shard_from_env: Option<String>,
+
+    /// With --shard-from-env: the number of shards, N.
+    #[arg(long, value_name = "N", requires = "shard_from_env")]
+    pub shards: Option<u64>,
 
     /// Row format for the `-` and `file:` targets [default: by file extension, else csv].
     #[arg(long, value_enum, value_name = "FORMAT")]

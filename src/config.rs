@@ -116,9 +116,10 @@ impl GenConfig {
     /// Validates `loader gen` arguments, reading the environment through `env`.
     pub fn from_args(args: &GenArgs, env: EnvLookup<'_>) -> Result<GenConfig, ConfigError> {
         let load = LoadConfig::from_args(&args.load, env)?;
-        let shard = match &args.shard {
-            Some(text) => Shard::parse(text)?,
-            None => Shard::WHOLE,
+        let shard = match (&args.shard, &args.shard_from_env) {
+            (Some(text), _) => Shard::parse(text)?,
+            (None, Some(variable)) => Shard::from_env(variable, args.shards, env)?,
+            (None, None) => Shard::WHOLE,
         };
         if args.rows == Some(0) {
             return Err(invalid("rows", 0, "must be at least 1"));
@@ -503,6 +504,39 @@ impl Shard {
         }
     }
 
+    /// The shard named by the environment variable `variable`: `K/N`, or `K` with `shards` = N.
+    pub fn from_env(
+        variable: &str,
+        shards: Option<u64>,
+        env: EnvLookup<'_>,
+    ) -> Result<Shard, ConfigError> {
+        let flag = "shard-from-env";
+        let value =
+            env(variable).ok_or_else(|| invalid(flag, variable, "the variable is not set"))?;
+        let text = match (value.contains('/'), shards) {
+            (true, None) => value.clone(),
+            (true, Some(_)) => {
+                return Err(ConfigError::Conflict(format!(
+                    "--shards: {variable}={value} already names the number of shards"
+                )))
+            }
+            (false, Some(count)) => format!("{}/{count}", value.trim()),
+            (false, None) => {
+                return Err(invalid(
+                    flag,
+                    variable,
+                    format!("holds `{value}`: give the number of shards with --shards N"),
+                ))
+            }
+        };
+        Shard::parse(&text).map_err(|err| match err {
+            ConfigError::Invalid { reason, .. } => {
+                invalid(flag, format!("{variable}={value}"), reason)
+            }
+            other => other,
+        })
+    }
+
     /// How many of the ids `0..total` fall in this shard.
     pub fn rows_of(&self, total: u64) -> u64 {
         if total > self.index {
@@ -630,6 +664,28 @@ mod tests {
             assert_eq!(shards.iter().map(|s| s.rows_of(total)).sum::<u64>(), total);
         }
         assert_eq!(Shard::parse("1/3").unwrap().global_id(4), 13);
+    }
+
+    #[test]
+    fn a_shard_comes_from_the_environment_as_k_with_shards_or_as_k_over_n() {
+        let env = |value: &'static str| move |name: &str| (name == "IDX").then(|| value.into());
+        let shard = |value, shards| Shard::from_env("IDX", shards, &env(value));
+        assert_eq!(shard("2", Some(3)).unwrap(), Shard { index: 2, count: 3 });
+        assert_eq!(shard("1/4", None).unwrap(), Shard { index: 1, count: 4 });
+        for (value, shards, expected) in [
+            ("2", None, "give the number of shards with --shards N"),
+            ("1/4", Some(4), "already names the number of shards"),
+            ("3", Some(3), "--shard-from-env IDX=3: K must be below N"),
+            ("x", Some(3), "--shard-from-env IDX=x: expected K/N"),
+        ] {
+            let err = shard(value, shards).unwrap_err().to_string();
+            assert!(err.contains(expected), "{value}: {err}");
+        }
+        let unset = Shard::from_env("UNSET", Some(3), &env("1")).unwrap_err();
+        assert_eq!(
+            unset.to_string(),
+            "--shard-from-env UNSET: the variable is not set"
+        );
     }
 
     fn copy_config(args: &[&str]) -> Result<CopyConfig, ConfigError> {

@@ -78,24 +78,23 @@ fn loads_a_million_rows_with_every_id_exactly_once() {
 }
 
 #[test]
-fn two_shards_load_the_disjoint_halves_of_one_id_space() {
+fn three_shards_load_the_disjoint_thirds_of_one_id_space() {
     let pg = Pg::start();
     let dir = scratch();
-    let children: Vec<_> = ["0/2", "1/2"]
+    // The third takes its shard as a Kubernetes Indexed Job passes it.
+    let shard_args = [
+        vec!["--shard", "0/3"],
+        vec!["--shard", "1/3"],
+        vec!["--shard-from-env", "JOB_COMPLETION_INDEX", "--shards", "3"],
+    ];
+    let children: Vec<_> = shard_args
         .iter()
         .enumerate()
         .map(|(i, shard)| {
             Loader::new()
-                .args([
-                    "--threads",
-                    "2",
-                    "--rows",
-                    "1000000",
-                    "--create",
-                    "--quiet",
-                    "--shard",
-                    shard,
-                ])
+                .env("JOB_COMPLETION_INDEX", "2")
+                .args(["--threads", "2", "--rows", "1000000", "--create", "--quiet"])
+                .args(shard)
                 .args(["--target", &pg.url(), "--report"])
                 .arg_path(&dir.path().join(format!("r{i}.json")))
                 .spawn()
@@ -111,7 +110,7 @@ fn two_shards_load_the_disjoint_halves_of_one_id_space() {
     }
     assert_every_id_once(&pg, 1_000_000);
     assert_eq!(pg.scalar("SELECT max(id) FROM readings"), 999_999);
-    let reported: u64 = (0..2)
+    let reported: u64 = (0..3)
         .map(|i| {
             read_report(&dir.path().join(format!("r{i}.json")))["rows_loaded"]
                 .as_u64()
@@ -119,10 +118,12 @@ fn two_shards_load_the_disjoint_halves_of_one_id_space() {
         })
         .sum();
     assert_eq!(reported, 1_000_000);
-    assert_eq!(
-        pg.scalar("SELECT count(*) FROM readings WHERE id % 2 = 0"),
-        500_000
-    );
+    for (k, expected) in [(0, 333_334), (1, 333_333), (2, 333_333)] {
+        let sql = format!("SELECT count(*) FROM readings WHERE id % 3 = {k}");
+        assert_eq!(pg.scalar(&sql), expected, "shard {k}");
+        let report = read_report(&dir.path().join(format!("r{k}.json")));
+        assert_eq!(report["rows_loaded"], expected, "shard {k}'s report");
+    }
 }
 
 #[test]

@@ -79,6 +79,11 @@ impl Loader {
         self
     }
 
+    pub fn env(mut self, name: &str, value: &str) -> Loader {
+        self.command.env(name, value);
+        self
+    }
+
     pub fn arg(mut self, arg: &str) -> Loader {
         self.command.arg(arg);
         self
