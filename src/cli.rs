@@ -315,6 +315,21 @@ pub struct LoadArgs {
 
     #[command(flatten)]
     pub tls: TlsArgs,
+
+    /// Serve Prometheus metrics (rows, batches, errors, retries, batch latency; per worker and
+    /// total) at http://ADDR/metrics while the load runs, e.g. 127.0.0.1:9184.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+
+    /// With --metrics-addr: keep serving the final figures this long after the load ends, for a
+    /// last scrape.
+    #[arg(
+        long,
+        value_name = "TIME",
+        default_value = "0s",
+        requires = "metrics_addr"
+    )]
+    pub metrics_linger: humantime::Duration,
 }
 
 /// How rows are written to PostgreSQL.

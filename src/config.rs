@@ -2,6 +2,7 @@
 //! checked once, so that every bad flag gets one clear line and exit code 2 before anything starts.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -99,6 +100,10 @@ pub struct LoadConfig {
     pub max_rejects: u64,
     /// How HTTP targets are spoken to.
     pub http: HttpOptions,
+    /// Where the Prometheus endpoint listens.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How long it keeps serving after the load.
+    pub metrics_linger: Duration,
 }
 
 /// Settings of `loader gen`.
@@ -210,6 +215,16 @@ impl LoadConfig {
         if let Some(path) = &args.report {
             check_report_path(path)?;
         }
+        let metrics_addr = match &args.metrics_addr {
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "metrics-addr",
+                    text,
+                    "must be IP:PORT, such as 127.0.0.1:9184 or 0.0.0.0:9184",
+                )
+            })?),
+            None => None,
+        };
         Ok(LoadConfig {
             target,
             threads,
@@ -238,6 +253,8 @@ impl LoadConfig {
                 ca_file: args.tls.ca_file.clone(),
                 insecure: args.tls.insecure,
             },
+            metrics_addr,
+            metrics_linger: args.metrics_linger.into(),
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod gen;
 pub mod http_agent;
 pub mod load;
+pub mod metrics;
 pub mod pg;
 pub mod probe;
 pub mod reject;

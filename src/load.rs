@@ -4,18 +4,21 @@
 //! decide the exit code. The summary is printed on every path, failures included.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
 use crate::cli::{Method, OutputFormat};
 use crate::config::LoadConfig;
 use crate::engine::{
-    self, Committed, Job, ProgressOptions, SourceError, SourceFactory, SourceSummary, StopSignal,
+    self, Committed, Counters, Job, ProgressOptions, SourceError, SourceFactory, SourceSummary,
+    StopSignal,
 };
+use crate::metrics::MetricsServer;
 use crate::pg::{self, local::LocalPostgres};
 use crate::reject::RejectLog;
-use crate::report::{human, Report, EXIT_FATAL};
+use crate::report::{human, Report, EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Columns, Schema};
 use crate::sink::http::HttpSinkFactory;
 use crate::sink::postgres::PgSinkFactory;
@@ -85,6 +88,23 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
         other => other.clone(),
     };
 
+    let counters = Arc::new(Counters::new(config.threads));
+    let metrics = match config.metrics_addr {
+        Some(address) => match MetricsServer::start(address, Arc::clone(&counters)) {
+            Ok(server) => {
+                if !config.quiet {
+                    eprintln!("loader: metrics at http://{}/metrics", server.address());
+                }
+                Some(server)
+            }
+            Err(message) => {
+                eprintln!("loader: error: {message}");
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
+
     let reject_path = config
         .reject_file
         .clone()
@@ -117,6 +137,7 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
                             quiet: config.quiet,
                             total: load.total_rows,
                         },
+                        counters: &counters,
                         sources: sources.as_ref(),
                         sinks: prepared.sinks.as_ref(),
                         rejects: &rejects,
@@ -185,10 +206,22 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
             exit_code = exit_code.max(EXIT_FATAL);
         }
     }
+    if let Some(server) = metrics {
+        linger(config.metrics_linger, signal);
+        server.stop();
+    }
     if let Some(cluster) = local {
         exit_code = exit_code.max(finish_local(cluster, config.keep, config.quiet));
     }
     exit_code
+}
+
+/// Waits `--metrics-linger` (a Ctrl-C cuts it short), so that a last scrape sees the final figures.
+fn linger(time: Duration, signal: &StopSignal) {
+    let until = Instant::now() + time;
+    while Instant::now() < until && !signal.is_interrupted() {
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+    }
 }
 
 /// Prepares the target: for PostgreSQL the table (created, checked, typed) and the ledger of the

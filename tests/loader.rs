@@ -3,6 +3,7 @@
 
 mod copy;
 mod http;
+mod metrics;
 mod probe;
 mod support;
 

@@ -1,8 +1,11 @@
 //! Live counters: one cache-padded shard per worker, written with relaxed atomic adds once per
-//! batch and summed by the reporter. No lock and no shared cache line on the hot path.
+//! batch and read by the reporter and the metrics endpoint. No lock and no shared cache line on
+//! the hot path. Each shard also counts its batches' latencies in fixed buckets, which is what a
+//! Prometheus histogram needs while the load runs.
 
 use std::ops::Sub;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
@@ -15,14 +18,62 @@ pub struct CounterShard {
     retries: AtomicU64,
     errors: AtomicU64,
     rejected: AtomicU64,
+    /// Batches per latency bucket ([`LATENCY_BUCKETS_S`], then the overflow), and their sum.
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_S.len() + 1],
+    latency_sum_micros: AtomicU64,
+}
+
+/// Upper bounds of the batch-latency buckets, in seconds.
+pub const LATENCY_BUCKETS_S: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A shard's batch latencies: the count in each bucket (not cumulative; the last is above every
+/// bound) and the sum in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyBuckets {
+    pub counts: Vec<u64>,
+    pub sum_s: f64,
 }
 
 impl CounterShard {
-    /// Counts one acknowledged batch.
-    pub fn add_batch(&self, rows: u64, bytes: u64) {
+    /// Counts one acknowledged batch and how long it took.
+    pub fn add_batch(&self, rows: u64, bytes: u64, latency: Duration) {
         self.rows.fetch_add(rows, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
+        let seconds = latency.as_secs_f64();
+        let bucket = LATENCY_BUCKETS_S
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BUCKETS_S.len());
+        self.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            rows: self.rows.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The batch latencies so far.
+    pub fn latency(&self) -> LatencyBuckets {
+        LatencyBuckets {
+            counts: self
+                .latency_buckets
+                .iter()
+                .map(|count| count.load(Ordering::Relaxed))
+                .collect(),
+            sum_s: self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
     }
 
     pub fn add_retry(&self) {
@@ -69,18 +120,24 @@ impl Counters {
         &self.shards[worker]
     }
 
+    /// Every worker's shard, in worker order.
+    pub fn shards(&self) -> impl Iterator<Item = &CounterShard> {
+        self.shards.iter().map(|shard| &**shard)
+    }
+
     /// Sums the shards.
     pub fn snapshot(&self) -> Snapshot {
-        self.shards
-            .iter()
-            .fold(Snapshot::default(), |sum, shard| Snapshot {
-                rows: sum.rows + shard.rows.load(Ordering::Relaxed),
-                bytes: sum.bytes + shard.bytes.load(Ordering::Relaxed),
-                batches: sum.batches + shard.batches.load(Ordering::Relaxed),
-                retries: sum.retries + shard.retries.load(Ordering::Relaxed),
-                errors: sum.errors + shard.errors.load(Ordering::Relaxed),
-                rejected: sum.rejected + shard.rejected.load(Ordering::Relaxed),
-            })
+        self.shards().fold(Snapshot::default(), |sum, shard| {
+            let shard = shard.snapshot();
+            Snapshot {
+                rows: sum.rows + shard.rows,
+                bytes: sum.bytes + shard.bytes,
+                batches: sum.batches + shard.batches,
+                retries: sum.retries + shard.retries,
+                errors: sum.errors + shard.errors,
+                rejected: sum.rejected + shard.rejected,
+            }
+        })
     }
 }
 
@@ -106,8 +163,10 @@ mod tests {
     #[test]
     fn snapshots_sum_the_shards() {
         let counters = Counters::new(3);
-        counters.shard(0).add_batch(10, 100);
-        counters.shard(2).add_batch(5, 50);
+        counters
+            .shard(0)
+            .add_batch(10, 100, Duration::from_millis(3));
+        counters.shard(2).add_batch(5, 50, Duration::from_secs(60));
         counters.shard(2).add_retry();
         counters.shard(1).add_error();
         let snapshot = counters.snapshot();
@@ -122,8 +181,16 @@ mod tests {
                 rejected: 0
             }
         );
-        counters.shard(0).add_batch(1, 7);
+        counters.shard(0).add_batch(1, 7, Duration::from_millis(1));
         let later = counters.snapshot() - snapshot;
         assert_eq!((later.rows, later.bytes, later.batches), (1, 7, 1));
+        // 1 ms falls in the first bucket (le 0.001), 3 ms in le 0.005, a minute above them all.
+        let latency = counters.shard(0).latency();
+        assert_eq!((latency.counts[0], latency.counts[2]), (1, 1));
+        assert!((latency.sum_s - 0.004).abs() < 1e-9);
+        assert_eq!(
+            counters.shard(2).latency().counts[LATENCY_BUCKETS_S.len()],
+            1
+        );
     }
 }

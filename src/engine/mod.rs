@@ -13,7 +13,7 @@ mod counters;
 mod progress;
 mod retry;
 
-pub use counters::{CounterShard, Counters, Snapshot};
+pub use counters::{CounterShard, Counters, LatencyBuckets, Snapshot, LATENCY_BUCKETS_S};
 pub use progress::ProgressOptions;
 pub use retry::RetryPolicy;
 
@@ -123,6 +123,8 @@ pub struct Job<'a> {
     /// Stop taking new batches this long after the start.
     pub duration: Option<Duration>,
     pub progress: ProgressOptions,
+    /// One shard per thread; the metrics endpoint reads them too.
+    pub counters: &'a Counters,
     pub sources: &'a dyn SourceFactory,
     pub sinks: &'a dyn SinkFactory,
     pub rejects: &'a RejectLog,
@@ -148,7 +150,7 @@ pub fn run(job: &Job<'_>) -> Outcome {
     } else {
         Vec::new()
     };
-    let counters = Counters::new(job.threads);
+    let counters = job.counters;
     let gate = StartGate::default();
     let failure = Mutex::new(None::<String>);
     let fail = |message: String| {
@@ -181,7 +183,7 @@ pub fn run(job: &Job<'_>) -> Outcome {
         }
         let started = gate.open_when_all_arrived(handles.len());
         let peak_threads = crate::report::process::threads_now();
-        let reporter = progress::Reporter::start(scope, &counters, started, job.progress);
+        let reporter = progress::Reporter::start(scope, counters, started, job.progress);
         let workers: Vec<WorkerStats> = handles
             .into_iter()
             .map(|handle| {
@@ -350,12 +352,14 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
 
     /// Counts an acknowledged (part of a) batch: rows, bytes, latency, rejects.
     fn record(&self, stats: &mut WorkerStats, written: Written, invalid: u64, started: Instant) {
+        let latency = started.elapsed();
         stats
             .stats
-            .record_batch(written.rows, written.bytes, started.elapsed());
+            .record_batch(written.rows, written.bytes, latency);
         let rejected = written.rejected + invalid;
         stats.stats.rejected += rejected;
-        self.counters.add_batch(written.rows, written.bytes);
+        self.counters
+            .add_batch(written.rows, written.bytes, latency);
         self.counters.add_rejected(rejected);
     }
 
