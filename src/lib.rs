@@ -2,7 +2,8 @@
 //!
 //! [`run`] parses the command line ([`cli`]), validates it into a config ([`config`]), installs the
 //! Ctrl-C handler, and hands the mode's source to [`load::run`], which drives the [`engine`]'s
-//! pinned workers against a [`sink`]; `loader probe` runs its own user threads ([`probe`]). See docs/ARCHITECTURE.md for the threads and the data flow.
+//! pinned workers against a [`sink`]; `loader probe` runs its own user threads ([`probe`]). See
+//! docs/ARCHITECTURE.md for the threads and the data flow.
 
 pub mod cli;
 pub mod config;

@@ -72,22 +72,7 @@ struct Prepared {
 pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     let config = load.config;
     let run_id = load.run_id.clone().unwrap_or_else(new_run_id);
-    let mut local = None;
-    let target = match &config.target {
-        Target::Local => match start_local(config.quiet) {
-            Ok(cluster) => {
-                let target = Target::Postgres(cluster.target());
-                local = Some(cluster);
-                target
-            }
-            Err(message) => {
-                eprintln!("loader: error: {message}");
-                return EXIT_FATAL;
-            }
-        },
-        other => other.clone(),
-    };
-
+    // Before the local cluster starts: a port in use must not leave one behind.
     let counters = Arc::new(Counters::new(config.threads));
     let metrics = match config.metrics_addr {
         Some(address) => match MetricsServer::start(address, Arc::clone(&counters)) {
@@ -103,6 +88,22 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
             }
         },
         None => None,
+    };
+
+    let mut local = None;
+    let target = match &config.target {
+        Target::Local => match start_local(config.quiet) {
+            Ok(cluster) => {
+                let target = Target::Postgres(cluster.target());
+                local = Some(cluster);
+                target
+            }
+            Err(message) => {
+                eprintln!("loader: error: {message}");
+                return EXIT_FATAL;
+            }
+        },
+        other => other.clone(),
     };
 
     let reject_path = config

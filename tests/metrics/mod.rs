@@ -170,3 +170,21 @@ fn metrics_scraped_during_a_load_parse_and_end_equal_to_the_report() {
     let output = wait_with_limit(child, Duration::from_secs(10));
     assert!(output.status.success(), "{output:?}");
 }
+
+#[test]
+fn a_metrics_address_in_use_or_malformed_is_one_line_and_exit_2() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    for (value, expected) in [
+        (address.as_str(), "cannot listen on"),
+        ("localhost", "must be IP:PORT"),
+    ] {
+        let run = Loader::new()
+            .args(["--target", "null", "--rows", "10", "--metrics-addr", value])
+            .run();
+        assert_eq!(run.code(), 2, "{value}: {}", run.stderr());
+        let stderr = run.stderr();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{value}: {stderr}");
+    }
+}
