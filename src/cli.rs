@@ -231,10 +231,12 @@ pub struct GenArgs {
 /// Options every loading mode shares: where to, how wide, how to report.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Where rows go: postgres://…, a key=value DSN, local, null, -, file:PATH [default:
-    /// DATABASE_URL, else the libpq PG* variables, else local].
+    /// Where rows go: postgres://…, a key=value DSN, crate+http://…, es+http://…,
+    /// opensearch+http://…, clickhouse+http://…, http://…, local, null, -, file:PATH [default:
+    /// DATABASE_URL, else the libpq PG* variables, else local]. Several hosts: postgres://h1,h2/db,
+    /// crate+http://h1:4200,h2:4200, or --target repeated; workers spread over them.
     #[arg(short, long, value_name = "TARGET")]
-    pub target: Option<String>,
+    pub target: Vec<String>,
 
     /// Worker threads, each with its own connection [default: the number of cores].
     #[arg(short = 'j', long, value_name = "N")]

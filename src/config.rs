@@ -177,7 +177,7 @@ impl LoadConfig {
         }
         let progress_every = progress_interval(args.progress.progress_every)?;
         let connect_timeout = positive("connect-timeout", args.connect_timeout)?;
-        let mut target = Target::resolve(args.target.as_deref(), env)?;
+        let mut target = Target::resolve(&args.target, env)?;
         let timeout = positive("timeout", args.timeout)?;
         let http_flags_given = args.user.is_some()
             || args.password_file.is_some()

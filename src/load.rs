@@ -20,12 +20,13 @@ use crate::pg::{self, local::LocalPostgres};
 use crate::reject::RejectLog;
 use crate::report::{human, Report, EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Columns, Schema};
+use crate::sink::hosts::prepare_each;
 use crate::sink::http::HttpSinkFactory;
 use crate::sink::postgres::PgSinkFactory;
 use crate::sink::stream::StreamSinkFactory;
-use crate::sink::{NullSinkFactory, SinkError, SinkFactory};
+use crate::sink::{NullSinkFactory, Settlement, SinkError, SinkFactory};
 use crate::stats::Stats;
-use crate::target::Target;
+use crate::target::{PgTarget, Target};
 
 /// What a mode hands to [`run`].
 pub struct Load<'a> {
@@ -114,6 +115,8 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     let mut setup = Stats::default();
     let mut method = None;
     let mut skipped = SourceSummary::default();
+    let mut hosts = Vec::new();
+    let mut settlement = Settlement::default();
     let no_workers = |failure: Option<String>| engine::Outcome {
         workers: Vec::new(),
         elapsed: Duration::ZERO,
@@ -144,6 +147,8 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
                         rejects: &rejects,
                         signal,
                     });
+                    hosts = prepared.sinks.hosts().to_vec();
+                    settlement = prepared.sinks.settle();
                     match sources.finish() {
                         Ok(summary) => skipped = summary,
                         Err(err) => {
@@ -181,6 +186,21 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
         load.resume.then_some(skipped),
         settings,
     );
+    if !hosts.is_empty() {
+        for batch in &settlement.unverified {
+            eprintln!(
+                "loader: warning: batch {} ({} rows) was in doubt on {} when it failed and was \
+                 loaded through another host; {} was unreachable after the load, so if its \
+                 {} shows the batch, its rows are on two hosts",
+                batch.batch,
+                batch.rows,
+                batch.host,
+                batch.host,
+                pg::LEDGER_TABLE
+            );
+        }
+        report.add_hosts(&hosts, &outcome, settlement);
+    }
     if rejects.count() > 0 {
         report.reject_file = Some(rejects.path().display().to_string());
         report.rejects = rejects.by_kind();
@@ -242,7 +262,7 @@ fn prepare(
         }
     };
     if let Target::Http(http) = target {
-        let (sinks, schema) = config.retry.run(
+        let prepared = config.retry.run(
             Some(signal.stopping_flag()),
             || {
                 HttpSinkFactory::prepare(
@@ -255,9 +275,10 @@ fn prepare(
             },
             on_retry,
         )?;
+        warn_left_out(&prepared.left_out);
         return Ok(Prepared {
-            sinks: Box::new(sinks),
-            schema,
+            sinks: Box::new(prepared.sinks),
+            schema: prepared.schema,
             committed: Committed::default(),
             method: None,
         });
@@ -295,26 +316,51 @@ fn prepare(
             method: None,
         });
     };
-    let resolved = pg::resolve(pg_target, config.connect_timeout)?;
+    let hosts = pg::resolve(pg_target, config.connect_timeout)?.split_hosts();
     // A throwaway cluster starts empty: the local target always creates the table.
     let create = config.create || matches!(config.target, Target::Local);
-    let schema = config.retry.run(
+    let (schema, left_out) = config.retry.run(
         Some(signal.stopping_flag()),
         || {
-            pg::prepare(
-                &resolved,
-                &config.table,
-                &load.columns,
-                config.method,
-                create,
-                config.truncate,
-            )
+            prepare_each(hosts.len(), |host| {
+                pg::prepare(
+                    &hosts[host],
+                    &config.table,
+                    &load.columns,
+                    config.method,
+                    create,
+                    config.truncate,
+                )
+            })
         },
         on_retry,
     )?;
+    let named: Vec<(String, SinkError)> = left_out
+        .iter()
+        .map(|(host, err)| (hosts[*host].host_name(0), err.clone()))
+        .collect();
+    warn_left_out(&named);
+    if let (Some(_), Some((host, err))) = (&load.run_id, named.first()) {
+        return Err(SinkError::Permanent {
+            kind: "run_id",
+            message: format!(
+                "--run-id reads the ledger of every host, and {host} cannot be reached: {err}"
+            ),
+        });
+    }
+    let hosts: Vec<PgTarget> = hosts
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| left_out.iter().all(|(host, _)| host != i))
+        .map(|(_, host)| host)
+        .collect();
     let committed = match &load.run_id {
         Some(run_id) => {
-            let committed = pg::committed(&resolved, &config.table, run_id, load.mode)?;
+            // Separate clusters each hold their share of the ledger: read them all.
+            let mut committed = Committed::default();
+            for host in &hosts {
+                committed.merge(pg::committed(host, &config.table, run_id, load.mode)?);
+            }
             if !load.resume && !committed.is_empty() {
                 return Err(SinkError::Permanent {
                     kind: "run_id",
@@ -341,7 +387,7 @@ fn prepare(
         }
     }
     let sinks = Box::new(PgSinkFactory::new(
-        resolved,
+        hosts,
         config.table.clone(),
         &schema,
         method,
@@ -354,6 +400,13 @@ fn prepare(
         committed,
         method: Some(method),
     })
+}
+
+/// Says which hosts of the target are left out of the run, and why.
+fn warn_left_out(left_out: &[(String, SinkError)]) {
+    for (host, err) in left_out {
+        eprintln!("loader: warning: host {host} is left out of this run: {err}");
+    }
 }
 
 fn start_local(quiet: bool) -> Result<LocalPostgres, String> {

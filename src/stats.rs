@@ -22,15 +22,18 @@ pub struct Stats {
     pub errors: BTreeMap<&'static str, u64>,
     /// Time from the start of a batch's first attempt to its acknowledgement.
     pub batch_latency: Latency,
+    /// Rows by the index of the target's host that stored them.
+    pub rows_by_host: Vec<u64>,
 }
 
 impl Stats {
-    /// Counts one acknowledged batch.
-    pub fn record_batch(&mut self, rows: u64, bytes: u64, latency: Duration) {
+    /// Counts one acknowledged batch, stored by the target's host `host`.
+    pub fn record_batch(&mut self, rows: u64, bytes: u64, latency: Duration, host: usize) {
         self.rows += rows;
         self.bytes += bytes;
         self.batches += 1;
         self.batch_latency.record(latency);
+        add_at(&mut self.rows_by_host, host, rows);
     }
 
     pub fn record_retry(&mut self, kind: &'static str) {
@@ -55,7 +58,18 @@ impl AddAssign<&Stats> for Stats {
             *self.errors.entry(kind).or_default() += count;
         }
         self.batch_latency += &other.batch_latency;
+        for (host, &rows) in other.rows_by_host.iter().enumerate() {
+            add_at(&mut self.rows_by_host, host, rows);
+        }
     }
+}
+
+/// Adds `value` to `counts[index]`, growing `counts` as needed.
+pub fn add_at(counts: &mut Vec<u64>, index: usize, value: u64) {
+    if counts.len() <= index {
+        counts.resize(index + 1, 0);
+    }
+    counts[index] += value;
 }
 
 /// A latency histogram in microseconds. It grows with the largest value recorded, so that many
@@ -143,14 +157,15 @@ mod tests {
     #[test]
     fn merging_adds_counts_kinds_and_histograms() {
         let mut a = Stats::default();
-        a.record_batch(1000, 10, Duration::from_millis(2));
+        a.record_batch(1000, 10, Duration::from_millis(2), 0);
         a.record_retry("connection");
         let mut b = Stats::default();
-        b.record_batch(500, 5, Duration::from_millis(8));
+        b.record_batch(500, 5, Duration::from_millis(8), 1);
         b.record_retry("connection");
         b.record_error("authentication");
         a += &b;
         assert_eq!((a.rows, a.bytes, a.batches), (1500, 15, 2));
+        assert_eq!(a.rows_by_host, [1000, 500]);
         assert_eq!(a.retries["connection"], 2);
         assert_eq!(a.errors["authentication"], 1);
         let summary = a.batch_latency.summary();

@@ -355,7 +355,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
         let latency = started.elapsed();
         stats
             .stats
-            .record_batch(written.rows, written.bytes, latency);
+            .record_batch(written.rows, written.bytes, latency, written.host);
         let rejected = written.rejected + invalid;
         stats.stats.rejected += rejected;
         self.counters
@@ -446,6 +446,11 @@ pub struct CommittedBatch {
 impl Committed {
     pub fn new(batches: impl IntoIterator<Item = (u64, CommittedBatch)>) -> Committed {
         Committed(batches.into_iter().collect())
+    }
+
+    /// Adds the batches of another ledger (another host's share of the run).
+    pub fn merge(&mut self, other: Committed) {
+        self.0.extend(other.0);
     }
 
     pub fn get(&self, seq: u64) -> Option<&CommittedBatch> {

@@ -192,11 +192,12 @@ pub fn prepare(
     }
     let schema = check_columns(&mut client, table, columns, method, target)?;
     create_if_missing(&mut client, &ledger_ddl(table)).map_err(classify_for_table)?;
-    // Ledgers made before rejects were counted lack the column.
+    // Ledgers made before rejects were counted, or before multi-host targets, lack a column.
     client
         .batch_execute(&format!(
-            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS rejected bigint NOT NULL DEFAULT 0",
-            ledger_table(table).quoted()
+            "ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS rejected bigint NOT NULL DEFAULT 0; \
+             ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS host text",
+            ledger = ledger_table(table).quoted()
         ))
         .map_err(classify_for_table)?;
     if truncate {
@@ -264,7 +265,7 @@ fn ledger_ddl(table: &TableName) -> String {
         "CREATE TABLE IF NOT EXISTS {} (run_id text NOT NULL, source text NOT NULL, \
          batch_seq bigint NOT NULL, worker int NOT NULL, rows bigint NOT NULL, \
          rejected bigint NOT NULL DEFAULT 0, first_row bigint NOT NULL, target_table text NOT NULL, \
-         committed_at timestamptz NOT NULL DEFAULT now(), \
+         host text, committed_at timestamptz NOT NULL DEFAULT now(), \
          CONSTRAINT {LEDGER_KEY} PRIMARY KEY (run_id, target_table, source, batch_seq))",
         ledger_table(table).quoted()
     )

@@ -79,6 +79,24 @@ pub fn summary(report: &Report) -> String {
         count(process.voluntary_context_switches.max(0) as u64),
         count(process.involuntary_context_switches.max(0) as u64),
     );
+    if !report.hosts.is_empty() {
+        let hosts: Vec<String> = report
+            .hosts
+            .iter()
+            .map(|host| format!("{} {} rows", host.host, count(host.rows)))
+            .collect();
+        let _ = writeln!(out, "  hosts     {}", hosts.join(", "));
+    }
+    if let Some(moved) = &report.moved {
+        let _ = writeln!(
+            out,
+            "  in doubt  {} batches sent again to another host after a failed COMMIT: {} rows on \
+             two hosts (counted twice), {} batches unverified",
+            count(moved.moved_batches),
+            count(moved.duplicated_rows),
+            moved.unverified.len()
+        );
+    }
     if let Some(target) = report.config.get("target").and_then(|t| t.as_str()) {
         let _ = writeln!(out, "  target    {target}");
     }

@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::encode;
 use crate::engine::{Outcome as EngineOutcome, SourceSummary};
-use crate::stats::{LatencySummary, Stats};
+use crate::sink::Settlement;
+use crate::stats::{add_at, LatencySummary, Stats};
 use process::ProcessCost;
 
 /// Exit code of a load that finished with rejected rows.
@@ -89,9 +90,22 @@ pub struct Report {
     pub retries: BTreeMap<&'static str, u64>,
     pub errors: BTreeMap<&'static str, u64>,
     pub workers: Vec<WorkerReport>,
+    /// Rows by host, for a target with several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostReport>,
+    /// Batches sent again to another host after their COMMIT was in doubt on a failed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved: Option<Settlement>,
     pub process: ProcessCost,
     /// The settings of the run, secrets redacted.
     pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One host's share.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    pub host: String,
+    pub rows: u64,
 }
 
 /// One worker's share.
@@ -165,8 +179,38 @@ impl Report {
                     batch_latency_ms: worker.stats.batch_latency.summary(),
                 })
                 .collect(),
+            hosts: Vec::new(),
+            moved: None,
             process: ProcessCost::measure(engine.peak_threads),
             config,
+        }
+    }
+
+    /// Adds the rows per host of a target with several (`names`, indexed as the workers counted
+    /// them), and how the batches moved between hosts while in doubt were settled: rows found on
+    /// two hosts are counted twice, so that `rows_loaded` equals the hosts' counts.
+    pub fn add_hosts(&mut self, names: &[String], engine: &EngineOutcome, settlement: Settlement) {
+        let mut rows = vec![0; names.len()];
+        for worker in &engine.workers {
+            for (host, &count) in worker.stats.rows_by_host.iter().enumerate() {
+                add_at(&mut rows, host, count);
+            }
+        }
+        for &(host, count) in &settlement.duplicated_by_host {
+            add_at(&mut rows, host, count);
+        }
+        self.rows_loaded += settlement.duplicated_rows;
+        self.rows_per_s = rate(self.rows_loaded, self.elapsed_s);
+        self.hosts = names
+            .iter()
+            .zip(rows)
+            .map(|(host, rows)| HostReport {
+                host: host.clone(),
+                rows,
+            })
+            .collect();
+        if settlement.moved_batches > 0 {
+            self.moved = Some(settlement);
         }
     }
 
@@ -253,6 +297,12 @@ impl ReportWriter for MarkdownReport {
                 worker.batch_latency_ms.p50,
                 worker.batch_latency_ms.p99
             )?;
+        }
+        if !report.hosts.is_empty() {
+            writeln!(out, "\n| host | rows |\n|---|---|")?;
+            for host in &report.hosts {
+                writeln!(out, "| {} | {} |", host.host, host.rows)?;
+            }
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! again with the same batch; the sink reconnects and resolves any doubt about the last attempt)
 //! or [`SinkError::Permanent`] (the load stops with the message, which names the cause and the fix).
 
+pub mod hosts;
 pub mod http;
 pub mod postgres;
 pub mod stream;
@@ -23,6 +24,33 @@ pub struct Written {
     pub bytes: u64,
     /// Rows the target refused for their data, now in the reject file.
     pub rejected: u64,
+    /// Which of the target's hosts stored them (0 for a target with one host).
+    pub host: usize,
+}
+
+/// What became of batches whose COMMIT was in doubt on a host that failed, and that were sent
+/// again to another host: settled after the workers ended by asking the first host's ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Settlement {
+    /// Batches sent again to another host while in doubt on their first one.
+    pub moved_batches: u64,
+    /// Rows of those batches that their first host had committed as well: they are on two hosts,
+    /// and counted twice in `rows_loaded` so that it still equals the hosts' counts.
+    pub duplicated_rows: u64,
+    /// The duplicated rows by host index (the first host's share of `duplicated_rows`).
+    #[serde(skip)]
+    pub duplicated_by_host: Vec<(usize, u64)>,
+    /// Moved batches whose first host could not be asked: on two hosts if it had committed them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<UnverifiedBatch>,
+}
+
+/// A batch that may be on two hosts: look it up in `host`'s ledger.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnverifiedBatch {
+    pub host: String,
+    pub batch: u64,
+    pub rows: u64,
 }
 
 /// Why a sink could not open or write.
@@ -77,6 +105,14 @@ pub trait Sink {
 pub trait SinkFactory: Sync {
     /// Opens worker `worker`'s sink (its connection), on that worker's thread.
     fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, SinkError>;
+    /// The target's hosts, when it has several: the names of [`Written::host`]'s indices.
+    fn hosts(&self) -> &[String] {
+        &[]
+    }
+    /// Once the workers ended: settles the batches moved between hosts while in doubt.
+    fn settle(&self) -> Settlement {
+        Settlement::default()
+    }
 }
 
 /// The `null` target: acknowledges every batch without looking at it.

@@ -8,12 +8,19 @@
 //! (or in halves), down to single rows, which are rejected with the server's message. The good
 //! rows stay in the transaction, which then commits with its ledger row.
 //!
-//! Exactness (DESIGN §5): when a write fails, the sink drops the connection and remembers the batch
-//! as in doubt; the retry reconnects and looks the batch up in the ledger before sending it again,
+//! Exactness (DESIGN §5): when a write fails, the sink drops the connection (the server rolls back
+//! what did not commit); when it failed after COMMIT was sent, it remembers the batch as in doubt
+//! on that host. The retry reconnects and looks the batch up in the ledger before sending it again,
 //! so a batch whose COMMIT reached the server but whose acknowledgement was lost is counted once
 //! and inserted once. The ledger's primary key is load-bearing: if the old transaction was still
 //! open during the lookup and commits later, the resend's ledger insert violates the key, its
 //! transaction rolls back, and the batch is counted as the one commit it had.
+//!
+//! Several hosts ([`Hosts`]): each worker prefers one and moves to the next when it fails. A batch
+//! in doubt on a failed host is looked up on the host the worker reached, which settles it when
+//! the hosts are one database; when they are separate clusters it is sent there, recorded as
+//! moved, and settled after the load by [`SinkFactory::settle`] on its first host's ledger, whose
+//! rows name the host that wrote them.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -21,7 +28,10 @@ use std::io::Write as _;
 use postgres::error::DbError;
 use postgres::{Client, Statement};
 
-use super::{Sink, SinkError, SinkFactory, Written};
+use parking_lot::Mutex;
+
+use super::hosts::{is_host_failure, Hosts};
+use super::{Settlement, Sink, SinkError, SinkFactory, UnverifiedBatch, Written};
 use crate::cli::Method;
 use crate::config::{quote_literal, TableName};
 use crate::encode::binary;
@@ -33,7 +43,13 @@ use crate::target::PgTarget;
 /// Shared by the workers: where to connect, what to write, how.
 #[derive(Debug)]
 pub struct PgSinkFactory {
-    target: PgTarget,
+    /// One target per host, each resolved.
+    targets: Vec<PgTarget>,
+    hosts: Hosts,
+    /// Each host's name as an SQL literal, for its ledger rows.
+    host_literals: Vec<String>,
+    /// Batches committed on another host than the one they were in doubt on.
+    moved: Mutex<Vec<MovedBatch>>,
     table: TableName,
     method: Method,
     /// `COPY … FROM STDIN …` or `INSERT INTO … VALUES `.
@@ -44,18 +60,19 @@ pub struct PgSinkFactory {
     /// `BEGIN` and the ledger insert up to the batch's own values: the ledger's columns, then the
     /// run id, source and target table as literals.
     ledger_insert: String,
+    /// Looks up which host committed one batch (`$1`) of this run.
+    ledger_host: String,
     /// The ledger table, quoted.
     ledger: String,
     /// The SQL condition selecting this run's ledger rows for this source and table.
     ledger_key: String,
-    /// Looks up one batch (`$1`) of this run in the ledger.
-    ledger_lookup: String,
 }
 
 impl PgSinkFactory {
-    /// `target` must already be resolved ([`pg::resolve`]) and the table prepared ([`pg::prepare`]).
+    /// `targets` (one per host, [`PgTarget::split_hosts`]) must already be resolved
+    /// ([`pg::resolve`]) and the table prepared on each ([`pg::prepare`]).
     pub fn new(
-        target: PgTarget,
+        targets: Vec<PgTarget>,
         table: TableName,
         schema: &Schema,
         method: Method,
@@ -81,16 +98,20 @@ impl PgSinkFactory {
         let ledger_key = format!(
             "run_id = {run_literal} AND source = {source_literal} AND target_table = {table_literal}"
         );
+        let names: Vec<String> = targets.iter().map(|target| target.host_name(0)).collect();
         PgSinkFactory {
             ledger_insert: format!(
-                "BEGIN; INSERT INTO {ledger} (run_id, source, target_table, batch_seq, worker, \
-                 rows, rejected, first_row) VALUES ({run_literal}, {source_literal}, \
+                "BEGIN; INSERT INTO {ledger} (run_id, source, target_table, host, batch_seq, \
+                 worker, rows, rejected, first_row) VALUES ({run_literal}, {source_literal}, \
                  {table_literal}"
             ),
-            ledger_lookup: format!("SELECT 1 FROM {ledger} WHERE {ledger_key} AND batch_seq = $1"),
+            ledger_host: format!("SELECT host FROM {ledger} WHERE {ledger_key} AND batch_seq = $1"),
             ledger_key,
             ledger,
-            target,
+            host_literals: names.iter().map(|name| quote_literal(name)).collect(),
+            hosts: Hosts::new(names),
+            moved: Mutex::default(),
+            targets,
             table,
             method,
             statement,
@@ -98,22 +119,25 @@ impl PgSinkFactory {
         }
     }
 
-    /// Whether the ledger shows `batch` committed by this run.
-    fn already_committed(
+    /// Whether the ledger shows batch `seq` committed by this run, and by which host (`None` in
+    /// rows of ledgers older than the column).
+    fn ledger_entry(
         &self,
         client: &mut Client,
-        batch: &dyn Batch,
-    ) -> Result<bool, postgres::Error> {
-        let found = client.query_opt(&self.ledger_lookup, &[&(batch.seq() as i64)])?;
-        Ok(found.is_some())
+        seq: u64,
+    ) -> Result<Option<Option<String>>, postgres::Error> {
+        let found = client.query_opt(&self.ledger_host, &[&(seq as i64)])?;
+        Ok(found.map(|row| row.get(0)))
     }
 
-    fn connect(&self) -> Result<Connection, SinkError> {
-        let mut client = pg::connect(&self.target)?;
+    /// Connects to host `host`.
+    fn connect_host(&self, host: usize) -> Result<Connection, SinkError> {
+        let target = &self.targets[host];
+        let mut client = pg::connect(target)?;
         let mut prepare = |sql: &str| {
             client
                 .prepare(sql)
-                .map_err(|err| pg::classify(&err, &self.target, Some(&self.table)))
+                .map_err(|err| pg::classify(&err, target, Some(&self.table)))
         };
         let (copy, text_copy) = match self.method {
             Method::CopyBinary => (
@@ -124,33 +148,87 @@ impl PgSinkFactory {
             Method::Insert => (None, None),
         };
         Ok(Connection {
+            host,
             client,
             copy,
             text_copy,
         })
     }
+
+    /// Which host the ledger of `moved`'s first host names as having committed it (`None` when
+    /// no ledger row is there).
+    fn committing_host(&self, moved: &MovedBatch) -> Result<Option<String>, SinkError> {
+        let target = &self.targets[moved.in_doubt_on];
+        let mut client = pg::connect(target)?;
+        let entry = self
+            .ledger_entry(&mut client, moved.seq)
+            .map_err(|err| pg::classify(&err, target, Some(&self.table)))?;
+        Ok(entry.flatten())
+    }
 }
 
 impl SinkFactory for PgSinkFactory {
     fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
+        let (_, connection) = self.hosts.connect(worker, |host| self.connect_host(host))?;
         Ok(Box::new(PgSink {
             factory: self,
             worker,
-            connection: Some(self.connect()?),
+            connection: Some(connection),
             buffer: Vec::new(),
             payload_bytes: 0,
             ledger_sql: String::new(),
-            in_doubt: None,
+            in_doubt: Vec::new(),
             excluded: Excluded::default(),
         }))
     }
+
+    fn hosts(&self) -> &[String] {
+        self.hosts.several()
+    }
+
+    /// Asks each moved batch's first host whether it committed the batch too (its ledger row then
+    /// names that host; a row naming the other host means the hosts are one database).
+    fn settle(&self) -> Settlement {
+        let moved = std::mem::take(&mut *self.moved.lock());
+        let mut settlement = Settlement {
+            moved_batches: moved.len() as u64,
+            ..Settlement::default()
+        };
+        for batch in moved {
+            let first = self.hosts.name(batch.in_doubt_on);
+            match self.committing_host(&batch) {
+                Ok(Some(host)) if host == first => {
+                    settlement.duplicated_rows += batch.rows;
+                    settlement
+                        .duplicated_by_host
+                        .push((batch.in_doubt_on, batch.rows));
+                }
+                Ok(_) => {}
+                Err(_) => settlement.unverified.push(UnverifiedBatch {
+                    host: first.to_string(),
+                    batch: batch.seq,
+                    rows: batch.rows,
+                }),
+            }
+        }
+        settlement
+    }
 }
 
-/// A live connection and its prepared COPY statements.
+/// A live connection to one host and its prepared COPY statements.
 struct Connection {
+    host: usize,
     client: Client,
     copy: Option<Statement>,
     text_copy: Option<Statement>,
+}
+
+/// A batch committed on one host after its COMMIT was in doubt on another.
+#[derive(Debug)]
+struct MovedBatch {
+    seq: u64,
+    rows: u64,
+    in_doubt_on: usize,
 }
 
 struct PgSink<'a> {
@@ -164,8 +242,9 @@ struct PgSink<'a> {
     payload_bytes: u64,
     /// `BEGIN` and the batch's ledger row, reused.
     ledger_sql: String,
-    /// The sequence number of a batch whose last attempt failed after it may have committed.
-    in_doubt: Option<u64>,
+    /// The hosts on which the batch in hand may have committed: an attempt failed there after
+    /// its COMMIT was sent.
+    in_doubt: Vec<usize>,
     /// The rows of the batch in hand found bad so far: kept across its retries.
     excluded: Excluded,
 }
@@ -250,16 +329,16 @@ fn reject_message(db: &DbError) -> String {
 }
 
 impl PgSink<'_> {
-    fn classify(&self, err: &postgres::Error) -> SinkError {
-        pg::classify(err, &self.factory.target, Some(&self.factory.table))
+    fn classify(&self, host: usize, err: &postgres::Error) -> SinkError {
+        pg::classify(err, &self.factory.targets[host], Some(&self.factory.table))
     }
 
-    fn send_error(&self, err: SendError) -> SinkError {
+    fn send_error(&self, host: usize, err: SendError) -> SinkError {
         match err {
-            SendError::Driver(err) => self.classify(&err),
+            SendError::Driver(err) => self.classify(host, &err),
             SendError::Io(err) => SinkError::Transient {
                 kind: "connection",
-                message: format!("connection to {} failed: {err}", self.factory.target),
+                message: format!("connection to {} failed: {err}", self.factory.targets[host]),
             },
             SendError::NotUtf8 => SinkError::Permanent {
                 kind: "data",
@@ -404,13 +483,51 @@ impl PgSink<'_> {
         rejects.record(&found)
     }
 
-    /// The acknowledgement of the batch in hand.
-    fn written(&self, batch: &dyn Batch) -> Written {
+    /// The acknowledgement of the batch in hand, committed on `host`. The hosts it was in doubt
+    /// on before are recorded as moved, for [`SinkFactory::settle`].
+    fn committed_on(&mut self, host: usize, batch: &dyn Batch) -> Written {
         let rejected = self.excluded.rows.len() as u64;
-        Written {
+        let written = Written {
             rows: batch.len() as u64 - rejected,
             bytes: self.payload_bytes,
             rejected,
+            host,
+        };
+        for in_doubt_on in self.in_doubt.drain(..).filter(|&other| other != host) {
+            self.factory.moved.lock().push(MovedBatch {
+                seq: batch.seq(),
+                rows: written.rows,
+                in_doubt_on,
+            });
+        }
+        written
+    }
+
+    /// Marks `host` down when `err` says it is unreachable; returns `err`.
+    fn failed(&self, host: usize, err: SinkError) -> SinkError {
+        if is_host_failure(&err) {
+            self.factory.hosts.failed(host);
+        }
+        err
+    }
+
+    /// The connection to use for the next batch: this one, unless it is to another host than
+    /// the worker's own and that host's backoff has passed, and it takes a new connection.
+    fn back_home(&self, connection: Connection) -> Connection {
+        let hosts = &self.factory.hosts;
+        let home = hosts.preferred(self.worker);
+        if connection.host == home || !hosts.is_due(home) {
+            return connection;
+        }
+        match self.factory.connect_host(home) {
+            Ok(home_connection) => {
+                hosts.succeeded(home);
+                home_connection
+            }
+            Err(_) => {
+                hosts.failed(home);
+                connection
+            }
         }
     }
 
@@ -433,8 +550,9 @@ impl PgSink<'_> {
         self.ledger_sql.clear();
         let _ = write!(
             self.ledger_sql,
-            "{}, {}, {}, {rows}, {rejected}, {})",
+            "{}, {}, {}, {}, {rows}, {rejected}, {})",
             factory.ledger_insert,
+            factory.host_literals[connection.host],
             batch.seq(),
             self.worker,
             batch.first_row(),
@@ -456,6 +574,10 @@ impl PgSink<'_> {
                 batch.seq()
             )
         };
+        // From here until the acknowledgement the batch may commit without the sink knowing.
+        if !self.in_doubt.contains(&connection.host) {
+            self.in_doubt.push(connection.host);
+        }
         connection.client.batch_execute(&commit)?;
         Ok(())
     }
@@ -485,40 +607,50 @@ impl Sink for PgSink<'_> {
                 seq: Some(batch.seq()),
                 ..Excluded::default()
             };
+            self.in_doubt.clear();
         }
         // The connection is put back only after a success: any failure drops it, which rolls
         // back whatever did not commit, and the next attempt reconnects.
         let mut connection = match self.connection.take() {
-            Some(connection) => connection,
-            None => factory.connect()?,
+            Some(connection) => self.back_home(connection),
+            None => {
+                factory
+                    .hosts
+                    .connect(self.worker, |host| factory.connect_host(host))?
+                    .1
+            }
         };
-        let was_in_doubt = self.in_doubt == Some(batch.seq());
-        if was_in_doubt {
-            let committed = factory
-                .already_committed(&mut connection.client, batch)
-                .map_err(|err| self.classify(&err))?;
-            if committed {
-                self.in_doubt = None;
+        let host = connection.host;
+        let in_doubt_here = self.in_doubt.contains(&host);
+        if !self.in_doubt.is_empty() {
+            // One database behind every host shows a commit made through any of them.
+            let entry = factory
+                .ledger_entry(&mut connection.client, batch.seq())
+                .map_err(|err| self.failed(host, self.classify(host, &err)))?;
+            if let Some(committed_by) = entry {
+                if committed_by.as_deref() != Some(factory.hosts.name(host)) {
+                    // Committed through another host of the same database: nothing moved.
+                    self.in_doubt.clear();
+                }
+                let written = self.committed_on(host, batch);
                 self.connection = Some(connection);
-                return Ok(self.written(batch));
+                return Ok(written);
             }
         }
-        self.in_doubt = Some(batch.seq());
         match self.transfer(&mut connection, batch, rejects) {
             Ok(()) => {
-                self.in_doubt = None;
+                let written = self.committed_on(host, batch);
                 self.connection = Some(connection);
-                Ok(self.written(batch))
+                Ok(written)
             }
             // The earlier attempt's transaction was still open when the lookup ran, and has
             // committed since: the ledger's key refuses this second commit. Count it once.
             Err(Failure::Other(SendError::Driver(err)))
-                if was_in_doubt && violates_ledger_key(&err) =>
+                if in_doubt_here && violates_ledger_key(&err) =>
             {
-                self.in_doubt = None;
-                Ok(self.written(batch))
+                Ok(self.committed_on(host, batch))
             }
-            Err(Failure::Other(err)) => Err(self.send_error(err)),
+            Err(Failure::Other(err)) => Err(self.failed(host, self.send_error(host, err))),
             // Only reachable if the ledger insert itself breaks a constraint of the data's kind.
             Err(Failure::Rows(db)) => Err(SinkError::Permanent {
                 kind: "server",
@@ -532,7 +664,7 @@ impl Sink for PgSink<'_> {
             connection
                 .client
                 .close()
-                .map_err(|err| pg::classify(&err, &self.factory.target, None))?;
+                .map_err(|err| pg::classify(&err, &self.factory.targets[connection.host], None))?;
         }
         Ok(())
     }

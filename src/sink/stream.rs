@@ -93,7 +93,7 @@ impl Sink for StreamSink<'_> {
         Ok(Written {
             rows: batch.len() as u64,
             bytes: self.buffer.len() as u64,
-            rejected: 0,
+            ..Written::default()
         })
     }
 

@@ -38,8 +38,12 @@ impl HttpProtocol {
 #[derive(Clone)]
 pub struct HttpTarget {
     pub protocol: HttpProtocol,
-    /// `http://host:port/path`, without credentials, query or trailing slash.
-    pub base_url: String,
+    /// `http` or `https`.
+    transport: String,
+    /// `host[:port]` of each host, in the order given.
+    hosts: Vec<String>,
+    /// The path after the host, without a trailing slash (often empty).
+    path: String,
     /// The query string of the target URL, if any (for ClickHouse: `database=…`, settings).
     pub query: Option<String>,
     pub user: Option<String>,
@@ -91,8 +95,14 @@ impl HttpTarget {
             Some((userinfo, host)) => (Some(userinfo), host),
             None => (None, authority),
         };
-        if host.is_empty() || host.contains(char::is_whitespace) {
-            return Some(Err(invalid("the URL names no host")));
+        let hosts: Vec<String> = host.split(',').map(str::to_string).collect();
+        if hosts
+            .iter()
+            .any(|host| host.is_empty() || host.contains(char::is_whitespace))
+        {
+            return Some(Err(invalid(
+                "the URL names no host, or an empty one in its list",
+            )));
         }
         let (user, password) = match userinfo.map(|info| info.split_once(':').unwrap_or((info, "")))
         {
@@ -104,11 +114,61 @@ impl HttpTarget {
         };
         Some(Ok(HttpTarget {
             protocol,
-            base_url: format!("{transport}://{host}{}", path.trim_end_matches('/')),
+            transport: transport.to_string(),
+            hosts,
+            path: path.trim_end_matches('/').to_string(),
             query,
             user,
             password,
         }))
+    }
+
+    /// `http(s)://host:port/path` of host `host`, without credentials, query or trailing slash.
+    pub fn base_url(&self, host: usize) -> String {
+        format!("{}://{}{}", self.transport, self.hosts[host], self.path)
+    }
+
+    /// `host:port` of each host.
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// This target with host `host` alone.
+    pub fn single_host(&self, host: usize) -> HttpTarget {
+        HttpTarget {
+            hosts: vec![self.hosts[host].clone()],
+            ..self.clone()
+        }
+    }
+
+    /// This target without the hosts at `left_out`.
+    pub fn without_hosts(&self, left_out: &[usize]) -> HttpTarget {
+        let hosts = self.hosts.iter().enumerate();
+        HttpTarget {
+            hosts: hosts
+                .filter(|(i, _)| !left_out.contains(i))
+                .map(|(_, host)| host.clone())
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Adds the hosts of `other`, a target that differs from this one in its hosts only.
+    pub fn add_hosts(&mut self, other: HttpTarget) -> Result<(), String> {
+        let same = self.protocol == other.protocol
+            && self.transport == other.transport
+            && self.path == other.path
+            && self.query == other.query
+            && self.user == other.user
+            && self.password == other.password;
+        if !same {
+            return Err(format!(
+                "{other} differs from {self} in more than its host; the hosts of one target \
+                 take the same scheme, path, query and credentials"
+            ));
+        }
+        self.hosts.extend(other.hosts);
+        Ok(())
     }
 
     /// The password, for the Authorization header only: never print it.
@@ -131,15 +191,11 @@ impl HttpTarget {
 impl fmt::Display for HttpTarget {
     /// The URL with the user but never the password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (transport, rest) = self
-            .base_url
-            .split_once("://")
-            .unwrap_or(("http", &self.base_url));
-        write!(f, "{}{transport}://", self.protocol.prefix())?;
+        write!(f, "{}{}://", self.protocol.prefix(), self.transport)?;
         if let Some(user) = &self.user {
             write!(f, "{user}@")?;
         }
-        f.write_str(rest)?;
+        write!(f, "{}{}", self.hosts.join(","), self.path)?;
         if let Some(query) = &self.query {
             write!(f, "?{}", crate::target::redact_query_password(query))?;
         }
@@ -183,7 +239,7 @@ mod tests {
     fn schemes_credentials_and_display() {
         let target = parse("clickhouse+http://bob:s%40cret@127.0.0.1:8123/?database=db");
         assert_eq!(target.protocol, HttpProtocol::ClickHouse);
-        assert_eq!(target.base_url, "http://127.0.0.1:8123");
+        assert_eq!(target.base_url(0), "http://127.0.0.1:8123");
         assert_eq!(target.query.as_deref(), Some("database=db"));
         assert_eq!(target.user.as_deref(), Some("bob"));
         assert_eq!(target.password(), Some("s@cret"));
@@ -192,7 +248,7 @@ mod tests {
             "clickhouse+http://bob@127.0.0.1:8123?database=db"
         );
         assert_eq!(parse("crate+https://h:4200").protocol, HttpProtocol::Crate);
-        assert_eq!(parse("es+http://h:9200/").base_url, "http://h:9200");
+        assert_eq!(parse("es+http://h:9200/").base_url(0), "http://h:9200");
         assert_eq!(
             parse("opensearch+http://h").protocol,
             HttpProtocol::OpenSearch
@@ -203,12 +259,33 @@ mod tests {
         assert!(HttpTarget::parse("http:///path").unwrap().is_err());
         let encoded = parse("http://u:p%2Fa%40ss@h:1/x@y?user=u&password=hunter2&password=x");
         assert_eq!(encoded.password(), Some("p/a@ss"));
-        assert_eq!(encoded.base_url, "http://h:1/x@y");
+        assert_eq!(encoded.base_url(0), "http://h:1/x@y");
         assert_eq!(
             encoded.to_string(),
             "http://u@h:1/x@y?user=u&password=***&password=***"
         );
         assert!(HttpTarget::parse("crate+http://bob:pa?ss@h:1")
+            .unwrap()
+            .is_err());
+    }
+
+    #[test]
+    fn several_hosts_in_one_url_or_merged() {
+        let mut target = parse("crate+http://u:pw@h1:4200,h2:4200/x");
+        assert_eq!(target.hosts(), ["h1:4200", "h2:4200"]);
+        assert_eq!(target.base_url(1), "http://h2:4200/x");
+        target
+            .add_hosts(parse("crate+http://u:pw@h3:4200/x"))
+            .unwrap();
+        assert_eq!(
+            target.to_string(),
+            "crate+http://u@h1:4200,h2:4200,h3:4200/x"
+        );
+        assert!(target.add_hosts(parse("es+http://u:pw@h4:9200/x")).is_err());
+        assert!(target
+            .add_hosts(parse("crate+http://u:other@h4:4200/x"))
+            .is_err());
+        assert!(HttpTarget::parse("crate+http://h1:4200,/x")
             .unwrap()
             .is_err());
     }

@@ -52,10 +52,37 @@ pub fn process_env(name: &str) -> Option<String> {
 const LIBPQ_VARS: [&str; 4] = ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER"];
 
 impl Target {
-    /// Resolves `--target`, else `DATABASE_URL`, else the libpq `PG*` variables, else `local`.
-    pub fn resolve(arg: Option<&str>, env: EnvLookup<'_>) -> Result<Target, ConfigError> {
-        if let Some(text) = arg {
-            return Target::parse(text, env);
+    /// Resolves `--target` (repeated, or a comma list of URLs: the hosts of one target), else
+    /// `DATABASE_URL`, else the libpq `PG*` variables, else `local`.
+    pub fn resolve(args: &[String], env: EnvLookup<'_>) -> Result<Target, ConfigError> {
+        let urls: Vec<&str> = args.iter().flat_map(|arg| split_url_list(arg)).collect();
+        if let Some((first, rest)) = urls.split_first() {
+            let mut target = Target::parse(first, env)?;
+            for text in rest {
+                let invalid = |reason: String| ConfigError::Target {
+                    target: redact(text),
+                    reason,
+                };
+                match (&mut target, Target::parse(text, env)?) {
+                    (Target::Http(http), Target::Http(other)) => {
+                        http.add_hosts(other).map_err(invalid)?
+                    }
+                    (Target::Postgres(_), Target::Postgres(_)) => {
+                        return Err(invalid(
+                            "name the hosts of one PostgreSQL target in one URL, as in \
+                             postgres://h1:5432,h2:5432/db"
+                                .into(),
+                        ))
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "several targets must be the hosts of one HTTP or PostgreSQL target"
+                                .into(),
+                        ))
+                    }
+                }
+            }
+            return Ok(target);
         }
         if let Some(url) = env("DATABASE_URL") {
             return PgTarget::parse(&url, env).map(Target::Postgres);
@@ -189,6 +216,79 @@ impl PgTarget {
     pub fn user(&self) -> &str {
         self.config.get_user().unwrap_or("postgres")
     }
+
+    /// One target per host it names, in order, each with that host's port (and address, once
+    /// resolved) and every other setting of this one.
+    pub fn split_hosts(&self) -> Vec<PgTarget> {
+        let config = &self.config;
+        let (hosts, ports, addresses) = (
+            config.get_hosts(),
+            config.get_ports(),
+            config.get_hostaddrs(),
+        );
+        (0..hosts.len())
+            .map(|i| {
+                let mut single = postgres::Config::new();
+                match &hosts[i] {
+                    postgres::config::Host::Tcp(name) => single.host(name),
+                    postgres::config::Host::Unix(path) => single.host_path(path),
+                };
+                if let Some(port) = ports.get(i).or(ports.first()) {
+                    single.port(*port);
+                }
+                if let Some(address) = addresses.get(i) {
+                    single.hostaddr(*address);
+                }
+                if let Some(user) = config.get_user() {
+                    single.user(user);
+                }
+                if let Some(password) = config.get_password() {
+                    single.password(password);
+                }
+                if let Some(dbname) = config.get_dbname() {
+                    single.dbname(dbname);
+                }
+                if let Some(options) = config.get_options() {
+                    single.options(options);
+                }
+                if let Some(name) = config.get_application_name() {
+                    single.application_name(name);
+                }
+                if let Some(timeout) = config.get_connect_timeout() {
+                    single.connect_timeout(*timeout);
+                }
+                if let Some(timeout) = config.get_tcp_user_timeout() {
+                    single.tcp_user_timeout(*timeout);
+                }
+                single
+                    .ssl_mode(config.get_ssl_mode())
+                    .ssl_negotiation(config.get_ssl_negotiation())
+                    .channel_binding(config.get_channel_binding())
+                    .target_session_attrs(config.get_target_session_attrs())
+                    .keepalives(config.get_keepalives())
+                    .keepalives_idle(config.get_keepalives_idle());
+                if let Some(interval) = config.get_keepalives_interval() {
+                    single.keepalives_interval(interval);
+                }
+                if let Some(retries) = config.get_keepalives_retries() {
+                    single.keepalives_retries(retries);
+                }
+                PgTarget::from_config(single)
+            })
+            .collect()
+    }
+
+    /// `host:port` of host `i` (`[socket dir]:port` for a Unix socket): a host's name in
+    /// messages and the report.
+    pub fn host_name(&self, i: usize) -> String {
+        let config = &self.config;
+        let ports = config.get_ports();
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        match &config.get_hosts()[i] {
+            postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+            postgres::config::Host::Unix(path) => format!("[{}]:{port}", path.display()),
+        }
+    }
 }
 
 impl fmt::Display for PgTarget {
@@ -196,20 +296,33 @@ impl fmt::Display for PgTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let config = &self.config;
         write!(f, "postgres://{}@", config.get_user().unwrap_or("postgres"))?;
-        let ports = config.get_ports();
-        for (i, host) in config.get_hosts().iter().enumerate() {
+        for i in 0..config.get_hosts().len() {
             if i > 0 {
                 f.write_str(",")?;
             }
-            match host {
-                postgres::config::Host::Tcp(name) => f.write_str(name)?,
-                postgres::config::Host::Unix(path) => write!(f, "[{}]", path.display())?,
-            }
-            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-            write!(f, ":{port}")?;
+            f.write_str(&self.host_name(i))?;
         }
         write!(f, "/{}", config.get_dbname().unwrap_or(self.user()))
     }
+}
+
+/// Splits `a://x,b://y` into its URLs; a comma not followed by a URL (`postgres://h1,h2/db`, a
+/// key=value DSN) stays inside its URL.
+fn split_url_list(text: &str) -> Vec<&str> {
+    let mut urls = Vec::new();
+    let mut start = 0;
+    for (comma, _) in text.match_indices(',') {
+        let next = &text[comma + 1..];
+        let starts_url = next
+            .split_once("://")
+            .is_some_and(|(scheme, _)| !scheme.is_empty() && !scheme.contains([',', '/', '@']));
+        if starts_url {
+            urls.push(&text[start..comma]);
+            start = comma + 1;
+        }
+    }
+    urls.push(&text[start..]);
+    urls
 }
 
 /// Adds `:port` to every host of a `postgres://` URL that names hosts but no port, so that PGPORT
@@ -314,6 +427,7 @@ fn quoted_value_len(quoted: &str) -> Option<usize> {
 mod tests {
     use super::*;
     use std::path::Path;
+    use std::time::Duration;
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -345,6 +459,55 @@ mod tests {
     }
 
     #[test]
+    fn repeated_targets_and_url_lists_are_the_hosts_of_one_target() {
+        let resolve = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+            Target::resolve(&args, &no_env)
+        };
+        let both = "crate+http://h1:4200 crate+http://h2:4200,h3:4200";
+        for args in [
+            &both.split(' ').collect::<Vec<_>>()[..],
+            &["crate+http://h1:4200,crate+http://h2:4200,h3:4200"],
+        ] {
+            let Ok(Target::Http(http)) = resolve(args) else {
+                panic!("one HTTP target from {args:?}")
+            };
+            assert_eq!(http.hosts(), ["h1:4200", "h2:4200", "h3:4200"]);
+        }
+        let Ok(Target::Postgres(pg)) = resolve(&["postgres://u@h1,h2:7/db"]) else {
+            panic!("one PostgreSQL target")
+        };
+        assert_eq!(pg.split_hosts().len(), 2);
+        let message = |args: &[&str]| resolve(args).unwrap_err().to_string();
+        assert!(message(&["postgres://h1/db", "postgres://h2/db"]).contains("in one URL"));
+        assert!(message(&["crate+http://h1", "postgres://h2/db"]).contains("several targets"));
+        assert!(message(&["crate+http://h1", "es+http://h2"]).contains("more than its host"));
+    }
+
+    #[test]
+    fn a_multi_host_url_splits_into_one_target_per_host() {
+        let Target::Postgres(target) = Target::parse(
+            "postgres://bob:pw@h1:5432,h2:6543/app?connect_timeout=3&application_name=x",
+            &no_env,
+        )
+        .unwrap() else {
+            panic!("a PostgreSQL target")
+        };
+        assert_eq!(target.to_string(), "postgres://bob@h1:5432,h2:6543/app");
+        let hosts = target.split_hosts();
+        let shown: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            ["postgres://bob@h1:5432/app", "postgres://bob@h2:6543/app"]
+        );
+        let second = hosts[1].config();
+        assert_eq!(second.get_password(), Some(&b"pw"[..]));
+        assert_eq!(second.get_application_name(), Some("x"));
+        assert_eq!(second.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(hosts[1].host_name(0), "h2:6543");
+    }
+
+    #[test]
     fn libpq_variables_fill_the_gaps() {
         let env = |name: &str| match name {
             "PGHOST" => Some("pg.internal".to_string()),
@@ -354,12 +517,13 @@ mod tests {
             "PGPASSWORD" => Some("pw".to_string()),
             _ => None,
         };
-        let Target::Postgres(pg) = Target::resolve(None, &env).unwrap() else {
+        let Target::Postgres(pg) = Target::resolve(&[], &env).unwrap() else {
             panic!("PG* variables must select a postgres target")
         };
         assert_eq!(pg.to_string(), "postgres://loader@pg.internal:5433/metrics");
         assert_eq!(pg.config().get_password(), Some(&b"pw"[..]));
-        let Target::Postgres(pg) = Target::resolve(Some("postgres://a@b/c"), &env).unwrap() else {
+        let Target::Postgres(pg) = Target::resolve(&["postgres://a@b/c".into()], &env).unwrap()
+        else {
             panic!("a URL is a postgres target")
         };
         assert_eq!(pg.to_string(), "postgres://a@b:5433/c");
@@ -369,10 +533,10 @@ mod tests {
     fn database_url_wins_over_libpq_and_local_is_the_default() {
         let env = |name: &str| (name == "DATABASE_URL").then(|| "postgres://x@y/z".to_string());
         assert_eq!(
-            Target::resolve(None, &env).unwrap().to_string(),
+            Target::resolve(&[], &env).unwrap().to_string(),
             "postgres://x@y:5432/z"
         );
-        assert!(matches!(Target::resolve(None, &no_env), Ok(Target::Local)));
+        assert!(matches!(Target::resolve(&[], &no_env), Ok(Target::Local)));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use ureq::Agent;
 
+use super::hosts::{is_host_failure, prepare_each, Hosts};
 use super::{Sink, SinkError, SinkFactory, Written};
 use crate::config::TableName;
 use crate::http_agent::{tls_config, ResolvedHost};
@@ -116,6 +117,7 @@ impl Answer {
 }
 
 impl HttpClient {
+    /// A client for the first host of `target` ([`HttpTarget::single_host`] picks another).
     pub fn new(target: &HttpTarget, options: &HttpOptions) -> Result<HttpClient, SinkError> {
         let tls = tls_config(options.ca_file.as_deref(), options.insecure).map_err(|message| {
             SinkError::Permanent {
@@ -124,7 +126,7 @@ impl HttpClient {
             }
         })?;
         let uri = target
-            .base_url
+            .base_url(0)
             .parse()
             .map_err(|err| SinkError::Permanent {
                 kind: "request",
@@ -151,7 +153,7 @@ impl HttpClient {
         });
         Ok(HttpClient {
             agent: host.agent(config),
-            base_url: target.base_url.clone(),
+            base_url: target.base_url(0),
             query: target.query.clone(),
             authorization,
             gzip: options.gzip,
@@ -314,35 +316,75 @@ pub(crate) fn answer_excerpt(body: &[u8]) -> String {
 /// Shared by the workers: the target, its protocol, how to talk to it.
 pub struct HttpSinkFactory {
     target: HttpTarget,
+    hosts: Hosts,
     options: HttpOptions,
     protocol: Box<dyn Protocol>,
 }
 
+/// A prepared HTTP target.
+pub struct PreparedHttp {
+    pub sinks: HttpSinkFactory,
+    /// The typed columns to load.
+    pub schema: Schema,
+    /// Hosts that could not be reached, left out of the run, with their errors.
+    pub left_out: Vec<(String, SinkError)>,
+}
+
 impl HttpSinkFactory {
-    /// Prepares the target (checks or creates the table or index) and returns the factory and
-    /// the typed columns to load.
+    /// Prepares the target on each of its hosts (checks or creates the table or index; an
+    /// unreachable host is left out while another is prepared) and returns the factory.
     pub fn prepare(
         target: &HttpTarget,
         options: &HttpOptions,
         table: &TableName,
         columns: &Columns,
         create: bool,
-    ) -> Result<(HttpSinkFactory, Schema), SinkError> {
-        let client = HttpClient::new(target, options)?;
+    ) -> Result<PreparedHttp, SinkError> {
+        let ((protocol, schema), left_out) = prepare_each(target.hosts().len(), |host| {
+            let single = target.single_host(host);
+            let client = HttpClient::new(&single, options)?;
+            HttpSinkFactory::prepare_host(&client, &single, table, columns, create)
+        })?;
+        let left_out_hosts: Vec<usize> = left_out.iter().map(|(host, _)| *host).collect();
+        let left_out = left_out
+            .into_iter()
+            .map(|(host, err)| (target.hosts()[host].clone(), err))
+            .collect();
+        let target = target.without_hosts(&left_out_hosts);
+        Ok(PreparedHttp {
+            sinks: HttpSinkFactory {
+                hosts: Hosts::new(target.hosts().to_vec()),
+                target,
+                options: options.clone(),
+                protocol,
+            },
+            schema,
+            left_out,
+        })
+    }
+
+    /// Checks or creates the table or index through `client`, and picks the protocol.
+    fn prepare_host(
+        client: &HttpClient,
+        target: &HttpTarget,
+        table: &TableName,
+        columns: &Columns,
+        create: bool,
+    ) -> Result<(Box<dyn Protocol>, Schema), SinkError> {
         let (protocol, schema): (Box<dyn Protocol>, Schema) = match target.protocol {
             HttpProtocol::ClickHouse => {
                 let (protocol, schema) =
-                    clickhouse::ClickHouse::prepare(&client, target, table, columns, create)?;
+                    clickhouse::ClickHouse::prepare(client, target, table, columns, create)?;
                 (Box::new(protocol), schema)
             }
             HttpProtocol::Crate => {
                 let schema = named_schema(columns, target)?;
-                let protocol = cratedb::CrateDb::prepare(&client, table, &schema, create)?;
+                let protocol = cratedb::CrateDb::prepare(client, table, &schema, create)?;
                 (Box::new(protocol), schema)
             }
             HttpProtocol::Elasticsearch | HttpProtocol::OpenSearch => {
                 let schema = named_schema(columns, target)?;
-                let protocol = elastic::Elastic::prepare(&client, table, &schema, create)?;
+                let protocol = elastic::Elastic::prepare(client, table, &schema, create)?;
                 (Box::new(protocol), schema)
             }
             HttpProtocol::Ndjson => {
@@ -353,15 +395,15 @@ impl HttpSinkFactory {
                     });
                 }
                 let schema = named_schema(columns, target)?;
-                (Box::new(ndjson::Ndjson::new(&client)), schema)
+                (Box::new(ndjson::Ndjson::new(client)), schema)
             }
         };
-        let factory = HttpSinkFactory {
-            target: target.clone(),
-            options: options.clone(),
-            protocol,
-        };
-        Ok((factory, schema))
+        Ok((protocol, schema))
+    }
+
+    /// A client for host `host`.
+    fn client(&self, host: usize) -> Result<HttpClient, SinkError> {
+        HttpClient::new(&self.target.single_host(host), &self.options)
     }
 }
 
@@ -380,13 +422,20 @@ fn named_schema(columns: &Columns, target: &HttpTarget) -> Result<Schema, SinkEr
 }
 
 impl SinkFactory for HttpSinkFactory {
-    fn open(&self, _worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
+    fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
+        let host = self.hosts.first_choice(worker);
         Ok(Box::new(HttpSink {
             factory: self,
-            client: HttpClient::new(&self.target, &self.options)?,
+            worker,
+            host,
+            client: self.client(host)?,
             buffer: Vec::new(),
             state: BatchState::default(),
         }))
+    }
+
+    fn hosts(&self) -> &[String] {
+        self.hosts.several()
     }
 }
 
@@ -406,6 +455,9 @@ struct BatchState {
 
 struct HttpSink<'a> {
     factory: &'a HttpSinkFactory,
+    worker: usize,
+    /// The host `client` talks to.
+    host: usize,
     client: HttpClient,
     buffer: Vec<u8>,
     state: BatchState,
@@ -428,7 +480,41 @@ impl HttpSink<'_> {
 }
 
 impl Sink for HttpSink<'_> {
+    /// Sends the batch's pending rows to the worker's host while it is up, else to the next one
+    /// in its rotation; a host that fails to answer is marked down and the retry goes elsewhere.
     fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
+        let hosts = &self.factory.hosts;
+        let wanted = hosts.first_choice(self.worker);
+        if wanted != self.host {
+            self.client = self.factory.client(wanted)?;
+            self.host = wanted;
+        }
+        self.send_batch(batch, rejects).inspect_err(|err| {
+            if is_host_failure(err) {
+                hosts.failed(self.host);
+            }
+        })
+    }
+
+    fn salvage(&mut self) -> Written {
+        let state = std::mem::take(&mut self.state);
+        Written {
+            rows: state.stored,
+            bytes: state.bytes,
+            rejected: state.logged as u64,
+            host: self.host,
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+impl HttpSink<'_> {
+    /// Sends the rows of the batch still pending until each is stored or rejected. Rows stored
+    /// on one host before a move to another are counted with the host that completes the batch.
+    fn send_batch(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
         let protocol = self.factory.protocol.as_ref();
         if self.state.seq != Some(batch.seq()) {
             self.state = BatchState {
@@ -500,20 +586,8 @@ impl Sink for HttpSink<'_> {
             rows: self.state.stored,
             bytes: self.state.bytes,
             rejected: self.state.rejected.len() as u64,
+            host: self.host,
         })
-    }
-
-    fn salvage(&mut self) -> Written {
-        let state = std::mem::take(&mut self.state);
-        Written {
-            rows: state.stored,
-            bytes: state.bytes,
-            rejected: state.logged as u64,
-        }
-    }
-
-    fn finish(self: Box<Self>) -> Result<(), SinkError> {
-        Ok(())
     }
 }
 
