@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use postgres::config::TargetSessionAttrs;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{Method, OutputFormat};
@@ -26,7 +27,7 @@ use crate::sink::postgres::PgSinkFactory;
 use crate::sink::stream::StreamSinkFactory;
 use crate::sink::{NullSinkFactory, Settlement, SinkError, SinkFactory};
 use crate::stats::Stats;
-use crate::target::{PgTarget, Target};
+use crate::target::Target;
 
 /// What a mode hands to [`run`].
 pub struct Load<'a> {
@@ -189,14 +190,15 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     if !hosts.is_empty() {
         for batch in &settlement.unverified {
             eprintln!(
-                "loader: warning: batch {} ({} rows) was in doubt on {} when it failed and was \
-                 loaded through another host; {} was unreachable after the load, so if its \
-                 {} shows the batch, its rows are on two hosts",
+                "loader: warning: batch {} ({} rows) was in doubt on {host} when it failed and \
+                 was loaded through another host; {host} was unreachable after the load, so if \
+                 its {} has the row run_id = '{run_id}', batch_seq = {}, those rows are on two \
+                 hosts",
                 batch.batch,
                 batch.rows,
-                batch.host,
-                batch.host,
-                pg::LEDGER_TABLE
+                pg::ledger_table(&config.table),
+                batch.batch,
+                host = batch.host,
             );
         }
         report.add_hosts(&hosts, &outcome, settlement);
@@ -316,28 +318,46 @@ fn prepare(
             method: None,
         });
     };
-    let hosts = pg::resolve(pg_target, config.connect_timeout)?.split_hosts();
+    // With target_session_attrs (read-write, primary, …) the hosts are libpq's failover list, for
+    // the driver to pick one from; otherwise the workers spread over them.
+    let split = if pg_target.config().get_target_session_attrs() == TargetSessionAttrs::Any {
+        pg_target.split_hosts()
+    } else {
+        vec![pg_target.clone()]
+    };
+    let several = split.len() > 1;
     // A throwaway cluster starts empty: the local target always creates the table.
     let create = config.create || matches!(config.target, Target::Local);
-    let (schema, left_out) = config.retry.run(
+    let (schema, hosts, left_out) = config.retry.run(
         Some(signal.stopping_flag()),
         || {
-            prepare_each(hosts.len(), |host| {
-                pg::prepare(
-                    &hosts[host],
+            let mut prepared = Vec::new();
+            let (schema, left_out) = prepare_each(split.len(), |host| {
+                let resolved = match pg::resolve(&split[host], config.connect_timeout) {
+                    // One host of several that does not resolve is left out, not fatal.
+                    Err(SinkError::Permanent { kind, message }) if several => {
+                        Err(SinkError::Transient { kind, message })
+                    }
+                    other => other,
+                }?;
+                let schema = pg::prepare(
+                    &resolved,
                     &config.table,
                     &load.columns,
                     config.method,
                     create,
                     config.truncate,
-                )
-            })
+                )?;
+                prepared.push(resolved);
+                Ok(schema)
+            })?;
+            Ok((schema, prepared, left_out))
         },
         on_retry,
     )?;
     let named: Vec<(String, SinkError)> = left_out
         .iter()
-        .map(|(host, err)| (hosts[*host].host_name(0), err.clone()))
+        .map(|(host, err)| (split[*host].host_name(0), err.clone()))
         .collect();
     warn_left_out(&named);
     if let (Some(_), Some((host, err))) = (&load.run_id, named.first()) {
@@ -348,12 +368,6 @@ fn prepare(
             ),
         });
     }
-    let hosts: Vec<PgTarget> = hosts
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| left_out.iter().all(|(host, _)| host != i))
-        .map(|(_, host)| host)
-        .collect();
     let committed = match &load.run_id {
         Some(run_id) => {
             // Separate clusters each hold their share of the ledger: read them all.

@@ -4,8 +4,9 @@
 //! Worker `i` prefers host `i % hosts`, so the workers spread round-robin. A host whose connection
 //! fails is marked down for a backoff (1 s, doubling to 30 s); while it is down, workers connect to
 //! the next host in their rotation, and a displaced worker tries its own host again once the
-//! backoff has passed. The pool is shared by the workers but touched only when connecting and
-//! after a failure, never per row or per batch on a healthy connection.
+//! backoff has passed. The pool is shared by the workers and read with relaxed atomic loads: at
+//! most a few per batch (a displaced worker asks whether its host is due), none per row, and no
+//! lock.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -90,19 +91,32 @@ impl Hosts {
     }
 
     /// Marks `host` down after a failed connection: it is not tried again for a backoff that
-    /// doubles with each failure in a row.
+    /// doubles with each try that fails in a row. Failures while it is already down (the other
+    /// workers that used it) do not lengthen the backoff: one outage, one step.
     pub fn failed(&self, host: usize) {
         if self.names.len() == 1 {
             return;
         }
         let health = &self.health[host];
-        let failures = health.failures.fetch_add(1, Ordering::Relaxed).min(16);
+        let now = self.now_ms();
+        let down_until = health.down_until.load(Ordering::Relaxed);
+        if down_until > now {
+            return;
+        }
+        let failures = health.failures.load(Ordering::Relaxed).min(16);
         let backoff = FIRST_BACKOFF.saturating_mul(1 << failures).min(MAX_BACKOFF);
-        let until = self.now_ms() + backoff.as_millis() as u64;
-        health.down_until.fetch_max(until, Ordering::Relaxed);
+        let until = now + backoff.as_millis() as u64;
+        // Of the workers finding the host due and failing at once, one takes the step.
+        if health
+            .down_until
+            .compare_exchange(down_until, until, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            health.failures.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    /// Marks `host` up after a successful connection.
+    /// Marks `host` up after a successful connection or request.
     pub fn succeeded(&self, host: usize) {
         let health = &self.health[host];
         if health.failures.load(Ordering::Relaxed) > 0 {
@@ -257,6 +271,17 @@ mod tests {
         assert_eq!(left_out[0].0, 1);
         let none = prepare_each(2, |_| -> Result<(), _> { Err(refused()) });
         assert_eq!(none.unwrap_err().kind(), "connection");
+    }
+
+    #[test]
+    fn one_outage_is_one_backoff_step_however_many_workers_fail() {
+        let hosts = hosts(2);
+        for _ in 0..8 {
+            hosts.failed(0);
+        }
+        assert_eq!(hosts.health[0].failures.load(Ordering::Relaxed), 1);
+        let until = hosts.health[0].down_until.load(Ordering::Relaxed);
+        assert!(until <= hosts.now_ms() + FIRST_BACKOFF.as_millis() as u64);
     }
 
     #[test]

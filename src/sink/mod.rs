@@ -24,7 +24,7 @@ pub struct Written {
     pub bytes: u64,
     /// Rows the target refused for their data, now in the reject file.
     pub rejected: u64,
-    /// Which of the target's hosts stored them (0 for a target with one host).
+    /// Which of the target's hosts the worker wrote them through (0 for a target with one host).
     pub host: usize,
 }
 

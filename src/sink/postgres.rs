@@ -60,7 +60,7 @@ pub struct PgSinkFactory {
     /// `BEGIN` and the ledger insert up to the batch's own values: the ledger's columns, then the
     /// run id, source and target table as literals.
     ledger_insert: String,
-    /// Looks up which host committed one batch (`$1`) of this run.
+    /// Looks up which host committed one batch (`$1`) of this run, and its rows.
     ledger_host: String,
     /// The ledger table, quoted.
     ledger: String,
@@ -105,7 +105,9 @@ impl PgSinkFactory {
                  worker, rows, rejected, first_row) VALUES ({run_literal}, {source_literal}, \
                  {table_literal}"
             ),
-            ledger_host: format!("SELECT host FROM {ledger} WHERE {ledger_key} AND batch_seq = $1"),
+            ledger_host: format!(
+                "SELECT host, rows FROM {ledger} WHERE {ledger_key} AND batch_seq = $1"
+            ),
             ledger_key,
             ledger,
             host_literals: names.iter().map(|name| quote_literal(name)).collect(),
@@ -119,15 +121,17 @@ impl PgSinkFactory {
         }
     }
 
-    /// Whether the ledger shows batch `seq` committed by this run, and by which host (`None` in
-    /// rows of ledgers older than the column).
+    /// The ledger row of batch `seq` of this run, if it committed.
     fn ledger_entry(
         &self,
         client: &mut Client,
         seq: u64,
-    ) -> Result<Option<Option<String>>, postgres::Error> {
+    ) -> Result<Option<LedgerEntry>, postgres::Error> {
         let found = client.query_opt(&self.ledger_host, &[&(seq as i64)])?;
-        Ok(found.map(|row| row.get(0)))
+        Ok(found.map(|row| LedgerEntry {
+            host: row.get(0),
+            rows: row.get::<_, i64>(1) as u64,
+        }))
     }
 
     /// Connects to host `host`.
@@ -155,15 +159,14 @@ impl PgSinkFactory {
         })
     }
 
-    /// Which host the ledger of `moved`'s first host names as having committed it (`None` when
-    /// no ledger row is there).
-    fn committing_host(&self, moved: &MovedBatch) -> Result<Option<String>, SinkError> {
+    /// The ledger row of `moved`'s batch on its first host: the host it names as having
+    /// committed it (`None` in ledgers older than the column) and its rows; `None` when there is
+    /// no row.
+    fn first_host_entry(&self, moved: &MovedBatch) -> Result<Option<LedgerEntry>, SinkError> {
         let target = &self.targets[moved.in_doubt_on];
         let mut client = pg::connect(target)?;
-        let entry = self
-            .ledger_entry(&mut client, moved.seq)
-            .map_err(|err| pg::classify(&err, target, Some(&self.table)))?;
-        Ok(entry.flatten())
+        self.ledger_entry(&mut client, moved.seq)
+            .map_err(|err| pg::classify(&err, target, Some(&self.table)))
     }
 }
 
@@ -196,12 +199,12 @@ impl SinkFactory for PgSinkFactory {
         };
         for batch in moved {
             let first = self.hosts.name(batch.in_doubt_on);
-            match self.committing_host(&batch) {
-                Ok(Some(host)) if host == first => {
-                    settlement.duplicated_rows += batch.rows;
+            match self.first_host_entry(&batch) {
+                Ok(Some(entry)) if entry.host.as_deref() == Some(first) => {
+                    settlement.duplicated_rows += entry.rows;
                     settlement
                         .duplicated_by_host
-                        .push((batch.in_doubt_on, batch.rows));
+                        .push((batch.in_doubt_on, entry.rows));
                 }
                 Ok(_) => {}
                 Err(_) => settlement.unverified.push(UnverifiedBatch {
@@ -221,6 +224,15 @@ struct Connection {
     client: Client,
     copy: Option<Statement>,
     text_copy: Option<Statement>,
+}
+
+/// A batch's row in the ledger.
+#[derive(Debug)]
+struct LedgerEntry {
+    /// The host that committed it (`None` in ledgers older than the column).
+    host: Option<String>,
+    /// Rows it loaded.
+    rows: u64,
 }
 
 /// A batch committed on one host after its COMMIT was in doubt on another.
@@ -627,8 +639,8 @@ impl Sink for PgSink<'_> {
             let entry = factory
                 .ledger_entry(&mut connection.client, batch.seq())
                 .map_err(|err| self.failed(host, self.classify(host, &err)))?;
-            if let Some(committed_by) = entry {
-                if committed_by.as_deref() != Some(factory.hosts.name(host)) {
+            if let Some(entry) = entry {
+                if entry.host.as_deref() != Some(factory.hosts.name(host)) {
                     // Committed through another host of the same database: nothing moved.
                     self.in_doubt.clear();
                 }
@@ -643,11 +655,15 @@ impl Sink for PgSink<'_> {
                 self.connection = Some(connection);
                 Ok(written)
             }
-            // The earlier attempt's transaction was still open when the lookup ran, and has
-            // committed since: the ledger's key refuses this second commit. Count it once.
+            // An earlier attempt's transaction was still open when the lookup ran, and has
+            // committed since: the ledger's key refuses this second commit. Count it once. When
+            // that attempt went through another host, the hosts are one database: nothing moved.
             Err(Failure::Other(SendError::Driver(err)))
-                if in_doubt_here && violates_ledger_key(&err) =>
+                if !self.in_doubt.is_empty() && violates_ledger_key(&err) =>
             {
+                if !in_doubt_here {
+                    self.in_doubt.clear();
+                }
                 Ok(self.committed_on(host, batch))
             }
             Err(Failure::Other(err)) => Err(self.failed(host, self.send_error(host, err))),

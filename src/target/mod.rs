@@ -82,7 +82,7 @@ impl Target {
                     }
                 }
             }
-            return Ok(target);
+            return target.with_distinct_hosts(&redact(&args.join(" ")));
         }
         if let Some(url) = env("DATABASE_URL") {
             return PgTarget::parse(&url, env).map(Target::Postgres);
@@ -91,6 +91,30 @@ impl Target {
             return PgTarget::parse("", env).map(Target::Postgres);
         }
         Ok(Target::Local)
+    }
+
+    /// Refuses a target that names one host twice: rows per host and the settlement of batches
+    /// moved between hosts tell hosts apart by name.
+    fn with_distinct_hosts(self, text: &str) -> Result<Target, ConfigError> {
+        let names: Vec<String> = match &self {
+            Target::Postgres(pg) => (0..pg.config().get_hosts().len())
+                .map(|i| pg.host_name(i))
+                .collect(),
+            Target::Http(http) => http.hosts().to_vec(),
+            _ => Vec::new(),
+        };
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                return Err(ConfigError::Target {
+                    target: text.to_string(),
+                    reason: format!(
+                        "names the host {name} twice; give each host once (workers spread over \
+                         the hosts evenly)"
+                    ),
+                });
+            }
+        }
+        Ok(self)
     }
 
     /// Parses one `--target` value.
@@ -189,6 +213,17 @@ impl PgTarget {
         }
         if config.get_application_name().is_none() {
             config.application_name("loader");
+        }
+        let hosts = config.get_hosts().len();
+        let (ports, addresses) = (config.get_ports().len(), config.get_hostaddrs().len());
+        if ports > 1 && ports != hosts || addresses > 0 && addresses != hosts {
+            return Err(ConfigError::Target {
+                target: redact(text),
+                reason: format!(
+                    "names {hosts} hosts but {ports} ports and {addresses} hostaddrs; give one \
+                     port for all hosts or one per host, and one hostaddr per host or none"
+                ),
+            });
         }
         Ok(PgTarget {
             config: Box::new(config),
@@ -313,9 +348,13 @@ fn split_url_list(text: &str) -> Vec<&str> {
     let mut start = 0;
     for (comma, _) in text.match_indices(',') {
         let next = &text[comma + 1..];
-        let starts_url = next
-            .split_once("://")
-            .is_some_and(|(scheme, _)| !scheme.is_empty() && !scheme.contains([',', '/', '@']));
+        // RFC 3986: a scheme is a letter, then letters, digits, `+`, `-` or `.`.
+        let starts_url = next.split_once("://").is_some_and(|(scheme, _)| {
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
         if starts_url {
             urls.push(&text[start..comma]);
             start = comma + 1;
@@ -478,7 +517,14 @@ mod tests {
             panic!("one PostgreSQL target")
         };
         assert_eq!(pg.split_hosts().len(), 2);
+        let Ok(Target::Http(http)) = resolve(&["http://c:8080/in?tags=a,b&cb=http://x"]) else {
+            panic!("a comma in the query is not a second URL")
+        };
+        assert_eq!(http.hosts(), ["c:8080"]);
         let message = |args: &[&str]| resolve(args).unwrap_err().to_string();
+        assert!(message(&["postgres://h1:5432,h1:5432/db"]).contains("twice"));
+        assert!(message(&["crate+http://h1", "crate+http://h1"]).contains("twice"));
+        assert!(message(&["host=a,b,c port=1,2"]).contains("3 hosts but 2 ports"));
         assert!(message(&["postgres://h1/db", "postgres://h2/db"]).contains("in one URL"));
         assert!(message(&["crate+http://h1", "postgres://h2/db"]).contains("several targets"));
         assert!(message(&["crate+http://h1", "es+http://h2"]).contains("more than its host"));

@@ -186,7 +186,16 @@ fn http_hosts_share_the_rows_and_the_load_moves_when_one_goes_away() {
             "--rows",
             &ROWS.to_string(),
         ])
-        .args(["--quiet", "--retry-for", "60s", "--max-retries", "50"])
+        // A request the stopped server had accepted hangs until the timeout, then moves on.
+        .args([
+            "--quiet",
+            "--retry-for",
+            "60s",
+            "--max-retries",
+            "50",
+            "--timeout",
+            "2s",
+        ])
         .args([
             "--target",
             &format!("http://127.0.0.1:{}/rows", first.as_ref().unwrap().port),

@@ -15,7 +15,6 @@ use crate::target::HttpTarget;
 
 pub(crate) struct ClickHouse {
     endpoint: String,
-    target: String,
     table: TableName,
 }
 
@@ -119,7 +118,6 @@ impl ClickHouse {
         );
         let protocol = ClickHouse {
             endpoint: format!("/?{settings}query={}", query_value(&insert)),
-            target: target_name,
             table: table.clone(),
         };
         Ok((protocol, schema))
@@ -139,7 +137,7 @@ impl Protocol for ClickHouse {
         encode_rows(batch, rows, RowFormat::JsonEachRow, b"", out);
     }
 
-    fn judge(&self, status: u16, body: &[u8], rows: usize) -> Judgement {
+    fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement {
         if status == 200 {
             return Judgement::Stored;
         }
@@ -152,7 +150,7 @@ impl Protocol for ClickHouse {
                 };
             }
         }
-        Judgement::Failed(failure(&self.target, &self.table, status, body))
+        Judgement::Failed(failure(target, &self.table, status, body))
     }
 }
 

@@ -19,7 +19,6 @@ pub(crate) struct CrateDb {
     endpoint: String,
     /// `{"stmt":"INSERT …","bulk_args":[` up to the rows.
     body_start: String,
-    target: String,
     table: TableName,
 }
 
@@ -84,7 +83,6 @@ impl CrateDb {
                 "{{\"stmt\":{},\"bulk_args\":[",
                 serde_json::Value::String(stmt)
             ),
-            target,
             table: table.clone(),
         })
     }
@@ -105,11 +103,11 @@ impl Protocol for CrateDb {
         out.extend_from_slice(b"]}");
     }
 
-    fn judge(&self, status: u16, body: &[u8], _rows: usize) -> Judgement {
+    fn judge(&self, target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
         if status != 200 {
-            return Judgement::Failed(failure(&self.target, &self.table, status, body));
+            return Judgement::Failed(failure(target, &self.table, status, body));
         }
-        let answer: BulkAnswer = match parse_answer(&self.target, body) {
+        let answer: BulkAnswer = match parse_answer(target, body) {
             Ok(answer) => answer,
             Err(failed) => return failed,
         };

@@ -16,7 +16,6 @@ pub(crate) struct Elastic {
     endpoint: String,
     /// `{"index":{"_index":"name","_id":"` up to the id.
     action_start: String,
-    target: String,
 }
 
 #[derive(Deserialize)]
@@ -66,7 +65,6 @@ impl Elastic {
                 "{{\"index\":{{\"_index\":{},\"_id\":",
                 serde_json::Value::String(index.clone())
             ),
-            target,
         })
     }
 }
@@ -90,11 +88,11 @@ impl Protocol for Elastic {
         }
     }
 
-    fn judge(&self, status: u16, body: &[u8], _rows: usize) -> Judgement {
+    fn judge(&self, target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
         if status != 200 {
-            return Judgement::Failed(status_failure(&self.target, status, body));
+            return Judgement::Failed(status_failure(target, status, body));
         }
-        let answer: BulkAnswer = match parse_answer(&self.target, body) {
+        let answer: BulkAnswer = match parse_answer(target, body) {
             Ok(answer) => answer,
             Err(failed) => return failed,
         };
@@ -109,7 +107,7 @@ impl Protocol for Elastic {
         }) {
             return Judgement::Failed(SinkError::Permanent {
                 kind: "missing_table",
-                message: format!("the index does not exist at {}; add --create to create it", self.target),
+                message: format!("the index does not exist at {}; add --create to create it", target),
             });
         }
         Judgement::Items(items)

@@ -78,8 +78,8 @@ pub(crate) trait Protocol: Send + Sync {
     fn content_type(&self) -> &'static str;
     /// Appends the body of a request for the rows `rows` (positions in `batch`).
     fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>);
-    /// Judges the answer to a request for `rows` rows.
-    fn judge(&self, status: u16, body: &[u8], rows: usize) -> Judgement;
+    /// Judges the answer of `target` (the host's name, for messages) to a request for `rows` rows.
+    fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement;
 }
 
 /// One worker's (or the setup's) connection to the target.
@@ -423,12 +423,12 @@ fn named_schema(columns: &Columns, target: &HttpTarget) -> Result<Schema, SinkEr
 
 impl SinkFactory for HttpSinkFactory {
     fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
-        let host = self.hosts.first_choice(worker);
+        let (host, client) = self.hosts.connect(worker, |host| self.client(host))?;
         Ok(Box::new(HttpSink {
             factory: self,
             worker,
             host,
-            client: self.client(host)?,
+            client,
             buffer: Vec::new(),
             state: BatchState::default(),
         }))
@@ -482,18 +482,38 @@ impl HttpSink<'_> {
 impl Sink for HttpSink<'_> {
     /// Sends the batch's pending rows to the worker's host while it is up, else to the next one
     /// in its rotation; a host that fails to answer is marked down and the retry goes elsewhere.
+    ///
+    /// A worker going back to its own host after a backoff tries it with the batch in hand; if it
+    /// is still down, the batch goes on at once on the host it came from.
     fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
-        let hosts = &self.factory.hosts;
+        let factory = self.factory;
+        let hosts = &factory.hosts;
         let wanted = hosts.first_choice(self.worker);
+        let mut fallback = None;
         if wanted != self.host {
-            self.client = self.factory.client(wanted)?;
+            let client = factory
+                .client(wanted)
+                .inspect_err(|_| hosts.failed(wanted))?;
+            let previous = (self.host, std::mem::replace(&mut self.client, client));
             self.host = wanted;
+            fallback = Some(previous).filter(|(host, _)| hosts.is_due(*host));
         }
-        self.send_batch(batch, rejects).inspect_err(|err| {
-            if is_host_failure(err) {
-                hosts.failed(self.host);
+        loop {
+            match self.send_batch(batch, rejects) {
+                Ok(written) => {
+                    hosts.succeeded(self.host);
+                    return Ok(written);
+                }
+                Err(err) if is_host_failure(&err) => {
+                    hosts.failed(self.host);
+                    match fallback.take() {
+                        Some((host, client)) => (self.host, self.client) = (host, client),
+                        None => return Err(err),
+                    }
+                }
+                Err(err) => return Err(err),
             }
-        })
+        }
     }
 
     fn salvage(&mut self) -> Written {
@@ -534,7 +554,13 @@ impl HttpSink<'_> {
             )?;
             self.state.bytes += self.buffer.len() as u64;
             let state = &mut self.state;
-            match protocol.judge(answer.status, &answer.body, state.pending.len()) {
+            let judgement = protocol.judge(
+                &self.client.target,
+                answer.status,
+                &answer.body,
+                state.pending.len(),
+            );
+            match judgement {
                 Judgement::Stored => {
                     state.stored += state.pending.len() as u64;
                     state.pending.clear();

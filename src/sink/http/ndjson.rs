@@ -7,14 +7,12 @@ use crate::rows::{Batch, RowFormat};
 pub(crate) struct Ndjson {
     /// The target URL's query, if any: the path is the base URL's own.
     endpoint: String,
-    target: String,
 }
 
 impl Ndjson {
     pub fn new(client: &HttpClient) -> Ndjson {
         Ndjson {
             endpoint: query_suffix(client),
-            target: client.target.clone(),
         }
     }
 }
@@ -32,11 +30,11 @@ impl Protocol for Ndjson {
         encode_rows(batch, rows, RowFormat::Ndjson, b"", out);
     }
 
-    fn judge(&self, status: u16, body: &[u8], _rows: usize) -> Judgement {
+    fn judge(&self, target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
         if (200..300).contains(&status) {
             Judgement::Stored
         } else {
-            Judgement::Failed(status_failure(&self.target, status, body))
+            Judgement::Failed(status_failure(target, status, body))
         }
     }
 }
