@@ -103,12 +103,7 @@ fn three_shards_load_the_disjoint_thirds_of_one_id_space() {
         })
         .collect();
     for child in children {
-        let output = wait_with_limit(child, Duration::from_secs(120));
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        support::wait_for_success(child, Duration::from_secs(120));
     }
     assert_every_id_once(&pg, 1_000_000);
     assert_eq!(pg.scalar("SELECT max(id) FROM readings"), 999_999);

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::support::protocol::ProtocolServer;
 use crate::support::{
-    count_or_zero, read_report, scratch, wait_until, wait_with_limit, Loader, Pg,
+    count_or_zero, read_report, scratch, wait_for_success, wait_until, Loader, Pg,
 };
 
 /// The rows each host's report entry shows, in host order.
@@ -59,12 +59,7 @@ fn two_clusters_share_the_rows_and_the_load_moves_while_one_is_stopped() {
         .restart()
         .expect("start the first cluster again");
     let first_after_restart = count_or_zero(&first, "readings");
-    let output = wait_with_limit(child, Duration::from_secs(180));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    wait_for_success(child, Duration::from_secs(180));
 
     let report = read_report(&report_path);
     let counts = [&first, &second].map(|pg| pg.scalar("SELECT count(*) FROM readings"));
@@ -213,12 +208,7 @@ fn http_hosts_share_the_rows_and_the_load_moves_when_one_goes_away() {
     });
     first.take();
     let first_at_stop = stored(0);
-    let output = wait_with_limit(child, Duration::from_secs(120));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    wait_for_success(child, Duration::from_secs(120));
     let report = read_report(&report_path);
     let counts = [stored(0), stored(1)];
     assert_eq!(counts[0], first_at_stop, "nothing reached the stopped host");

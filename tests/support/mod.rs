@@ -228,6 +228,21 @@ pub fn count_or_zero(pg: &Pg, table: &str) -> i64 {
         .map_or(0, |row| row.get(0))
 }
 
+/// Waits up to `limit` for a loader started with [`Loader::spawn`] and asserts it succeeded,
+/// showing its stderr otherwise.
+pub fn wait_for_success(child: Child, limit: Duration) {
+    assert_succeeded(&wait_with_limit(child, limit));
+}
+
+/// Asserts that a finished loader exited with 0, showing its stderr otherwise.
+pub fn assert_succeeded(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Once `table` holds more than `rows` rows, stops PostgreSQL the hard way (`pg_ctl stop -m
 /// immediate`), waits 2 s and starts it again: an outage in the middle of a load.
 pub fn outage_after(pg: &Pg, table: &str, rows: i64) {
@@ -244,11 +259,7 @@ pub fn outage_after(pg: &Pg, table: &str, rows: i64) {
 /// Asserts that a load through an outage ended well with every `readings` id in `0..rows` exactly
 /// once, its report agreeing, and the outage visible as retries.
 pub fn assert_loaded_through_outage(pg: &Pg, output: &Output, report_path: &PathBuf, rows: i64) {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_succeeded(output);
     let report = read_report(report_path);
     assert_eq!(report["rows_loaded"], rows, "{report}");
     assert_every_id_once(pg, rows);
