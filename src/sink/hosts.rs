@@ -2,7 +2,7 @@
 //! host each worker uses, and which hosts are down.
 //!
 //! Worker `i` prefers host `i % hosts`, so the workers spread round-robin. A host whose connection
-//! fails is marked down for a backoff (1 s, doubling to 30 s); while it is down, workers connect to
+//! fails is marked down for a backoff (1 s, doubling to 10 s); while it is down, workers connect to
 //! the next host in their rotation, and a displaced worker tries its own host again once the
 //! backoff has passed. The pool is shared by the workers and read with relaxed atomic loads: at
 //! most a few per batch (a displaced worker asks whether its host is due), none per row, and no
@@ -16,7 +16,7 @@ use super::SinkError;
 /// The first pause of a failed host; each further failure doubles it.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// No host is left alone longer than this between tries.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The hosts of one target and their health.
 #[derive(Debug)]
