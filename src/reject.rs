@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -104,11 +105,13 @@ impl RejectLog {
 
     fn write(&self, state: &mut State, rejects: &[Reject]) -> std::io::Result<()> {
         if state.file.is_none() {
+            // Rejected rows are the user's data: readable by the owner only.
             let file = OpenOptions::new()
                 .create(true)
                 .write(true)
                 .append(self.append)
                 .truncate(!self.append)
+                .mode(0o600)
                 .open(&self.path)?;
             state.file = Some(BufWriter::new(file));
         }

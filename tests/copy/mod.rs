@@ -232,6 +232,10 @@ fn bad_rows_are_rejected_with_their_line_and_reason_and_the_rest_loads() {
         serde_json::json!({"parse": 4, "data": 3}),
         "{report}"
     );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&rejects_path).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the reject file is the owner's alone");
     let rejects: Vec<serde_json::Value> = std::fs::read_to_string(&rejects_path)
         .expect("the reject file")
         .lines()
