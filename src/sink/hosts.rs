@@ -73,21 +73,24 @@ impl Hosts {
     /// the due hosts first, then those still backing off (a target whose hosts are all down is
     /// still tried, so that the engine's retry budget decides when to give up).
     pub fn candidates(&self, worker: usize) -> Vec<usize> {
-        let count = self.names.len();
-        let rotation = (0..count).map(|step| (self.preferred(worker) + step) % count);
-        let (due, waiting): (Vec<usize>, Vec<usize>) = rotation.partition(|&h| self.is_due(h));
+        let (due, waiting): (Vec<usize>, Vec<usize>) =
+            self.rotation(worker).partition(|&h| self.is_due(h));
         due.into_iter().chain(waiting).collect()
     }
 
-    /// The host worker `worker` should use now: its own while it is due, else the next due one
-    /// in its rotation, else its own (every host is down). Allocates nothing.
+    /// The host worker `worker` should use now: the first of its
+    /// [`candidates`](Hosts::candidates), found without allocating.
     pub fn first_choice(&self, worker: usize) -> usize {
+        self.rotation(worker)
+            .find(|&host| self.is_due(host))
+            .unwrap_or_else(|| self.preferred(worker))
+    }
+
+    /// Every host once, from worker `worker`'s own onwards.
+    fn rotation(&self, worker: usize) -> impl Iterator<Item = usize> + '_ {
         let count = self.names.len();
         let home = self.preferred(worker);
-        (0..count)
-            .map(|step| (home + step) % count)
-            .find(|&host| self.is_due(host))
-            .unwrap_or(home)
+        (0..count).map(move |step| (home + step) % count)
     }
 
     /// Marks `host` down after a failed connection: it is not tried again for a backoff that
