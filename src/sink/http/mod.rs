@@ -477,61 +477,7 @@ impl HttpSink<'_> {
         state.logged = state.rejected.len();
         rejects.record(&new)
     }
-}
 
-impl Sink for HttpSink<'_> {
-    /// Sends the batch's pending rows to the worker's host while it is up, else to the next one
-    /// in its rotation; a host that fails to answer is marked down and the retry goes elsewhere.
-    ///
-    /// A worker going back to its own host after a backoff tries it with the batch in hand; if it
-    /// is still down, the batch goes on at once on the host it came from.
-    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
-        let factory = self.factory;
-        let hosts = &factory.hosts;
-        let wanted = hosts.first_choice(self.worker);
-        let mut fallback = None;
-        if wanted != self.host {
-            let client = factory
-                .client(wanted)
-                .inspect_err(|_| hosts.failed(wanted))?;
-            let previous = (self.host, std::mem::replace(&mut self.client, client));
-            self.host = wanted;
-            fallback = Some(previous).filter(|(host, _)| hosts.is_due(*host));
-        }
-        loop {
-            match self.send_batch(batch, rejects) {
-                Ok(written) => {
-                    hosts.succeeded(self.host);
-                    return Ok(written);
-                }
-                Err(err) if is_host_failure(&err) => {
-                    hosts.failed(self.host);
-                    match fallback.take() {
-                        Some((host, client)) => (self.host, self.client) = (host, client),
-                        None => return Err(err),
-                    }
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    }
-
-    fn salvage(&mut self) -> Written {
-        let state = std::mem::take(&mut self.state);
-        Written {
-            rows: state.stored,
-            bytes: state.bytes,
-            rejected: state.logged as u64,
-            host: self.host,
-        }
-    }
-
-    fn finish(self: Box<Self>) -> Result<(), SinkError> {
-        Ok(())
-    }
-}
-
-impl HttpSink<'_> {
     /// Sends the rows of the batch still pending until each is stored or rejected. Rows stored
     /// on one host before a move to another are counted with the host that completes the batch.
     fn send_batch(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
@@ -614,6 +560,58 @@ impl HttpSink<'_> {
             rejected: self.state.rejected.len() as u64,
             host: self.host,
         })
+    }
+}
+
+impl Sink for HttpSink<'_> {
+    /// Sends the batch's pending rows to the worker's host while it is up, else to the next one
+    /// in its rotation; a host that fails to answer is marked down and the retry goes elsewhere.
+    ///
+    /// A worker going back to its own host after a backoff tries it with the batch in hand; if it
+    /// is still down, the batch goes on at once on the host it came from.
+    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
+        let factory = self.factory;
+        let hosts = &factory.hosts;
+        let wanted = hosts.first_choice(self.worker);
+        let mut fallback = None;
+        if wanted != self.host {
+            let client = factory
+                .client(wanted)
+                .inspect_err(|_| hosts.failed(wanted))?;
+            let previous = (self.host, std::mem::replace(&mut self.client, client));
+            self.host = wanted;
+            fallback = Some(previous).filter(|(host, _)| hosts.is_due(*host));
+        }
+        loop {
+            match self.send_batch(batch, rejects) {
+                Ok(written) => {
+                    hosts.succeeded(self.host);
+                    return Ok(written);
+                }
+                Err(err) if is_host_failure(&err) => {
+                    hosts.failed(self.host);
+                    match fallback.take() {
+                        Some((host, client)) => (self.host, self.client) = (host, client),
+                        None => return Err(err),
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    fn salvage(&mut self) -> Written {
+        let state = std::mem::take(&mut self.state);
+        Written {
+            rows: state.stored,
+            bytes: state.bytes,
+            rejected: state.logged as u64,
+            host: self.host,
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), SinkError> {
+        Ok(())
     }
 }
 
