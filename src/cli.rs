@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::ingest::ChunkBy;
+
 /// Thread-per-core, synchronous bulk loader and load probe.
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +32,9 @@ pub enum Command {
     Gen(GenArgs),
     /// Load CSV, TSV or NDJSON files (plain or .gz) or stdin, rejecting bad rows.
     Copy(CopyArgs),
+    /// Fetch JSON documents over HTTP (rate-limited, retried), cut their text into chunks,
+    /// optionally embed them, and load the chunks; a rerun skips the documents already loaded.
+    Ingest(IngestArgs),
     /// Measure an HTTP server with concurrent blocking users: latency, time to first byte,
     /// stalls, and whether it serializes requests.
     Probe(ProbeArgs),
@@ -179,6 +184,109 @@ pub struct CopyArgs {
     pub resume: bool,
 }
 
+/// Options of `loader ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// A file of document URLs, one per line, `-` for standard input [default: -, unless
+    /// --listing].
+    #[arg(value_name = "URLS", conflicts_with = "listing")]
+    pub urls: Option<PathBuf>,
+
+    /// A listing endpoint instead of a URL file: each page's items (--items) are document URLs
+    /// or the documents themselves, and --next names the next page.
+    #[arg(long, value_name = "URL")]
+    pub listing: Option<String>,
+
+    /// JSON pointer to a listing page's items [default: the page when it is an array, else
+    /// /items].
+    #[arg(long, value_name = "/POINTER", requires = "listing")]
+    pub items: Option<String>,
+
+    /// JSON pointer to the next page's URL in a listing page; absent, null or "" on the last
+    /// page [default: one page only].
+    #[arg(long, value_name = "/POINTER", requires = "listing")]
+    pub next: Option<String>,
+
+    /// JSON pointer to a document's id (a string or a number).
+    #[arg(long, value_name = "/POINTER", default_value = "/id")]
+    pub id: String,
+
+    /// JSON pointer to a document's text: a string, or an array of strings (joined with blank
+    /// lines).
+    #[arg(long, value_name = "/POINTER", default_value = "/text")]
+    pub text: String,
+
+    /// JSON pointers to fields kept with every chunk in `meta`, a JSON object keyed by the
+    /// pointer without its leading `/`.
+    #[arg(long, value_name = "/A,/B", value_delimiter = ',')]
+    pub meta: Vec<String>,
+
+    /// Fetcher threads, each with its own connection.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub fetchers: usize,
+
+    /// Requests per second over all fetchers, listing pages and retries included [default: no
+    /// limit].
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// Longest time one fetch may take, answer included.
+    #[arg(long, value_name = "TIME", default_value = "30s")]
+    pub fetch_timeout: humantime::Duration,
+
+    /// Chunk size, in characters (or words with --chunk-by words).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub chunk_size: usize,
+
+    /// What a chunk repeats of the one before it, in the same unit; at most half of
+    /// --chunk-size.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub overlap: usize,
+
+    /// The unit of --chunk-size and --overlap.
+    #[arg(long, value_enum, value_name = "UNIT", default_value_t = ChunkBy::Chars)]
+    pub chunk_by: ChunkBy,
+
+    /// Threads of the chunking pool [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub chunkers: Option<usize>,
+
+    /// An OpenAI-compatible embeddings endpoint (…/v1/embeddings): each chunk is stored with its
+    /// vector. A bearer key is read from LOADER_EMBED_KEY.
+    #[arg(long, value_name = "URL")]
+    pub embed_url: Option<String>,
+
+    /// The model named in embedding requests.
+    #[arg(long, value_name = "NAME", default_value = "text-embedding-3-small")]
+    pub embed_model: String,
+
+    /// Chunks per embedding request.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub embed_batch: usize,
+
+    /// Threads sending embedding requests.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub embedders: usize,
+
+    /// Take at most this many documents from the list, in order (the ones an earlier run loaded
+    /// count too, so a rerun with the same --limit finishes the same set).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub limit: Option<u64>,
+
+    /// Forget which documents earlier runs loaded and load them all again (--truncate also
+    /// empties the table).
+    #[arg(long)]
+    pub no_resume: bool,
+
+    /// HTTP targets: the file recording the documents loaded, for the next run to skip
+    /// [default: ingest-TABLE.state.ndjson].
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
 /// Format of copy-mode input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -246,9 +354,10 @@ pub struct LoadArgs {
     #[arg(short, long, value_name = "N", value_parser = parse_count, default_value = "1000")]
     pub batch: u64,
 
-    /// Target table, optionally schema-qualified (schema.table).
-    #[arg(long, value_name = "NAME", default_value = "readings")]
-    pub table: String,
+    /// Target table, optionally schema-qualified (schema.table) [default: readings; chunks for
+    /// ingest].
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
 
     /// Create the table if it does not exist.
     #[arg(long)]

@@ -18,6 +18,8 @@ use crate::target::{EnvLookup, Target};
 pub const MAX_BATCH: u64 = 1_000_000;
 /// The most worker threads accepted (each holds one connection).
 pub const MAX_THREADS: usize = 4096;
+/// The table gen and copy load into when `--table` is not given.
+pub const DEFAULT_TABLE: &str = "readings";
 /// The most shards accepted in `--shard K/N`.
 pub const MAX_SHARDS: u64 = 1_000_000;
 
@@ -229,7 +231,7 @@ impl LoadConfig {
             target,
             threads,
             batch: args.batch as usize,
-            table: TableName::parse(&args.table)?,
+            table: TableName::parse(args.table.as_deref().unwrap_or(DEFAULT_TABLE))?,
             create: args.create,
             truncate: args.truncate,
             method: args.method,
@@ -490,7 +492,7 @@ fn read_password(path: &std::path::Path) -> Result<String, ConfigError> {
     Ok(password)
 }
 
-fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 

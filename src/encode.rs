@@ -44,6 +44,35 @@ pub mod binary {
         out.extend_from_slice(value.as_bytes());
     }
 
+    /// A NULL field.
+    #[inline]
+    pub fn null(out: &mut Vec<u8>) {
+        out.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+
+    /// A jsonb field: a version byte, then the JSON text.
+    #[inline]
+    pub fn jsonb(out: &mut Vec<u8>, json: &[u8]) {
+        out.extend_from_slice(&(json.len() as i32 + 1).to_be_bytes());
+        out.push(1);
+        out.extend_from_slice(json);
+    }
+
+    /// A one-dimensional `real[]` without NULLs: dimensions, no-null flag, element type (float4,
+    /// OID 700), length and lower bound 1, then each element as a 4-byte field.
+    pub fn float4_array(out: &mut Vec<u8>, values: &[f32]) {
+        const FLOAT4_OID: i32 = 700;
+        let header = [1, 0, FLOAT4_OID, values.len() as i32, 1];
+        out.extend_from_slice(&((4 * header.len() + 8 * values.len()) as i32).to_be_bytes());
+        for word in header {
+            out.extend_from_slice(&word.to_be_bytes());
+        }
+        for value in values {
+            out.extend_from_slice(&4i32.to_be_bytes());
+            out.extend_from_slice(&value.to_bits().to_be_bytes());
+        }
+    }
+
     /// A timestamptz given as microseconds since the Unix epoch.
     #[inline]
     pub fn timestamptz(out: &mut Vec<u8>, unix_micros: i64) {
@@ -123,6 +152,25 @@ fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
         value /= 10;
     }
     out.extend_from_slice(&buffer[..width]);
+}
+
+/// Appends `value` escaped for PostgreSQL's text COPY format (backslash, tab, line feed, carriage
+/// return).
+pub fn copy_text(out: &mut Vec<u8>, value: &[u8]) {
+    for &byte in value {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(byte),
+        }
+    }
+}
+
+/// Appends `text` as a JSON string, quoted and escaped.
+pub fn json_string(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(&mut *out, text).expect("writing JSON to a Vec cannot fail");
 }
 
 /// Appends `text` as a CSV field, quoted only when it holds a comma, quote or line break.

@@ -12,6 +12,7 @@ pub mod encode;
 pub mod engine;
 pub mod gen;
 pub mod http_agent;
+pub mod ingest;
 pub mod load;
 pub mod metrics;
 pub mod pg;
@@ -30,11 +31,12 @@ use std::sync::{Arc, OnceLock};
 use clap::Parser;
 use serde_json::{json, Map};
 
-use cli::{Cli, Command, CopyArgs, GenArgs};
+use cli::{Cli, Command, CopyArgs, GenArgs, IngestArgs};
 use config::{CopyConfig, GenConfig};
 use copy::{CopyPlan, Reader};
 use engine::StopSignal;
 use gen::{GenPlan, READINGS_SCHEMA};
+use ingest::{DocumentList, IngestConfig, IngestCounters, IngestPlan, IngestStages};
 use rows::Columns;
 
 /// Runs `loader` with these arguments and returns its exit code.
@@ -54,6 +56,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     let code = match &cli.command {
         Some(Command::Gen(args)) => run_gen(args, &signal),
         Some(Command::Copy(args)) => run_copy(args, &signal),
+        Some(Command::Ingest(args)) => run_ingest(args, &signal),
         Some(Command::Probe(args)) => probe::run(args, &signal),
         None => run_gen(&cli.gen, &signal),
     };
@@ -128,6 +131,8 @@ fn run_gen(args: &GenArgs, signal: &StopSignal) -> u8 {
             duration: config.duration,
             output_format: config.output_format,
             settings,
+            documents: load::Documents::NotRecorded,
+            stages: None,
         },
         signal,
     )
@@ -183,6 +188,91 @@ fn run_copy(args: &CopyArgs, signal: &Arc<StopSignal>) -> u8 {
             duration: None,
             output_format: cli::OutputFormat::Csv,
             settings,
+            documents: load::Documents::NotRecorded,
+            stages: None,
+        },
+        signal,
+    )
+}
+
+fn run_ingest(args: &IngestArgs, signal: &Arc<StopSignal>) -> u8 {
+    let config = match IngestConfig::from_args(args, &target::process_env) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("loader: error: {err}");
+            return report::EXIT_USAGE;
+        }
+    };
+    let mut settings = Map::new();
+    settings.insert(
+        "documents".into(),
+        json!(match &config.list {
+            DocumentList::Urls(input) => input.name(),
+            DocumentList::Listing { url, .. } => url.clone(),
+        }),
+    );
+    settings.insert(
+        "fields".into(),
+        json!({
+            "id": config.fields.id,
+            "text": config.fields.text,
+            "meta": config.fields.meta,
+        }),
+    );
+    settings.insert("fetchers".into(), json!(config.fetchers));
+    settings.insert("rate".into(), json!(config.rate));
+    settings.insert(
+        "chunking".into(),
+        json!({
+            "size": args.chunk_size,
+            "overlap": args.overlap,
+            "by": args.chunk_by,
+            "threads": config.chunkers,
+        }),
+    );
+    if let Some(embed) = &config.embed {
+        settings.insert(
+            "embedding".into(),
+            json!({
+                "url": embed.url,
+                "model": embed.model,
+                "batch": embed.batch,
+                "threads": embed.threads,
+            }),
+        );
+    }
+    settings.insert("limit".into(), json!(config.limit));
+    settings.insert(
+        "resume".into(),
+        json!(config.documents == load::Documents::Resume),
+    );
+    if let Some(path) = &config.state_file {
+        settings.insert("state_file".into(), json!(path));
+    }
+    let load_config = config.load.clone();
+    let documents = if config.records_documents() {
+        config.documents
+    } else {
+        load::Documents::NotRecorded
+    };
+    let schema = ingest::schema(config.embed.is_some());
+    let counters = Arc::new(IngestCounters::default());
+    let stages = IngestStages::new(Arc::clone(&counters), config.rate);
+    let mut plan = IngestPlan::new(config, Arc::clone(signal), counters);
+    load::run(
+        load::Load {
+            mode: "ingest",
+            config: &load_config,
+            columns: Columns::Fixed(schema),
+            sources: &mut plan,
+            run_id: None,
+            resume: false,
+            total_rows: None,
+            duration: None,
+            output_format: cli::OutputFormat::Ndjson,
+            settings,
+            documents,
+            stages: Some(&stages),
         },
         signal,
     )

@@ -14,7 +14,7 @@ use crate::cli::{Method, OutputFormat};
 use crate::config::LoadConfig;
 use crate::engine::{
     self, Committed, Counters, Job, ProgressOptions, SourceError, SourceFactory, SourceSummary,
-    StopSignal,
+    Stages, StopSignal,
 };
 use crate::metrics::MetricsServer;
 use crate::pg::{self, local::LocalPostgres};
@@ -49,6 +49,22 @@ pub struct Load<'a> {
     pub output_format: OutputFormat,
     /// Mode-specific settings for the report's `config`.
     pub settings: Map<String, Value>,
+    /// Whether the mode records whole documents (ingest), and whether this run forgets the
+    /// earlier runs' records.
+    pub documents: Documents,
+    /// The mode's stages in front of the workers, for the progress line and the report.
+    pub stages: Option<&'a dyn Stages>,
+}
+
+/// What a mode records of the documents it loads (ingest mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Documents {
+    /// The mode loads rows, not documents.
+    NotRecorded,
+    /// Record them, and skip the ones earlier runs loaded.
+    Resume,
+    /// Record them, forgetting what earlier runs loaded.
+    Fresh,
 }
 
 /// A mode's sources, built once the target's columns (typed) and committed batches are known.
@@ -141,6 +157,7 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
                             every: config.progress_every,
                             quiet: config.quiet,
                             total: load.total_rows,
+                            stages: load.stages,
                         },
                         counters: &counters,
                         sources: sources.as_ref(),
@@ -202,6 +219,11 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
             );
         }
         report.add_hosts(&hosts, &outcome, settlement);
+    }
+    if let Some(stages) = load.stages {
+        let (figures, lines) = stages.report();
+        report.stages = Some(figures);
+        report.stage_lines = lines;
     }
     if rejects.count() > 0 {
         report.reject_file = Some(rejects.path().display().to_string());
@@ -368,7 +390,7 @@ fn prepare(
             ),
         });
     }
-    let committed = match &load.run_id {
+    let mut committed = match &load.run_id {
         Some(run_id) => {
             // Separate clusters each hold their share of the ledger: read them all.
             let mut committed = Committed::default();
@@ -390,6 +412,14 @@ fn prepare(
         }
         None => Committed::default(),
     };
+    if load.documents != Documents::NotRecorded {
+        let forget = load.documents == Documents::Fresh || config.truncate;
+        for host in &hosts {
+            committed
+                .documents
+                .merge(pg::prepare_documents(host, &config.table, forget)?);
+        }
+    }
     let mut method = config.method;
     if method == Method::CopyBinary && !schema.is_binary_encodable() {
         method = Method::CopyText;

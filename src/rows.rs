@@ -47,6 +47,8 @@ pub enum SqlType {
     Timestamp,
     Timestamptz,
     Uuid,
+    /// `real[]` (one dimension): embedding vectors.
+    Float4Array,
     /// Any other type: numeric, arrays, enums, domains, ….
     Other,
 }
@@ -69,6 +71,7 @@ impl SqlType {
             SqlType::Timestamp => "timestamp without time zone",
             SqlType::Timestamptz => "timestamp with time zone",
             SqlType::Uuid => "uuid",
+            SqlType::Float4Array => "real[]",
         }
     }
 
@@ -89,6 +92,7 @@ impl SqlType {
             1184 => SqlType::Timestamptz,
             2950 => SqlType::Uuid,
             3802 => SqlType::Jsonb,
+            1021 => SqlType::Float4Array,
             _ => SqlType::Other,
         }
     }
@@ -196,6 +200,22 @@ pub trait Batch {
     fn invalid(&self) -> &[Reject] {
         &[]
     }
+    /// The documents whose every chunk is in this batch (ingest mode): a PostgreSQL sink records
+    /// them in the documents ledger in the batch's own transaction.
+    fn documents(&self) -> &[DocumentRecord] {
+        &[]
+    }
+}
+
+/// A document loaded whole by one batch, as the documents ledger records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DocumentRecord {
+    /// The document's id (its `--id` field).
+    pub id: String,
+    /// Where it came from: its URL, or the listing page that held it.
+    pub source: String,
+    /// Chunks it was cut into.
+    pub chunks: u32,
 }
 
 /// The columns a mode asks the target for.

@@ -4,6 +4,7 @@
 mod copy;
 mod hosts;
 mod http;
+mod ingest;
 mod metrics;
 mod probe;
 mod support;

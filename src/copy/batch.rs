@@ -449,19 +449,6 @@ fn unescape_text(raw: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(rest);
 }
 
-/// Escapes a value for PostgreSQL's text COPY format.
-fn escape_text(value: &[u8], out: &mut Vec<u8>) {
-    for &byte in value {
-        match byte {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(byte),
-        }
-    }
-}
-
 impl Batch for CopyBatch {
     fn seq(&self) -> u64 {
         self.seq
@@ -489,7 +476,7 @@ impl Batch for CopyBatch {
                     binary::tuple(out, columns.len() as i16);
                     for (field, column) in self.row_fields(row).zip(columns.iter()) {
                         match field {
-                            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                            None => binary::null(out),
                             Some(value) => typed::encode_field(column.sql_type, value, out)?,
                         }
                     }
@@ -501,7 +488,7 @@ impl Batch for CopyBatch {
                         }
                         match field {
                             None => out.extend_from_slice(b"\\N"),
-                            Some(value) => escape_text(value, out),
+                            Some(value) => encode::copy_text(out, value),
                         }
                     }
                     out.push(b'\n');
@@ -544,7 +531,7 @@ impl Batch for CopyBatch {
                         if i > 0 {
                             out.push(b',');
                         }
-                        json_string(&column.name, out);
+                        encode::json_string(out, &column.name);
                         out.push(b':');
                         json_value(field, out);
                     }
@@ -585,12 +572,8 @@ impl Batch for CopyBatch {
 fn json_value(field: Option<&[u8]>, out: &mut Vec<u8>) {
     match field {
         None => out.extend_from_slice(b"null"),
-        Some(value) => json_string(&String::from_utf8_lossy(value), out),
+        Some(value) => encode::json_string(out, &String::from_utf8_lossy(value)),
     }
-}
-
-fn json_string(text: &str, out: &mut Vec<u8>) {
-    serde_json::to_writer(&mut *out, text).expect("writing JSON to a Vec cannot fail");
 }
 
 #[cfg(test)]

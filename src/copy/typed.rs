@@ -5,19 +5,14 @@
 //! bytea) and answer [`Unencodable`] for anything else. The batch is then sent as text COPY, so
 //! the server's own input functions decide, and a bad value is rejected with the server's message.
 
-use crate::encode::{days_from_civil, days_in_month, PG_EPOCH_OFFSET_MICROS};
+use crate::encode::{binary, days_from_civil, days_in_month, PG_EPOCH_OFFSET_MICROS};
 use crate::rows::{SqlType, Unencodable};
 
 /// Appends `text` as one binary field (length and payload) of type `sql_type`.
 pub fn encode_field(sql_type: SqlType, text: &[u8], out: &mut Vec<u8>) -> Result<(), Unencodable> {
     match sql_type {
         SqlType::Text | SqlType::Json => sized(out, text),
-        SqlType::Jsonb => {
-            // jsonb's binary form: a version byte, then the JSON text.
-            out.extend_from_slice(&(text.len() as i32 + 1).to_be_bytes());
-            out.push(1);
-            out.extend_from_slice(text);
-        }
+        SqlType::Jsonb => binary::jsonb(out, text),
         SqlType::Int2 => sized(
             out,
             &i16::try_from(integer(text)?)
@@ -48,7 +43,8 @@ pub fn encode_field(sql_type: SqlType, text: &[u8], out: &mut Vec<u8>) -> Result
                 out.push(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?);
             }
         }
-        SqlType::Other => return Err(Unencodable),
+        // Arrays from text are left to the server's parser.
+        SqlType::Other | SqlType::Float4Array => return Err(Unencodable),
     }
     Ok(())
 }

@@ -14,10 +14,11 @@ mod progress;
 mod retry;
 
 pub use counters::{CounterShard, Counters, LatencyBuckets, Snapshot, LATENCY_BUCKETS_S};
-pub use progress::ProgressOptions;
+pub use progress::{ProgressOptions, Stages};
 pub use retry::RetryPolicy;
 
 use std::any::Any;
+use std::collections::{HashMap, HashSet};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,6 +37,11 @@ const WORKER_STACK_BYTES: usize = 512 * 1024;
 pub trait Source {
     /// The next batch, or `None` when the source is exhausted.
     fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError>;
+    /// The sink acknowledged every row of the batch in hand (ingest mode records its documents
+    /// as loaded, for targets without a ledger).
+    fn acknowledged(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
 }
 
 /// Builds one source per worker; shared by reference across the worker threads.
@@ -122,7 +128,7 @@ pub struct Job<'a> {
     pub retry: RetryPolicy,
     /// Stop taking new batches this long after the start.
     pub duration: Option<Duration>,
-    pub progress: ProgressOptions,
+    pub progress: ProgressOptions<'a>,
     /// One shard per thread; the metrics endpoint reads them too.
     pub counters: &'a Counters,
     pub sources: &'a dyn SourceFactory,
@@ -346,6 +352,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                 }
             };
             self.record(stats, written, invalid.len() as u64, batch_started);
+            source.acknowledged().map_err(|err| err.to_string())?;
         }
         sink.finish().map_err(|err| err.to_string())
     }
@@ -428,10 +435,51 @@ fn panic_message(payload: &Box<dyn Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// The batches an earlier attempt of this run committed, by sequence number, as the target's
-/// ledger shows them: what `--resume` skips.
+/// What earlier attempts committed, as the target's ledgers show it: the batches of this run by
+/// sequence number (what copy's `--resume` skips), and the documents loaded into the table
+/// (what ingest skips).
 #[derive(Debug, Default)]
-pub struct Committed(std::collections::HashMap<u64, CommittedBatch>);
+pub struct Committed {
+    batches: HashMap<u64, CommittedBatch>,
+    pub documents: LoadedDocuments,
+}
+
+/// The documents earlier runs loaded whole into the table: their ids and where they came from.
+#[derive(Debug, Default, Clone)]
+pub struct LoadedDocuments {
+    ids: HashSet<String>,
+    sources: HashSet<String>,
+}
+
+impl LoadedDocuments {
+    pub fn insert(&mut self, id: String, source: String) {
+        self.ids.insert(id);
+        self.sources.insert(source);
+    }
+
+    /// Adds another host's (or the state file's) records.
+    pub fn merge(&mut self, other: LoadedDocuments) {
+        self.ids.extend(other.ids);
+        self.sources.extend(other.sources);
+    }
+
+    pub fn has_id(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Whether a document fetched from `source` (its URL) was loaded.
+    pub fn has_source(&self, source: &str) -> bool {
+        self.sources.contains(source)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
 
 /// One committed batch, as the ledger recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,23 +493,28 @@ pub struct CommittedBatch {
 
 impl Committed {
     pub fn new(batches: impl IntoIterator<Item = (u64, CommittedBatch)>) -> Committed {
-        Committed(batches.into_iter().collect())
+        Committed {
+            batches: batches.into_iter().collect(),
+            documents: LoadedDocuments::default(),
+        }
     }
 
-    /// Adds the batches of another ledger (another host's share of the run).
+    /// Adds the batches and documents of another ledger (another host's share of the run).
     pub fn merge(&mut self, other: Committed) {
-        self.0.extend(other.0);
+        self.batches.extend(other.batches);
+        self.documents.merge(other.documents);
     }
 
     pub fn get(&self, seq: u64) -> Option<&CommittedBatch> {
-        self.0.get(&seq)
+        self.batches.get(&seq)
     }
 
+    /// Batches committed.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.batches.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.batches.is_empty()
     }
 }

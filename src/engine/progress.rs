@@ -14,12 +14,23 @@ use crate::report::human;
 use crate::report::process::threads_now;
 
 /// How progress is shown.
-#[derive(Debug, Clone, Copy)]
-pub struct ProgressOptions {
+#[derive(Clone, Copy)]
+pub struct ProgressOptions<'a> {
     pub every: Duration,
     pub quiet: bool,
     /// Rows expected in all, when known: enables the bar.
     pub total: Option<u64>,
+    /// The mode's stages in front of the workers, shown after the rows.
+    pub stages: Option<&'a dyn Stages>,
+}
+
+/// A mode's pipeline stages in front of the workers (ingest: fetching, chunking, embedding):
+/// their live status for the progress line, and their figures for the report.
+pub trait Stages: Sync {
+    /// A short status, such as `docs 120 fetched (queue 3)  chunks 4,500`.
+    fn status(&self) -> String;
+    /// The figures for the report's `stages`, and the lines the summary prints.
+    fn report(&self) -> (serde_json::Value, Vec<String>);
 }
 
 /// A running reporter; `finish` stops it and returns the peak thread count it saw.
@@ -33,7 +44,7 @@ impl<'scope> Reporter<'scope> {
         scope: &'scope Scope<'scope, 'env>,
         counters: &'env Counters,
         started: Instant,
-        options: ProgressOptions,
+        options: ProgressOptions<'env>,
     ) -> Reporter<'scope> {
         let (done, ticks_until_done) = crossbeam_channel::bounded(1);
         let handle = scope.spawn(move || report(counters, started, options, &ticks_until_done));
@@ -49,7 +60,7 @@ impl<'scope> Reporter<'scope> {
 fn report(
     counters: &Counters,
     started: Instant,
-    options: ProgressOptions,
+    options: ProgressOptions<'_>,
     done: &Receiver<()>,
 ) -> u64 {
     let mut display = Display::new(&options);
@@ -58,7 +69,7 @@ fn report(
     while done.recv_timeout(options.every).is_err() {
         let now = (Instant::now(), counters.snapshot());
         peak_threads = peak_threads.max(threads_now());
-        display.show(started, previous, now);
+        display.show(started, previous, now, options.stages);
         previous = now;
     }
     display.clear();
@@ -72,7 +83,7 @@ enum Display {
 }
 
 impl Display {
-    fn new(options: &ProgressOptions) -> Display {
+    fn new(options: &ProgressOptions<'_>) -> Display {
         match (options.quiet, options.total) {
             (true, _) => Display::Quiet,
             (false, Some(total)) if std::io::stderr().is_terminal() => {
@@ -90,12 +101,18 @@ impl Display {
         }
     }
 
-    fn show(&mut self, started: Instant, previous: (Instant, Snapshot), now: (Instant, Snapshot)) {
+    fn show(
+        &mut self,
+        started: Instant,
+        previous: (Instant, Snapshot),
+        now: (Instant, Snapshot),
+        stages: Option<&dyn Stages>,
+    ) {
         let period = now.0.duration_since(previous.0).as_secs_f64().max(1e-9);
         let elapsed = now.0.duration_since(started).as_secs_f64().max(1e-9);
         let current_rate = (now.1 - previous.1).rows as f64 / period;
         let overall_rate = now.1.rows as f64 / elapsed;
-        let counts = format!(
+        let mut counts = format!(
             "now {} rows/s  avg {} rows/s  batches {}  retries {}  errors {}  rejected {}",
             human::count(current_rate as u64),
             human::count(overall_rate as u64),
@@ -104,6 +121,10 @@ impl Display {
             now.1.errors,
             now.1.rejected,
         );
+        if let Some(stages) = stages {
+            counts.push_str("  | ");
+            counts.push_str(&stages.status());
+        }
         match self {
             Display::Quiet => {}
             Display::Bar(bar) => {

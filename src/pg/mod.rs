@@ -13,7 +13,7 @@ use postgres::{Client, NoTls};
 
 use crate::cli::Method;
 use crate::config::{quote_ident, TableName};
-use crate::engine::{Committed, CommittedBatch};
+use crate::engine::{Committed, CommittedBatch, LoadedDocuments};
 use crate::rows::{Column, Columns, Schema, SqlType};
 use crate::sink::SinkError;
 use crate::target::PgTarget;
@@ -22,6 +22,11 @@ use crate::target::PgTarget;
 pub const LEDGER_TABLE: &str = "loader_ledger";
 /// The ledger's primary key (run, table, source, batch): a second commit of one batch violates it.
 pub const LEDGER_KEY: &str = "loader_ledger_key";
+/// The documents ledger (ingest mode): one row per document loaded whole, written in the
+/// transaction of the batch that holds its chunks.
+pub const DOCUMENTS_TABLE: &str = "loader_documents";
+/// Its primary key (table, document id): a document is loaded into a table once.
+pub const DOCUMENTS_KEY: &str = "loader_documents_key";
 
 /// Resolves every TCP host name once, so that workers connect by address and no resolver thread
 /// is started per connection; sets the connect timeout and TCP keepalives (a dead server or a
@@ -250,6 +255,57 @@ pub fn committed(
             },
         )
     })))
+}
+
+/// Creates the documents ledger (ingest mode) and returns the documents earlier runs loaded
+/// into `table`; with `forget` (`--no-resume`, `--truncate`) it deletes their records instead.
+pub fn prepare_documents(
+    target: &PgTarget,
+    table: &TableName,
+    forget: bool,
+) -> Result<LoadedDocuments, SinkError> {
+    let mut client = connect(target)?;
+    let classify_for_table = |err: postgres::Error| classify(&err, target, Some(table));
+    let ledger = documents_table(table).quoted();
+    create_if_missing(
+        &mut client,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {ledger} (target_table text NOT NULL, doc_id text NOT NULL, \
+             source text NOT NULL, chunks integer NOT NULL, run_id text NOT NULL, \
+             loaded_at timestamptz NOT NULL DEFAULT now(), \
+             CONSTRAINT {DOCUMENTS_KEY} PRIMARY KEY (target_table, doc_id))"
+        ),
+    )
+    .map_err(classify_for_table)?;
+    let name = table.to_string();
+    let mut loaded = LoadedDocuments::default();
+    if forget {
+        client
+            .execute(
+                &format!("DELETE FROM {ledger} WHERE target_table = $1"),
+                &[&name],
+            )
+            .map_err(classify_for_table)?;
+        return Ok(loaded);
+    }
+    let rows = client
+        .query(
+            &format!("SELECT doc_id, source FROM {ledger} WHERE target_table = $1"),
+            &[&name],
+        )
+        .map_err(classify_for_table)?;
+    for row in rows {
+        loaded.insert(row.get(0), row.get(1));
+    }
+    Ok(loaded)
+}
+
+/// The documents ledger sits beside the target table, in the same schema.
+pub fn documents_table(table: &TableName) -> TableName {
+    TableName {
+        schema: table.schema.clone(),
+        name: DOCUMENTS_TABLE.into(),
+    }
 }
 
 /// The ledger sits beside the target table, in the same schema.

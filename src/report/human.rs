@@ -60,6 +60,9 @@ pub fn summary(report: &Report) -> String {
             .collect();
         let _ = writeln!(out, "  rejects   {} in {file}", kinds.join(", "));
     }
+    for line in &report.stage_lines {
+        let _ = writeln!(out, "  {line}");
+    }
     if let Some(resumed) = &report.resumed {
         let _ = writeln!(
             out,

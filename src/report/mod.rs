@@ -96,6 +96,13 @@ pub struct Report {
     /// Batches sent again to another host after their COMMIT was in doubt on a failed one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved: Option<Settlement>,
+    /// The figures of the mode's own stages in front of the workers (ingest: documents, chunks,
+    /// requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stages: Option<serde_json::Value>,
+    /// The same, as lines of the human summary.
+    #[serde(skip)]
+    pub stage_lines: Vec<String>,
     pub process: ProcessCost,
     /// The settings of the run, secrets redacted.
     pub config: serde_json::Map<String, serde_json::Value>,
@@ -181,6 +188,8 @@ impl Report {
                 .collect(),
             hosts: Vec::new(),
             moved: None,
+            stages: None,
+            stage_lines: Vec::new(),
             process: ProcessCost::measure(engine.peak_threads),
             config,
         }

@@ -60,6 +60,10 @@ pub struct PgSinkFactory {
     /// `BEGIN` and the ledger insert up to the batch's own values: the ledger's columns, then the
     /// run id, source and target table as literals.
     ledger_insert: String,
+    /// The documents ledger insert up to its rows (ingest mode), appended to a batch's ledger row.
+    documents_insert: String,
+    /// This run's id and the target table, as SQL literals, for the documents ledger's rows.
+    run_and_table: (String, String),
     /// Looks up which host committed one batch (`$1`) of this run, and its rows.
     ledger_host: String,
     /// The ledger table, quoted.
@@ -108,6 +112,11 @@ impl PgSinkFactory {
             ledger_host: format!(
                 "SELECT host, rows FROM {ledger} WHERE {ledger_key} AND batch_seq = $1"
             ),
+            documents_insert: format!(
+                "; INSERT INTO {} (target_table, doc_id, source, chunks, run_id) VALUES ",
+                pg::documents_table(&table).quoted()
+            ),
+            run_and_table: (run_literal, table_literal),
             ledger_key,
             ledger,
             host_literals: names.iter().map(|name| quote_literal(name)).collect(),
@@ -309,10 +318,12 @@ impl From<SendError> for Failure {
     }
 }
 
-/// Data exceptions and integrity violations are a row's fault, not the connection's.
+/// Data exceptions and integrity violations are a row's fault, not the connection's (the
+/// ledgers' keys are the sink's own business).
 fn is_row_level(db: &DbError) -> bool {
     let class = &db.code().code()[..2];
-    class == "22" || class == "23" && db.constraint() != Some(pg::LEDGER_KEY)
+    let ledger_key = matches!(db.constraint(), Some(pg::LEDGER_KEY | pg::DOCUMENTS_KEY));
+    class == "22" || class == "23" && !ledger_key
 }
 
 /// The 1-based row of a COPY that the CONTEXT names (`COPY t, line 3, column x: …`).
@@ -569,6 +580,21 @@ impl PgSink<'_> {
             self.worker,
             batch.first_row(),
         );
+        let documents = batch.documents();
+        if !documents.is_empty() {
+            let (run, table) = &factory.run_and_table;
+            self.ledger_sql.push_str(&factory.documents_insert);
+            for (i, document) in documents.iter().enumerate() {
+                let _ = write!(
+                    self.ledger_sql,
+                    "{}({table}, {}, {}, {}, {run})",
+                    if i > 0 { "," } else { "" },
+                    quote_literal(&document.id),
+                    quote_literal(&document.source),
+                    document.chunks,
+                );
+            }
+        }
         connection.client.batch_execute(&self.ledger_sql)?;
         self.load_rows(connection, batch)?;
         if let Err(err) = self.log_rejects(batch, rejects) {

@@ -2,6 +2,7 @@
 //! (the same `loader::pg::local` module the `local` target uses) with a query helper.
 
 pub mod clickhouse;
+pub mod docs;
 pub mod protocol;
 pub mod proxy;
 pub mod stream;

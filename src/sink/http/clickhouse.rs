@@ -227,6 +227,7 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Float4 => "Float32",
         SqlType::Float8 => "Float64",
         SqlType::Date => "Date",
+        SqlType::Float4Array => "Array(Float32)",
         // Pinned to UTC: a bare DateTime is read in the server's time zone.
         SqlType::Timestamp | SqlType::Timestamptz => "DateTime('UTC')",
         SqlType::Text

@@ -178,6 +178,7 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Int4 => "integer",
         SqlType::Int8 => "bigint",
         SqlType::Float4 => "real",
+        SqlType::Float4Array => "array(real)",
         SqlType::Float8 => "double precision",
         SqlType::Date => "date",
         SqlType::Timestamp => "timestamp without time zone",

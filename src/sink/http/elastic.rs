@@ -139,7 +139,7 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Int2 => "short",
         SqlType::Int4 => "integer",
         SqlType::Int8 => "long",
-        SqlType::Float4 => "float",
+        SqlType::Float4 | SqlType::Float4Array => "float",
         SqlType::Float8 => "double",
         SqlType::Date | SqlType::Timestamp | SqlType::Timestamptz => "date",
         SqlType::Json | SqlType::Jsonb => "object",

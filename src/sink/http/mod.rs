@@ -196,12 +196,7 @@ impl HttpClient {
         })?;
         let mut response = self.agent.run(request).map_err(|err| self.failure(&err))?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("Retry-After")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(response.headers());
         let body = response
             .body_mut()
             .with_config()
@@ -215,43 +210,55 @@ impl HttpClient {
         })
     }
 
-    /// A transport failure: TLS and malformed URLs are permanent, the rest (refused, reset, timed
-    /// out) worth retrying.
     fn failure(&self, err: &ureq::Error) -> SinkError {
-        let target = &self.target;
-        // rustls reports a refused certificate through the stream, as invalid data.
-        let tls = matches!(err, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
-            || matches!(err, ureq::Error::Io(io)
+        transport_failure(&self.target, err)
+    }
+}
+
+/// A transport failure of a request to `target`: TLS and malformed URLs are permanent, the rest
+/// (refused, reset, timed out) worth retrying.
+pub(crate) fn transport_failure(target: &str, err: &ureq::Error) -> SinkError {
+    // rustls reports a refused certificate through the stream, as invalid data.
+    let tls = matches!(err, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
+        || matches!(err, ureq::Error::Io(io)
                 if io.kind() == std::io::ErrorKind::InvalidData
                     && io.to_string().contains("certificate"));
-        match err {
-            _ if tls => SinkError::Permanent {
-                kind: "tls",
-                message: format!(
-                    "TLS with {target} failed: {err}; trust its CA with --ca-file, or use --insecure"
-                ),
-            },
-            ureq::Error::BodyExceedsLimit(_) => SinkError::Permanent {
-                kind: "protocol",
-                message: format!(
-                    "{target} answered more than {} MiB; lower --batch",
-                    MAX_RESPONSE_BYTES >> 20
-                ),
-            },
-            ureq::Error::BadUri(_) | ureq::Error::Http(_) => SinkError::Permanent {
-                kind: "request",
-                message: format!("cannot send to {target}: {err}"),
-            },
-            ureq::Error::Timeout(_) => SinkError::Transient {
-                kind: "timeout",
-                message: format!("{target} did not answer in time: {err}"),
-            },
-            _ => SinkError::Transient {
-                kind: "connection",
-                message: format!("connection to {target} failed: {err}"),
-            },
-        }
+    match err {
+        _ if tls => SinkError::Permanent {
+            kind: "tls",
+            message: format!(
+                "TLS with {target} failed: {err}; trust its CA with --ca-file, or use --insecure"
+            ),
+        },
+        ureq::Error::BodyExceedsLimit(_) => SinkError::Permanent {
+            kind: "protocol",
+            message: format!(
+                "{target} answered more than {} MiB; lower --batch",
+                MAX_RESPONSE_BYTES >> 20
+            ),
+        },
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => SinkError::Permanent {
+            kind: "request",
+            message: format!("cannot send to {target}: {err}"),
+        },
+        ureq::Error::Timeout(_) => SinkError::Transient {
+            kind: "timeout",
+            message: format!("{target} did not answer in time: {err}"),
+        },
+        _ => SinkError::Transient {
+            kind: "connection",
+            message: format!("connection to {target} failed: {err}"),
+        },
     }
+}
+
+/// A `Retry-After` header given in seconds (the HTTP-date form is not followed).
+pub(crate) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
+    headers
+        .get("Retry-After")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// The whole-request failure an HTTP status means, with the start of the answer as its cause.

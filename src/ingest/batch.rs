@@ -1,0 +1,365 @@
+//! [`ChunkBatch`]: whole documents' chunks as rows of the ingest schema (`doc_id`, `chunk_index`,
+//! `text`, `meta`, and `embedding` when chunks are embedded), encoded in every row format. A
+//! batch never splits a document, so the documents it lists are loaded whole when it commits.
+
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::ops::Range;
+
+use super::ChunkedDocument;
+use crate::encode::{self, binary};
+use crate::reject::Reject;
+use crate::rows::{
+    Batch, Column, DocumentRecord, RowFormat, RowOrigin, Schema, SqlType, Unencodable,
+};
+
+/// The columns of ingest rows; `embedding` only when chunks are embedded.
+pub fn schema(embedded: bool) -> Schema {
+    let mut columns = vec![
+        Column::fixed("doc_id", SqlType::Text),
+        Column::fixed("chunk_index", SqlType::Int4),
+        Column::fixed("text", SqlType::Text),
+        Column::fixed("meta", SqlType::Jsonb),
+    ];
+    if embedded {
+        columns.push(Column::fixed("embedding", SqlType::Float4Array));
+    }
+    Schema {
+        columns: Cow::Owned(columns),
+    }
+}
+
+/// Whole documents cut into chunks: one row per chunk.
+#[derive(Default)]
+pub struct ChunkBatch {
+    pub seq: u64,
+    documents: Vec<ChunkedDocument>,
+    /// Row → (document, chunk).
+    rows: Vec<(u32, u32)>,
+    records: Vec<DocumentRecord>,
+    /// Documents rejected before chunking (not fetched, not JSON, no text, a repeated id).
+    pub rejected: Vec<Reject>,
+    embedded: bool,
+}
+
+impl ChunkBatch {
+    pub fn new(seq: u64, embedded: bool) -> ChunkBatch {
+        ChunkBatch {
+            seq,
+            embedded,
+            ..ChunkBatch::default()
+        }
+    }
+
+    /// Adds a document and all its chunks.
+    pub fn push(&mut self, document: ChunkedDocument) {
+        let index = self.documents.len() as u32;
+        self.rows
+            .extend((0..document.chunks.len() as u32).map(|chunk| (index, chunk)));
+        self.records.push(DocumentRecord {
+            id: document.document.id.clone(),
+            source: document.document.source.clone(),
+            chunks: document.chunks.len() as u32,
+        });
+        self.documents.push(document);
+    }
+
+    /// Documents in the batch, loaded or rejected.
+    pub fn document_count(&self) -> usize {
+        self.documents.len() + self.rejected.len()
+    }
+
+    fn chunk(&self, row: usize) -> (&ChunkedDocument, usize, &str) {
+        let (document, chunk) = self.rows[row];
+        let document = &self.documents[document as usize];
+        let chunk = chunk as usize;
+        let range: Range<usize> = document.chunks[chunk].clone();
+        (document, chunk, &document.document.text[range])
+    }
+
+    /// The row's embedding, when chunks are embedded.
+    fn embedding(&self, row: usize) -> Option<&[f32]> {
+        let (document, chunk) = self.rows[row];
+        self.embedded
+            .then(|| self.documents[document as usize].embedding(chunk as usize))
+    }
+}
+
+/// Appends `values` as `{v1,v2}` (PostgreSQL array text) or `[v1,v2]` (JSON).
+fn float_list(out: &mut Vec<u8>, values: &[f32], open: u8, close: u8) {
+    out.push(open);
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = write!(out, "{value}");
+    }
+    out.push(close);
+}
+
+impl Batch for ChunkBatch {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The list position of the batch's first document.
+    fn first_row(&self) -> u64 {
+        self.documents
+            .first()
+            .map_or(0, |document| document.document.ordinal)
+    }
+
+    fn encode(
+        &self,
+        rows: Range<usize>,
+        format: RowFormat,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Unencodable> {
+        let first = rows.start;
+        let fields = if self.embedded { 5 } else { 4 };
+        for row in rows {
+            let (document, chunk, text) = self.chunk(row);
+            let id = document.document.id.as_str();
+            let meta = document.document.meta.as_deref();
+            let embedding = self.embedding(row);
+            let separated = |out: &mut Vec<u8>| {
+                if row > first {
+                    out.push(b',');
+                }
+            };
+            match format {
+                RowFormat::CopyBinary => {
+                    binary::tuple(out, fields);
+                    binary::text(out, id);
+                    binary::int4(out, chunk as i32);
+                    binary::text(out, text);
+                    match meta {
+                        Some(meta) => binary::jsonb(out, meta.as_bytes()),
+                        None => binary::null(out),
+                    }
+                    if let Some(embedding) = embedding {
+                        binary::float4_array(out, embedding);
+                    }
+                }
+                RowFormat::CopyText => {
+                    encode::copy_text(out, id.as_bytes());
+                    out.push(b'\t');
+                    encode::integer(out, chunk);
+                    out.push(b'\t');
+                    encode::copy_text(out, text.as_bytes());
+                    out.push(b'\t');
+                    match meta {
+                        Some(meta) => encode::copy_text(out, meta.as_bytes()),
+                        None => out.extend_from_slice(b"\\N"),
+                    }
+                    if let Some(embedding) = embedding {
+                        out.push(b'\t');
+                        float_list(out, embedding, b'{', b'}');
+                    }
+                    out.push(b'\n');
+                }
+                RowFormat::SqlValues => {
+                    separated(out);
+                    out.push(b'(');
+                    encode::quoted(out, id.as_bytes(), b'\'');
+                    out.push(b',');
+                    encode::integer(out, chunk);
+                    out.push(b',');
+                    encode::quoted(out, text.as_bytes(), b'\'');
+                    out.push(b',');
+                    match meta {
+                        Some(meta) => encode::quoted(out, meta.as_bytes(), b'\''),
+                        None => out.extend_from_slice(b"NULL"),
+                    }
+                    if let Some(embedding) = embedding {
+                        out.extend_from_slice(b",'");
+                        float_list(out, embedding, b'{', b'}');
+                        out.push(b'\'');
+                    }
+                    out.push(b')');
+                }
+                RowFormat::Csv => {
+                    encode::csv_field(out, id.as_bytes());
+                    out.push(b',');
+                    encode::integer(out, chunk);
+                    out.push(b',');
+                    encode::csv_field(out, text.as_bytes());
+                    out.push(b',');
+                    if let Some(meta) = meta {
+                        encode::csv_field(out, meta.as_bytes());
+                    }
+                    if let Some(embedding) = embedding {
+                        out.push(b',');
+                        let mut list = Vec::new();
+                        float_list(&mut list, embedding, b'[', b']');
+                        encode::csv_field(out, &list);
+                    }
+                    out.push(b'\n');
+                }
+                RowFormat::Ndjson | RowFormat::JsonEachRow => {
+                    out.extend_from_slice(b"{\"doc_id\":");
+                    encode::json_string(out, id);
+                    out.extend_from_slice(b",\"chunk_index\":");
+                    encode::integer(out, chunk);
+                    out.extend_from_slice(b",\"text\":");
+                    encode::json_string(out, text);
+                    out.extend_from_slice(b",\"meta\":");
+                    match meta {
+                        // ClickHouse 18 keeps JSON in a String column: send it as a string.
+                        Some(meta) if format == RowFormat::JsonEachRow => {
+                            encode::json_string(out, meta)
+                        }
+                        Some(meta) => out.extend_from_slice(meta.as_bytes()),
+                        None => out.extend_from_slice(b"null"),
+                    }
+                    if let Some(embedding) = embedding {
+                        out.extend_from_slice(b",\"embedding\":");
+                        float_list(out, embedding, b'[', b']');
+                    }
+                    out.extend_from_slice(b"}\n");
+                }
+                RowFormat::JsonArrays => {
+                    separated(out);
+                    out.push(b'[');
+                    encode::json_string(out, id);
+                    out.push(b',');
+                    encode::integer(out, chunk);
+                    out.push(b',');
+                    encode::json_string(out, text);
+                    out.push(b',');
+                    out.extend_from_slice(meta.map_or(&b"null"[..], str::as_bytes));
+                    if let Some(embedding) = embedding {
+                        out.push(b',');
+                        float_list(out, embedding, b'[', b']');
+                    }
+                    out.push(b']');
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn origin(&self, row: usize) -> RowOrigin {
+        let (document, chunk, text) = self.chunk(row);
+        RowOrigin {
+            source: document.document.source.clone(),
+            line: chunk as u64,
+            record: text.to_string(),
+        }
+    }
+
+    /// `doc_id:chunk_index`: the same chunk of the same document always gets the same key.
+    fn row_key(&self, row: usize) -> String {
+        let (document, chunk, _) = self.chunk(row);
+        format!("{}:{chunk}", document.document.id)
+    }
+
+    fn invalid(&self) -> &[Reject] {
+        &self.rejected
+    }
+
+    fn documents(&self) -> &[DocumentRecord] {
+        &self.records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::Document;
+
+    fn batch(embedded: bool) -> ChunkBatch {
+        let mut batch = ChunkBatch::new(4, embedded);
+        batch.push(ChunkedDocument {
+            document: Document {
+                ordinal: 9,
+                id: "d'1".into(),
+                source: "http://x/1".into(),
+                text: "ab\tcd,e".into(),
+                meta: Some(r#"{"t":"x"}"#.into()),
+            },
+            chunks: vec![0..4, 3..7],
+            embeddings: if embedded {
+                vec![0.5, 1.0, -2.0, 0.25]
+            } else {
+                Vec::new()
+            },
+        });
+        batch
+    }
+
+    fn encoded(batch: &ChunkBatch, format: RowFormat) -> String {
+        let mut out = Vec::new();
+        batch.encode(0..batch.len(), format, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn rows_are_the_chunks_of_whole_documents() {
+        let batch = batch(false);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.first_row(), 9);
+        assert_eq!(batch.row_key(1), "d'1:1");
+        assert_eq!(
+            batch.documents(),
+            [DocumentRecord {
+                id: "d'1".into(),
+                source: "http://x/1".into(),
+                chunks: 2
+            }]
+        );
+        assert_eq!(batch.origin(1).record, "cd,e");
+    }
+
+    #[test]
+    fn encodes_every_format() {
+        let plain = batch(false);
+        assert_eq!(
+            encoded(&plain, RowFormat::CopyText),
+            "d'1\t0\tab\\tc\t{\"t\":\"x\"}\nd'1\t1\tcd,e\t{\"t\":\"x\"}\n"
+        );
+        assert_eq!(
+            encoded(&plain, RowFormat::SqlValues),
+            "('d''1',0,'ab\tc','{\"t\":\"x\"}'),('d''1',1,'cd,e','{\"t\":\"x\"}')"
+        );
+        assert_eq!(
+            encoded(&plain, RowFormat::Csv),
+            "d'1,0,ab\tc,\"{\"\"t\"\":\"\"x\"\"}\"\nd'1,1,\"cd,e\",\"{\"\"t\"\":\"\"x\"\"}\"\n"
+        );
+        let embedded = batch(true);
+        assert_eq!(
+            encoded(&embedded, RowFormat::Ndjson).lines().next(),
+            Some(
+                r#"{"doc_id":"d'1","chunk_index":0,"text":"ab\tc","meta":{"t":"x"},"embedding":[0.5,1]}"#
+            )
+        );
+        assert_eq!(
+            encoded(&embedded, RowFormat::JsonEachRow).lines().nth(1),
+            Some(
+                r#"{"doc_id":"d'1","chunk_index":1,"text":"cd,e","meta":"{\"t\":\"x\"}","embedding":[-2,0.25]}"#
+            )
+        );
+        assert_eq!(
+            encoded(&embedded, RowFormat::JsonArrays),
+            r#"["d'1",0,"ab\tc",{"t":"x"},[0.5,1]],["d'1",1,"cd,e",{"t":"x"},[-2,0.25]]"#
+        );
+        let binary = {
+            let mut out = Vec::new();
+            embedded
+                .encode(0..1, RowFormat::CopyBinary, &mut out)
+                .unwrap();
+            out
+        };
+        // 5 fields; the array field is 20 header bytes and 2 × (4 + 4).
+        assert_eq!(&binary[..2], &5i16.to_be_bytes());
+        assert_eq!(
+            &binary[binary.len() - 40..binary.len() - 36],
+            &36i32.to_be_bytes()
+        );
+        assert_eq!(&binary[binary.len() - 4..], &1.0f32.to_bits().to_be_bytes());
+    }
+}

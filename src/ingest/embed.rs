@@ -1,0 +1,221 @@
+//! The optional embedding stage: threads that send the chunks of the documents in hand to an
+//! OpenAI-compatible `/v1/embeddings` endpoint (`{"model", "input": [texts]}` answered by
+//! `{"data": [{"index", "embedding"}]}`), `--embed-batch` chunks per request across documents,
+//! retried like a fetch, and attach each chunk's vector. A request that fails for good stops the
+//! load: every later document would fail the same way.
+
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Receiver, Sender};
+use serde::Deserialize;
+use ureq::http::Uri;
+use ureq::Agent;
+
+use super::config::EmbedConfig;
+use super::{ChunkedDocument, Item, Pipeline};
+use crate::http_agent::ResolvedHost;
+use crate::sink::http::{answer_excerpt, retry_after, transport_failure};
+use crate::sink::SinkError;
+
+/// The largest answer read: 2048 vectors of 3072 dimensions as JSON stay well under it.
+const MAX_ANSWER_BYTES: u64 = 256 << 20;
+
+#[derive(Deserialize)]
+struct Answer {
+    data: Vec<Embedding>,
+}
+
+#[derive(Deserialize)]
+struct Embedding {
+    index: usize,
+    embedding: Vec<f32>,
+}
+
+/// One embedding thread's client.
+pub struct Embedder {
+    agent: Agent,
+    config: EmbedConfig,
+}
+
+impl Embedder {
+    pub fn new(
+        config: &EmbedConfig,
+        connect_timeout: std::time::Duration,
+        timeout: std::time::Duration,
+    ) -> Result<Embedder, String> {
+        let uri: Uri = config
+            .url
+            .parse()
+            .map_err(|err| format!("--embed-url {}: {err}", config.url))?;
+        let host = ResolvedHost::resolve(&uri)?;
+        let agent_config = Agent::config_builder()
+            .timeout_connect(Some(connect_timeout))
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build();
+        Ok(Embedder {
+            agent: host.agent(agent_config),
+            config: config.clone(),
+        })
+    }
+
+    /// One request: the vectors of `texts`, in order.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SinkError> {
+        let url = &self.config.url;
+        let body = serde_json::json!({"model": self.config.model, "input": texts}).to_string();
+        let mut request = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json");
+        if let Some(key) = &self.config.key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        let mut response = request
+            .send(body.as_bytes())
+            .map_err(|err| transport_failure(url, &err))?;
+        let status = response.status().as_u16();
+        let after = retry_after(response.headers());
+        let answer = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .map_err(|err| transport_failure(url, &err))?;
+        if status != 200 {
+            let message = format!(
+                "the embeddings endpoint {url} answered HTTP {status}: {}",
+                answer_excerpt(&answer)
+            );
+            return Err(match (status, after) {
+                (408 | 429 | 500..=599, Some(after)) => SinkError::RetryAfter {
+                    kind: "embed_throttled",
+                    message,
+                    after,
+                },
+                (408 | 429 | 500..=599, None) => SinkError::Transient {
+                    kind: "embed_unavailable",
+                    message,
+                },
+                _ => SinkError::Permanent {
+                    kind: "embed",
+                    message,
+                },
+            });
+        }
+        let protocol = |reason: String| SinkError::Permanent {
+            kind: "embed",
+            message: format!("the embeddings endpoint {url} answered {reason}"),
+        };
+        let mut parsed: Answer = serde_json::from_slice(&answer)
+            .map_err(|err| protocol(format!("an unreadable body: {err}")))?;
+        if parsed.data.len() != texts.len() {
+            return Err(protocol(format!(
+                "{} vectors for {} inputs",
+                parsed.data.len(),
+                texts.len()
+            )));
+        }
+        parsed.data.sort_by_key(|embedding| embedding.index);
+        if parsed.data.iter().enumerate().any(|(i, e)| e.index != i) {
+            return Err(protocol("indexes that do not match the inputs".into()));
+        }
+        Ok(parsed.data.into_iter().map(|e| e.embedding).collect())
+    }
+}
+
+impl Pipeline {
+    /// An embedding thread: takes the documents waiting (at least one, more while they hold
+    /// fewer than `--embed-batch` chunks), embeds their chunks, and passes them on.
+    pub fn embed_documents(
+        &self,
+        embedder: &Embedder,
+        chunked: &Receiver<Item<ChunkedDocument>>,
+        embedded: &Sender<Item<ChunkedDocument>>,
+    ) {
+        let batch = embedder.config.batch;
+        while let Ok(first) = chunked.recv() {
+            let mut waiting = vec![first];
+            let chunks = |waiting: &[Item<ChunkedDocument>]| -> usize {
+                waiting
+                    .iter()
+                    .flatten()
+                    .map(|document| document.chunks.len())
+                    .sum()
+            };
+            while chunks(&waiting) < batch {
+                match chunked.try_recv() {
+                    Ok(item) => waiting.push(item),
+                    Err(_) => break,
+                }
+            }
+            if let Err(message) = self.embed_all(embedder, &mut waiting) {
+                if !self.signal.is_stopping() {
+                    self.fail(message);
+                }
+                return;
+            }
+            for item in waiting {
+                if embedded.send(item).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Embeds every chunk of `documents` in requests of at most `--embed-batch` chunks.
+    fn embed_all(
+        &self,
+        embedder: &Embedder,
+        documents: &mut [Item<ChunkedDocument>],
+    ) -> Result<(), String> {
+        let texts: Vec<&str> = documents
+            .iter()
+            .flatten()
+            .flat_map(|document| {
+                document
+                    .chunks
+                    .iter()
+                    .map(|range| &document.document.text[range.clone()])
+            })
+            .collect();
+        let mut vectors = Vec::with_capacity(texts.len());
+        for request in texts.chunks(embedder.config.batch) {
+            let answer = self
+                .retry
+                .run(
+                    Some(self.signal.stopping_flag()),
+                    || {
+                        self.counters.embed_requests.fetch_add(1, Ordering::Relaxed);
+                        embedder.embed(request)
+                    },
+                    |_, _| {
+                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    },
+                )
+                .map_err(|err| err.to_string())?;
+            vectors.extend(answer);
+        }
+        let dimensions = vectors.first().map_or(0, Vec::len);
+        if let Some(other) = vectors.iter().find(|v| v.len() != dimensions) {
+            return Err(format!(
+                "the embeddings endpoint {} answered vectors of {} and of {} dimensions",
+                embedder.config.url,
+                dimensions,
+                other.len()
+            ));
+        }
+        let mut vectors = vectors.into_iter();
+        for document in documents.iter_mut().flatten() {
+            document.embeddings = vectors
+                .by_ref()
+                .take(document.chunks.len())
+                .flatten()
+                .collect();
+            self.counters
+                .embedded
+                .fetch_add(document.chunks.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,505 @@
+//! The fetch side of ingest: the lister (a URL file, stdin, or listing pages) and the fetcher
+//! threads, each with its own ureq agent, under one shared rate limit. Every request (listing
+//! pages and retries included) waits for its slot; transient failures (refused or reset
+//! connections, timeouts, 408, 429, 5xx) are retried with backoff and full jitter, at least as
+//! long as a `Retry-After` asks. A document that cannot be had (404, not JSON, no id or text,
+//! retries spent) is rejected with its reason; the others go on.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+use ureq::http::Uri;
+use ureq::Agent;
+
+use super::config::{DocumentList, Fields};
+use super::{Document, Item, Pipeline};
+use crate::engine::LoadedDocuments;
+use crate::http_agent::ResolvedHost;
+use crate::reject::Reject;
+use crate::rows::RowOrigin;
+use crate::sink::http::{answer_excerpt, retry_after, transport_failure};
+use crate::sink::SinkError;
+
+/// The largest document (or listing page) read.
+const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
+/// Buffers of a fetcher's connection each way (ureq's default is 128 KiB).
+const CONNECTION_BUFFER_BYTES: usize = 32 * 1024;
+/// Waits for a rate-limit slot are slept in slices this long, so that Ctrl-C is noticed.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// A shared rate limit: request slots `1 / rate` apart, handed out in order. A slot nobody took
+/// in time is not banked, so the rate is never exceeded, even after a pause.
+#[derive(Debug)]
+pub struct RateLimit {
+    interval: Duration,
+    next: Mutex<Option<Instant>>,
+}
+
+impl RateLimit {
+    pub fn new(per_second: f64) -> RateLimit {
+        RateLimit {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// Takes the next slot and sleeps until it comes (or `stopping` says to give up).
+    pub fn wait(&self, stopping: impl Fn() -> bool) {
+        let slot = {
+            let mut next = self.next.lock();
+            let now = Instant::now();
+            let slot = next.map_or(now, |next| next.max(now));
+            *next = Some(slot + self.interval);
+            slot
+        };
+        while let Some(left) = slot.checked_duration_since(Instant::now()) {
+            if stopping() {
+                return;
+            }
+            std::thread::sleep(left.min(WAIT_SLICE));
+        }
+    }
+}
+
+/// A document to fetch, or one a listing page gave whole.
+pub enum Listed {
+    Url(String),
+    Inline { source: String, document: Value },
+}
+
+/// A listed document and its place in the list.
+pub struct Job {
+    pub ordinal: u64,
+    pub listed: Listed,
+}
+
+/// One thread's HTTP client: its agent is made for the host of the first URL it fetches (looked
+/// up once; other hosts go through ureq's resolver).
+pub struct Fetcher {
+    agent: Option<Agent>,
+    connect_timeout: Duration,
+    timeout: Duration,
+}
+
+impl Fetcher {
+    pub fn new(connect_timeout: Duration, timeout: Duration) -> Fetcher {
+        Fetcher {
+            agent: None,
+            connect_timeout,
+            timeout,
+        }
+    }
+
+    fn agent(&mut self, url: &str) -> Result<&Agent, SinkError> {
+        if self.agent.is_none() {
+            let uri: Uri = url.parse().map_err(|err| SinkError::Permanent {
+                kind: "request",
+                message: format!("{url} is not a URL: {err}"),
+            })?;
+            let host = ResolvedHost::resolve(&uri).map_err(|reason| SinkError::Transient {
+                kind: "dns",
+                message: format!("cannot reach {url}: {reason}"),
+            })?;
+            let config = Agent::config_builder()
+                .timeout_connect(Some(self.connect_timeout))
+                .timeout_global(Some(self.timeout))
+                .http_status_as_error(false)
+                .input_buffer_size(CONNECTION_BUFFER_BYTES)
+                .output_buffer_size(CONNECTION_BUFFER_BYTES)
+                .build();
+            self.agent = Some(host.agent(config));
+        }
+        Ok(self.agent.as_ref().expect("the agent was just made"))
+    }
+
+    /// One GET of `url`: its body on a 2xx answer; a transient error for 408, 429 and 5xx (held
+    /// back by a `Retry-After`), a permanent one for the other statuses.
+    pub fn get(&mut self, url: &str) -> Result<Vec<u8>, SinkError> {
+        let agent = self.agent(url)?;
+        let mut response = agent
+            .get(url)
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|err| transport_failure(url, &err))?;
+        let status = response.status().as_u16();
+        let after = retry_after(response.headers());
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_DOCUMENT_BYTES)
+            .read_to_vec()
+            .map_err(|err| match err {
+                ureq::Error::BodyExceedsLimit(_) => SinkError::Permanent {
+                    kind: "too_large",
+                    message: format!("{url} is larger than {} MiB", MAX_DOCUMENT_BYTES >> 20),
+                },
+                err => transport_failure(url, &err),
+            })?;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let message = format!("{url} answered HTTP {status}: {}", answer_excerpt(&body));
+        Err(match (status, after) {
+            (408 | 429 | 500..=599, Some(after)) => SinkError::RetryAfter {
+                kind: "throttled",
+                message,
+                after,
+            },
+            (408 | 429 | 500..=599, None) => SinkError::Transient {
+                kind: "unavailable",
+                message,
+            },
+            _ => SinkError::Permanent {
+                kind: "status",
+                message,
+            },
+        })
+    }
+}
+
+impl Pipeline {
+    /// GETs `url` under the rate limit, retrying transient failures by `--max-retries` and
+    /// `--retry-for`.
+    fn fetch(&self, fetcher: &mut Fetcher, url: &str) -> Result<Vec<u8>, SinkError> {
+        let stopping = || self.signal.is_stopping();
+        self.retry.run(
+            Some(self.signal.stopping_flag()),
+            || {
+                if let Some(rate) = &self.rate {
+                    rate.wait(stopping);
+                }
+                self.counters.requests.fetch_add(1, Ordering::Relaxed);
+                fetcher.get(url)
+            },
+            |_, _| {
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            },
+        )
+    }
+
+    /// The lister: sends every listed document (up to `--limit`) to the fetchers, skipping the
+    /// URLs an earlier run loaded. A listing page that cannot be read stops the load.
+    pub fn list(
+        &self,
+        list: &DocumentList,
+        limit: Option<u64>,
+        loaded: &LoadedDocuments,
+        jobs: &Sender<Job>,
+    ) -> Result<(), String> {
+        let mut lister = Lister {
+            pipeline: self,
+            loaded,
+            jobs,
+            ordinal: 0,
+            limit: limit.unwrap_or(u64::MAX),
+        };
+        match list {
+            DocumentList::Urls(input) => {
+                let name = input.name();
+                let reader = BufReader::new(
+                    input
+                        .open()
+                        .map_err(|err| format!("cannot read {name}: {err}"))?,
+                );
+                for line in reader.lines() {
+                    let line = line.map_err(|err| format!("cannot read {name}: {err}"))?;
+                    let url = line.trim();
+                    if url.is_empty() || url.starts_with('#') {
+                        continue;
+                    }
+                    if !lister.send(Listed::Url(url.to_string())) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            DocumentList::Listing { url, items, next } => {
+                lister.pages(url, items.as_deref(), next.as_deref())
+            }
+        }
+    }
+
+    /// A fetcher thread: fetches the listed documents and takes their fields out, until the
+    /// list ends or the load stops.
+    pub fn fetch_documents(
+        &self,
+        fields: &Fields,
+        jobs: &Receiver<Job>,
+        documents: &Sender<Item<Document>>,
+        connect_timeout: Duration,
+    ) {
+        let mut fetcher = Fetcher::new(connect_timeout, self.fetch_timeout);
+        for job in jobs {
+            if self.signal.is_stopping() {
+                return;
+            }
+            let (source, body) = match job.listed {
+                Listed::Url(url) => match self.fetch(&mut fetcher, &url) {
+                    Ok(body) => (url, serde_json::from_slice::<Value>(&body)),
+                    // Interrupted: the document is neither loaded nor rejected; a rerun takes it.
+                    Err(_) if self.signal.is_stopping() => return,
+                    Err(err) => {
+                        let reject = document_reject(&url, "fetch", err.to_string());
+                        if documents.send(Err(reject)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                },
+                Listed::Inline { source, document } => (source, Ok(document)),
+            };
+            let item = match body {
+                Ok(value) => take_document(value, fields, &source, job.ordinal),
+                Err(err) => Err(document_reject(
+                    &source,
+                    "document",
+                    format!("the answer is not JSON: {err}"),
+                )),
+            };
+            if item.is_ok() {
+                self.counters.fetched.fetch_add(1, Ordering::Relaxed);
+            }
+            if documents.send(item).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The lister's place in the list.
+struct Lister<'a> {
+    pipeline: &'a Pipeline,
+    loaded: &'a LoadedDocuments,
+    jobs: &'a Sender<Job>,
+    ordinal: u64,
+    limit: u64,
+}
+
+impl Lister<'_> {
+    /// Sends one listed document on, unless an earlier run loaded it; false once the list
+    /// should end (`--limit` reached, the fetchers gone, the load stopping).
+    fn send(&mut self, listed: Listed) -> bool {
+        if self.ordinal >= self.limit || self.pipeline.signal.is_stopping() {
+            return false;
+        }
+        let ordinal = self.ordinal;
+        self.ordinal += 1;
+        self.pipeline
+            .counters
+            .listed
+            .fetch_add(1, Ordering::Relaxed);
+        if let Listed::Url(url) = &listed {
+            if self.loaded.has_source(url) {
+                self.pipeline
+                    .counters
+                    .skipped
+                    .fetch_add(1, Ordering::Relaxed);
+                return self.ordinal < self.limit;
+            }
+        }
+        self.jobs.send(Job { ordinal, listed }).is_ok() && self.ordinal < self.limit
+    }
+
+    /// Walks the listing pages from `first`, following `next`.
+    fn pages(
+        &mut self,
+        first: &str,
+        items: Option<&str>,
+        next: Option<&str>,
+    ) -> Result<(), String> {
+        let mut fetcher = Fetcher::new(self.pipeline.connect_timeout, self.pipeline.fetch_timeout);
+        let mut page_url = url::Url::parse(first).map_err(|err| format!("{first}: {err}"))?;
+        let mut seen = HashSet::new();
+        loop {
+            if !seen.insert(page_url.to_string()) {
+                return Err(format!(
+                    "the listing comes back to {page_url}; check --next"
+                ));
+            }
+            let body = match self.pipeline.fetch(&mut fetcher, page_url.as_str()) {
+                Ok(body) => body,
+                Err(_) if self.pipeline.signal.is_stopping() => return Ok(()),
+                Err(err) => return Err(format!("cannot read the listing page: {err}")),
+            };
+            self.pipeline.counters.pages.fetch_add(1, Ordering::Relaxed);
+            let page: Value = serde_json::from_slice(&body)
+                .map_err(|err| format!("the listing page {page_url} is not JSON: {err}"))?;
+            let found = match items {
+                Some(pointer) => page.pointer(pointer),
+                None if page.is_array() => Some(&page),
+                None => page.pointer("/items"),
+            };
+            let Some(Value::Array(found)) = found else {
+                return Err(format!(
+                    "the listing page {page_url} has no array of items at {}; give --items",
+                    items.unwrap_or("/items")
+                ));
+            };
+            for (index, item) in found.iter().enumerate() {
+                let listed = match item {
+                    Value::String(link) => Listed::Url(
+                        page_url
+                            .join(link)
+                            .map_err(|err| format!("{page_url}: item {index} `{link}`: {err}"))?
+                            .to_string(),
+                    ),
+                    Value::Object(_) => Listed::Inline {
+                        source: format!("{page_url}#{index}"),
+                        document: item.clone(),
+                    },
+                    other => {
+                        return Err(format!(
+                            "the listing page {page_url} has item {index} that is neither a URL \
+                             nor a document: {other}"
+                        ))
+                    }
+                };
+                if !self.send(listed) {
+                    return Ok(());
+                }
+            }
+            let link = next.and_then(|pointer| page.pointer(pointer));
+            match link {
+                None | Some(Value::Null) => return Ok(()),
+                Some(Value::String(link)) if link.is_empty() => return Ok(()),
+                Some(Value::String(link)) => {
+                    page_url = page_url
+                        .join(link)
+                        .map_err(|err| format!("{page_url}: next page `{link}`: {err}"))?;
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "the listing page {page_url} has a next page that is not a URL: {other}"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// A rejected document, for the reject file.
+pub fn document_reject(source: &str, kind: &'static str, error: String) -> Reject {
+    Reject {
+        origin: RowOrigin {
+            source: source.to_string(),
+            line: 0,
+            record: String::new(),
+        },
+        kind,
+        error,
+    }
+}
+
+/// Takes a document's id, text and meta fields out of its JSON.
+fn take_document(mut value: Value, fields: &Fields, source: &str, ordinal: u64) -> Item<Document> {
+    let reject = |error: String| document_reject(source, "document", error);
+    let id = match value.pointer(&fields.id) {
+        Some(Value::String(id)) => id.clone(),
+        Some(Value::Number(id)) => id.to_string(),
+        _ => {
+            return Err(reject(format!(
+                "no id at {} (a string or a number)",
+                fields.id
+            )))
+        }
+    };
+    if id.is_empty() || id.contains('\0') {
+        return Err(reject(format!(
+            "the id at {} is empty or holds a NUL",
+            fields.id
+        )));
+    }
+    let meta = (!fields.meta.is_empty()).then(|| {
+        let kept: Map<String, Value> = fields
+            .meta
+            .iter()
+            .map(|pointer| {
+                let value = value.pointer(pointer).cloned().unwrap_or(Value::Null);
+                (pointer[1..].to_string(), value)
+            })
+            .collect();
+        Value::Object(kept).to_string()
+    });
+    let text = match value.pointer_mut(&fields.text).map(Value::take) {
+        Some(Value::String(text)) => text,
+        Some(Value::Array(parts)) if parts.iter().all(Value::is_string) => {
+            let parts: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+            parts.join("\n\n")
+        }
+        _ => {
+            return Err(reject(format!(
+                "no text at {} (a string or an array of strings)",
+                fields.text
+            )))
+        }
+    };
+    Ok(Document {
+        ordinal,
+        id,
+        source: source.to_string(),
+        text,
+        meta,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(meta: &[&str]) -> Fields {
+        Fields {
+            id: "/id".into(),
+            text: "/body/text".into(),
+            meta: meta.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_document_gives_its_id_text_and_meta() {
+        let value = json!({"id": 7, "title": "T", "body": {"text": ["a", "b"]}});
+        let document = take_document(value, &fields(&["/title", "/missing"]), "u", 3)
+            .unwrap_or_else(|_| panic!("a document"));
+        assert_eq!(document.id, "7");
+        assert_eq!(document.text, "a\n\nb");
+        assert_eq!(
+            document.meta.as_deref(),
+            Some(r#"{"missing":null,"title":"T"}"#)
+        );
+        assert_eq!(document.ordinal, 3);
+    }
+
+    #[test]
+    fn a_document_without_id_or_text_is_rejected_with_the_pointer() {
+        let error = |value: Value| match take_document(value, &fields(&[]), "u", 0) {
+            Err(reject) => reject.error,
+            Ok(_) => panic!("accepted"),
+        };
+        assert!(error(json!({"body": {"text": "x"}})).contains("no id at /id"));
+        assert!(error(json!({"id": "a", "body": {}})).contains("no text at /body/text"));
+        assert!(error(json!({"id": "a", "body": {"text": [1]}})).contains("no text"));
+        assert!(error(json!({"id": "", "body": {"text": "x"}})).contains("empty"));
+    }
+
+    #[test]
+    fn the_rate_limit_spaces_slots_and_banks_none() {
+        let rate = RateLimit::new(100.0);
+        let started = Instant::now();
+        for _ in 0..11 {
+            rate.wait(|| false);
+        }
+        let spent = started.elapsed();
+        assert!(spent >= Duration::from_millis(100), "{spent:?}");
+        std::thread::sleep(Duration::from_millis(50));
+        let resumed = Instant::now();
+        rate.wait(|| false);
+        rate.wait(|| false);
+        // After a pause the first slot is at once and the next one interval later, not at once.
+        assert!(resumed.elapsed() >= Duration::from_millis(10));
+    }
+}

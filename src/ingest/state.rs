@@ -1,0 +1,141 @@
+//! The state file: how ingest remembers the documents it loaded into an HTTP target, which has no
+//! transaction to hold a ledger row. One JSON line per document (`id`, `source`, `chunks`) is
+//! appended once the target acknowledged the whole batch holding it, so a rerun skips it. A crash
+//! between the acknowledgement and the append loads those documents again on the rerun: at least
+//! once (exactly once for Elasticsearch, whose `_id` makes the resend overwrite).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+
+use crate::engine::LoadedDocuments;
+use crate::rows::DocumentRecord;
+
+/// The open state file, appended to by every worker.
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl StateFile {
+    /// Opens (or creates, mode 0600) the state file and reads the documents it records; with
+    /// `forget` (`--no-resume`) it is emptied instead. A torn last line (a crash mid-append) is
+    /// ignored; any other unreadable line is an error.
+    pub fn open(path: &Path, forget: bool) -> Result<(StateFile, LoadedDocuments), String> {
+        let failed =
+            |err: io::Error| format!("cannot use the state file {}: {err}", path.display());
+        let mut loaded = LoadedDocuments::default();
+        if !forget && path.exists() {
+            let lines: Vec<String> = BufReader::new(File::open(path).map_err(failed)?)
+                .lines()
+                .collect::<Result<_, _>>()
+                .map_err(failed)?;
+            for (number, line) in lines.iter().enumerate() {
+                match serde_json::from_str::<DocumentRecord>(line) {
+                    Ok(record) => loaded.insert(record.id, record.source),
+                    Err(_) if number + 1 == lines.len() => {}
+                    Err(err) => {
+                        return Err(format!(
+                            "the state file {} line {} is not a document record ({err}); remove \
+                             it or give --no-resume",
+                            path.display(),
+                            number + 1
+                        ))
+                    }
+                }
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(failed)?;
+        if forget {
+            file.set_len(0).map_err(failed)?;
+        }
+        Ok((
+            StateFile {
+                path: path.to_path_buf(),
+                file: Mutex::new(file),
+            },
+            loaded,
+        ))
+    }
+
+    /// Appends the documents of an acknowledged batch, in one write.
+    pub fn record(&self, documents: &[DocumentRecord]) -> Result<(), String> {
+        if documents.is_empty() {
+            return Ok(());
+        }
+        let mut lines = Vec::new();
+        for document in documents {
+            serde_json::to_writer(&mut lines, document).expect("writing JSON to a Vec cannot fail");
+            lines.push(b'\n');
+        }
+        self.file.lock().write_all(&lines).map_err(|err| {
+            format!(
+                "cannot append to the state file {}: {err}",
+                self.path.display()
+            )
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> DocumentRecord {
+        DocumentRecord {
+            id: id.into(),
+            source: format!("http://x/{id}"),
+            chunks: 2,
+        }
+    }
+
+    #[test]
+    fn records_survive_a_reopen_and_forget_empties_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.ndjson");
+        let (state, loaded) = StateFile::open(&path, false).unwrap();
+        assert!(loaded.is_empty());
+        state.record(&[record("a"), record("b")]).unwrap();
+        drop(state);
+        // A torn last line, as a crash mid-append leaves it, is ignored.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"id\":\"c\",\"sou")
+            .unwrap();
+        let (_, loaded) = StateFile::open(&path, false).unwrap();
+        assert_eq!(loaded.len(), 2);
+        assert!(loaded.has_id("a") && loaded.has_source("http://x/b"));
+        assert!(!loaded.has_id("c"));
+        let (_, loaded) = StateFile::open(&path, true).unwrap();
+        assert!(loaded.is_empty());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_damaged_line_in_the_middle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.ndjson");
+        std::fs::write(
+            &path,
+            "nonsense\n{\"id\":\"a\",\"source\":\"s\",\"chunks\":1}\n",
+        )
+        .unwrap();
+        let message = StateFile::open(&path, false).unwrap_err();
+        assert!(message.contains("line 1"), "{message}");
+    }
+}
