@@ -20,7 +20,7 @@ const OVERLAP: usize = 100;
 /// so every paragraph ends one chunk; a wall of n characters without whitespace is cut hard, in
 /// 1 + ceil((n - 1000) / 900) chunks.
 fn expected_chunks(n: u64) -> u64 {
-    assert!(PARAGRAPH_CHARS + 2 + OVERLAP <= CHUNK_SIZE && PARAGRAPH_CHARS > CHUNK_SIZE / 2);
+    const { assert!(PARAGRAPH_CHARS + 2 + OVERLAP <= CHUNK_SIZE && PARAGRAPH_CHARS > CHUNK_SIZE / 2) };
     if docs::is_wall(n) {
         let chars = docs::wall_chars(n);
         if chars <= CHUNK_SIZE {
