@@ -101,7 +101,7 @@ fn reassembled(pg: &Pg, n: u64) -> String {
 #[test]
 fn two_thousand_documents_give_the_chunks_the_rule_says_each_once_and_a_rerun_skips_them() {
     let pg = Pg::start();
-    let server = DocServer::start(Behaviour::default(), 0, 4);
+    let server = DocServer::start(Behaviour::default(), 0);
     let dir = scratch();
     let urls = url_file(dir.path(), &server, 2000);
     let report_path = dir.path().join("r.json");
@@ -175,7 +175,6 @@ fn a_listing_with_throttling_errors_and_missing_documents_loads_each_document_on
             ..Behaviour::default()
         },
         0,
-        4,
     );
     let dir = scratch();
     let report_path = dir.path().join("r.json");
@@ -227,7 +226,7 @@ fn a_listing_with_throttling_errors_and_missing_documents_loads_each_document_on
 
 #[test]
 fn the_rate_limit_holds_fifty_requests_a_second() {
-    let server = DocServer::start(Behaviour::default(), 0, 4);
+    let server = DocServer::start(Behaviour::default(), 0);
     let dir = scratch();
     let urls = url_file(dir.path(), &server, 2000);
     let child = Loader::new()
@@ -269,7 +268,6 @@ fn killed_mid_run_the_rerun_completes_with_no_duplicates_and_honours_the_limit()
             ..Behaviour::default()
         },
         0,
-        4,
     );
     let dir = scratch();
     let urls = url_file(dir.path(), &server, 1000);
@@ -323,7 +321,7 @@ fn killed_mid_run_the_rerun_completes_with_no_duplicates_and_honours_the_limit()
 #[test]
 fn clickhouse_gets_embedded_chunks_and_the_state_file_resumes() {
     let clickhouse = ClickHouse::start();
-    let server = DocServer::start(Behaviour::default(), 0, 4);
+    let server = DocServer::start(Behaviour::default(), 0);
     let dir = scratch();
     let urls = url_file(dir.path(), &server, 200);
     let state = dir.path().join("state.ndjson");
@@ -371,7 +369,6 @@ fn twenty_thousand_documents_of_100_kb_stay_under_200_mb() {
             ..Behaviour::default()
         },
         0,
-        4,
     );
     let dir = scratch();
     let urls = url_file(dir.path(), &server, 20_000);

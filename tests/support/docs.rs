@@ -1,9 +1,12 @@
 //! A local document API for ingest tests and the ingest benchmark (examples/doc_server.rs
 //! includes this file): `GET /docs/N` answers document N, `GET /list?page=P` a listing page, and
 //! `POST /v1/embeddings` an OpenAI-style embeddings answer. Documents are a pure function of N,
-//! so a test can compute the chunks they must give. A `tiny_http` server on a free loopback
-//! port, with several handler threads, stopped when dropped.
+//! so a test can compute the chunks they must give. A plain HTTP/1.1 server on a free loopback
+//! port (a thread per connection, TCP_NODELAY: tiny_http leaves Nagle on, which stalls kept-alive
+//! clients 40 ms per answer), stopped when dropped.
 
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -74,71 +77,64 @@ pub struct DocServer {
     pub arrivals: Arc<Mutex<Vec<Instant>>>,
     pub embed_requests: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+/// What every connection thread shares.
+struct Shared {
+    behaviour: Behaviour,
+    /// With `document_bytes`: the text as a JSON string, made once.
+    sized_text: Option<String>,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+    embed_requests: Arc<AtomicU64>,
+    /// Document and listing requests so far, for the faults' turns.
+    counter: AtomicU64,
+    stop: Arc<AtomicBool>,
 }
 
 impl DocServer {
-    /// Starts serving on `port` (0: a free one) with `threads` handler threads.
-    pub fn start(behaviour: Behaviour, port: u16, threads: usize) -> DocServer {
-        let server =
-            Arc::new(tiny_http::Server::http(("127.0.0.1", port)).expect("bind a loopback port"));
-        let port = server.server_addr().to_ip().expect("an IP address").port();
+    /// Starts serving on `port` (0: a free one), one thread per connection (HTTP/1.1 keep-alive,
+    /// TCP_NODELAY, each answer in one write, as production servers do).
+    pub fn start(behaviour: Behaviour, port: u16) -> DocServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let port = listener.local_addr().expect("an address").port();
         let stop = Arc::new(AtomicBool::new(false));
         let arrivals = Arc::new(Mutex::new(Vec::new()));
         let embed_requests = Arc::new(AtomicU64::new(0));
-        let counter = Arc::new(AtomicU64::new(0));
-        let behaviour = Arc::new(behaviour);
-        let threads = (0..threads)
-            .map(|_| {
-                let (server, stop, arrivals, embed_requests, counter, behaviour) = (
-                    Arc::clone(&server),
-                    Arc::clone(&stop),
-                    Arc::clone(&arrivals),
-                    Arc::clone(&embed_requests),
-                    Arc::clone(&counter),
-                    Arc::clone(&behaviour),
-                );
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let Ok(Some(mut request)) = server.recv_timeout(Duration::from_millis(50))
-                        else {
-                            continue;
-                        };
-                        let url = request.url().to_string();
-                        let (status, body, retry_after) = if url.starts_with("/v1/embeddings") {
-                            embed_requests.fetch_add(1, Ordering::Relaxed);
-                            let mut body = Vec::new();
-                            let _ = request.as_reader().read_to_end(&mut body);
-                            (200, embeddings(&body), false)
-                        } else {
-                            arrivals.lock().unwrap().push(Instant::now());
-                            let turn = counter.fetch_add(1, Ordering::Relaxed) % 20;
-                            if turn < behaviour.throttled_per_20 {
-                                (429, r#"{"error":"slow down"}"#.to_string(), true)
-                            } else if turn >= 20 - behaviour.failed_per_20 {
-                                (500, r#"{"error":"oops"}"#.to_string(), false)
-                            } else {
-                                answer(&url, &behaviour)
-                            }
-                        };
-                        std::thread::sleep(behaviour.delay);
-                        let mut response = tiny_http::Response::from_string(body)
-                            .with_status_code(status)
-                            .with_header(header("Content-Type: application/json"));
-                        if retry_after {
-                            response.add_header(header("Retry-After: 1"));
-                        }
-                        let _ = request.respond(response);
+        let shared = Arc::new(Shared {
+            sized_text: behaviour
+                .document_bytes
+                .map(|bytes| serde_json::to_string(&sentences(bytes)).expect("JSON of a string")),
+            behaviour,
+            arrivals: Arc::clone(&arrivals),
+            embed_requests: Arc::clone(&embed_requests),
+            counter: AtomicU64::new(0),
+            stop: Arc::clone(&stop),
+        });
+        let acceptor = std::thread::spawn(move || {
+            let mut connections = Vec::new();
+            while !shared.stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let shared = Arc::clone(&shared);
+                        connections.push(std::thread::spawn(move || serve(stream, &shared)));
                     }
-                })
-            })
-            .collect();
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            for connection in connections {
+                let _ = connection.join();
+            }
+        });
         DocServer {
             port,
             arrivals,
             embed_requests,
             stop,
-            threads,
+            acceptor: Some(acceptor),
         }
     }
 
@@ -155,24 +151,103 @@ impl DocServer {
 impl Drop for DocServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
         }
     }
 }
 
-fn header(text: &str) -> tiny_http::Header {
-    text.parse().expect("a valid header")
+/// Serves the requests of one connection until the client closes it or the server stops.
+fn serve(stream: TcpStream, shared: &Shared) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut reader = BufReader::new(&stream);
+    let mut writer = &stream;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                continue
+            }
+            Err(_) => return,
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut content_length = 0;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    content_length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; content_length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (status, answer, retry_after) = respond(&path, &body, shared);
+        std::thread::sleep(shared.behaviour.delay);
+        let reason = match status {
+            200 => "OK",
+            404 => "Not Found",
+            429 => "Too Many Requests",
+            _ => "Internal Server Error",
+        };
+        let mut response = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            answer.len()
+        );
+        if retry_after {
+            response.push_str("Retry-After: 1\r\n");
+        }
+        response.push_str("\r\n");
+        response.push_str(&answer);
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// The status, body and whether to ask for a pause, for one request.
+fn respond(path: &str, body: &[u8], shared: &Shared) -> (u16, String, bool) {
+    if path.starts_with("/v1/embeddings") {
+        shared.embed_requests.fetch_add(1, Ordering::Relaxed);
+        return (200, embeddings(body), false);
+    }
+    shared.arrivals.lock().unwrap().push(Instant::now());
+    let behaviour = &shared.behaviour;
+    let turn = shared.counter.fetch_add(1, Ordering::Relaxed) % 20;
+    if turn < behaviour.throttled_per_20 {
+        (429, r#"{"error":"slow down"}"#.to_string(), true)
+    } else if turn >= 20 - behaviour.failed_per_20 {
+        (500, r#"{"error":"oops"}"#.to_string(), false)
+    } else {
+        answer(path, behaviour, shared.sized_text.as_deref())
+    }
 }
 
 /// The answer to a document or listing request.
-fn answer(url: &str, behaviour: &Behaviour) -> (u16, String, bool) {
+fn answer(url: &str, behaviour: &Behaviour, sized_text: Option<&str>) -> (u16, String, bool) {
     if let Some(n) = url
         .strip_prefix("/docs/")
         .and_then(|n| n.parse::<u64>().ok())
     {
         if behaviour.missing && n % 97 == 5 {
             return (404, r#"{"error":"no such document"}"#.into(), false);
+        }
+        if let Some(text) = sized_text {
+            let document =
+                format!(r#"{{"id":"doc-{n}","title":"Title {n}","body":{{"text":{text}}}}}"#);
+            return (200, document, false);
         }
         let document = serde_json::json!({
             "id": format!("doc-{n}"),
