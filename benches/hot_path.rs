@@ -6,7 +6,9 @@
 //!   [`RowFormat`] a sink speaks, through the [`Batch`] trait, as the sinks do;
 //! - `copy/split`: the copy reader thread cutting a `readings` CSV into 10,000-record chunks;
 //! - `copy/parse` and `copy/parse_encode_binary`: a copy worker parsing one such chunk into fields,
-//!   and then encoding it as binary COPY by the table's types.
+//!   and then encoding it as binary COPY by the table's types;
+//! - `ingest/chunk`: an ingest chunking thread cutting a 100,000-character document of sentences
+//!   into chunks of 1000 characters with 100 of overlap (elements: characters).
 //!
 //! No I/O, no threads: these are the per-row CPU costs a worker (or the reader) pays. Run
 //! with `cargo bench --bench hot_path`; figures are elements (rows) per second. Measurement time is
@@ -23,6 +25,7 @@ use loader::cli::InputFormat;
 use loader::config::Shard;
 use loader::copy::{Chunk, CopyBatch, Dialect, Framing, RawBatch, Splitter};
 use loader::gen::{ReadingsBatch, READINGS_SCHEMA};
+use loader::ingest::{ChunkBy, Chunker};
 use loader::rows::{Batch, RowFormat};
 
 /// Rows per batch, as a large `--batch` would use.
@@ -130,6 +133,22 @@ fn copy(c: &mut Criterion) {
     group.finish();
 }
 
+fn ingest(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ingest");
+    const CHARS: usize = 100_000;
+    let text: String = "A first sentence of the document. Another one follows here! Why not? "
+        .chars()
+        .cycle()
+        .take(CHARS)
+        .collect();
+    let chunker = Chunker::new(1000, 100, ChunkBy::Chars).expect("valid chunk settings");
+    group.throughput(Throughput::Elements(CHARS as u64));
+    group.bench_function(BenchmarkId::new("chunk", CHARS), |b| {
+        b.iter(|| black_box(chunker.chunks(black_box(&text)).len()));
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(30)
@@ -140,6 +159,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = generate, encode, copy
+    targets = generate, encode, copy, ingest
 }
 criterion_main!(benches);
