@@ -208,7 +208,7 @@ fn run_ingest(args: &IngestArgs, signal: &Arc<StopSignal>) -> u8 {
         "documents".into(),
         json!(match &config.list {
             DocumentList::Urls(input) => input.name(),
-            DocumentList::Listing { url, .. } => url.clone(),
+            DocumentList::Listing { url, .. } => target::redact(url),
         }),
     );
     settings.insert(
@@ -234,7 +234,7 @@ fn run_ingest(args: &IngestArgs, signal: &Arc<StopSignal>) -> u8 {
         settings.insert(
             "embedding".into(),
             json!({
-                "url": embed.url,
+                "url": target::redact(&embed.url),
                 "model": embed.model,
                 "batch": embed.batch,
                 "threads": embed.threads,

@@ -382,12 +382,16 @@ fn prepare(
         .map(|(host, err)| (split[*host].host_name(0), err.clone()))
         .collect();
     warn_left_out(&named);
-    if let (Some(_), Some((host, err))) = (&load.run_id, named.first()) {
+    let reads_ledgers = load.run_id.is_some() || load.documents != Documents::NotRecorded;
+    if let (true, Some((host, err))) = (reads_ledgers, named.first()) {
+        let what = if load.run_id.is_some() {
+            "--run-id reads the ledger"
+        } else {
+            "ingest reads which documents were loaded from the ledger"
+        };
         return Err(SinkError::Permanent {
-            kind: "run_id",
-            message: format!(
-                "--run-id reads the ledger of every host, and {host} cannot be reached: {err}"
-            ),
+            kind: "ledger",
+            message: format!("{what} of every host, and {host} cannot be reached: {err}"),
         });
     }
     let mut committed = match &load.run_id {

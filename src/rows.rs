@@ -200,8 +200,9 @@ pub trait Batch {
     fn invalid(&self) -> &[Reject] {
         &[]
     }
-    /// The documents whose every chunk is in this batch (ingest mode): a PostgreSQL sink records
-    /// them in the documents ledger in the batch's own transaction.
+    /// The documents whose every chunk is in this batch (ingest mode), in row order: each one's
+    /// chunks are the next `chunks` rows. A PostgreSQL sink records the ones with no refused row
+    /// in the documents ledger, in the batch's own transaction.
     fn documents(&self) -> &[DocumentRecord] {
         &[]
     }

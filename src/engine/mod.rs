@@ -37,9 +37,9 @@ const WORKER_STACK_BYTES: usize = 512 * 1024;
 pub trait Source {
     /// The next batch, or `None` when the source is exhausted.
     fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError>;
-    /// The sink acknowledged every row of the batch in hand (ingest mode records its documents
-    /// as loaded, for targets without a ledger).
-    fn acknowledged(&mut self) -> Result<(), SourceError> {
+    /// The sink acknowledged the batch in hand (`written.rejected` of its rows refused): ingest
+    /// mode records its documents as loaded, for targets without a ledger.
+    fn acknowledged(&mut self, _written: &Written) -> Result<(), SourceError> {
         Ok(())
     }
 }
@@ -352,7 +352,9 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                 }
             };
             self.record(stats, written, invalid.len() as u64, batch_started);
-            source.acknowledged().map_err(|err| err.to_string())?;
+            source
+                .acknowledged(&written)
+                .map_err(|err| err.to_string())?;
         }
         sink.finish().map_err(|err| err.to_string())
     }

@@ -65,6 +65,7 @@ impl Chunker {
     /// [`chunks`](Self::chunks) of `text`: the part it repeats from the previous chunk, 0 for the
     /// first. It equals `chunks[index - 1].end - chunk.start`, so the first chunk followed by every
     /// later chunk without its overlap is `text`.
+    #[cfg(test)]
     pub fn overlap_bytes(&self, text: &str, chunk: &Range<usize>, index: usize) -> usize {
         if index == 0 || self.overlap == 0 {
             return 0;

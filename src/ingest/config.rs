@@ -16,6 +16,9 @@ use crate::target::{EnvLookup, Target};
 pub const DEFAULT_TABLE: &str = "chunks";
 /// The most fetcher or embedder threads accepted.
 const MAX_FETCHERS: usize = 4096;
+/// The slowest and fastest `--rate` accepted: one request in 1000 s, a million a second.
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 1e6;
 /// The most chunks in one embedding request.
 const MAX_EMBED_BATCH: usize = 2048;
 
@@ -43,7 +46,7 @@ pub struct Fields {
 }
 
 /// The optional embedding stage.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EmbedConfig {
     pub url: String,
     pub model: String,
@@ -52,6 +55,18 @@ pub struct EmbedConfig {
     pub threads: usize,
     /// The bearer key (LOADER_EMBED_KEY); never displayed.
     pub key: Option<String>,
+}
+
+impl std::fmt::Debug for EmbedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbedConfig")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .field("batch", &self.batch)
+            .field("threads", &self.threads)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Settings of `loader ingest`.
@@ -149,11 +164,11 @@ impl IngestConfig {
             MAX_THREADS,
         )?;
         if let Some(rate) = args.rate {
-            if !(rate.is_finite() && rate > 0.0) {
+            if !(rate.is_finite() && (MIN_RATE..=MAX_RATE).contains(&rate)) {
                 return Err(invalid(
                     "rate",
                     rate,
-                    "must be a number of requests per second above 0",
+                    format!("must be between {MIN_RATE} and {MAX_RATE} requests per second"),
                 ));
             }
         }
@@ -175,9 +190,11 @@ impl IngestConfig {
         }
         let state_file = match (&load.target, &args.state_file) {
             (Target::Http(_), Some(path)) => Some(path.clone()),
-            (Target::Http(_), None) => {
-                Some(PathBuf::from(format!("ingest-{}.state.ndjson", load.table)))
-            }
+            (Target::Http(_), None) => Some(PathBuf::from(format!(
+                "ingest-{}-{:08x}.state.ndjson",
+                load.table,
+                fnv1a(&load.target.to_string()) as u32
+            ))),
             (_, Some(_)) => {
                 return Err(ConfigError::Conflict(
                     "--state-file applies to HTTP targets only: PostgreSQL records the loaded \
@@ -215,6 +232,13 @@ impl IngestConfig {
             Target::Postgres(_) | Target::Local | Target::Http(_)
         )
     }
+}
+
+/// FNV-1a: a stable short hash of the target, so that two targets get two state files.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// An `http://` or `https://` URL.
@@ -274,8 +298,9 @@ mod tests {
         refused(&["--listing", "not a url"], "is not a URL");
         refused(&["--id", "id"], "JSON pointer such as /id");
         refused(&["--fetchers", "0"], "between 1 and");
-        refused(&["--rate", "0"], "above 0");
-        refused(&["--rate", "NaN"], "above 0");
+        refused(&["--rate", "0"], "between 0.001 and");
+        refused(&["--rate", "1e-20"], "between 0.001 and");
+        refused(&["--rate", "NaN"], "between 0.001 and");
         refused(&["--chunk-size", "100", "--overlap", "60"], "half");
         refused(&["--limit", "0"], "at least 1");
         refused(&["/no/such/urls.txt"], "no such file");
@@ -292,9 +317,10 @@ mod tests {
     #[test]
     fn http_targets_get_a_state_file_named_after_the_table() {
         let config = config(&["--target", "es+http://127.0.0.1:9200", "--table", "docs"]).unwrap();
-        assert_eq!(
-            config.state_file,
-            Some(PathBuf::from("ingest-docs.state.ndjson"))
+        let name = config.state_file.as_ref().unwrap().display().to_string();
+        assert!(
+            name.starts_with("ingest-docs-") && name.ends_with(".state.ndjson"),
+            "{name}"
         );
         assert!(config.records_documents());
     }

@@ -12,6 +12,7 @@ use ureq::http::Uri;
 use ureq::Agent;
 
 use super::config::EmbedConfig;
+use super::fetch::status_error;
 use super::{ChunkedDocument, Item, Pipeline};
 use crate::http_agent::ResolvedHost;
 use crate::sink::http::{answer_excerpt, retry_after, transport_failure};
@@ -47,7 +48,8 @@ impl Embedder {
             .url
             .parse()
             .map_err(|err| format!("--embed-url {}: {err}", config.url))?;
-        let host = ResolvedHost::resolve(&uri)?;
+        let host =
+            ResolvedHost::resolve(&uri).map_err(|reason| format!("--embed-url: {reason}"))?;
         let agent_config = Agent::config_builder()
             .timeout_connect(Some(connect_timeout))
             .timeout_global(Some(timeout))
@@ -87,21 +89,7 @@ impl Embedder {
                 "the embeddings endpoint {url} answered HTTP {status}: {}",
                 answer_excerpt(&answer)
             );
-            return Err(match (status, after) {
-                (408 | 429 | 500..=599, Some(after)) => SinkError::RetryAfter {
-                    kind: "embed_throttled",
-                    message,
-                    after,
-                },
-                (408 | 429 | 500..=599, None) => SinkError::Transient {
-                    kind: "embed_unavailable",
-                    message,
-                },
-                _ => SinkError::Permanent {
-                    kind: "embed",
-                    message,
-                },
-            });
+            return Err(status_error(status, after, message));
         }
         let protocol = |reason: String| SinkError::Permanent {
             kind: "embed",

@@ -48,8 +48,8 @@ impl RateLimit {
         }
     }
 
-    /// Takes the next slot and sleeps until it comes (or `stopping` says to give up).
-    pub fn wait(&self, stopping: impl Fn() -> bool) {
+    /// Takes the next slot and sleeps until it comes; false when `stopping` said to give up.
+    pub fn wait(&self, stopping: impl Fn() -> bool) -> bool {
         let slot = {
             let mut next = self.next.lock();
             let now = Instant::now();
@@ -59,10 +59,11 @@ impl RateLimit {
         };
         while let Some(left) = slot.checked_duration_since(Instant::now()) {
             if stopping() {
-                return;
+                return false;
             }
             std::thread::sleep(left.min(WAIT_SLICE));
         }
+        true
     }
 }
 
@@ -144,21 +145,7 @@ impl Fetcher {
             return Ok(body);
         }
         let message = format!("{url} answered HTTP {status}: {}", answer_excerpt(&body));
-        Err(match (status, after) {
-            (408 | 429 | 500..=599, Some(after)) => SinkError::RetryAfter {
-                kind: "throttled",
-                message,
-                after,
-            },
-            (408 | 429 | 500..=599, None) => SinkError::Transient {
-                kind: "unavailable",
-                message,
-            },
-            _ => SinkError::Permanent {
-                kind: "status",
-                message,
-            },
-        })
+        Err(status_error(status, after, message))
     }
 }
 
@@ -171,7 +158,12 @@ impl Pipeline {
             Some(self.signal.stopping_flag()),
             || {
                 if let Some(rate) = &self.rate {
-                    rate.wait(stopping);
+                    if !rate.wait(stopping) {
+                        return Err(SinkError::Permanent {
+                            kind: "interrupted",
+                            message: format!("{url} was not fetched: the load is stopping"),
+                        });
+                    }
                 }
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
                 fetcher.get(url)
@@ -382,6 +374,27 @@ impl Lister<'_> {
     }
 }
 
+/// The error a non-2xx answer means for a source request (a document, a page, an embedding):
+/// 408, 429, 500, 502, 503 and 504 are worth retrying (after `after`, the answer's `Retry-After`,
+/// when it named one); the other statuses are not.
+pub fn status_error(status: u16, after: Option<Duration>, message: String) -> SinkError {
+    match (status, after) {
+        (408 | 429 | 500 | 502 | 503 | 504, Some(after)) => SinkError::RetryAfter {
+            kind: "throttled",
+            message,
+            after,
+        },
+        (408 | 429 | 500 | 502 | 503 | 504, None) => SinkError::Transient {
+            kind: "unavailable",
+            message,
+        },
+        _ => SinkError::Permanent {
+            kind: "status",
+            message,
+        },
+    }
+}
+
 /// A rejected document, for the reject file.
 pub fn document_reject(source: &str, kind: &'static str, error: String) -> Reject {
     Reject {
@@ -491,14 +504,15 @@ mod tests {
         let rate = RateLimit::new(100.0);
         let started = Instant::now();
         for _ in 0..11 {
-            rate.wait(|| false);
+            assert!(rate.wait(|| false));
         }
         let spent = started.elapsed();
         assert!(spent >= Duration::from_millis(100), "{spent:?}");
         std::thread::sleep(Duration::from_millis(50));
         let resumed = Instant::now();
-        rate.wait(|| false);
-        rate.wait(|| false);
+        assert!(rate.wait(|| false));
+        assert!(rate.wait(|| false));
+        assert!(!rate.wait(|| true), "a stop ends the wait for a later slot");
         // After a pause the first slot is at once and the next one interval later, not at once.
         assert!(resumed.elapsed() >= Duration::from_millis(10));
     }

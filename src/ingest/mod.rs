@@ -51,6 +51,7 @@ use crate::load::SourcePlan;
 use crate::reject::Reject;
 use crate::report::human::count;
 use crate::rows::{Batch, Schema};
+use crate::sink::Written;
 use embed::Embedder;
 use fetch::Job;
 
@@ -99,8 +100,10 @@ pub struct IngestCounters {
     pub embedded: AtomicU64,
     /// Documents rejected (not fetched, not JSON, no id or text, a repeated id).
     pub rejected: AtomicU64,
-    /// Documents whose every chunk the target acknowledged.
+    /// Documents loaded whole by this run (of batches the target took without refusing a row).
     pub loaded: AtomicU64,
+    /// Documents the ledger or state file showed loaded by earlier runs.
+    pub recorded_before: AtomicU64,
     /// Requests for documents and listing pages, retries included.
     pub requests: AtomicU64,
     pub pages: AtomicU64,
@@ -175,13 +178,17 @@ impl SourcePlan for IngestPlan {
         let mut loaded = committed.documents;
         let state = match &config.state_file {
             Some(path) => {
-                let forget = config.documents == crate::load::Documents::Fresh;
+                let forget =
+                    config.documents == crate::load::Documents::Fresh || config.load.truncate;
                 let (state, recorded) = StateFile::open(path, forget).map_err(SourceError)?;
                 loaded.merge(recorded);
                 Some(state)
             }
             None => None,
         };
+        self.counters
+            .recorded_before
+            .store(loaded.len() as u64, Ordering::Relaxed);
         let pipeline = Arc::new(Pipeline {
             rate: config.rate.map(RateLimit::new),
             retry: config.load.retry,
@@ -198,7 +205,7 @@ impl SourcePlan for IngestPlan {
             batches,
             threads: Mutex::new(threads),
             pipeline,
-            state,
+            state_file: state,
         }))
     }
 }
@@ -216,6 +223,13 @@ fn start_stages(
             .stack_size(STAGE_STACK_BYTES)
             .spawn(body)
             .map_err(|err| format!("cannot start an ingest thread: {err}"))
+    };
+    // Everything that can fail before a thread starts: the embedders' agents.
+    let embedders = match &config.embed {
+        Some(embed) => (0..embed.threads)
+            .map(|_| Embedder::new(embed, config.load.connect_timeout, config.load.http.timeout))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
     };
     let mut threads = Vec::new();
     let (job_sender, jobs) = crossbeam_channel::bounded::<Job>(2 * config.fetchers);
@@ -275,9 +289,7 @@ fn start_stages(
         Some(embed) => {
             let (embedded_sender, embedded_documents) =
                 crossbeam_channel::bounded(2 * embed.threads);
-            for thread in 0..embed.threads {
-                let embedder =
-                    Embedder::new(embed, config.load.connect_timeout, config.load.http.timeout)?;
+            for (thread, embedder) in embedders.into_iter().enumerate() {
                 let (pipeline, chunked, embedded_sender) = (
                     Arc::clone(pipeline),
                     chunked.clone(),
@@ -394,7 +406,9 @@ impl Batcher {
                 return;
             }
             batch.push(document);
-            if batch.len() >= self.batch_chunks && !flush(&mut batch) {
+            // Documents without chunks count too, so that a batch of them stays bounded.
+            let full = batch.len().max(batch.document_count()) >= self.batch_chunks;
+            if full && !flush(&mut batch) {
                 return;
             }
         }
@@ -408,7 +422,7 @@ struct IngestSourceFactory {
     batches: Receiver<ChunkBatch>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     pipeline: Arc<Pipeline>,
-    state: Option<StateFile>,
+    state_file: Option<StateFile>,
 }
 
 impl SourceFactory for IngestSourceFactory {
@@ -473,9 +487,15 @@ impl Source for IngestSource<'_> {
         }
     }
 
-    fn acknowledged(&mut self) -> Result<(), SourceError> {
+    /// Records the batch's documents in the state file, unless the target refused some of its
+    /// rows: which documents those were is not known here, so the rerun loads the batch's
+    /// documents again (at least once, the HTTP targets' guarantee).
+    fn acknowledged(&mut self, written: &Written) -> Result<(), SourceError> {
         let documents = self.batch.documents();
-        if let Some(state) = &self.factory.state {
+        if written.rejected > 0 {
+            return Ok(());
+        }
+        if let Some(state) = &self.factory.state_file {
             state.record(documents).map_err(SourceError)?;
         }
         self.factory
@@ -565,6 +585,7 @@ impl Stages for IngestStages {
                 "fetched": get(&c.fetched),
                 "rejected": get(&c.rejected),
                 "loaded": loaded,
+                "recorded_before": get(&c.recorded_before),
                 "per_s": loaded as f64 / elapsed,
             },
             "chunks": {

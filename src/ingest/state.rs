@@ -55,9 +55,17 @@ impl StateFile {
             .mode(0o600)
             .open(path)
             .map_err(failed)?;
-        if forget {
-            file.set_len(0).map_err(failed)?;
-        }
+        // Appends start on a line of their own: a torn last line is cut off (and forgotten).
+        let whole = if forget {
+            0
+        } else {
+            let bytes = std::fs::read(path).map_err(failed)?;
+            bytes
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |at| at + 1) as u64
+        };
+        file.set_len(whole).map_err(failed)?;
         Ok((
             StateFile {
                 path: path.to_path_buf(),
@@ -83,10 +91,6 @@ impl StateFile {
                 self.path.display()
             )
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
@@ -117,10 +121,15 @@ mod tests {
             .unwrap()
             .write_all(b"{\"id\":\"c\",\"sou")
             .unwrap();
-        let (_, loaded) = StateFile::open(&path, false).unwrap();
+        let (state, loaded) = StateFile::open(&path, false).unwrap();
         assert_eq!(loaded.len(), 2);
         assert!(loaded.has_id("a") && loaded.has_source("http://x/b"));
         assert!(!loaded.has_id("c"));
+        // The next record starts on its own line, not glued to the torn one.
+        state.record(&[record("d")]).unwrap();
+        let (_, loaded) = StateFile::open(&path, false).unwrap();
+        assert_eq!(loaded.len(), 3);
+        assert!(loaded.has_id("d"));
         let (_, loaded) = StateFile::open(&path, true).unwrap();
         assert!(loaded.is_empty());
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);

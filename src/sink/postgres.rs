@@ -60,7 +60,7 @@ pub struct PgSinkFactory {
     /// `BEGIN` and the ledger insert up to the batch's own values: the ledger's columns, then the
     /// run id, source and target table as literals.
     ledger_insert: String,
-    /// The documents ledger insert up to its rows (ingest mode), appended to a batch's ledger row.
+    /// The documents ledger insert up to its rows (ingest mode), sent with a batch's COMMIT.
     documents_insert: String,
     /// This run's id and the target table, as SQL literals, for the documents ledger's rows.
     run_and_table: (String, String),
@@ -113,7 +113,7 @@ impl PgSinkFactory {
                 "SELECT host, rows FROM {ledger} WHERE {ledger_key} AND batch_seq = $1"
             ),
             documents_insert: format!(
-                "; INSERT INTO {} (target_table, doc_id, source, chunks, run_id) VALUES ",
+                "INSERT INTO {} (target_table, doc_id, source, chunks, run_id) VALUES ",
                 pg::documents_table(&table).quoted()
             ),
             run_and_table: (run_literal, table_literal),
@@ -554,6 +554,39 @@ impl PgSink<'_> {
         }
     }
 
+    /// The documents ledger insert of the documents the batch loads whole (ingest mode): each
+    /// one's chunks are the next rows of the batch, and a document with a refused row is left
+    /// out, so that a rerun loads it again. Empty when the batch lists no document.
+    fn documents_insert(&self, batch: &dyn Batch) -> String {
+        let factory = self.factory;
+        let (run, table) = &factory.run_and_table;
+        let mut sql = String::new();
+        let mut first_row = 0;
+        for document in batch.documents() {
+            let rows = first_row..first_row + document.chunks as usize;
+            first_row = rows.end;
+            if rows.clone().any(|row| self.excluded.contains(row)) {
+                continue;
+            }
+            let _ = write!(
+                sql,
+                "{}({table}, {}, {}, {}, {run})",
+                if sql.is_empty() {
+                    &factory.documents_insert
+                } else {
+                    ","
+                },
+                quote_literal(&document.id),
+                quote_literal(&document.source),
+                document.chunks,
+            );
+        }
+        if !sql.is_empty() {
+            sql.push_str("; ");
+        }
+        sql
+    }
+
     /// One attempt, in one transaction: the ledger row first (so that a resend whose earlier
     /// attempt is still committing waits for it and then hits the ledger's key, before sending any
     /// data), the batch's good rows, and COMMIT. The ledger counts every record of the batch as
@@ -580,38 +613,23 @@ impl PgSink<'_> {
             self.worker,
             batch.first_row(),
         );
-        let documents = batch.documents();
-        if !documents.is_empty() {
-            let (run, table) = &factory.run_and_table;
-            self.ledger_sql.push_str(&factory.documents_insert);
-            for (i, document) in documents.iter().enumerate() {
-                let _ = write!(
-                    self.ledger_sql,
-                    "{}({table}, {}, {}, {}, {run})",
-                    if i > 0 { "," } else { "" },
-                    quote_literal(&document.id),
-                    quote_literal(&document.source),
-                    document.chunks,
-                );
-            }
-        }
         connection.client.batch_execute(&self.ledger_sql)?;
         self.load_rows(connection, batch)?;
         if let Err(err) = self.log_rejects(batch, rejects) {
             return Err(Failure::Other(SendError::Refused(err)));
         }
-        let commit = if self.excluded.rows.len() == known_rejects {
-            "COMMIT".to_string()
-        } else {
+        let mut commit = self.documents_insert(batch);
+        if self.excluded.rows.len() != known_rejects {
             let (rows, rejected) = ledger_counts(self.excluded.rows.len());
-            format!(
-                "UPDATE {} SET rows = {rows}, rejected = {rejected} WHERE {} AND batch_seq = {}; \
-                 COMMIT",
+            let _ = write!(
+                commit,
+                "UPDATE {} SET rows = {rows}, rejected = {rejected} WHERE {} AND batch_seq = {}; ",
                 factory.ledger,
                 factory.ledger_key,
                 batch.seq()
-            )
-        };
+            );
+        }
+        commit.push_str("COMMIT");
         // From here until the acknowledgement the batch may commit without the sink knowing.
         if !self.in_doubt.contains(&connection.host) {
             self.in_doubt.push(connection.host);
