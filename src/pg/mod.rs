@@ -302,17 +302,19 @@ pub fn prepare_documents(
 
 /// The documents ledger sits beside the target table, in the same schema.
 pub fn documents_table(table: &TableName) -> TableName {
-    TableName {
-        schema: table.schema.clone(),
-        name: DOCUMENTS_TABLE.into(),
-    }
+    beside(table, DOCUMENTS_TABLE)
 }
 
 /// The ledger sits beside the target table, in the same schema.
 pub fn ledger_table(table: &TableName) -> TableName {
+    beside(table, LEDGER_TABLE)
+}
+
+/// The table `name` in `table`'s schema.
+fn beside(table: &TableName, name: &str) -> TableName {
     TableName {
         schema: table.schema.clone(),
-        name: LEDGER_TABLE.into(),
+        name: name.into(),
     }
 }
 
