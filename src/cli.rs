@@ -314,6 +314,10 @@ pub struct GenArgs {
     #[arg(long, value_name = "TIME")]
     pub duration: Option<humantime::Duration>,
 
+    /// Rows per second over all workers (a batch waits for its share) [default: no limit].
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
     /// Seed of the row generator: the same seed gives the same rows.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,

@@ -73,6 +73,23 @@ pub(crate) fn positive(
     Ok(duration)
 }
 
+/// The fastest `--rate` of gen mode: a billion rows a second.
+const MAX_GEN_RATE: f64 = 1e9;
+/// The slowest `--rate` accepted, in any unit: one in 1000 s.
+const MIN_RATE: f64 = 0.001;
+
+/// A `--rate` flag's value: finite, from [`MIN_RATE`] to `max` `unit`s per second.
+pub(crate) fn rate(value: Option<f64>, max: f64, unit: &str) -> Result<Option<f64>, ConfigError> {
+    match value {
+        Some(rate) if !(rate.is_finite() && (MIN_RATE..=max).contains(&rate)) => Err(invalid(
+            "rate",
+            rate,
+            format!("must be between {MIN_RATE} and {max} {unit} per second"),
+        )),
+        _ => Ok(value),
+    }
+}
+
 /// A `--report` path: it must name a file.
 pub(crate) fn check_report_path(path: &Path) -> Result<(), ConfigError> {
     if path.as_os_str().is_empty() || path.is_dir() {
@@ -114,6 +131,8 @@ pub struct GenConfig {
     pub load: LoadConfig,
     pub rows: Option<u64>,
     pub duration: Option<Duration>,
+    /// Rows per second over all workers.
+    pub rate: Option<f64>,
     pub seed: u64,
     pub shard: Shard,
     pub output_format: OutputFormat,
@@ -147,6 +166,7 @@ impl GenConfig {
             load,
             rows: args.rows,
             duration,
+            rate: rate(args.rate, MAX_GEN_RATE, "rows")?,
             seed: args.seed,
             shard,
             output_format,

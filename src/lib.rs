@@ -95,7 +95,7 @@ fn stop_signal() -> Arc<StopSignal> {
         .clone()
 }
 
-fn run_gen(args: &GenArgs, signal: &StopSignal) -> u8 {
+fn run_gen(args: &GenArgs, signal: &Arc<StopSignal>) -> u8 {
     let config = match GenConfig::from_args(args, &target::process_env) {
         Ok(config) => config,
         Err(err) => {
@@ -109,6 +109,8 @@ fn run_gen(args: &GenArgs, signal: &StopSignal) -> u8 {
         batch: config.load.batch,
         shard: config.shard,
         seed: config.seed,
+        rate: config.rate,
+        signal: Arc::clone(signal),
     };
     let mut settings = Map::new();
     settings.insert("rows".into(), json!(config.rows));
@@ -117,6 +119,7 @@ fn run_gen(args: &GenArgs, signal: &StopSignal) -> u8 {
         "duration_s".into(),
         json!(config.duration.map(|d| d.as_secs_f64())),
     );
+    settings.insert("rate".into(), json!(config.rate));
     settings.insert("seed".into(), json!(config.seed));
     settings.insert("shard".into(), json!(config.shard.to_string()));
     load::run(

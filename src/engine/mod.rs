@@ -11,10 +11,12 @@
 
 mod counters;
 mod progress;
+mod rate;
 mod retry;
 
 pub use counters::{CounterShard, Counters, LatencyBuckets, Snapshot, LATENCY_BUCKETS_S};
 pub use progress::{ProgressOptions, Stages};
+pub use rate::RateLimit;
 pub use retry::RetryPolicy;
 
 use std::any::Any;

@@ -2,7 +2,8 @@
 //!
 //! Every row is a pure function of `(seed, id)`, so the same seed gives the same rows whatever the
 //! thread count, batch size, method or shard. Workers claim batches of ids from one [`IdPlan`]
-//! (one atomic add per batch), fill a reused [`ReadingsBatch`] and hand it to their sink.
+//! (one atomic add per batch), fill a reused [`ReadingsBatch`] and hand it to their sink. With
+//! `--rate`, a batch first waits for its share of one [`RateLimit`] over all workers.
 
 mod readings;
 
@@ -10,9 +11,10 @@ pub use readings::{Reading, ReadingsBatch, LOCATIONS, READINGS_SCHEMA, STATUSES}
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::config::Shard;
-use crate::engine::{Committed, Source, SourceError, SourceFactory};
+use crate::engine::{Committed, RateLimit, Source, SourceError, SourceFactory, StopSignal};
 use crate::load::SourcePlan;
 use crate::rows::{Batch, Schema};
 
@@ -66,24 +68,20 @@ impl IdPlan {
     }
 }
 
-/// Builds one [`GenSource`] per worker, all drawing from one [`IdPlan`].
+/// Builds one [`GenSource`] per worker, all drawing from one [`IdPlan`] under one rate limit.
 #[derive(Debug)]
 pub struct GenSourceFactory {
     plan: IdPlan,
     seed: u64,
     batch: usize,
-}
-
-impl GenSourceFactory {
-    pub fn new(plan: IdPlan, seed: u64, batch: usize) -> GenSourceFactory {
-        GenSourceFactory { plan, seed, batch }
-    }
+    rate: Option<RateLimit>,
+    signal: Arc<StopSignal>,
 }
 
 impl SourceFactory for GenSourceFactory {
     fn open(&self, _worker: usize) -> Result<Box<dyn Source + '_>, SourceError> {
         Ok(Box::new(GenSource {
-            plan: &self.plan,
+            factory: self,
             batch: ReadingsBatch::with_capacity(self.seed, self.batch),
         }))
     }
@@ -96,6 +94,10 @@ pub struct GenPlan {
     pub batch: usize,
     pub shard: Shard,
     pub seed: u64,
+    /// Rows per second over all workers.
+    pub rate: Option<f64>,
+    /// Ends a wait for the rate when the load stops.
+    pub signal: Arc<StopSignal>,
 }
 
 impl SourcePlan for GenPlan {
@@ -105,23 +107,37 @@ impl SourcePlan for GenPlan {
         _committed: Committed,
         _workers: usize,
     ) -> Result<Box<dyn SourceFactory + '_>, SourceError> {
-        let plan = IdPlan::new(self.rows_in_shard, self.batch as u64, self.shard);
-        Ok(Box::new(GenSourceFactory::new(plan, self.seed, self.batch)))
+        Ok(Box::new(GenSourceFactory {
+            plan: IdPlan::new(self.rows_in_shard, self.batch as u64, self.shard),
+            seed: self.seed,
+            batch: self.batch,
+            rate: self.rate.map(RateLimit::new),
+            signal: Arc::clone(&self.signal),
+        }))
     }
 }
 
 /// One worker's generator: claims ids and fills its own reused batch.
 struct GenSource<'a> {
-    plan: &'a IdPlan,
+    factory: &'a GenSourceFactory,
     batch: ReadingsBatch,
 }
 
 impl Source for GenSource<'_> {
     fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError> {
-        let Some(claim) = self.plan.claim() else {
+        let GenSourceFactory {
+            plan, rate, signal, ..
+        } = self.factory;
+        let Some(claim) = plan.claim() else {
             return Ok(None);
         };
-        self.batch.fill(claim.seq, claim.local, self.plan.shard());
+        if let Some(rate) = rate {
+            let rows = (claim.local.end - claim.local.start) as u32;
+            if !rate.wait(rows, || signal.is_stopping()) {
+                return Ok(None);
+            }
+        }
+        self.batch.fill(claim.seq, claim.local, plan.shard());
         Ok(Some(&self.batch))
     }
 }

@@ -16,8 +16,7 @@ use crate::target::{EnvLookup, Target};
 pub const DEFAULT_TABLE: &str = "chunks";
 /// The most fetcher or embedder threads accepted.
 const MAX_FETCHERS: usize = 4096;
-/// The slowest and fastest `--rate` accepted: one request in 1000 s, a million a second.
-const MIN_RATE: f64 = 0.001;
+/// The fastest `--rate` accepted: a million requests a second.
 const MAX_RATE: f64 = 1e6;
 /// The most chunks in one embedding request.
 const MAX_EMBED_BATCH: usize = 2048;
@@ -163,15 +162,7 @@ impl IngestConfig {
             args.chunkers.unwrap_or_else(crate::config::default_threads),
             MAX_THREADS,
         )?;
-        if let Some(rate) = args.rate {
-            if !(rate.is_finite() && (MIN_RATE..=MAX_RATE).contains(&rate)) {
-                return Err(invalid(
-                    "rate",
-                    rate,
-                    format!("must be between {MIN_RATE} and {MAX_RATE} requests per second"),
-                ));
-            }
-        }
+        let rate = crate::config::rate(args.rate, MAX_RATE, "requests")?;
         let fetch_timeout = positive("fetch-timeout", args.fetch_timeout)?;
         let chunker = Chunker::new(args.chunk_size, args.overlap, args.chunk_by)
             .map_err(|reason| invalid("chunk-size", args.chunk_size, reason))?;
@@ -210,7 +201,7 @@ impl IngestConfig {
             list,
             fields,
             fetchers,
-            rate: args.rate,
+            rate,
             fetch_timeout,
             chunker,
             chunkers,

@@ -8,10 +8,9 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use ureq::http::Uri;
 use ureq::Agent;
@@ -29,43 +28,6 @@ use crate::sink::SinkError;
 const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
 /// Buffers of a fetcher's connection each way (ureq's default is 128 KiB).
 const CONNECTION_BUFFER_BYTES: usize = 32 * 1024;
-/// Waits for a rate-limit slot are slept in slices this long, so that Ctrl-C is noticed.
-const WAIT_SLICE: Duration = Duration::from_millis(50);
-
-/// A shared rate limit: request slots `1 / rate` apart, handed out in order. A slot nobody took
-/// in time is not banked, so the rate is never exceeded, even after a pause.
-#[derive(Debug)]
-pub struct RateLimit {
-    interval: Duration,
-    next: Mutex<Option<Instant>>,
-}
-
-impl RateLimit {
-    pub fn new(per_second: f64) -> RateLimit {
-        RateLimit {
-            interval: Duration::from_secs_f64(1.0 / per_second),
-            next: Mutex::new(None),
-        }
-    }
-
-    /// Takes the next slot and sleeps until it comes; false when `stopping` said to give up.
-    pub fn wait(&self, stopping: impl Fn() -> bool) -> bool {
-        let slot = {
-            let mut next = self.next.lock();
-            let now = Instant::now();
-            let slot = next.map_or(now, |next| next.max(now));
-            *next = Some(slot + self.interval);
-            slot
-        };
-        while let Some(left) = slot.checked_duration_since(Instant::now()) {
-            if stopping() {
-                return false;
-            }
-            std::thread::sleep(left.min(WAIT_SLICE));
-        }
-        true
-    }
-}
 
 /// A document to fetch, or one a listing page gave whole.
 pub enum Listed {
@@ -158,7 +120,7 @@ impl Pipeline {
             Some(self.signal.stopping_flag()),
             || {
                 if let Some(rate) = &self.rate {
-                    if !rate.wait(stopping) {
+                    if !rate.wait(1, stopping) {
                         return Err(SinkError::Permanent {
                             kind: "interrupted",
                             message: format!("{url} was not fetched: the load is stopping"),
@@ -497,23 +459,5 @@ mod tests {
         assert!(error(json!({"id": "a", "body": {}})).contains("no text at /body/text"));
         assert!(error(json!({"id": "a", "body": {"text": [1]}})).contains("no text"));
         assert!(error(json!({"id": "", "body": {"text": "x"}})).contains("empty"));
-    }
-
-    #[test]
-    fn the_rate_limit_spaces_slots_and_banks_none() {
-        let rate = RateLimit::new(100.0);
-        let started = Instant::now();
-        for _ in 0..11 {
-            assert!(rate.wait(|| false));
-        }
-        let spent = started.elapsed();
-        assert!(spent >= Duration::from_millis(100), "{spent:?}");
-        std::thread::sleep(Duration::from_millis(50));
-        let resumed = Instant::now();
-        assert!(rate.wait(|| false));
-        assert!(rate.wait(|| false));
-        assert!(!rate.wait(|| true), "a stop ends the wait for a later slot");
-        // After a pause the first slot is at once and the next one interval later, not at once.
-        assert!(resumed.elapsed() >= Duration::from_millis(10));
     }
 }

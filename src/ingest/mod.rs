@@ -29,7 +29,6 @@ mod state;
 pub use batch::{schema, ChunkBatch};
 pub use chunk::{ChunkBy, Chunker};
 pub use config::{DocumentList, EmbedConfig, Fields, IngestConfig, DEFAULT_TABLE};
-pub use fetch::RateLimit;
 pub use state::StateFile;
 
 use std::ops::Range;
@@ -44,7 +43,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use serde_json::json;
 
 use crate::engine::{
-    Committed, LoadedDocuments, RetryPolicy, Source, SourceError, SourceFactory, SourceSummary,
+    Committed, LoadedDocuments, RateLimit, RetryPolicy, Source, SourceError, SourceFactory, SourceSummary,
     Stages, StopSignal,
 };
 use crate::load::SourcePlan;
