@@ -411,12 +411,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", value_parser = parse_count, default_value = "1000")]
     pub max_rejects: u64,
 
-    /// HTTP targets: the user to authenticate as (Basic) [default: the URL's].
+    /// The user to authenticate as (PostgreSQL, or HTTP Basic) [default: the URL's].
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
 
-    /// HTTP targets: read the password from this file's first line [default: the URL's, else
-    /// the LOADER_PASSWORD variable].
+    /// Read the password from this file's first line [default: the URL's, else PGPASSWORD for
+    /// PostgreSQL and LOADER_PASSWORD for HTTP].
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 

@@ -201,11 +201,8 @@ impl LoadConfig {
         let connect_timeout = positive("connect-timeout", args.connect_timeout)?;
         let mut target = Target::resolve(&args.target, env)?;
         let timeout = positive("timeout", args.timeout)?;
-        let http_flags_given = args.user.is_some()
-            || args.password_file.is_some()
-            || args.gzip
-            || args.tls.ca_file.is_some()
-            || args.tls.insecure;
+        let credentials_given = args.user.is_some() || args.password_file.is_some();
+        let http_flags_given = args.gzip || args.tls.ca_file.is_some() || args.tls.insecure;
         match &mut target {
             Target::Http(http) => {
                 let password = match &args.password_file {
@@ -217,9 +214,21 @@ impl LoadConfig {
             }
             _ if http_flags_given => {
                 return Err(ConfigError::Conflict(
-                    "--user, --password-file, --gzip, --ca-file and --insecure apply to HTTP \
-                     targets only"
-                        .into(),
+                    "--gzip, --ca-file and --insecure apply to HTTP targets only".into(),
+                ))
+            }
+            Target::Postgres(pg) => {
+                let config = pg.config_mut();
+                if let Some(user) = &args.user {
+                    config.user(user);
+                }
+                if let Some(path) = &args.password_file {
+                    config.password(read_password(path)?);
+                }
+            }
+            _ if credentials_given => {
+                return Err(ConfigError::Conflict(
+                    "--user and --password-file apply to PostgreSQL and HTTP targets only".into(),
                 ))
             }
             _ => {}
@@ -673,9 +682,40 @@ mod tests {
             &["--progress-every", "1ms"],
             &["--table", "a."],
             &["--keep", "--target", "null"],
+            &["--rate", "0"],
+            &["--rate", "inf"],
+            &[
+                "--password-file",
+                "/nonexistent",
+                "--target",
+                "postgres://h/db",
+            ],
+            &["--user", "app", "--target", "null"],
+            &["--gzip", "--target", "postgres://h/db"],
         ] {
             assert!(gen_config(args).is_err(), "{args:?} must be rejected");
         }
+    }
+
+    #[test]
+    fn user_and_password_file_fill_a_postgres_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        std::fs::write(&path, "from-the-file\nsecond line ignored\n").unwrap();
+        let config = gen_config(&[
+            "--target",
+            "postgres://bob:from-the-url@h/db",
+            "--user",
+            "app",
+            "--password-file",
+            path.to_str().unwrap(),
+        ])
+        .unwrap();
+        let Target::Postgres(pg) = &config.load.target else {
+            panic!("a PostgreSQL target");
+        };
+        assert_eq!(pg.user(), "app");
+        assert_eq!(pg.config().get_password(), Some(&b"from-the-file"[..]));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod http;
 mod ingest;
 mod metrics;
 mod probe;
+mod security;
 mod support;
 
 use std::collections::BTreeSet;
@@ -478,6 +479,29 @@ fn duration_ends_an_unbounded_load() {
     assert!(report["rows_loaded"].as_u64().unwrap() > 0);
     let elapsed = report["elapsed_s"].as_f64().unwrap();
     assert!((1.0..10.0).contains(&elapsed), "{elapsed}");
+}
+
+#[test]
+fn rate_holds_the_rows_per_second_over_all_workers() {
+    let dir = scratch();
+    let report_path = dir.path().join("r.json");
+    let run = Loader::new()
+        .args(["--target", "null", "--rate", "20000", "--duration", "3s"])
+        .args(["--threads", "2", "--batch", "500", "--report"])
+        .arg_path(&report_path)
+        .run_within(Duration::from_secs(20));
+    run.assert_success();
+    let report = read_report(&report_path);
+    let rows = report["rows_loaded"].as_f64().unwrap();
+    let elapsed = report["elapsed_s"].as_f64().unwrap();
+    // Batch slots start 25 ms apart from the first at once: never more than the rate allows, and
+    // on an idle null target not much less.
+    assert!(
+        rows <= 20_000.0 * elapsed + 500.0,
+        "{rows} rows in {elapsed} s"
+    );
+    assert!(rows >= 0.9 * 20_000.0 * 3.0, "{rows} rows in {elapsed} s");
+    assert_eq!(report["config"]["rate"], 20_000.0);
 }
 
 #[test]

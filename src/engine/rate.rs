@@ -61,7 +61,10 @@ mod tests {
         let resumed = Instant::now();
         assert!(rate.wait(1, || false));
         assert!(rate.wait(1, || false));
-        assert!(!rate.wait(1, || true), "a stop ends the wait for a later slot");
+        assert!(
+            !rate.wait(1, || true),
+            "a stop ends the wait for a later slot"
+        );
         // After a pause the first slot is at once and the next one interval later, not at once.
         assert!(resumed.elapsed() >= Duration::from_millis(10));
     }

@@ -43,8 +43,8 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use serde_json::json;
 
 use crate::engine::{
-    Committed, LoadedDocuments, RateLimit, RetryPolicy, Source, SourceError, SourceFactory, SourceSummary,
-    Stages, StopSignal,
+    Committed, LoadedDocuments, RateLimit, RetryPolicy, Source, SourceError, SourceFactory,
+    SourceSummary, Stages, StopSignal,
 };
 use crate::load::SourcePlan;
 use crate::reject::Reject;

@@ -114,6 +114,10 @@ mod tests {
         assert!(loaded.is_empty());
         state.record(&[record("a"), record("b")]).unwrap();
         drop(state);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "the state file is the owner's alone");
         // A torn last line, as a crash mid-append leaves it, is ignored.
         std::fs::OpenOptions::new()
             .append(true)
