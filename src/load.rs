@@ -362,8 +362,11 @@ fn prepare(
                     }
                     other => other,
                 }?;
+                // Worker `i` connects to host `i % hosts` first.
+                let workers = (config.threads + split.len() - 1 - host) / split.len();
                 let schema = pg::prepare(
                     &resolved,
+                    workers,
                     &config.table,
                     &load.columns,
                     config.method,

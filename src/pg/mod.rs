@@ -29,8 +29,10 @@ pub const DOCUMENTS_TABLE: &str = "loader_documents";
 pub const DOCUMENTS_KEY: &str = "loader_documents_key";
 
 /// Resolves every TCP host name once, so that workers connect by address and no resolver thread
-/// is started per connection; sets the connect timeout and TCP keepalives (a dead server or a
-/// half-open connection is noticed within about 25 s instead of hanging a worker).
+/// is started per connection; sets the connect timeout, TCP keepalives (a dead server or a
+/// half-open connection is noticed within about 25 s instead of hanging a worker) and a TCP user
+/// timeout (data the server has not acknowledged for 30 s breaks the connection, where the
+/// kernel's retransmissions would go on for about 15 minutes).
 pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget, SinkError> {
     let mut resolved = target.clone();
     let config = resolved.config_mut();
@@ -39,7 +41,8 @@ pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget,
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
         .keepalives_interval(Duration::from_secs(5))
-        .keepalives_retries(3);
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(30));
     let has_unix_socket = config
         .get_hosts()
         .iter()
@@ -74,6 +77,60 @@ pub fn connect(target: &PgTarget) -> Result<Client, SinkError> {
         .config()
         .connect(NoTls)
         .map_err(|err| classify(&err, target, None))
+}
+
+/// Stops a load that would need more connections than the server has room for, before any row is
+/// sent: a worker refused a connection would retry until its time is spent while the others load
+/// a part. Servers without these views (CrateDB over the PostgreSQL protocol) are not checked.
+fn check_connection_room(
+    client: &mut Client,
+    workers: usize,
+    target: &PgTarget,
+) -> Result<(), SinkError> {
+    // This setup connection is counted, and closes before the workers connect. Superusers may
+    // use the reserved connections and have no per-role limit.
+    let room = client.query_one(
+        "WITH mine AS (SELECT count(*)::int AS n FROM pg_stat_activity \
+                       WHERE backend_type = 'client backend' AND usename = current_user), \
+              every AS (SELECT count(*)::int AS n FROM pg_stat_activity \
+                        WHERE backend_type = 'client backend') \
+         SELECT current_setting('max_connections')::int, \
+                current_setting('max_connections')::int + 1 - every.n \
+                - CASE WHEN r.rolsuper THEN 0 \
+                       ELSE current_setting('superuser_reserved_connections')::int END, \
+                CASE WHEN r.rolsuper THEN -1 ELSE r.rolconnlimit END, \
+                r.rolconnlimit + 1 - mine.n \
+         FROM pg_roles r, mine, every WHERE r.rolname = current_user",
+        &[],
+    );
+    let Ok(row) = room else {
+        return Ok(());
+    };
+    let (max_connections, server_room, role_limit, role_room): (i32, i32, i32, i32) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let fits = |room: i32| usize::try_from(room).unwrap_or(0) >= workers;
+    let (room, limit, fix) = if !fits(server_room) {
+        (
+            server_room,
+            format!("max_connections is {max_connections}"),
+            "raise max_connections",
+        )
+    } else if role_limit >= 0 && !fits(role_room) {
+        (
+            role_room,
+            format!("the role's CONNECTION LIMIT is {role_limit}"),
+            "raise the role's CONNECTION LIMIT",
+        )
+    } else {
+        return Ok(());
+    };
+    Err(SinkError::Permanent {
+        kind: "too_many_connections",
+        message: format!(
+            "{target} has room for {room} more connections ({limit}) and this load needs \
+             {workers}, one per worker; lower --threads or {fix}"
+        ),
+    })
 }
 
 /// Decides whether a driver error is worth retrying, and words it with the cause and the fix.
@@ -149,10 +206,12 @@ fn with_causes(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// Creates, checks and truncates the target table and creates the ledger, on one connection,
-/// before any worker starts. Returns the columns to load, typed as the table has them.
+/// Checks that the server has a connection for each of `workers`, creates, checks and truncates
+/// the target table and creates the ledger, on one connection, before any worker starts. Returns
+/// the columns to load, typed as the table has them.
 pub fn prepare(
     target: &PgTarget,
+    workers: usize,
     table: &TableName,
     columns: &Columns,
     method: Method,
@@ -160,6 +219,7 @@ pub fn prepare(
     truncate: bool,
 ) -> Result<Schema, SinkError> {
     let mut client = connect(target)?;
+    check_connection_room(&mut client, workers, target)?;
     let classify_for_table = |err: postgres::Error| classify(&err, target, Some(table));
     if create {
         let definitions: Vec<String> = match columns {

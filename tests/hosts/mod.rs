@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::protocol::ProtocolServer;
+use crate::support::protocol::ndjson_endpoint;
 use crate::support::{
     count_or_zero, read_report, scratch, wait_for_success, wait_until, Loader, Pg,
 };
@@ -150,26 +150,12 @@ fn a_host_down_from_the_start_is_left_out_with_a_warning() {
     assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 10_000);
 }
 
-/// An NDJSON endpoint that records every id it stored.
-fn ndjson_endpoint(stored: Arc<Mutex<BTreeMap<i64, u32>>>) -> ProtocolServer {
-    ProtocolServer::start(move |seen| {
-        let mut stored = stored.lock().unwrap();
-        for line in String::from_utf8_lossy(&seen.body).lines() {
-            let row: Value = serde_json::from_str(line).expect("an NDJSON row");
-            *stored
-                .entry(row["id"].as_i64().expect("an id"))
-                .or_default() += 1;
-        }
-        (200, "{}".into())
-    })
-}
-
 #[test]
 fn http_hosts_share_the_rows_and_the_load_moves_when_one_goes_away() {
     const ROWS: i64 = 200_000;
     let stores: [Arc<Mutex<BTreeMap<i64, u32>>>; 2] = Default::default();
-    let mut first = Some(ndjson_endpoint(Arc::clone(&stores[0])));
-    let second = ndjson_endpoint(Arc::clone(&stores[1]));
+    let mut first = Some(ndjson_endpoint(Arc::clone(&stores[0]), || None));
+    let second = ndjson_endpoint(Arc::clone(&stores[1]), || None);
     let dir = scratch();
     let report_path = dir.path().join("r.json");
     let child = Loader::new()

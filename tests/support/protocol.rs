@@ -2,8 +2,9 @@
 //! `tiny_http` server on a free loopback port whose answers a test scripts with a closure, stopped
 //! when dropped.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -87,4 +88,33 @@ impl Drop for ProtocolServer {
             let _ = thread.join();
         }
     }
+}
+
+/// Ids of NDJSON rows, each with the number of times it was stored.
+pub type StoredIds = Arc<Mutex<BTreeMap<i64, u32>>>;
+
+/// An NDJSON endpoint that stores the `id` of every row it accepts in `stored`. Before storing,
+/// `refuse` may answer instead (a failure: nothing is stored).
+pub fn ndjson_endpoint(
+    stored: StoredIds,
+    mut refuse: impl FnMut() -> Option<(u16, String)> + Send + 'static,
+) -> ProtocolServer {
+    ProtocolServer::start(move |seen| {
+        if let Some(answer) = refuse() {
+            return answer;
+        }
+        // A body cut short (the client's connection was reset mid-request) stores nothing.
+        let ids: Option<Vec<i64>> = String::from_utf8_lossy(&seen.body)
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?["id"].as_i64())
+            .collect();
+        let Some(ids) = ids else {
+            return (400, "{\"error\":\"a line is not an NDJSON row\"}".into());
+        };
+        let mut stored = stored.lock().unwrap();
+        for id in ids {
+            *stored.entry(id).or_default() += 1;
+        }
+        (200, "{}".into())
+    })
 }

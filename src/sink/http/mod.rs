@@ -262,14 +262,17 @@ pub(crate) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
 }
 
 /// The whole-request failure an HTTP status means, with the start of the answer as its cause.
+/// A 500 is retried too (beyond DESIGN §6's list): a plain endpoint's crash or overload says no
+/// more than that, the retry budget bounds it, and ClickHouse, whose 500s carry an error code,
+/// is judged by the code before it gets here.
 pub(crate) fn status_failure(target: &str, status: u16, body: &[u8]) -> SinkError {
     let text = answer_excerpt(body);
     match status {
-        408 | 429 | 502 | 503 | 504 => SinkError::Transient {
-            kind: if status == 429 {
-                "throttled"
-            } else {
-                "unavailable"
+        408 | 429 | 500 | 502 | 503 | 504 => SinkError::Transient {
+            kind: match status {
+                429 => "throttled",
+                500 => "server_error",
+                _ => "unavailable",
             },
             message: format!("{target} answered HTTP {status}: {text}"),
         },
