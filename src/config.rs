@@ -198,7 +198,7 @@ impl LoadConfig {
             _ if http_flags_given => {
                 return Err(ConfigError::Conflict(
                     "--user, --password-file, --gzip, --ca-file and --insecure apply to HTTP \
-                     targets only"
+                     targets only (PostgreSQL takes sslmode and sslrootcert in the target)"
                         .into(),
                 ))
             }
