@@ -8,6 +8,7 @@ mod ingest;
 mod metrics;
 mod probe;
 mod support;
+mod tls;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
