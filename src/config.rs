@@ -212,11 +212,11 @@ impl LoadConfig {
                 };
                 http.fill_credentials(args.user.clone(), password);
             }
-            _ if http_flags_given => {
-                return Err(ConfigError::Conflict(
-                    "--gzip, --ca-file and --insecure apply to HTTP targets only".into(),
-                ))
-            }
+            _ if http_flags_given => return Err(ConfigError::Conflict(
+                "--gzip, --ca-file and --insecure apply to HTTP targets only (PostgreSQL takes \
+                     sslmode and sslrootcert in the target)"
+                    .into(),
+            )),
             Target::Postgres(pg) => {
                 let config = pg.config_mut();
                 if let Some(user) = &args.user {

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use ureq::config::Config;
 use ureq::http::Uri;
-use ureq::tls::TlsConfig;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Proxy};
@@ -22,21 +22,11 @@ use ureq::{Agent, Proxy};
 pub fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConfig, String> {
     let mut tls = TlsConfig::builder().disable_verification(insecure);
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|err| format!("cannot read --ca-file {}: {err}", path.display()))?;
-        let certificates: Vec<_> = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(certificate),
-                _ => None,
-            })
+        let certificates: Vec<_> = crate::pem::read_certificates(path, "--ca-file")?
+            .iter()
+            .map(|certificate| Certificate::from_der(certificate).to_owned())
             .collect();
-        if certificates.is_empty() {
-            return Err(format!(
-                "--ca-file {} holds no PEM certificate",
-                path.display()
-            ));
-        }
-        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certificates));
+        tls = tls.root_certs(RootCerts::new_with_certs(&certificates));
     }
     Ok(tls.build())
 }

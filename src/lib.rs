@@ -15,6 +15,7 @@ pub mod http_agent;
 pub mod ingest;
 pub mod load;
 pub mod metrics;
+pub mod pem;
 pub mod pg;
 pub mod probe;
 pub mod reject;

@@ -10,6 +10,7 @@ mod metrics;
 mod probe;
 mod security;
 mod support;
+mod tls;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;

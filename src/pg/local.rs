@@ -4,9 +4,14 @@
 //!
 //! initdb refuses to run as root, so as root every server command runs as the `postgres` system
 //! user (`runuser -u postgres --`) on a data directory that user owns.
+//!
+//! Tests that need a particular server ([`Setup`]: TLS on, a stricter `pg_hba.conf`) start it
+//! with more settings and files in its data directory.
 
 use std::fs;
+use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -25,6 +30,17 @@ const SERVER_SETTINGS: &[&str] = &[
     "max_wal_size=4GB",
     "max_connections=300",
 ];
+
+/// What a cluster starts with beyond [`SERVER_SETTINGS`].
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// More server settings, each `name=value` without spaces; a later one wins.
+    pub settings: Vec<String>,
+    /// Files written into the data directory before the server first starts, by name (a
+    /// `pg_hba.conf` replaces initdb's): mode 0600 and owned by the server's user, as PostgreSQL
+    /// wants a private key.
+    pub files: Vec<(String, Vec<u8>)>,
+}
 
 /// Why the local cluster could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +67,18 @@ pub struct LocalPostgres {
     dir: Option<TempDir>,
     port: u16,
     as_postgres_user: bool,
+    /// [`Setup::settings`], kept for restarts.
+    settings: Vec<String>,
 }
 
 impl LocalPostgres {
     /// Creates a cluster in a new temporary directory and starts it on a free port.
     pub fn start() -> Result<LocalPostgres, LocalError> {
+        LocalPostgres::start_with(Setup::default())
+    }
+
+    /// Like [`LocalPostgres::start`], with more settings and files.
+    pub fn start_with(setup: Setup) -> Result<LocalPostgres, LocalError> {
         let bindir = find_bindir().ok_or(LocalError::NoBinaries)?;
         let as_postgres_user = running_as_root();
         let dir = tempfile::Builder::new().prefix("loader-pg-").tempdir()?;
@@ -68,6 +91,7 @@ impl LocalPostgres {
             dir: Some(dir),
             port: 0,
             as_postgres_user,
+            settings: setup.settings,
         };
         let data = cluster.data_dir();
         cluster.run(
@@ -86,6 +110,9 @@ impl LocalPostgres {
                 "--no-instructions",
             ],
         )?;
+        for (name, contents) in &setup.files {
+            cluster.write_private(name, contents)?;
+        }
         // A port can be taken between probing and binding: try a few.
         let mut last_error = None;
         for _ in 0..5 {
@@ -118,6 +145,11 @@ impl LocalPostgres {
             .dbname("postgres")
             .application_name("loader");
         PgTarget::from_config(config)
+    }
+
+    /// The directory of the server's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        self.root()
     }
 
     /// The cluster's data directory.
@@ -189,7 +221,11 @@ impl LocalPostgres {
             self.port,
             path_str(self.root())
         );
-        for setting in SERVER_SETTINGS {
+        for setting in SERVER_SETTINGS
+            .iter()
+            .copied()
+            .chain(self.settings.iter().map(String::as_str))
+        {
             options.push_str(" -c ");
             options.push_str(setting);
         }
@@ -215,6 +251,23 @@ impl LocalPostgres {
             },
             _ => err,
         })
+    }
+
+    /// Writes a file into the data directory that only the server's user can read.
+    fn write_private(&self, name: &str, contents: &[u8]) -> Result<(), LocalError> {
+        let path = self.data_dir().join(name);
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?
+            .write_all(contents)?;
+        if self.as_postgres_user {
+            let (uid, gid) = postgres_user_ids().ok_or(LocalError::NoPostgresUser)?;
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+        }
+        Ok(())
     }
 
     /// Runs one of the cluster's binaries, as `postgres` when we are root.

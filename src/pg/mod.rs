@@ -1,15 +1,17 @@
 //! PostgreSQL plumbing shared by the setup on main and the sinks on the workers: connecting with
-//! the host resolved once, turning driver errors into [`SinkError`]s that name the cause and the
-//! fix, and preparing the target table and the ledger before the load starts.
+//! the host resolved once and TLS as the target's sslmode says ([`tls`]), turning driver errors
+//! into [`SinkError`]s that name the cause and the fix, and preparing the target table and the
+//! ledger before the load starts.
 
 pub mod local;
+pub mod tls;
 
 use std::io;
 use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::cli::Method;
 use crate::config::{quote_ident, TableName};
@@ -71,11 +73,11 @@ pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget,
     Ok(resolved)
 }
 
-/// Opens one connection.
+/// Opens one connection, with TLS as the target's sslmode says.
 pub fn connect(target: &PgTarget) -> Result<Client, SinkError> {
     target
-        .config()
-        .connect(NoTls)
+        .tls()
+        .connect(target.config())
         .map_err(|err| classify(&err, target, None))
 }
 
@@ -138,6 +140,9 @@ pub fn classify(err: &postgres::Error, target: &PgTarget, table: Option<&TableNa
     let transient = |kind, message: String| SinkError::Transient { kind, message };
     let permanent = |kind, message: String| SinkError::Permanent { kind, message };
     let Some(db) = err.as_db_error() else {
+        if let Some(message) = tls::failure(err, target) {
+            return permanent("tls", message);
+        }
         let io_cause =
             std::error::Error::source(err).and_then(|source| source.downcast_ref::<io::Error>());
         return if err.is_closed() || io_cause.is_some() {
@@ -170,8 +175,13 @@ pub fn classify(err: &postgres::Error, target: &PgTarget, table: Option<&TableNa
             "authentication",
             format!(
                 "authentication as `{}` failed at {target}: {server}; check the user and the \
-                 password (given in the target or PGPASSWORD; ~/.pgpass is not read)",
-                target.user()
+                 password (given in the target or PGPASSWORD; ~/.pgpass is not read){}",
+                target.user(),
+                if target.tls().mode() == tls::SslMode::Disable {
+                    ", and whether the server takes only TLS connections (then drop sslmode=disable)"
+                } else {
+                    ""
+                }
             ),
         ),
         &SqlState::INVALID_CATALOG_NAME => permanent(

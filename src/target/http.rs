@@ -204,7 +204,7 @@ impl fmt::Display for HttpTarget {
 }
 
 /// Decodes `%XX` escapes (user names and passwords in URLs); other text is kept as it is.
-fn percent_decode(text: &str) -> String {
+pub(super) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,5 +1,6 @@
 //! Target selection: turns `--target` (or the environment) into a [`Target`], fills PostgreSQL
-//! connection settings from the libpq variables, and renders every target with secrets redacted.
+//! connection settings from the libpq variables, takes out the TLS settings libpq knows and the
+//! driver does not (`sslmode`, `sslrootcert`), and renders every target with secrets redacted.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ mod http;
 pub use http::{HttpProtocol, HttpTarget};
 
 use crate::config::ConfigError;
+use crate::pg::tls::{PgTls, SslMode};
 
 /// Where rows go.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub enum Target {
 pub struct PgTarget {
     /// Boxed: the driver's config is large and targets are moved around by value.
     config: Box<postgres::Config>,
+    /// Its `ssl_mode` is always `tls.driver_mode()`.
+    tls: PgTls,
 }
 
 impl fmt::Debug for PgTarget {
@@ -168,18 +172,21 @@ impl fmt::Display for Target {
 
 impl PgTarget {
     /// Parses a `postgres://` URL or a key=value DSN, then fills what it leaves out from the
-    /// libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD) as libpq would.
+    /// libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSSLMODE,
+    /// PGSSLROOTCERT) as libpq would, and builds its TLS settings.
     pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<PgTarget, ConfigError> {
+        let invalid = |reason: String| ConfigError::Target {
+            target: redact(text),
+            reason,
+        };
+        let (driver_text, tls_keys) = TlsKeys::take(text);
         let pgport = env("PGPORT");
         let text_with_port = match &pgport {
-            Some(port) => url_with_default_port(text, port),
-            None => text.to_string(),
+            Some(port) => url_with_default_port(&driver_text, port),
+            None => driver_text,
         };
-        let mut config =
-            postgres::Config::from_str(&text_with_port).map_err(|err| ConfigError::Target {
-                target: redact(text),
-                reason: format!("not a valid PostgreSQL connection string: {err}"),
-            })?;
+        let mut config = postgres::Config::from_str(&text_with_port)
+            .map_err(|err| invalid(format!("not a valid PostgreSQL connection string: {err}")))?;
         if config.get_hosts().is_empty() {
             let hosts = env("PGHOST").unwrap_or_else(|| "localhost".into());
             for host in hosts.split(',') {
@@ -188,10 +195,9 @@ impl PgTarget {
         }
         if config.get_ports().is_empty() {
             if let Some(port) = pgport {
-                let port = port.parse::<u16>().map_err(|_| ConfigError::Target {
-                    target: redact(text),
-                    reason: format!("PGPORT `{port}` is not a port number"),
-                })?;
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| invalid(format!("PGPORT `{port}` is not a port number")))?;
                 config.port(port);
             }
         }
@@ -217,23 +223,27 @@ impl PgTarget {
         let hosts = config.get_hosts().len();
         let (ports, addresses) = (config.get_ports().len(), config.get_hostaddrs().len());
         if ports > 1 && ports != hosts || addresses > 0 && addresses != hosts {
-            return Err(ConfigError::Target {
-                target: redact(text),
-                reason: format!(
-                    "names {hosts} hosts but {ports} ports and {addresses} hostaddrs; give one \
-                     port for all hosts or one per host, and one hostaddr per host or none"
-                ),
-            });
+            return Err(invalid(format!(
+                "names {hosts} hosts but {ports} ports and {addresses} hostaddrs; give one \
+                 port for all hosts or one per host, and one hostaddr per host or none"
+            )));
         }
-        Ok(PgTarget {
-            config: Box::new(config),
-        })
+        Ok(PgTarget::new(
+            config,
+            tls_keys.into_tls(env).map_err(invalid)?,
+        ))
     }
 
-    /// Wraps a configuration built in code (the local cluster's).
+    /// Wraps a configuration built in code (the local cluster's), without TLS.
     pub fn from_config(config: postgres::Config) -> PgTarget {
+        PgTarget::new(config, PgTls::disabled())
+    }
+
+    fn new(mut config: postgres::Config, tls: PgTls) -> PgTarget {
+        config.ssl_mode(tls.driver_mode());
         PgTarget {
             config: Box::new(config),
+            tls,
         }
     }
 
@@ -245,6 +255,11 @@ impl PgTarget {
     /// The connection settings, for filling in resolved addresses and timeouts.
     pub fn config_mut(&mut self) -> &mut postgres::Config {
         &mut self.config
+    }
+
+    /// How connections use TLS.
+    pub fn tls(&self) -> &PgTls {
+        &self.tls
     }
 
     /// The user name the connection authenticates as.
@@ -296,7 +311,6 @@ impl PgTarget {
                     single.tcp_user_timeout(*timeout);
                 }
                 single
-                    .ssl_mode(config.get_ssl_mode())
                     .ssl_negotiation(config.get_ssl_negotiation())
                     .channel_binding(config.get_channel_binding())
                     .target_session_attrs(config.get_target_session_attrs())
@@ -308,7 +322,7 @@ impl PgTarget {
                 if let Some(retries) = config.get_keepalives_retries() {
                     single.keepalives_retries(retries);
                 }
-                PgTarget::from_config(single)
+                PgTarget::new(single, self.tls.clone())
             })
             .collect()
     }
@@ -327,7 +341,8 @@ impl PgTarget {
 }
 
 impl fmt::Display for PgTarget {
-    /// `postgres://user@host:port/db`, never with the password.
+    /// `postgres://user@host:port/db`, never with the password, and `?sslmode=…` when it is not
+    /// the default `prefer`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let config = &self.config;
         write!(f, "postgres://{}@", config.get_user().unwrap_or("postgres"))?;
@@ -337,8 +352,131 @@ impl fmt::Display for PgTarget {
             }
             f.write_str(&self.host_name(i))?;
         }
-        write!(f, "/{}", config.get_dbname().unwrap_or(self.user()))
+        write!(f, "/{}", config.get_dbname().unwrap_or(self.user()))?;
+        match self.tls.mode() {
+            SslMode::Prefer => Ok(()),
+            mode => write!(f, "?sslmode={mode}"),
+        }
     }
+}
+
+/// `sslmode` and `sslrootcert` as a connection string gives them. libpq knows them; the driver
+/// takes only three sslmodes and refuses unknown keys, so they are taken out before it parses.
+#[derive(Debug, Default, PartialEq)]
+struct TlsKeys {
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+}
+
+impl TlsKeys {
+    /// Takes the keys out of a URL's query or a key=value DSN; returns the rest of `text`, for
+    /// the driver (a part it would refuse is left in, for it to say so).
+    fn take(text: &str) -> (String, TlsKeys) {
+        let mut keys = TlsKeys::default();
+        let rest = if text.contains("://") {
+            keys.take_from_url(text)
+        } else {
+            keys.take_from_dsn(text)
+        };
+        (rest, keys)
+    }
+
+    /// Keeps `value` when `key` is one of ours (a later one wins, as in libpq); says whether it was.
+    fn keep(&mut self, key: &str, value: String) -> bool {
+        let slot = match key {
+            "sslmode" => &mut self.sslmode,
+            "sslrootcert" => &mut self.sslrootcert,
+            _ => return false,
+        };
+        *slot = Some(value);
+        true
+    }
+
+    /// The query starts at the first `?` after the user info, which ends at the first `@` (as
+    /// the driver reads it); keys and values are percent-decoded.
+    fn take_from_url(&mut self, url: &str) -> String {
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let after_user = after_scheme + url[after_scheme..].find('@').map_or(0, |i| i + 1);
+        let Some(query_start) = url[after_user..].find('?').map(|i| after_user + i) else {
+            return url.to_string();
+        };
+        let kept: Vec<&str> = url[query_start + 1..]
+            .split('&')
+            .filter(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                !self.keep(&http::percent_decode(key), http::percent_decode(value))
+            })
+            .collect();
+        let base = &url[..query_start];
+        if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        }
+    }
+
+    /// Pairs are `key = value`, spaces around `=` allowed; values as [`dsn_value`] reads them.
+    fn take_from_dsn(&mut self, dsn: &str) -> String {
+        let mut kept = Vec::new();
+        let mut rest = dsn.trim_start();
+        while !rest.is_empty() {
+            let Some((pair_len, key, value)) = dsn_pair(rest) else {
+                kept.push(rest);
+                break;
+            };
+            if !self.keep(key, value) {
+                kept.push(&rest[..pair_len]);
+            }
+            rest = rest[pair_len..].trim_start();
+        }
+        kept.join(" ")
+    }
+
+    /// Falls back on PGSSLMODE and PGSSLROOTCERT, as libpq does, and builds the TLS settings;
+    /// the error names the value and the accepted ones, or the unreadable file.
+    fn into_tls(self, env: EnvLookup<'_>) -> Result<PgTls, String> {
+        let (source, mode) = match self.sslmode {
+            Some(mode) => ("sslmode", Some(mode)),
+            None => ("PGSSLMODE", env("PGSSLMODE")),
+        };
+        let mode = match mode {
+            Some(text) => SslMode::parse(&text)
+                .ok_or_else(|| format!("{source} `{text}` is not one of {}", SslMode::ACCEPTED))?,
+            None => SslMode::default(),
+        };
+        let root_cert = self.sslrootcert.or_else(|| env("PGSSLROOTCERT"));
+        PgTls::new(mode, root_cert.map(PathBuf::from))
+    }
+}
+
+/// The `key=value` pair at the start of a DSN: its length, its key and its value unescaped;
+/// None when it is malformed.
+fn dsn_pair(text: &str) -> Option<(usize, &str, String)> {
+    let key_len = text
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .unwrap_or(text.len());
+    let after_equals = text[key_len..].trim_start().strip_prefix('=')?.trim_start();
+    let value_start = text.len() - after_equals.len();
+    let (value_len, value) = dsn_value(after_equals)?;
+    Some((value_start + value_len, &text[..key_len], value))
+}
+
+/// The value at the start of `text` in a key=value DSN, as libpq reads it: single-quoted, or a
+/// word up to whitespace, with backslash escapes in both. Returns its length in `text` and its
+/// unescaped content; None for an unclosed quote.
+fn dsn_value(text: &str) -> Option<(usize, String)> {
+    let quoted = text.starts_with('\'');
+    let mut value = String::new();
+    let mut chars = text.char_indices().skip(usize::from(quoted));
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => value.extend(chars.next().map(|(_, escaped)| escaped)),
+            '\'' if quoted => return Some((i + 1, value)),
+            c if c.is_whitespace() && !quoted => return Some((i, value)),
+            c => value.push(c),
+        }
+    }
+    (!quoted).then_some((text.len(), value))
 }
 
 /// Splits `a://x,b://y` into its URLs; a comma not followed by a URL (`postgres://h1,h2/db`, a
@@ -437,29 +575,11 @@ fn redact_key_value_password(text: &str) -> String {
         out.push_str(&rest[..start]);
         out.push_str("password=***");
         let value = value.trim_start();
-        let value_len = match value.strip_prefix('\'') {
-            Some(quoted) => quoted_value_len(quoted).map_or(value.len(), |len| len + 1),
-            None => value.find(char::is_whitespace).unwrap_or(value.len()),
-        };
+        let value_len = dsn_value(value).map_or(value.len(), |(len, _)| len);
         rest = &value[value_len..];
     }
     out.push_str(rest);
     out
-}
-
-/// The length of a single-quoted DSN value after its opening quote, through the closing quote
-/// (backslash escapes honoured), or `None` when it is not closed.
-fn quoted_value_len(quoted: &str) -> Option<usize> {
-    let mut escaped = false;
-    for (i, c) in quoted.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '\'' => return Some(i + 1),
-            _ => {}
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -610,5 +730,155 @@ mod tests {
             "host=h password=*** user=u"
         );
         assert_eq!(redact("password='unclosed secret"), "password=***");
+        assert_eq!(
+            redact("host=h password=se\\ cret user=u"),
+            "host=h password=*** user=u"
+        );
+    }
+
+    fn keys(sslmode: Option<&str>, sslrootcert: Option<&str>) -> TlsKeys {
+        TlsKeys {
+            sslmode: sslmode.map(String::from),
+            sslrootcert: sslrootcert.map(String::from),
+        }
+    }
+
+    #[test]
+    fn tls_keys_are_taken_out_of_url_queries() {
+        assert_eq!(
+            TlsKeys::take(
+                "postgres://u:p@h:5/db?application_name=x&sslmode=verify-full\
+                 &sslrootcert=%2Ftmp%2Fmy%20ca.pem&connect_timeout=3"
+            ),
+            (
+                "postgres://u:p@h:5/db?application_name=x&connect_timeout=3".to_string(),
+                keys(Some("verify-full"), Some("/tmp/my ca.pem"))
+            )
+        );
+        assert_eq!(
+            TlsKeys::take("postgres://h/db?sslmode=require&sslmode=disable"),
+            ("postgres://h/db".to_string(), keys(Some("disable"), None))
+        );
+        // A `?` in the password is not the query, which starts after the user info.
+        assert_eq!(
+            TlsKeys::take("postgres://u:a?b@h/db?sslmode=disable"),
+            (
+                "postgres://u:a?b@h/db".to_string(),
+                keys(Some("disable"), None)
+            )
+        );
+        assert_eq!(
+            TlsKeys::take("postgres://h/db"),
+            ("postgres://h/db".to_string(), keys(None, None))
+        );
+    }
+
+    #[test]
+    fn tls_keys_are_taken_out_of_key_value_dsns_with_libpq_quoting() {
+        assert_eq!(
+            TlsKeys::take(
+                "host=h sslmode = 'verify-ca' password='a b\\'c' \
+                 sslrootcert=/tmp/my\\ ca.pem dbname=d"
+            ),
+            (
+                "host=h password='a b\\'c' dbname=d".to_string(),
+                keys(Some("verify-ca"), Some("/tmp/my ca.pem"))
+            )
+        );
+        assert_eq!(
+            TlsKeys::take("host=h 'junk' sslmode=require"),
+            (
+                "host=h 'junk' sslmode=require".to_string(),
+                keys(None, None)
+            ),
+            "a malformed pair and what follows are left for the driver to refuse"
+        );
+        assert_eq!(
+            TlsKeys::take("host=h sslmode='unclosed"),
+            ("host=h sslmode='unclosed".to_string(), keys(None, None))
+        );
+    }
+
+    #[test]
+    fn sslmode_is_shown_and_kept_per_host_and_the_password_is_not() {
+        let pg = |text: &str, env: EnvLookup<'_>| match Target::parse(text, env).unwrap() {
+            Target::Postgres(pg) => pg,
+            other => panic!("{other} is not PostgreSQL"),
+        };
+        let target = pg(
+            "postgres://bob:s3cret@h1,h2/app?sslmode=require&application_name=x",
+            &no_env,
+        );
+        assert_eq!(
+            target.to_string(),
+            "postgres://bob@h1:5432,h2:5432/app?sslmode=require"
+        );
+        assert_eq!(target.tls().mode(), SslMode::Require);
+        assert_eq!(target.config().get_password(), Some(&b"s3cret"[..]));
+        assert_eq!(target.config().get_application_name(), Some("x"));
+        for host in target.split_hosts() {
+            assert!(host.to_string().ends_with("/app?sslmode=require"), "{host}");
+            assert_eq!(
+                host.config().get_ssl_mode(),
+                postgres::config::SslMode::Require
+            );
+        }
+        let target = pg(
+            "host=h user=u password='s3 cret' sslmode=verify-full dbname=d",
+            &no_env,
+        );
+        assert_eq!(
+            target.to_string(),
+            "postgres://u@h:5432/d?sslmode=verify-full"
+        );
+        assert_eq!(target.config().get_password(), Some(&b"s3 cret"[..]));
+
+        // The default is prefer (not shown); PGSSLMODE applies when the text names no sslmode.
+        let plain = pg("postgres://u@h/d", &no_env);
+        assert_eq!(plain.tls().mode(), SslMode::Prefer);
+        assert_eq!(plain.to_string(), "postgres://u@h:5432/d");
+        let env = |name: &str| (name == "PGSSLMODE").then(|| "disable".to_string());
+        assert_eq!(pg("postgres://u@h/d", &env).tls().mode(), SslMode::Disable);
+        assert_eq!(
+            pg("postgres://u@h/d?sslmode=require", &env).tls().mode(),
+            SslMode::Require
+        );
+        assert_eq!(
+            pg("host=h sslmode=verify-ca", &env).tls().mode(),
+            SslMode::VerifyCa
+        );
+    }
+
+    #[test]
+    fn a_bad_sslmode_or_sslrootcert_is_one_line_naming_it_without_the_password() {
+        let message =
+            |text: &str, env: EnvLookup<'_>| Target::parse(text, env).unwrap_err().to_string();
+        let bad = message("postgres://u:s3cret@h/d?sslmode=verify_full", &no_env);
+        assert_eq!(
+            bad,
+            "target `postgres://u:***@h/d?sslmode=verify_full`: sslmode `verify_full` is not \
+             one of disable, prefer, require, verify-ca or verify-full"
+        );
+        let env = |name: &str| (name == "PGSSLMODE").then(|| "allow".to_string());
+        assert!(message("host=h password=s3cret", &env).ends_with(
+            ": PGSSLMODE `allow` is not one of disable, prefer, require, verify-ca or verify-full"
+        ));
+        let unreadable = message(
+            "host=h password=s3cret sslmode=verify-ca sslrootcert=/nonexistent/ca.pem",
+            &no_env,
+        );
+        assert!(
+            unreadable.contains("cannot read sslrootcert /nonexistent/ca.pem"),
+            "{unreadable}"
+        );
+        let env = |name: &str| (name == "PGSSLROOTCERT").then(|| "/nonexistent/root.crt".into());
+        let unreadable = message("postgres://u:s3cret@h/d?sslmode=require", &env);
+        assert!(
+            unreadable.contains("cannot read sslrootcert /nonexistent/root.crt"),
+            "{unreadable}"
+        );
+        for text in [bad, unreadable] {
+            assert!(!text.contains("s3cret") && !text.contains('\n'), "{text}");
+        }
     }
 }

@@ -15,6 +15,7 @@ use crate::support::{
     assert_every_id_once, assert_loaded_through_outage, outage_after, read_report, scratch,
     wait_with_limit, Loader, Pg,
 };
+use loader::pg::local::Setup;
 
 /// A random generator for one test, its seed printed (or taken from `LOADER_FAULT_SEED`).
 fn seeded(test: &str) -> fastrand::Rng {
@@ -105,6 +106,41 @@ fn more_workers_than_the_server_has_connections_for_stop_before_loading() {
         .run_within(Duration::from_secs(60));
     run.assert_success();
     assert_every_id_once(&pg, 100_000);
+
+    // The server's own limit, for a superuser.
+    let pg = Pg::start_with(Setup {
+        settings: [
+            "max_connections=6",
+            "superuser_reserved_connections=0",
+            "max_wal_senders=0",
+        ]
+        .map(String::from)
+        .to_vec(),
+        files: Vec::new(),
+    });
+    let run = Loader::new()
+        .args([
+            "--threads",
+            "8",
+            "--rows",
+            "100000",
+            "--create",
+            "--target",
+            &pg.url(),
+        ])
+        .run_within(Duration::from_secs(30));
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    for words in [
+        "room for 6 more connections",
+        "max_connections is 6",
+        "--threads",
+    ] {
+        assert!(run.stderr().contains(words), "{words}: {}", run.stderr());
+    }
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM pg_class WHERE relname = 'readings'"),
+        0
+    );
 }
 
 #[test]

@@ -11,17 +11,35 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use loader::pg::local::LocalPostgres;
+use loader::pg::local::{LocalPostgres, Setup};
 
 /// A throwaway cluster for one test, stopped when dropped.
 pub struct Pg {
     pub cluster: LocalPostgres,
+    /// How [`Pg::client`] connects.
+    client_dsn: String,
 }
 
 impl Pg {
     pub fn start() -> Pg {
+        let cluster = LocalPostgres::start().expect("start a throwaway PostgreSQL");
         Pg {
-            cluster: LocalPostgres::start().expect("start a throwaway PostgreSQL"),
+            client_dsn: cluster.url(),
+            cluster,
+        }
+    }
+
+    /// A cluster with more settings and files; the test client connects through the Unix
+    /// socket, which a `pg_hba.conf` refusing plain TCP still lets in.
+    pub fn start_with(setup: Setup) -> Pg {
+        let cluster = LocalPostgres::start_with(setup).expect("start a throwaway PostgreSQL");
+        Pg {
+            client_dsn: format!(
+                "host={} port={} user=postgres dbname=postgres",
+                cluster.socket_dir().display(),
+                cluster.port()
+            ),
+            cluster,
         }
     }
 
@@ -30,7 +48,7 @@ impl Pg {
     }
 
     pub fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url(), postgres::NoTls)
+        postgres::Client::connect(&self.client_dsn, postgres::NoTls)
             .expect("connect to the test cluster")
     }
 
@@ -65,6 +83,8 @@ impl Loader {
             "PGUSER",
             "PGDATABASE",
             "PGPASSWORD",
+            "PGSSLMODE",
+            "PGSSLROOTCERT",
         ] {
             command.env_remove(name);
         }

@@ -1,0 +1,55 @@
+//! Reading trusted CA certificates from a PEM file: `--ca-file` for HTTPS targets and the probe,
+//! `sslrootcert` for PostgreSQL. Errors name the setting the file came from.
+
+use std::path::Path;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+/// The certificates of the PEM file at `path` (other sections, such as keys, are skipped);
+/// `setting` names where the path was given (`--ca-file`, `sslrootcert`) in the error, which is
+/// one line: the file cannot be read, is not valid PEM, or holds no certificate.
+pub fn read_certificates(
+    path: &Path,
+    setting: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path)
+        .map_err(|err| format!("cannot read {setting} {}: {err}", path.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| format!("{setting} {} is not valid PEM: {err}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!(
+            "{setting} {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(certificates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates_are_read_and_bad_files_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        let missing = read_certificates(&path, "sslrootcert").unwrap_err();
+        assert!(missing.starts_with("cannot read sslrootcert "), "{missing}");
+
+        std::fs::write(&path, "no PEM here\n").unwrap();
+        let empty = read_certificates(&path, "--ca-file").unwrap_err();
+        assert!(empty.ends_with("holds no PEM certificate"), "{empty}");
+
+        std::fs::write(&path, "-----BEGIN CERTIFICATE-----\n!!!\n").unwrap();
+        let broken = read_certificates(&path, "sslrootcert").unwrap_err();
+        assert!(broken.contains("is not valid PEM"), "{broken}");
+
+        let body = "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n";
+        std::fs::write(&path, format!("{body}{body}")).unwrap();
+        let read = read_certificates(&path, "sslrootcert").unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].as_ref(), [1, 2, 3]);
+    }
+}
