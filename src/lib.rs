@@ -111,6 +111,7 @@ fn run_gen(args: &GenArgs, signal: &Arc<StopSignal>) -> u8 {
         shard: config.shard,
         seed: config.seed,
         rate: config.rate,
+        duration: config.duration,
         signal: Arc::clone(signal),
     };
     let mut settings = Map::new();

@@ -502,7 +502,7 @@ fn rate_holds_the_rows_per_second_over_all_workers() {
         rows <= 20_000.0 * elapsed + 500.0,
         "{rows} rows in {elapsed} s"
     );
-    assert!(rows >= 0.9 * 20_000.0 * 3.0, "{rows} rows in {elapsed} s");
+    assert!(rows >= 0.7 * 20_000.0 * 3.0, "{rows} rows in {elapsed} s");
     assert_eq!(report["config"]["rate"], 20_000.0);
 }
 

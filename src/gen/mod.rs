@@ -12,6 +12,7 @@ pub use readings::{Reading, ReadingsBatch, LOCATIONS, READINGS_SCHEMA, STATUSES}
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::config::Shard;
 use crate::engine::{Committed, RateLimit, Source, SourceError, SourceFactory, StopSignal};
@@ -75,6 +76,8 @@ pub struct GenSourceFactory {
     seed: u64,
     batch: usize,
     rate: Option<RateLimit>,
+    /// `--duration`: a wait for the rate ends when it has passed.
+    duration: Option<Duration>,
     signal: Arc<StopSignal>,
 }
 
@@ -83,6 +86,7 @@ impl SourceFactory for GenSourceFactory {
         Ok(Box::new(GenSource {
             factory: self,
             batch: ReadingsBatch::with_capacity(self.seed, self.batch),
+            deadline: None,
         }))
     }
 }
@@ -96,6 +100,8 @@ pub struct GenPlan {
     pub seed: u64,
     /// Rows per second over all workers.
     pub rate: Option<f64>,
+    /// `--duration`, which also ends a wait for the rate.
+    pub duration: Option<Duration>,
     /// Ends a wait for the rate when the load stops.
     pub signal: Arc<StopSignal>,
 }
@@ -112,6 +118,7 @@ impl SourcePlan for GenPlan {
             seed: self.seed,
             batch: self.batch,
             rate: self.rate.map(RateLimit::new),
+            duration: self.duration,
             signal: Arc::clone(&self.signal),
         }))
     }
@@ -121,22 +128,38 @@ impl SourcePlan for GenPlan {
 struct GenSource<'a> {
     factory: &'a GenSourceFactory,
     batch: ReadingsBatch,
+    /// The end of `--duration`, counted from the first batch asked for: the moment the engine's
+    /// clock starts, give or take the time to call this.
+    deadline: Option<Instant>,
 }
 
 impl Source for GenSource<'_> {
     fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError> {
         let GenSourceFactory {
-            plan, rate, signal, ..
+            plan,
+            rate,
+            duration,
+            signal,
+            batch,
+            ..
         } = self.factory;
-        let Some(claim) = plan.claim() else {
-            return Ok(None);
-        };
+        if self.deadline.is_none() {
+            self.deadline = duration.map(|duration| Instant::now() + duration);
+        }
+        let deadline = self.deadline;
+        // The slot first (a whole batch's), then the ids: a wait cut short by a stop must not
+        // leave a hole in the ids loaded.
         if let Some(rate) = rate {
-            let rows = (claim.local.end - claim.local.start) as u32;
-            if !rate.wait(rows, || signal.is_stopping()) {
+            let past_deadline = || deadline.is_some_and(|at| Instant::now() >= at);
+            if !rate.wait(*batch as u32, || signal.is_stopping() || past_deadline())
+                || past_deadline()
+            {
                 return Ok(None);
             }
         }
+        let Some(claim) = plan.claim() else {
+            return Ok(None);
+        };
         self.batch.fill(claim.seq, claim.local, plan.shard());
         Ok(Some(&self.batch))
     }

@@ -78,7 +78,13 @@ pub fn connect(target: &PgTarget) -> Result<Client, SinkError> {
     target
         .tls()
         .connect(target.config())
-        .map_err(|err| classify(&err, target, None))
+        .map_err(|err| match tls::failure(&err, target) {
+            Some(message) => SinkError::Permanent {
+                kind: "tls",
+                message,
+            },
+            None => classify(&err, target, None),
+        })
 }
 
 /// Stops a load that would need more connections than the server has room for, before any row is
@@ -99,7 +105,9 @@ fn check_connection_room(
          SELECT current_setting('max_connections')::int, \
                 current_setting('max_connections')::int + 1 - every.n \
                 - CASE WHEN r.rolsuper THEN 0 \
-                       ELSE current_setting('superuser_reserved_connections')::int END, \
+                       ELSE current_setting('superuser_reserved_connections')::int \
+                            + coalesce(nullif(current_setting('reserved_connections', true), \
+                                              '')::int, 0) END, \
                 CASE WHEN r.rolsuper THEN -1 ELSE r.rolconnlimit END, \
                 r.rolconnlimit + 1 - mine.n \
          FROM pg_roles r, mine, every WHERE r.rolname = current_user",
@@ -140,9 +148,6 @@ pub fn classify(err: &postgres::Error, target: &PgTarget, table: Option<&TableNa
     let transient = |kind, message: String| SinkError::Transient { kind, message };
     let permanent = |kind, message: String| SinkError::Permanent { kind, message };
     let Some(db) = err.as_db_error() else {
-        if let Some(message) = tls::failure(err, target) {
-            return permanent("tls", message);
-        }
         let io_cause =
             std::error::Error::source(err).and_then(|source| source.downcast_ref::<io::Error>());
         return if err.is_closed() || io_cause.is_some() {

@@ -144,6 +144,15 @@ fn client_config(mode: SslMode, root_cert: Option<&Path>) -> Result<ClientConfig
         .with_safe_default_protocol_versions()
         .map_err(|err| format!("cannot set up TLS: {err}"))?;
     let builder = match (mode, root_cert) {
+        // As libpq: a chain to any public CA, with no name checked, would vouch for anyone.
+        (SslMode::VerifyCa, None) => {
+            return Err(
+                "sslmode=verify-ca needs sslrootcert=PATH, the CA the server's \
+                        certificate must chain to (without it any public CA would do and no \
+                        host name is checked); use verify-full to rely on the built-in roots"
+                    .into(),
+            )
+        }
         (SslMode::VerifyFull, _) => builder.with_root_certificates(roots(root_cert)?),
         (SslMode::VerifyCa, _) | (SslMode::Require, Some(_)) => builder
             .dangerous()
@@ -264,9 +273,12 @@ pub(super) fn failure(err: &postgres::Error, target: &PgTarget) -> Option<String
         }
         rustls::Error::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => format!(
-            "{refused}; connect by a host name the certificate holds, or use sslmode=verify-ca"
-        ),
+        ) => match target.tls().root_cert {
+            Some(_) => format!(
+                "{refused}; connect by a host name the certificate holds, or use sslmode=verify-ca"
+            ),
+            None => format!("{refused}; connect by a host name the certificate holds"),
+        },
         rustls::Error::InvalidCertificate(_) => {
             format!("the server's certificate was refused: {refused}")
         }

@@ -373,7 +373,8 @@ impl TlsKeys {
     /// the driver (a part it would refuse is left in, for it to say so).
     fn take(text: &str) -> (String, TlsKeys) {
         let mut keys = TlsKeys::default();
-        let rest = if text.contains("://") {
+        // The driver's own test: anything else is a key=value DSN.
+        let rest = if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             keys.take_from_url(text)
         } else {
             keys.take_from_dsn(text)

@@ -244,7 +244,7 @@ pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bo
 
 /// Rows in a table, or 0 while it does not exist yet or the server is away.
 pub fn count_or_zero(pg: &Pg, table: &str) -> i64 {
-    postgres::Client::connect(&pg.url(), postgres::NoTls)
+    postgres::Client::connect(&pg.client_dsn, postgres::NoTls)
         .and_then(|mut client| client.query_one(&format!("SELECT count(*) FROM {table}"), &[]))
         .map_or(0, |row| row.get(0))
 }

@@ -291,6 +291,10 @@ fn a_bad_sslmode_or_sslrootcert_is_a_one_line_usage_error() {
             "host=127.0.0.1 password=s3cret sslmode=verify-ca sslrootcert=/nonexistent/ca.pem",
             "cannot read sslrootcert /nonexistent/ca.pem",
         ),
+        (
+            "postgres://app:s3cret@127.0.0.1:1/db?sslmode=verify-ca",
+            "sslmode=verify-ca needs sslrootcert=PATH",
+        ),
     ] {
         let run = load(Loader::new(), target, "readings");
         let stderr = run.stderr();
