@@ -504,6 +504,17 @@ fn rate_holds_the_rows_per_second_over_all_workers() {
     );
     assert!(rows >= 0.7 * 20_000.0 * 3.0, "{rows} rows in {elapsed} s");
     assert_eq!(report["config"]["rate"], 20_000.0);
+
+    // A slot that starts after --duration is not waited for: one batch in 2 s, not 10 s later.
+    let run = Loader::new()
+        .args(["--target", "null", "--rate", "100", "--duration", "2s"])
+        .args(["--threads", "2", "--batch", "1000", "--report"])
+        .arg_path(&report_path)
+        .run_within(Duration::from_secs(20));
+    run.assert_success();
+    let report = read_report(&report_path);
+    assert_eq!(report["rows_loaded"], 1000, "{report}");
+    assert!(report["elapsed_s"].as_f64().unwrap() < 5.0, "{report}");
 }
 
 #[test]
