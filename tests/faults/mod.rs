@@ -17,6 +17,9 @@ use crate::support::{
 };
 use loader::pg::local::Setup;
 
+/// Retries enough to outlast every fault here.
+const PATIENT: [&str; 4] = ["--retry-for", "60s", "--max-retries", "30"];
+
 /// A random generator for one test, its seed printed (or taken from `LOADER_FAULT_SEED`).
 fn seeded(test: &str) -> fastrand::Rng {
     let seed = std::env::var("LOADER_FAULT_SEED")
@@ -49,14 +52,8 @@ fn five_postgres_restarts_in_a_five_million_row_load_lose_and_duplicate_nothing(
     let report_path = dir.path().join("r.json");
     let child = Loader::new()
         .args(["--threads", "2", "--batch", "1000", "--rows", "5000000"])
-        .args([
-            "--create",
-            "--quiet",
-            "--retry-for",
-            "60s",
-            "--max-retries",
-            "30",
-        ])
+        .args(["--create", "--quiet"])
+        .args(PATIENT)
         .args(["--target", &pg.url(), "--report"])
         .arg_path(&report_path)
         .spawn();
@@ -165,14 +162,8 @@ fn postgres_behind_a_proxy_that_resets_stalls_and_delays_gets_every_row_once() {
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres", proxy.port);
     let run = Loader::new()
         .args(["--threads", "4", "--batch", "1000", "--rows", "1000000"])
-        .args([
-            "--create",
-            "--quiet",
-            "--retry-for",
-            "60s",
-            "--max-retries",
-            "30",
-        ])
+        .args(["--create", "--quiet"])
+        .args(PATIENT)
         .args(["--target", &url, "--report"])
         .arg_path(&report_path)
         .run_within(Duration::from_secs(180));
@@ -201,15 +192,8 @@ fn an_http_target_behind_a_proxy_that_resets_stalls_and_delays_gets_every_row() 
     let report_path = dir.path().join("r.json");
     let run = Loader::new()
         .args(["--threads", "4", "--batch", "1000", "--rows", "100000"])
-        .args([
-            "--timeout",
-            "1s",
-            "--quiet",
-            "--retry-for",
-            "60s",
-            "--max-retries",
-            "30",
-        ])
+        .args(["--timeout", "1s", "--quiet"])
+        .args(PATIENT)
         .args(["--target", &format!("http://127.0.0.1:{}/rows", proxy.port)])
         .arg("--report")
         .arg_path(&report_path)
@@ -292,7 +276,8 @@ fn an_http_target_failing_at_random_for_a_minute_gets_every_row_once() {
     let report_path = dir.path().join("r.json");
     let run = Loader::new()
         .args(["--threads", "4", "--batch", "1000", "--duration", "60s"])
-        .args(["--quiet", "--retry-for", "60s", "--max-retries", "30"])
+        .args(["--quiet"])
+        .args(PATIENT)
         .args([
             "--target",
             &format!("http://127.0.0.1:{}/rows", server.port),
