@@ -426,10 +426,13 @@ find_pgloader() {
         fi
     fi
     if [[ -z $PGLOADER_PROBLEM ]]; then
-        PGLOADER_VERSION=$("$PGLOADER" --version 2>&1 | head -n 1) || {
-            PGLOADER_PROBLEM="$PGLOADER --version failed ($PGLOADER_VERSION): pgloader was not measured"
+        # Not `| head -n 1`: under pipefail, pgloader's second line may then die of SIGPIPE.
+        if PGLOADER_VERSION=$("$PGLOADER" --version 2>&1); then
+            PGLOADER_VERSION=${PGLOADER_VERSION%%$'\n'*}
+        else
+            PGLOADER_PROBLEM="$PGLOADER --version failed (${PGLOADER_VERSION%%$'\n'*}): pgloader was not measured"
             PGLOADER_VERSION=""
-        }
+        fi
     fi
     if [[ -n $PGLOADER_PROBLEM ]]; then
         log "WARNING: $PGLOADER_PROBLEM"
