@@ -56,6 +56,8 @@ thousands() {
 }
 # A JSON string literal.
 json_str() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
+# A JSON string literal, or null when empty.
+json_str_or_null() { if [[ -n $1 ]]; then json_str "$1"; else echo null; fi; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -489,6 +491,14 @@ pgloader_runs() {
 #                    the ratio to that section's BASELINE configuration (no ratio column when
 #                    BASELINE is empty; RATIO LABEL, default BASELINE, names it in the header).
 #                    Without it: one table of every configuration, ratios to BASELINE.
+#   RESULT_RATIOS    optional, without RESULT_SECTIONS: lines "LABEL<TAB>REFERENCE", one ratio column
+#                    per line ("ratio to LABEL") instead of the ratio to BASELINE; REFERENCE is a
+#                    configuration's name, or "fastest:KIND[,KIND…]" for the highest median of
+#                    those kinds. The resolved references are listed under the facts.
+#   RESULT_SKIPPED   optional, without RESULT_SECTIONS: lines "CONFIGURATION<TAB>REASON", rows
+#                    marked **not measured** (the reason in the runs column) at the end of the
+#                    table, and "skipped" in the JSON
+#   RESULT_FILE      optional, the files' base name (default results: OUT/results.{md,json})
 # Configurations recorded with REQUESTS get a column of loader's own requests/s (REQUESTS over
 # loader's clock, rows / rows_per_s), and requests/s over both clocks in results.json.
 bench_write_results() {
@@ -497,7 +507,8 @@ bench_write_results() {
     export SETTINGS="${SERVER_SETTINGS[*]}"
     export RESULT_TITLE RESULT_FACTS RESULT_NOTES RESULT_JSON
     export RESULT_COMPARE=${RESULT_COMPARE:-} RESULT_WARNINGS=${RESULT_WARNINGS:-}
-    export RESULT_SECTIONS=${RESULT_SECTIONS:-}
+    export RESULT_SECTIONS=${RESULT_SECTIONS:-} RESULT_RATIOS=${RESULT_RATIOS:-}
+    export RESULT_SKIPPED=${RESULT_SKIPPED:-} RESULT_FILE=${RESULT_FILE:-results}
     python3 - <<'PY'
 import json, os, statistics
 
@@ -582,12 +593,40 @@ if env["RESULT_SECTIONS"].strip():
                     c["median_rows_per_s"] / baseline["median_rows_per_s"] if baseline else None
                 )
     ratio_key = "ratio_to_baseline"
+elif env["RESULT_RATIOS"].strip():
+    sections = [(None, None, None, None)]
+    ratio_key = None
 else:
     sections = [(None, None, env["BASELINE"], "2-stream `\\copy`")]
     baseline = by_name[env["BASELINE"]]
     for c in configs:
         c["ratio_to_two_stream_copy"] = c["median_rows_per_s"] / baseline["median_rows_per_s"]
     ratio_key = "ratio_to_two_stream_copy"
+
+# Ratio columns (RESULT_RATIOS): (label, spec, reference configuration or None).
+ratio_columns = []
+for line in env["RESULT_RATIOS"].split("\n"):
+    if not line.strip() or env["RESULT_SECTIONS"].strip():
+        continue
+    label, spec = line.split("\t")
+    if spec.startswith("fastest:"):
+        kinds = spec[len("fastest:"):].split(",")
+        candidates = [c for c in configs if c["kind"] in kinds]
+        ref = max(candidates, key=lambda c: c["median_rows_per_s"]) if candidates else None
+    else:
+        ref = by_name.get(spec)
+    ratio_columns.append((label, spec, ref))
+for c in configs:
+    if ratio_columns:
+        c["ratios"] = {
+            label: c["median_rows_per_s"] / ref["median_rows_per_s"] if ref else None
+            for label, _, ref in ratio_columns
+        }
+skipped = []
+for line in env["RESULT_SKIPPED"].split("\n"):
+    if line.strip():
+        name, reason = line.split("\t", 1)
+        skipped.append({"configuration": name, "reason": reason})
 
 warnings = [w for w in env["RESULT_WARNINGS"].split("\n") if w.strip()]
 comparisons = []
@@ -622,6 +661,11 @@ if env["PG_VERSION"]:
         f"- PostgreSQL {env['PG_VERSION']}, local throwaway cluster on 127.0.0.1: {env['SETTINGS']}"
     )
 lines += [l for l in env["RESULT_FACTS"].split("\n") if l.strip()]
+for label, spec, ref in ratio_columns:
+    if ref:
+        lines.append(f"- ratio to {label}: {md(ref['configuration'])}, median {n(ref['median_rows_per_s'])} rows/s")
+    else:
+        lines.append(f"- ratio to {label}: **not measured** ({md(spec)})")
 for heading, kinds, baseline_name, label in sections:
     members = [c for c in configs if kinds is None or c["kind"] in kinds]
     requests = any("median_loader_requests_per_s" in c for c in members)
@@ -632,6 +676,9 @@ for heading, kinds, baseline_name, label in sections:
     align = ["---", "---:"]
     if baseline_name:
         header.append(f"ratio to {label}")
+        align.append("---:")
+    for ratio_label, _, _ in ratio_columns:
+        header.append(f"ratio to {ratio_label}")
         align.append("---:")
     header.append("loader's own rows/s (median)")
     align.append("---:")
@@ -645,11 +692,19 @@ for heading, kinds, baseline_name, label in sections:
         cells = [md(c["configuration"]), n(c["median_rows_per_s"])]
         if baseline_name:
             cells.append(f"{c[ratio_key]:.2f}")
+        for ratio_label, _, _ in ratio_columns:
+            ratio = c["ratios"][ratio_label]
+            cells.append("–" if ratio is None else f"{ratio:.2f}")
         cells.append(n(c["median_loader_rows_per_s"]))
         if requests:
             cells.append(n(c.get("median_loader_requests_per_s")))
         cells.append(", ".join(n(f) for f in c["figures"]))
         lines.append("| " + " | ".join(cells) + " |")
+    if heading is None:
+        for x in skipped:
+            cells = [md(x["configuration"]), "**not measured**"]
+            cells += ["–"] * (len(header) - 3) + [md(x["reason"])]
+            lines.append("| " + " | ".join(cells) + " |")
 if comparisons:
     lines += [
         "",
@@ -668,7 +723,7 @@ lines += ["", "Notes:", ""]
 lines += [l for l in env["RESULT_NOTES"].split("\n") if l.strip()]
 text = "\n".join(lines) + "\n"
 print(text, end="")
-with open(os.path.join(env["OUT"], "results.md"), "w") as f:
+with open(os.path.join(env["OUT"], env["RESULT_FILE"] + ".md"), "w") as f:
     f.write(text)
 result = {
     "date": env["DATE"],
@@ -683,16 +738,28 @@ if env["RESULT_SECTIONS"].strip():
         {"heading": heading, "kinds": kinds, "baseline": baseline_name}
         for heading, kinds, baseline_name, _ in sections
     ]
+elif ratio_columns:
+    result["ratios"] = [
+        {
+            "label": label,
+            "reference": spec,
+            "configuration": ref["configuration"] if ref else None,
+            "median_rows_per_s": ref["median_rows_per_s"] if ref else None,
+        }
+        for label, spec, ref in ratio_columns
+    ]
 else:
     result["baseline"] = env["BASELINE"]
 result["configurations"] = configs
+if skipped:
+    result["skipped"] = skipped
 if comparisons:
     result["comparisons"] = comparisons
 if warnings:
     result["warnings"] = warnings
-with open(os.path.join(env["OUT"], "results.json"), "w") as f:
+with open(os.path.join(env["OUT"], env["RESULT_FILE"] + ".json"), "w") as f:
     json.dump(result, f, indent=2)
     f.write("\n")
 PY
-    log "wrote $OUT/results.md and $OUT/results.json"
+    log "wrote $OUT/${RESULT_FILE:-results}.md and $OUT/${RESULT_FILE:-results}.json"
 }
