@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 #
-# bench-lib.sh: what scripts/bench-gen, scripts/bench-copy and scripts/bench-http share (DESIGN
-# §10): the throwaway PostgreSQL cluster, the checks of every run, the psql `\copy` peers, medians
-# and the results files. Sourced, never run. A script sets BENCH_NAME and `set -euo pipefail`, then:
+# bench-lib.sh: what scripts/compare, bench-gen, bench-copy, bench-http and the other benchmarks
+# share (DESIGN §10): the throwaway PostgreSQL cluster, the checks of every run, the timed runs of
+# loader and its peers (psql `\copy`, pgbench, pgloader), medians and the results files. Sourced,
+# never run. A script sets BENCH_NAME and `set -euo pipefail`, then:
 #
 #     BENCH_NAME=bench-x
 #     source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
@@ -18,6 +19,11 @@
 #     report_rate REPORT ROWS; report_value REPORT KEY   # loader's --report: checked; one field
 #     make_readings_csv "$WORK/readings.csv"   # + $WORK/half-a.csv, $WORK/half-b.csv
 #     run_psql_copy "$WORK/readings.csv"       # psql \copy, 1 stream and 2 parallel streams
+#     timed_runs NAME KIND ROWS THREADS TABLE COMMAND…          # RUNS checked, recorded runs
+#     timed_pair_runs NAME KIND ROWS TABLE COMMAND ARG_A ARG_B  # two at once, timed together
+#     loader_runs NAME KIND THREADS LOADER_ARGUMENTS…           # loader into readings, + report
+#     pgbench_runs SCALE                       # pgbench -i -I dtg -s SCALE
+#     find_pgloader install|skip; pgloader_runs "$WORK/readings.csv"  # pgloader, or a WARNING
 #     RESULT_TITLE=… RESULT_FACTS=… RESULT_NOTES=… RESULT_JSON=… bench_write_results
 #
 # The cluster: initdb into a mktemp directory (owned by `postgres` when run as root; initdb and the
@@ -50,6 +56,8 @@ thousands() {
 }
 # A JSON string literal.
 json_str() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
+# A JSON string literal, or null when empty.
+json_str_or_null() { if [[ -n $1 ]]; then json_str "$1"; else echo null; fi; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -264,30 +272,51 @@ copy_file() {
 # psql \copy of the whole CSV (one stream) and of its two halves at once (two streams, the
 # BASELINE), RUNS times each, into `readings`; leaves the table empty.
 run_psql_copy() {
-    local csv=$1 name run t0 t1 wall status_a status_b
+    local csv=$1
+    timed_runs 'psql \copy CSV, 1 stream' psql "$ROWS" 1 readings copy_file "$csv"
+    timed_pair_runs "$BASELINE" psql "$ROWS" readings copy_file "$WORK/half-a.csv" "$WORK/half-b.csv"
+    sql "TRUNCATE readings" >/dev/null
+}
 
-    name='psql \copy CSV, 1 stream'
-    for ((run = 1; run <= RUNS; run++)); do
-        reset_table readings
+# --- timed runs -----------------------------------------------------------------------------------
+
+# timed_runs NAME KIND ROWS THREADS TABLE COMMAND…: RUNS runs of COMMAND (a program or a function),
+# each after reset_table TABLE, timed by the wall clock, checked by its exit status and by
+# `expect_count TABLE ROWS`, then recorded. This and the other *_runs functions take RUNS (and
+# RUN_OFFSET, added to the run numbers in messages) from the environment: `RUNS=1 RUN_OFFSET=2
+# timed_runs …` is the third run alone, for scripts that interleave configurations run by run.
+timed_runs() {
+    local name=$1 kind=$2 want=$3 threads=$4 table=$5 run t0 t1 wall status
+    shift 5
+    for ((run = 1 + ${RUN_OFFSET:-0}; run <= RUNS + ${RUN_OFFSET:-0}; run++)); do
+        reset_table "$table"
+        status=0
         t0=$(now)
-        copy_file "$csv" >"$WORK/psql.log" 2>&1 || {
-            cat "$WORK/psql.log" >&2
-            die "$name, run $run: psql failed"
-        }
+        "$@" >"$WORK/run.log" 2>&1 || status=$?
         t1=$(now)
-        expect_count readings "$ROWS" "$name, run $run"
+        if ((status)); then
+            tail -n 40 "$WORK/run.log" >&2
+            die "$name, run $run: $1 failed (exit $status)"
+        fi
+        expect_count "$table" "$want" "$name, run $run"
         wall=$(elapsed "$t0" "$t1")
-        record "$name" psql "$ROWS" 1 "$wall" ""
+        record "$name" "$kind" "$want" "$threads" "$wall" ""
         log "$name, run $run: ${wall}s"
     done
+}
 
-    name=$BASELINE
-    for ((run = 1; run <= RUNS; run++)); do
-        reset_table readings
+# timed_pair_runs NAME KIND ROWS TABLE COMMAND ARG_A ARG_B: like timed_runs, with `COMMAND ARG_A`
+# and `COMMAND ARG_B` started at once and timed together, from the start of the first to the end
+# of the last (recorded with 2 threads); both must succeed and TABLE then hold ROWS rows.
+timed_pair_runs() {
+    local name=$1 kind=$2 want=$3 table=$4 command=$5 arg_a=$6 arg_b=$7 run t0 t1 wall
+    local status_a status_b
+    for ((run = 1 + ${RUN_OFFSET:-0}; run <= RUNS + ${RUN_OFFSET:-0}; run++)); do
+        reset_table "$table"
         t0=$(now)
-        copy_file "$WORK/half-a.csv" >"$WORK/psql-a.log" 2>&1 &
+        "$command" "$arg_a" >"$WORK/run-a.log" 2>&1 &
         BG_PIDS=($!)
-        copy_file "$WORK/half-b.csv" >"$WORK/psql-b.log" 2>&1 &
+        "$command" "$arg_b" >"$WORK/run-b.log" 2>&1 &
         BG_PIDS+=($!)
         status_a=0 status_b=0
         wait "${BG_PIDS[0]}" || status_a=$?
@@ -295,14 +324,152 @@ run_psql_copy() {
         t1=$(now)
         BG_PIDS=()
         if ((status_a || status_b)); then
-            cat "$WORK/psql-a.log" "$WORK/psql-b.log" >&2
-            die "$name, run $run: psql failed (exit $status_a, $status_b)"
+            tail -n 20 "$WORK/run-a.log" "$WORK/run-b.log" >&2
+            die "$name, run $run: $command failed (exit $status_a, $status_b)"
         fi
-        expect_count readings "$ROWS" "$name, run $run"
+        expect_count "$table" "$want" "$name, run $run"
         wall=$(elapsed "$t0" "$t1")
-        record "$name" psql "$ROWS" 2 "$wall" ""
+        record "$name" "$kind" "$want" 2 "$wall" ""
         log "$name, run $run: ${wall}s"
     done
+}
+
+# loader_runs NAME KIND THREADS LOADER_ARGUMENTS…: RUNS runs of
+# `$LOADER LOADER_ARGUMENTS… --quiet --report FILE --reject-file FILE` loading ROWS rows into
+# `readings`, each after reset_table readings, timed by the wall clock; checked by the exit
+# status, the count (the first rejected rows shown when one is missing) and the report (completed,
+# ROWS rows loaded); recorded with the report's rows_per_s as loader's own figure.
+loader_runs() {
+    local name=$1 kind=$2 threads=$3 run t0 t1 wall rate report rejects got
+    shift 3
+    for ((run = 1 + ${RUN_OFFSET:-0}; run <= RUNS + ${RUN_OFFSET:-0}; run++)); do
+        reset_table readings
+        report=$WORK/report-$run.json
+        rejects=$WORK/rejects-$run.ndjson
+        rm -f "$report" "$rejects"
+        t0=$(now)
+        if ! "$LOADER" "$@" --quiet --report "$report" --reject-file "$rejects" \
+            >"$WORK/loader.log" 2>&1; then
+            tail -n 40 "$WORK/loader.log" >&2
+            die "$name, run $run: loader failed"
+        fi
+        t1=$(now)
+        got=$(sql "SELECT count(*) FROM readings")
+        if [[ $got != "$ROWS" ]]; then
+            tail -n 40 "$WORK/loader.log" >&2
+            if [[ -s $rejects ]]; then
+                echo "first rejected rows ($rejects):" >&2
+                head -n 5 "$rejects" >&2
+            fi
+            die "$name, run $run: readings holds $got rows, expected $ROWS"
+        fi
+        rate=$(report_rate "$report" "$ROWS") || die "$name, run $run: bad report"
+        wall=$(elapsed "$t0" "$t1")
+        record "$name" "$kind" "$ROWS" "$threads" "$wall" "$rate"
+        log "$name, run $run: ${wall}s"
+    done
+}
+
+# --- pgbench -i -----------------------------------------------------------------------------------
+
+# pgbench_runs SCALE: RUNS runs of `pgbench -i -I dtg -s SCALE` (drop and create its tables,
+# client-side generate with COPY; no vacuum, no primary key), each after dropping its tables and a
+# CHECKPOINT, checked by the count of pgbench_accounts (100,000 rows per scale unit); recorded
+# under the name "pgbench -i -I dtg -s SCALE", kind pgbench. Drops its tables at the end.
+pgbench_runs() {
+    local scale=$1 accounts=$(($1 * 100000)) name="pgbench -i -I dtg -s $1" run t0 t1 wall
+    local drop="DROP TABLE IF EXISTS pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history"
+    for ((run = 1 + ${RUN_OFFSET:-0}; run <= RUNS + ${RUN_OFFSET:-0}; run++)); do
+        # -I dtg drops the tables itself: no TRUNCATE needed, but flush the previous run first.
+        sql "$drop" >/dev/null
+        sql "CHECKPOINT" >/dev/null
+        t0=$(now)
+        pgbench -i -I dtg -s "$scale" -q -h 127.0.0.1 -p "$PORT" -U postgres postgres \
+            >"$WORK/pgbench.log" 2>&1 || {
+            cat "$WORK/pgbench.log" >&2
+            die "$name, run $run: pgbench failed"
+        }
+        t1=$(now)
+        expect_count pgbench_accounts "$accounts" "$name, run $run"
+        wall=$(elapsed "$t0" "$t1")
+        record "$name" pgbench "$accounts" 1 "$wall" ""
+        log "$name, run $run: ${wall}s"
+    done
+    sql "$drop" >/dev/null
+}
+
+# --- pgloader -------------------------------------------------------------------------------------
+
+PGLOADER_NAME='pgloader CSV (Debian package, default settings)'
+
+# find_pgloader install|skip: leaves PGLOADER set to a runnable pgloader and PGLOADER_VERSION to
+# its version, or PGLOADER_PROBLEM saying why there is none (PGLOADER_RUNS=0 skips it). A missing
+# pgloader is installed with apt-get when run as root (`install`), or not measured (`skip`).
+find_pgloader() {
+    PGLOADER_PROBLEM=""
+    PGLOADER_VERSION=""
+    if ((${PGLOADER_RUNS:-1} == 0)); then
+        PGLOADER_PROBLEM="pgloader was skipped (PGLOADER_RUNS=0): not measured"
+    elif [[ -n ${PGLOADER:-} ]]; then
+        command -v "$PGLOADER" >/dev/null ||
+            PGLOADER_PROBLEM="PGLOADER=$PGLOADER is not an executable: pgloader was not measured"
+    elif PGLOADER=$(command -v pgloader); then
+        :
+    elif [[ $1 != install ]]; then
+        PGLOADER_PROBLEM="pgloader is not installed: not measured (apt-get install -y pgloader, or set PGLOADER)"
+    elif ((!AS_ROOT)) || ! command -v apt-get >/dev/null; then
+        PGLOADER_PROBLEM="pgloader is not installed and this script cannot install it (needs root and apt-get): pgloader was not measured; run apt-get install -y pgloader"
+    else
+        log "pgloader not found: apt-get update && apt-get install -y pgloader"
+        if ! { apt-get update >"$WORK/apt.log" 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y pgloader >>"$WORK/apt.log" 2>&1 &&
+            PGLOADER=$(command -v pgloader); }; then
+            PGLOADER_PROBLEM="pgloader is not installed and \`apt-get install -y pgloader\` failed ($(tail -n 1 "$WORK/apt.log")): pgloader was not measured"
+        fi
+    fi
+    if [[ -z $PGLOADER_PROBLEM ]]; then
+        # Not `| head -n 1`: under pipefail, pgloader's second line may then die of SIGPIPE.
+        if PGLOADER_VERSION=$("$PGLOADER" --version 2>&1); then
+            PGLOADER_VERSION=${PGLOADER_VERSION%%$'\n'*}
+        else
+            PGLOADER_PROBLEM="$PGLOADER --version failed (${PGLOADER_VERSION%%$'\n'*}): pgloader was not measured"
+            PGLOADER_VERSION=""
+        fi
+    fi
+    if [[ -n $PGLOADER_PROBLEM ]]; then
+        log "WARNING: $PGLOADER_PROBLEM"
+    else
+        log "using $PGLOADER: $PGLOADER_VERSION"
+    fi
+}
+
+# pgloader_command_file CSV: writes $WORK/readings.load (PGLOADER_FILE), pgloader's command file
+# loading the CSV (with its header) into `readings`, every other setting pgloader's default.
+pgloader_command_file() {
+    PGLOADER_FILE=$WORK/readings.load
+    cat >"$PGLOADER_FILE" <<EOF
+LOAD CSV
+     FROM '$1' (id, ts, sensor_id, location, temperature, humidity, status)
+     INTO postgresql://postgres@127.0.0.1:$PORT/postgres
+     TARGET TABLE readings
+     WITH skip header = 1,
+          fields optionally enclosed by '"',
+          fields terminated by ',';
+EOF
+}
+
+pgloader_once() {
+    rm -rf "$WORK/pgloader"
+    "$PGLOADER" --root-dir "$WORK/pgloader" "$PGLOADER_FILE"
+}
+
+# pgloader_runs CSV: PGLOADER_RUNS runs of pgloader loading the CSV into `readings` (recorded as
+# PGLOADER_NAME, kind pgloader), unless find_pgloader found none. pgloader exits 0 after rejecting
+# rows: the count decides. Leaves the table empty.
+pgloader_runs() {
+    pgloader_command_file "$1"
+    [[ -z $PGLOADER_PROBLEM ]] || return 0
+    RUNS=${PGLOADER_RUNS:-$RUNS} timed_runs "$PGLOADER_NAME" pgloader "$ROWS" 1 readings pgloader_once
     sql "TRUNCATE readings" >/dev/null
 }
 
@@ -324,6 +491,14 @@ run_psql_copy() {
 #                    the ratio to that section's BASELINE configuration (no ratio column when
 #                    BASELINE is empty; RATIO LABEL, default BASELINE, names it in the header).
 #                    Without it: one table of every configuration, ratios to BASELINE.
+#   RESULT_RATIOS    optional, without RESULT_SECTIONS: lines "LABEL<TAB>REFERENCE", one ratio column
+#                    per line ("ratio to LABEL") instead of the ratio to BASELINE; REFERENCE is a
+#                    configuration's name, or "fastest:KIND[,KIND…]" for the highest median of
+#                    those kinds. The resolved references are listed under the facts.
+#   RESULT_SKIPPED   optional, without RESULT_SECTIONS: lines "CONFIGURATION<TAB>REASON", rows
+#                    marked **not measured** (the reason in the runs column) at the end of the
+#                    table, and "skipped" in the JSON
+#   RESULT_FILE      optional, the files' base name (default results: OUT/results.{md,json})
 # Configurations recorded with REQUESTS get a column of loader's own requests/s (REQUESTS over
 # loader's clock, rows / rows_per_s), and requests/s over both clocks in results.json.
 bench_write_results() {
@@ -332,7 +507,8 @@ bench_write_results() {
     export SETTINGS="${SERVER_SETTINGS[*]}"
     export RESULT_TITLE RESULT_FACTS RESULT_NOTES RESULT_JSON
     export RESULT_COMPARE=${RESULT_COMPARE:-} RESULT_WARNINGS=${RESULT_WARNINGS:-}
-    export RESULT_SECTIONS=${RESULT_SECTIONS:-}
+    export RESULT_SECTIONS=${RESULT_SECTIONS:-} RESULT_RATIOS=${RESULT_RATIOS:-}
+    export RESULT_SKIPPED=${RESULT_SKIPPED:-} RESULT_FILE=${RESULT_FILE:-results}
     python3 - <<'PY'
 import json, os, statistics
 
@@ -417,12 +593,40 @@ if env["RESULT_SECTIONS"].strip():
                     c["median_rows_per_s"] / baseline["median_rows_per_s"] if baseline else None
                 )
     ratio_key = "ratio_to_baseline"
+elif env["RESULT_RATIOS"].strip():
+    sections = [(None, None, None, None)]
+    ratio_key = None
 else:
     sections = [(None, None, env["BASELINE"], "2-stream `\\copy`")]
     baseline = by_name[env["BASELINE"]]
     for c in configs:
         c["ratio_to_two_stream_copy"] = c["median_rows_per_s"] / baseline["median_rows_per_s"]
     ratio_key = "ratio_to_two_stream_copy"
+
+# Ratio columns (RESULT_RATIOS): (label, spec, reference configuration or None).
+ratio_columns = []
+for line in env["RESULT_RATIOS"].split("\n"):
+    if not line.strip() or env["RESULT_SECTIONS"].strip():
+        continue
+    label, spec = line.split("\t")
+    if spec.startswith("fastest:"):
+        kinds = spec[len("fastest:"):].split(",")
+        candidates = [c for c in configs if c["kind"] in kinds]
+        ref = max(candidates, key=lambda c: c["median_rows_per_s"]) if candidates else None
+    else:
+        ref = by_name.get(spec)
+    ratio_columns.append((label, spec, ref))
+for c in configs:
+    if ratio_columns:
+        c["ratios"] = {
+            label: c["median_rows_per_s"] / ref["median_rows_per_s"] if ref else None
+            for label, _, ref in ratio_columns
+        }
+skipped = []
+for line in env["RESULT_SKIPPED"].split("\n"):
+    if line.strip():
+        name, reason = line.split("\t", 1)
+        skipped.append({"configuration": name, "reason": reason})
 
 warnings = [w for w in env["RESULT_WARNINGS"].split("\n") if w.strip()]
 comparisons = []
@@ -457,6 +661,11 @@ if env["PG_VERSION"]:
         f"- PostgreSQL {env['PG_VERSION']}, local throwaway cluster on 127.0.0.1: {env['SETTINGS']}"
     )
 lines += [l for l in env["RESULT_FACTS"].split("\n") if l.strip()]
+for label, spec, ref in ratio_columns:
+    if ref:
+        lines.append(f"- ratio to {label}: {md(ref['configuration'])}, median {n(ref['median_rows_per_s'])} rows/s")
+    else:
+        lines.append(f"- ratio to {label}: **not measured** ({md(spec)})")
 for heading, kinds, baseline_name, label in sections:
     members = [c for c in configs if kinds is None or c["kind"] in kinds]
     requests = any("median_loader_requests_per_s" in c for c in members)
@@ -467,6 +676,9 @@ for heading, kinds, baseline_name, label in sections:
     align = ["---", "---:"]
     if baseline_name:
         header.append(f"ratio to {label}")
+        align.append("---:")
+    for ratio_label, _, _ in ratio_columns:
+        header.append(f"ratio to {ratio_label}")
         align.append("---:")
     header.append("loader's own rows/s (median)")
     align.append("---:")
@@ -480,11 +692,19 @@ for heading, kinds, baseline_name, label in sections:
         cells = [md(c["configuration"]), n(c["median_rows_per_s"])]
         if baseline_name:
             cells.append(f"{c[ratio_key]:.2f}")
+        for ratio_label, _, _ in ratio_columns:
+            ratio = c["ratios"][ratio_label]
+            cells.append("–" if ratio is None else f"{ratio:.2f}")
         cells.append(n(c["median_loader_rows_per_s"]))
         if requests:
             cells.append(n(c.get("median_loader_requests_per_s")))
         cells.append(", ".join(n(f) for f in c["figures"]))
         lines.append("| " + " | ".join(cells) + " |")
+    if heading is None:
+        for x in skipped:
+            cells = [md(x["configuration"]), "**not measured**"]
+            cells += ["–"] * (len(header) - 3) + [md(x["reason"])]
+            lines.append("| " + " | ".join(cells) + " |")
 if comparisons:
     lines += [
         "",
@@ -503,7 +723,7 @@ lines += ["", "Notes:", ""]
 lines += [l for l in env["RESULT_NOTES"].split("\n") if l.strip()]
 text = "\n".join(lines) + "\n"
 print(text, end="")
-with open(os.path.join(env["OUT"], "results.md"), "w") as f:
+with open(os.path.join(env["OUT"], env["RESULT_FILE"] + ".md"), "w") as f:
     f.write(text)
 result = {
     "date": env["DATE"],
@@ -518,16 +738,28 @@ if env["RESULT_SECTIONS"].strip():
         {"heading": heading, "kinds": kinds, "baseline": baseline_name}
         for heading, kinds, baseline_name, _ in sections
     ]
+elif ratio_columns:
+    result["ratios"] = [
+        {
+            "label": label,
+            "reference": spec,
+            "configuration": ref["configuration"] if ref else None,
+            "median_rows_per_s": ref["median_rows_per_s"] if ref else None,
+        }
+        for label, spec, ref in ratio_columns
+    ]
 else:
     result["baseline"] = env["BASELINE"]
 result["configurations"] = configs
+if skipped:
+    result["skipped"] = skipped
 if comparisons:
     result["comparisons"] = comparisons
 if warnings:
     result["warnings"] = warnings
-with open(os.path.join(env["OUT"], "results.json"), "w") as f:
+with open(os.path.join(env["OUT"], env["RESULT_FILE"] + ".json"), "w") as f:
     json.dump(result, f, indent=2)
     f.write("\n")
 PY
-    log "wrote $OUT/results.md and $OUT/results.json"
+    log "wrote $OUT/${RESULT_FILE:-results}.md and $OUT/${RESULT_FILE:-results}.json"
 }
