@@ -103,39 +103,49 @@ impl Protocol for CrateDb {
         out.extend_from_slice(b"]}");
     }
 
-    fn judge(&self, target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
-        if status != 200 {
-            return Judgement::Failed(failure(target, &self.table, status, body));
-        }
-        let answer: BulkAnswer = match parse_answer(target, body) {
-            Ok(answer) => answer,
-            Err(failed) => return failed,
-        };
-        let Some(results) = answer.results else {
-            return Judgement::Stored;
-        };
-        Judgement::Items(
-            results
-                .into_iter()
-                .map(|result| {
-                    if result.rowcount >= 0 {
-                        return Item::Stored;
-                    }
-                    let message = result
-                        .error
-                        .and_then(|error| error.message)
-                        .or(result.error_message)
-                        .unwrap_or_else(|| {
-                            format!(
-                                "CrateDB did not store the row (rowcount {})",
-                                result.rowcount
-                            )
-                        });
-                    Item::Rejected(message)
-                })
-                .collect(),
-        )
+    fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement {
+        judge(target, &self.table, status, body, rows)
     }
+}
+
+/// What CrateDB's answer to a bulk insert into `table` of `rows` rows means.
+pub(super) fn judge(
+    target: &str,
+    table: &TableName,
+    status: u16,
+    body: &[u8],
+    _rows: usize,
+) -> Judgement {
+    if status != 200 {
+        return Judgement::Failed(failure(target, table, status, body));
+    }
+    let answer: BulkAnswer = match parse_answer(target, body) {
+        Ok(answer) => answer,
+        Err(failed) => return failed,
+    };
+    let Some(results) = answer.results else {
+        return Judgement::Stored;
+    };
+    let items = results
+        .into_iter()
+        .map(|result| {
+            if result.rowcount >= 0 {
+                return Item::Stored;
+            }
+            let message = result
+                .error
+                .and_then(|error| error.message)
+                .or(result.error_message)
+                .unwrap_or_else(|| {
+                    format!(
+                        "CrateDB did not store the row (rowcount {})",
+                        result.rowcount
+                    )
+                });
+            Item::Rejected(message)
+        })
+        .collect();
+    Judgement::Items(items)
 }
 
 /// What a non-200 CrateDB answer means, by its error code first and its HTTP status second.

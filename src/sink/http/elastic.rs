@@ -88,30 +88,35 @@ impl Protocol for Elastic {
         }
     }
 
-    fn judge(&self, target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
-        if status != 200 {
-            return Judgement::Failed(status_failure(target, status, body));
-        }
-        let answer: BulkAnswer = match parse_answer(target, body) {
-            Ok(answer) => answer,
-            Err(failed) => return failed,
-        };
-        if !answer.errors {
-            return Judgement::Stored;
-        }
-        let items: Vec<Item> = answer.items.iter().map(item_result).collect();
-        // Every row refused for want of an index (auto-creation off) is one problem, not a reject
-        // per row.
-        if items.iter().any(|item| {
-            matches!(item, Item::Rejected(message) if message.starts_with("index_not_found_exception"))
-        }) {
-            return Judgement::Failed(SinkError::Permanent {
-                kind: "missing_table",
-                message: format!("the index does not exist at {}; add --create to create it", target),
-            });
-        }
-        Judgement::Items(items)
+    fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement {
+        judge(target, status, body, rows)
     }
+}
+
+/// What the answer to a `_bulk` request of `rows` rows means.
+pub(super) fn judge(target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
+    if status != 200 {
+        return Judgement::Failed(status_failure(target, status, body));
+    }
+    let answer: BulkAnswer = match parse_answer(target, body) {
+        Ok(answer) => answer,
+        Err(failed) => return failed,
+    };
+    if !answer.errors {
+        return Judgement::Stored;
+    }
+    let items: Vec<Item> = answer.items.iter().map(item_result).collect();
+    // Every row refused for want of an index (auto-creation off) is one problem, not a reject
+    // per row.
+    if items.iter().any(|item| {
+        matches!(item, Item::Rejected(message) if message.starts_with("index_not_found_exception"))
+    }) {
+        return Judgement::Failed(SinkError::Permanent {
+            kind: "missing_table",
+            message: format!("the index does not exist at {}; add --create to create it", target),
+        });
+    }
+    Judgement::Items(items)
 }
 
 /// One `_bulk` item (`{"index": {"status": 429, "error": {…}}}`) as an [`Item`].

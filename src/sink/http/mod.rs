@@ -82,6 +82,27 @@ pub(crate) trait Protocol: Send + Sync {
     fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement;
 }
 
+/// Judges `status` and `body` as the sink of `protocol` does, without a connection: the fuzz
+/// targets' way in (`crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn judge_answer(
+    protocol: HttpProtocol,
+    table: &TableName,
+    target: &str,
+    status: u16,
+    body: &[u8],
+    rows: usize,
+) -> Judgement {
+    match protocol {
+        HttpProtocol::Crate => cratedb::judge(target, table, status, body, rows),
+        HttpProtocol::Elasticsearch | HttpProtocol::OpenSearch => {
+            elastic::judge(target, status, body, rows)
+        }
+        HttpProtocol::ClickHouse => clickhouse::judge(target, table, status, body, rows),
+        HttpProtocol::Ndjson => ndjson::judge(target, status, body),
+    }
+}
+
 /// One worker's (or the setup's) connection to the target.
 pub(crate) struct HttpClient {
     agent: Agent,
