@@ -94,7 +94,7 @@ impl Protocol for Elastic {
 }
 
 /// What the answer to a `_bulk` request of `rows` rows means.
-pub(super) fn judge(target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
+pub(super) fn judge(target: &str, status: u16, body: &[u8], rows: usize) -> Judgement {
     if status != 200 {
         return Judgement::Failed(status_failure(target, status, body));
     }
@@ -116,7 +116,7 @@ pub(super) fn judge(target: &str, status: u16, body: &[u8], _rows: usize) -> Jud
             message: format!("the index does not exist at {}; add --create to create it", target),
         });
     }
-    Judgement::Items(items)
+    Judgement::items(target, items, rows)
 }
 
 /// One `_bulk` item (`{"index": {"status": 429, "error": {…}}}`) as an [`Item`].
@@ -149,5 +149,52 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Date | SqlType::Timestamp | SqlType::Timestamptz => "date",
         SqlType::Json | SqlType::Jsonb => "object",
         SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Other => "keyword",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_results_pair_with_the_rows_sent() {
+        let answer = br#"{"errors":true,"items":[{"index":{"status":201}},
+            {"index":{"status":429}},{"index":{"status":400,"error":{"type":"x","reason":"y"}}}]}"#;
+        let Judgement::Items(items) = judge("h", 200, answer, 3) else {
+            panic!("per-item results")
+        };
+        assert_eq!(
+            items,
+            [
+                Item::Stored,
+                Item::Retry,
+                Item::Rejected("x: y (status 400)".into())
+            ]
+        );
+    }
+
+    /// Found by the `answers` fuzz target: an answer with `"errors": true` and fewer items than
+    /// rows (here none: the key is misspelt) was judged `Items` with too few results.
+    #[test]
+    fn fewer_items_than_rows_is_a_protocol_failure() {
+        let answer =
+            br#"{"took":3,"errors":true,"mS":[{"index":{"star":{"t":"eption","reason":"l"}}}]}"#;
+        let judged = judge("h", 200, answer, 2);
+        assert!(
+            matches!(
+                &judged,
+                Judgement::Failed(SinkError::Permanent { kind: "protocol", message })
+                    if message == "h answered 0 item results for 2 rows"
+            ),
+            "{judged:?}"
+        );
+        let one_short = br#"{"errors":true,"items":[{"index":{"status":201}}]}"#;
+        assert!(matches!(
+            judge("h", 200, one_short, 2),
+            Judgement::Failed(SinkError::Permanent {
+                kind: "protocol",
+                ..
+            })
+        ));
     }
 }

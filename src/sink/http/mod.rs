@@ -53,12 +53,30 @@ pub struct HttpOptions {
 pub(crate) enum Judgement {
     /// Every row was stored.
     Stored,
-    /// One result per row, in order.
+    /// One result per row, in order (made by [`Judgement::items`], which checks the count).
     Items(Vec<Item>),
     /// The row at this position is bad and nothing was stored: reject it, resend the others.
     BadRow { position: usize, message: String },
     /// The request as a whole failed.
     Failed(SinkError),
+}
+
+impl Judgement {
+    /// `Items(items)` for an answer about `rows` rows, or a protocol failure when the answer gives
+    /// another number of results: they are paired with the rows sent, in order, so a missing or
+    /// extra result would store, resend or reject the wrong rows.
+    fn items(target: &str, items: Vec<Item>, rows: usize) -> Judgement {
+        if items.len() == rows {
+            return Judgement::Items(items);
+        }
+        Judgement::Failed(SinkError::Permanent {
+            kind: "protocol",
+            message: format!(
+                "{target} answered {} item results for {rows} rows",
+                items.len()
+            ),
+        })
+    }
 }
 
 /// One row's result in a per-item answer.
@@ -540,17 +558,8 @@ impl HttpSink<'_> {
                     state.pending.clear();
                 }
                 Judgement::Items(items) => {
-                    if items.len() != state.pending.len() {
-                        return Err(SinkError::Permanent {
-                            kind: "protocol",
-                            message: format!(
-                                "{} answered {} item results for {} rows",
-                                self.client.target,
-                                items.len(),
-                                state.pending.len()
-                            ),
-                        });
-                    }
+                    // `Judgement::items` made sure of one result per pending row.
+                    debug_assert_eq!(items.len(), state.pending.len());
                     let mut retry = Vec::new();
                     for (&row, item) in state.pending.iter().zip(items) {
                         match item {
