@@ -170,6 +170,19 @@ impl PgTarget {
     /// Parses a `postgres://` URL or a key=value DSN, then fills what it leaves out from the
     /// libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD) as libpq would.
     pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<PgTarget, ConfigError> {
+        // The driver ends the user name and password at the first `@`: the rest of a password
+        // holding one would be read as the host (and shown in every message naming it).
+        if text
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.matches('@').count() > 1)
+        {
+            return Err(ConfigError::Target {
+                target: redact(text),
+                reason: "holds `@` more than once; a user name, password, database or parameter \
+                         holding `@` must be percent-encoded (%40)"
+                    .into(),
+            });
+        }
         let pgport = env("PGPORT");
         let text_with_port = match &pgport {
             Some(port) => url_with_default_port(text, port),
@@ -495,6 +508,22 @@ mod tests {
         let target =
             Target::parse("host=h port=7 user=u password=s3cret dbname=d", &no_env).unwrap();
         assert_eq!(target.to_string(), "postgres://u@h:7/d");
+    }
+
+    /// Found by the `target` fuzz target: the driver cut this password at its first `@` and took
+    /// the rest for the host, which the target's display then showed.
+    #[test]
+    fn a_url_password_holding_an_at_sign_must_be_percent_encoded() {
+        let text = "postgres://u:Ħ@ĦßĦĦÞÆÆ@b,h/db";
+        let message = Target::parse(text, &no_env).unwrap_err().to_string();
+        assert!(message.contains("percent-encoded (%40)"), "{message}");
+        assert!(!message.contains(['Ħ', 'ß', 'Þ', 'Æ']), "{message}");
+        let encoded = "postgres://u:Ħ%40ĦßĦĦÞÆÆ@b,h/db";
+        let Ok(Target::Postgres(pg)) = Target::parse(encoded, &no_env) else {
+            panic!("an encoded `@` is fine")
+        };
+        assert_eq!(pg.to_string(), "postgres://u@b:5432,h:5432/db");
+        assert_eq!(pg.config().get_password(), Some("Ħ@ĦßĦĦÞÆÆ".as_bytes()));
     }
 
     #[test]
