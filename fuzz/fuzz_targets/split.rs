@@ -19,13 +19,14 @@ use libfuzzer_sys::fuzz_target;
 use loader::copy::Framing;
 use loader::fuzzing;
 
-/// Hands out `data` in pieces of the sizes given, with an `Interrupted` error now and then and
-/// an error at `fail_at`.
+/// Hands out `data` in pieces of the sizes given, with an `Interrupted` error for a size of 0
+/// (never two in a row) and an error at `fail_at`.
 struct Pieces {
     data: Vec<u8>,
     at: usize,
     sizes: Vec<u8>,
     reads: usize,
+    interrupted: bool,
     fail_at: Option<usize>,
 }
 
@@ -33,9 +34,11 @@ impl Read for Pieces {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let size = self.sizes.get(self.reads % self.sizes.len().max(1)).copied().unwrap_or(7);
         self.reads += 1;
-        if size == 0 {
+        // Never two in a row, so that a read always comes.
+        if size == 0 && !std::mem::replace(&mut self.interrupted, true) {
             return Err(io::ErrorKind::Interrupted.into());
         }
+        self.interrupted = false;
         if self.fail_at.is_some_and(|at| self.at >= at) {
             return Err(io::Error::other("injected"));
         }
@@ -115,6 +118,7 @@ fuzz_target!(|input: &[u8]| {
         at: 0,
         sizes,
         reads: 0,
+        interrupted: false,
         fail_at: fail_at.filter(|&at| at < data.len()),
     };
     let failing = pieces.fail_at.is_some();
