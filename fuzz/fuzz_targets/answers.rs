@@ -31,8 +31,9 @@ fuzz_target!(|input: &[u8]| {
     // Mostly the statuses the judges look at; any u16 now and then.
     let status = match head[1] {
         0..=127 => 200,
-        128..=199 => [201, 204, 400, 401, 403, 404, 408, 413, 429, 500, 502, 503, 504, 301]
-            [usize::from(head[1]) % 14],
+        128..=199 => [
+            201, 204, 400, 401, 403, 404, 408, 413, 429, 500, 502, 503, 504, 301,
+        ][usize::from(head[1]) % 14],
         _ => u16::from_be_bytes([head[2], head[1]]),
     };
     // The sink never sends an empty request.

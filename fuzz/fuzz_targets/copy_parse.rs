@@ -19,7 +19,7 @@ use std::io;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use loader::copy::{CopyBatch, Dialect, InputFormat, RawBatch, Splitter};
+use loader::copy::{CopyBatch, Dialect, InputFormat, RawBatch};
 use loader::fuzzing;
 use loader::rows::{Batch, Column, RowFormat, Schema, SqlType};
 
@@ -134,11 +134,13 @@ fn check_field(sql_type: SqlType, text: &[u8]) {
     let payload: &[u8] = out.get(4..).unwrap_or_default();
     match sql_type {
         SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => {
-            let std = trimmed.and_then(|t| t.parse::<i64>().ok()).filter(|&v| match sql_type {
-                SqlType::Int2 => i16::try_from(v).is_ok(),
-                SqlType::Int4 => i32::try_from(v).is_ok(),
-                _ => true,
-            });
+            let std = trimmed
+                .and_then(|t| t.parse::<i64>().ok())
+                .filter(|&v| match sql_type {
+                    SqlType::Int2 => i16::try_from(v).is_ok(),
+                    SqlType::Int4 => i32::try_from(v).is_ok(),
+                    _ => true,
+                });
             let ours = result.ok().map(|()| match payload.len() {
                 2 => i64::from(i16::from_be_bytes(payload.try_into().unwrap())),
                 4 => i64::from(i32::from_be_bytes(payload.try_into().unwrap())),
@@ -171,7 +173,8 @@ fuzz_target!(|input: &[u8]| {
         return;
     }
     let (head, data) = input.split_at(5);
-    let format = [InputFormat::Csv, InputFormat::Tsv, InputFormat::Ndjson][usize::from(head[0] % 3)];
+    let format =
+        [InputFormat::Csv, InputFormat::Tsv, InputFormat::Ndjson][usize::from(head[0] % 3)];
     let columns = usize::from(head[0] / 3 % 5) + 1;
     let types: Vec<SqlType> = (0..columns)
         .map(|i| TYPES[usize::from(head[1].rotate_left(i as u32 * 3) ^ head[4]) % TYPES.len()])
@@ -211,9 +214,16 @@ fuzz_target!(|input: &[u8]| {
         Arc::clone(&schema),
         Arc::from(vec!["fuzz".to_string()]),
     );
-    let mut splitter = Splitter::new(Box::new(io::Cursor::new(data.to_vec())), dialect.framing());
+    let mut splitter = fuzzing::splitter(
+        Box::new(io::Cursor::new(data.to_vec())),
+        dialect.framing(),
+        4096,
+    );
     let mut seq = 0;
-    while let Some(chunk) = splitter.next_chunk(max_records, usize::MAX).expect("no read errors") {
+    while let Some(chunk) = splitter
+        .next_chunk(max_records, usize::MAX)
+        .expect("no read errors")
+    {
         let (first_line, records) = (chunk.first_line, chunk.records);
         let end_line = first_line + chunk.data.iter().filter(|&&b| b == b'\n').count() as u64;
         batch.fill(RawBatch {
@@ -231,25 +241,36 @@ fuzz_target!(|input: &[u8]| {
         let mut lines: Vec<u64> = (0..rows).map(|row| batch.origin(row).line).collect();
         let rejected: Vec<u64> = batch.invalid().iter().map(|r| r.origin.line).collect();
         for line in lines.iter().chain(&rejected) {
-            assert!((first_line..end_line).contains(line), "line {line} outside the chunk");
+            assert!(
+                (first_line..end_line).contains(line),
+                "line {line} outside the chunk"
+            );
         }
         assert!(lines.windows(2).all(|w| w[0] < w[1]), "row lines in order");
         lines.extend(&rejected);
         lines.sort_unstable();
-        assert!(lines.windows(2).all(|w| w[0] < w[1]), "one record per line start");
+        assert!(
+            lines.windows(2).all(|w| w[0] < w[1]),
+            "one record per line start"
+        );
         if rows == 0 {
             continue;
         }
 
         let mut binary = Vec::new();
-        if batch.encode(0..rows, RowFormat::CopyBinary, &mut binary).is_ok() {
+        if batch
+            .encode(0..rows, RowFormat::CopyBinary, &mut binary)
+            .is_ok()
+        {
             check_binary(&binary, rows, columns);
         }
         let _ = encoded(&batch, RowFormat::SqlValues);
         let json = as_json(&batch);
         let json_rows = json.as_array().unwrap();
         assert_eq!(json_rows.len(), rows);
-        assert!(json_rows.iter().all(|row| row.as_array().unwrap().len() == columns));
+        assert!(json_rows
+            .iter()
+            .all(|row| row.as_array().unwrap().len() == columns));
         for format in [RowFormat::Ndjson, RowFormat::JsonEachRow] {
             let text = encoded(&batch, format);
             let objects: Vec<serde_json::Value> = text
@@ -258,7 +279,9 @@ fuzz_target!(|input: &[u8]| {
                 .map(|line| serde_json::from_slice(line).expect("an NDJSON line is JSON"))
                 .collect();
             assert_eq!(objects.len(), rows);
-            assert!(objects.iter().all(|o| o.as_object().unwrap().len() == columns));
+            assert!(objects
+                .iter()
+                .all(|o| o.as_object().unwrap().len() == columns));
         }
         // A lone column's NULL (CSV) or empty string (text) is a blank line, which copy mode
         // skips: round trips need two columns or more.
@@ -271,7 +294,10 @@ fuzz_target!(|input: &[u8]| {
                 (RowFormat::CopyText, InputFormat::Tsv),
             ] {
                 let again = reparse(input, columns, encoded(&batch, format));
-                assert!(again.invalid().is_empty(), "{format:?} parses back without rejects");
+                assert!(
+                    again.invalid().is_empty(),
+                    "{format:?} parses back without rejects"
+                );
                 assert_eq!(as_json(&again), json, "{format:?} round trip");
             }
         }

@@ -24,7 +24,11 @@ fuzz_target!(|input: (u8, u8, bool, &str)| {
     let (size, overlap, words, text) = input;
     let size = usize::from(size % 64) + 1;
     let overlap = usize::from(overlap) % (size / 2 + 1);
-    let by = if words { ChunkBy::Words } else { ChunkBy::Chars };
+    let by = if words {
+        ChunkBy::Words
+    } else {
+        ChunkBy::Chars
+    };
     let chunker = Chunker::new(size, overlap, by).expect("a valid size and overlap");
     let chunks = chunker.chunks(text);
     if text.trim().is_empty() {
@@ -38,7 +42,10 @@ fuzz_target!(|input: (u8, u8, bool, &str)| {
     for (i, chunk) in chunks.iter().enumerate() {
         assert!(chunk.start < chunk.end, "an empty chunk {chunk:?}");
         let chunk_text = text.get(chunk.clone()).expect("char boundaries");
-        assert!(units(chunk_text, by) <= size, "a chunk of more than {size} units");
+        assert!(
+            units(chunk_text, by) <= size,
+            "a chunk of more than {size} units"
+        );
         if i == 0 {
             rebuilt.push_str(chunk_text);
             continue;

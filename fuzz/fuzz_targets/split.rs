@@ -32,7 +32,11 @@ struct Pieces {
 
 impl Read for Pieces {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = self.sizes.get(self.reads % self.sizes.len().max(1)).copied().unwrap_or(7);
+        let size = self
+            .sizes
+            .get(self.reads % self.sizes.len().max(1))
+            .copied()
+            .unwrap_or(7);
         self.reads += 1;
         // Never two in a row, so that a read always comes.
         if size == 0 && !std::mem::replace(&mut self.interrupted, true) {
@@ -42,7 +46,9 @@ impl Read for Pieces {
         if self.fail_at.is_some_and(|at| self.at >= at) {
             return Err(io::Error::other("injected"));
         }
-        let n = (size as usize % 23 + 1).min(buf.len()).min(self.data.len() - self.at);
+        let n = (size as usize % 23 + 1)
+            .min(buf.len())
+            .min(self.data.len() - self.at);
         buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
         self.at += n;
         Ok(n)
@@ -197,7 +203,10 @@ fuzz_target!(|input: &[u8]| {
         previous_full = chunk.records == max_records || chunk.data.len() >= max_bytes;
         lines_before += line_feeds(&chunk.data);
     }
-    assert!(records.next().is_none(), "records left after the last chunk");
+    assert!(
+        records.next().is_none(),
+        "records left after the last chunk"
+    );
 });
 
 /// The index after the next line feed at or after `from`, or the end.

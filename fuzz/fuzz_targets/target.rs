@@ -89,7 +89,10 @@ fn leaks(text: &str) -> bool {
 }
 
 fn check(what: &str, text: &str, input: &str) {
-    assert!(!leaks(text), "{what} shows the password: {text:?} (from {input:?})");
+    assert!(
+        !leaks(text),
+        "{what} shows the password: {text:?} (from {input:?})"
+    );
 }
 
 fn check_target(result: &Result<Target, loader::config::ConfigError>, input: &str) {
@@ -138,7 +141,11 @@ fn build(parts: &Parts) -> Option<(String, Vec<String>)> {
     }
     let user = word(&parts.user, "u");
     let hosts: Vec<String> = parts.hosts.iter().take(3).map(|h| word(h, "h")).collect();
-    let hosts = if hosts.is_empty() { vec!["h".to_string()] } else { hosts };
+    let hosts = if hosts.is_empty() {
+        vec!["h".to_string()]
+    } else {
+        hosts
+    };
     let port = parts.port.map(|p| format!(":{p}")).unwrap_or_default();
     let authority_hosts: Vec<String> = hosts.iter().map(|h| format!("{h}{port}")).collect();
     let path = word(&parts.path, "db");
@@ -179,7 +186,10 @@ fn build(parts: &Parts) -> Option<(String, Vec<String>)> {
                 Place::UserinfoEncoded => format!("{user}:{}@", percent_encode(&password)),
                 Place::UserinfoRaw => format!("{user}:{password}@"),
                 _ => {
-                    query.insert(query.len() / 2, format!("password={}", percent_encode(&password)));
+                    query.insert(
+                        query.len() / 2,
+                        format!("password={}", percent_encode(&password)),
+                    );
                     format!("{user}@")
                 }
             };
@@ -188,7 +198,10 @@ fn build(parts: &Parts) -> Option<(String, Vec<String>)> {
             } else {
                 format!("?{}", query.join("&"))
             };
-            format!("{scheme}://{userinfo}{}/{path}{query}", authority_hosts.join(","))
+            format!(
+                "{scheme}://{userinfo}{}/{path}{query}",
+                authority_hosts.join(",")
+            )
         }
     };
     let args = match &parts.second {
