@@ -10,6 +10,8 @@ pub mod config;
 pub mod copy;
 pub mod encode;
 pub mod engine;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod gen;
 pub mod http_agent;
 pub mod ingest;

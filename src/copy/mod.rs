@@ -11,10 +11,10 @@
 //! batch each, so they scale with the workers and need no hand-off to another pool. Nothing here
 //! knows the target: the sinks ask the batch for the format they speak.
 
-mod batch;
+pub(crate) mod batch;
 mod reader;
 mod split;
-mod typed;
+pub(crate) mod typed;
 
 pub use batch::{CopyBatch, RawBatch};
 pub use reader::{Input, Reader, MAX_BATCH_BYTES};

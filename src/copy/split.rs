@@ -42,6 +42,8 @@ pub enum SplitError {
 pub struct Splitter {
     input: Box<dyn Read + Send>,
     framing: Framing,
+    /// Bytes asked of `input` at a time ([`READ_BYTES`]; smaller in tests and fuzzing).
+    read_bytes: usize,
     /// Read but not yet handed out; starts at a record boundary.
     pending: Vec<u8>,
     /// Where scanning resumes in `pending`.
@@ -75,9 +77,20 @@ struct Found {
 
 impl Splitter {
     pub fn new(input: Box<dyn Read + Send>, framing: Framing) -> Splitter {
+        Splitter::with_read_bytes(input, framing, READ_BYTES)
+    }
+
+    /// A splitter that asks `input` for at most `read_bytes` (at least 1) at a time: small reads
+    /// put record ends and escapes across read boundaries, without zeroing a 1 MiB buffer each.
+    pub(crate) fn with_read_bytes(
+        input: Box<dyn Read + Send>,
+        framing: Framing,
+        read_bytes: usize,
+    ) -> Splitter {
         Splitter {
             input,
             framing,
+            read_bytes: read_bytes.max(1),
             pending: Vec::new(),
             cursor: 0,
             record_start: 0,
@@ -260,7 +273,7 @@ impl Splitter {
     /// Reads more input onto the end of `pending`.
     fn fill(&mut self) -> Result<(), SplitError> {
         let filled = self.pending.len();
-        self.pending.resize(filled + READ_BYTES, 0);
+        self.pending.resize(filled + self.read_bytes, 0);
         let read = loop {
             match self.input.read(&mut self.pending[filled..]) {
                 Ok(read) => break read,

@@ -327,9 +327,11 @@ mod tests {
         let driver = |mode| PgTls::new(mode, None).unwrap().driver_mode();
         assert_eq!(driver(SslMode::Disable), Driver::Disable);
         assert_eq!(driver(SslMode::Prefer), Driver::Prefer);
-        for mode in [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull] {
+        for mode in [SslMode::Require, SslMode::VerifyFull] {
             assert_eq!(driver(mode), Driver::Require);
         }
+        let refused = PgTls::new(SslMode::VerifyCa, None).err().unwrap();
+        assert!(refused.contains("verify-ca needs sslrootcert"), "{refused}");
         assert!(PgTls::new(SslMode::Disable, None)
             .unwrap()
             .connector

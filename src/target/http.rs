@@ -80,10 +80,12 @@ impl HttpTarget {
         // holding one of them must be percent-encoded, or the rest would be taken for the host.
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, rest) = rest.split_at(authority_end);
-        if !authority.contains('@') && rest.contains('@') {
+        // An `@` after the authority leaves it unclear where the password ends: refused, so that
+        // no part of a password is taken for the host, path or query (and shown with them).
+        if rest.contains('@') {
             return Some(Err(invalid(
-                "a user name or password holding `/`, `?`, `#` or `@` must be percent-encoded \
-                 (%2F, %3F, %23, %40)",
+                "a user name or password holding `/`, `?`, `#` or `@`, or a path or query \
+                 holding `@`, must be percent-encoded (%2F, %3F, %23, %40)",
             )));
         }
         let rest = rest.split('#').next().unwrap_or("");
@@ -257,16 +259,30 @@ mod tests {
         assert!(HttpTarget::parse("postgres://h/db").is_none());
         assert!(HttpTarget::parse("crate+ftp://h").is_none());
         assert!(HttpTarget::parse("http:///path").unwrap().is_err());
-        let encoded = parse("http://u:p%2Fa%40ss@h:1/x@y?user=u&password=hunter2&password=x");
+        let encoded = parse("http://u:p%2Fa%40ss@h:1/x%40y?user=u&password=hunter2&password=x");
         assert_eq!(encoded.password(), Some("p/a@ss"));
-        assert_eq!(encoded.base_url(0), "http://h:1/x@y");
+        assert_eq!(encoded.base_url(0), "http://h:1/x%40y");
         assert_eq!(
             encoded.to_string(),
-            "http://u@h:1/x@y?user=u&password=***&password=***"
+            "http://u@h:1/x%40y?user=u&password=***&password=***"
         );
         assert!(HttpTarget::parse("crate+http://bob:pa?ss@h:1")
             .unwrap()
             .is_err());
+    }
+
+    /// Found by the `target` fuzz target: the authority ended at the first `?` of this password,
+    /// so `ĦßßĦĦĦĦ` (its middle) became the host and was shown with the target.
+    #[test]
+    fn an_at_sign_after_the_authority_is_refused() {
+        let text = "opensearch+http://u:Ħßß@ĦßßĦĦĦĦ??@h/db";
+        let Some(Err(err)) = HttpTarget::parse(text) else {
+            panic!("refused")
+        };
+        let message = err.to_string();
+        assert!(message.contains("%40"), "{message}");
+        assert!(!message.contains(['Ħ', 'ß']), "{message}");
+        assert!(HttpTarget::parse("http://u:p@h:1/x@y").unwrap().is_err());
     }
 
     #[test]

@@ -179,6 +179,18 @@ impl PgTarget {
             target: redact(text),
             reason,
         };
+        // The driver ends the user name and password at the first `@`: the rest of a password
+        // holding one would be read as the host (and shown in every message naming it).
+        if text
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.matches('@').count() > 1)
+        {
+            return Err(invalid(
+                "holds `@` more than once; a user name, password, database or parameter \
+                 holding `@` must be percent-encoded (%40)"
+                    .into(),
+            ));
+        }
         let (driver_text, tls_keys) = TlsKeys::take(text);
         let pgport = env("PGPORT");
         let text_with_port = match &pgport {
@@ -618,6 +630,22 @@ mod tests {
         assert_eq!(target.to_string(), "postgres://u@h:7/d");
     }
 
+    /// Found by the `target` fuzz target: the driver cut this password at its first `@` and took
+    /// the rest for the host, which the target's display then showed.
+    #[test]
+    fn a_url_password_holding_an_at_sign_must_be_percent_encoded() {
+        let text = "postgres://u:Ħ@ĦßĦĦÞÆÆ@b,h/db";
+        let message = Target::parse(text, &no_env).unwrap_err().to_string();
+        assert!(message.contains("percent-encoded (%40)"), "{message}");
+        assert!(!message.contains(['Ħ', 'ß', 'Þ', 'Æ']), "{message}");
+        let encoded = "postgres://u:Ħ%40ĦßĦĦÞÆÆ@b,h/db";
+        let Ok(Target::Postgres(pg)) = Target::parse(encoded, &no_env) else {
+            panic!("an encoded `@` is fine")
+        };
+        assert_eq!(pg.to_string(), "postgres://u@b:5432,h:5432/db");
+        assert_eq!(pg.config().get_password(), Some("Ħ@ĦßĦĦÞÆÆ".as_bytes()));
+    }
+
     #[test]
     fn repeated_targets_and_url_lists_are_the_hosts_of_one_target() {
         let resolve = |args: &[&str]| {
@@ -845,8 +873,8 @@ mod tests {
             SslMode::Require
         );
         assert_eq!(
-            pg("host=h sslmode=verify-ca", &env).tls().mode(),
-            SslMode::VerifyCa
+            pg("host=h sslmode=verify-full", &env).tls().mode(),
+            SslMode::VerifyFull
         );
     }
 

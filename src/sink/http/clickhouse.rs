@@ -138,20 +138,31 @@ impl Protocol for ClickHouse {
     }
 
     fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement {
-        if status == 200 {
-            return Judgement::Stored;
-        }
-        let text = String::from_utf8_lossy(body);
-        if let Some(row) = bad_row(&text).filter(|row| (1..=rows).contains(row)) {
-            if !code_of(&text).is_some_and(|code| TRANSIENT_CODES.contains(&code)) {
-                return Judgement::BadRow {
-                    position: row - 1,
-                    message: answer_excerpt(body),
-                };
-            }
-        }
-        Judgement::Failed(failure(target, &self.table, status, body))
+        judge(target, &self.table, status, body, rows)
     }
+}
+
+/// What ClickHouse's answer to an insert into `table` of `rows` rows means.
+pub(super) fn judge(
+    target: &str,
+    table: &TableName,
+    status: u16,
+    body: &[u8],
+    rows: usize,
+) -> Judgement {
+    if status == 200 {
+        return Judgement::Stored;
+    }
+    let text = String::from_utf8_lossy(body);
+    if let Some(row) = bad_row(&text).filter(|row| (1..=rows).contains(row)) {
+        if !code_of(&text).is_some_and(|code| TRANSIENT_CODES.contains(&code)) {
+            return Judgement::BadRow {
+                position: row - 1,
+                message: answer_excerpt(body),
+            };
+        }
+    }
+    Judgement::Failed(failure(target, table, status, body))
 }
 
 /// What a failed ClickHouse answer means.

@@ -103,39 +103,49 @@ impl Protocol for CrateDb {
         out.extend_from_slice(b"]}");
     }
 
-    fn judge(&self, target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
-        if status != 200 {
-            return Judgement::Failed(failure(target, &self.table, status, body));
-        }
-        let answer: BulkAnswer = match parse_answer(target, body) {
-            Ok(answer) => answer,
-            Err(failed) => return failed,
-        };
-        let Some(results) = answer.results else {
-            return Judgement::Stored;
-        };
-        Judgement::Items(
-            results
-                .into_iter()
-                .map(|result| {
-                    if result.rowcount >= 0 {
-                        return Item::Stored;
-                    }
-                    let message = result
-                        .error
-                        .and_then(|error| error.message)
-                        .or(result.error_message)
-                        .unwrap_or_else(|| {
-                            format!(
-                                "CrateDB did not store the row (rowcount {})",
-                                result.rowcount
-                            )
-                        });
-                    Item::Rejected(message)
-                })
-                .collect(),
-        )
+    fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement {
+        judge(target, &self.table, status, body, rows)
     }
+}
+
+/// What CrateDB's answer to a bulk insert into `table` of `rows` rows means.
+pub(super) fn judge(
+    target: &str,
+    table: &TableName,
+    status: u16,
+    body: &[u8],
+    rows: usize,
+) -> Judgement {
+    if status != 200 {
+        return Judgement::Failed(failure(target, table, status, body));
+    }
+    let answer: BulkAnswer = match parse_answer(target, body) {
+        Ok(answer) => answer,
+        Err(failed) => return failed,
+    };
+    let Some(results) = answer.results else {
+        return Judgement::Stored;
+    };
+    let items = results
+        .into_iter()
+        .map(|result| {
+            if result.rowcount >= 0 {
+                return Item::Stored;
+            }
+            let message = result
+                .error
+                .and_then(|error| error.message)
+                .or(result.error_message)
+                .unwrap_or_else(|| {
+                    format!(
+                        "CrateDB did not store the row (rowcount {})",
+                        result.rowcount
+                    )
+                });
+            Item::Rejected(message)
+        })
+        .collect();
+    Judgement::items(target, items, rows)
 }
 
 /// What a non-200 CrateDB answer means, by its error code first and its HTTP status second.
@@ -185,5 +195,54 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Timestamptz => "timestamp with time zone",
         SqlType::Json | SqlType::Jsonb => "object",
         SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Other => "text",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> TableName {
+        TableName::parse("t").unwrap()
+    }
+
+    #[test]
+    fn row_counts_become_item_results() {
+        let answer =
+            br#"{"results":[{"rowcount":1},{"rowcount":-2,"error":{"code":4000,"message":"bad"}},
+            {"rowcount":-2,"error_message":"old"}]}"#;
+        let Judgement::Items(items) = judge("h", &table(), 200, answer, 3) else {
+            panic!("per-item results")
+        };
+        assert_eq!(
+            items,
+            [
+                Item::Stored,
+                Item::Rejected("bad".into()),
+                Item::Rejected("old".into())
+            ]
+        );
+    }
+
+    /// Like the `_bulk` answer the `answers` fuzz target found: `results` of another length than
+    /// the rows sent was judged `Items` with the wrong number of results.
+    #[test]
+    fn a_result_count_other_than_the_rows_sent_is_a_protocol_failure() {
+        for answer in [
+            &br#"{"results":[]}"#[..],
+            br#"{"results":[{"rowcount":1}]}"#,
+        ] {
+            let judged = judge("h", &table(), 200, answer, 2);
+            assert!(
+                matches!(
+                    judged,
+                    Judgement::Failed(SinkError::Permanent {
+                        kind: "protocol",
+                        ..
+                    })
+                ),
+                "{judged:?}"
+            );
+        }
     }
 }

@@ -88,30 +88,35 @@ impl Protocol for Elastic {
         }
     }
 
-    fn judge(&self, target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
-        if status != 200 {
-            return Judgement::Failed(status_failure(target, status, body));
-        }
-        let answer: BulkAnswer = match parse_answer(target, body) {
-            Ok(answer) => answer,
-            Err(failed) => return failed,
-        };
-        if !answer.errors {
-            return Judgement::Stored;
-        }
-        let items: Vec<Item> = answer.items.iter().map(item_result).collect();
-        // Every row refused for want of an index (auto-creation off) is one problem, not a reject
-        // per row.
-        if items.iter().any(|item| {
-            matches!(item, Item::Rejected(message) if message.starts_with("index_not_found_exception"))
-        }) {
-            return Judgement::Failed(SinkError::Permanent {
-                kind: "missing_table",
-                message: format!("the index does not exist at {}; add --create to create it", target),
-            });
-        }
-        Judgement::Items(items)
+    fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement {
+        judge(target, status, body, rows)
     }
+}
+
+/// What the answer to a `_bulk` request of `rows` rows means.
+pub(super) fn judge(target: &str, status: u16, body: &[u8], rows: usize) -> Judgement {
+    if status != 200 {
+        return Judgement::Failed(status_failure(target, status, body));
+    }
+    let answer: BulkAnswer = match parse_answer(target, body) {
+        Ok(answer) => answer,
+        Err(failed) => return failed,
+    };
+    if !answer.errors {
+        return Judgement::Stored;
+    }
+    let items: Vec<Item> = answer.items.iter().map(item_result).collect();
+    // Every row refused for want of an index (auto-creation off) is one problem, not a reject
+    // per row.
+    if items.iter().any(|item| {
+        matches!(item, Item::Rejected(message) if message.starts_with("index_not_found_exception"))
+    }) {
+        return Judgement::Failed(SinkError::Permanent {
+            kind: "missing_table",
+            message: format!("the index does not exist at {}; add --create to create it", target),
+        });
+    }
+    Judgement::items(target, items, rows)
 }
 
 /// One `_bulk` item (`{"index": {"status": 429, "error": {…}}}`) as an [`Item`].
@@ -144,5 +149,52 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Date | SqlType::Timestamp | SqlType::Timestamptz => "date",
         SqlType::Json | SqlType::Jsonb => "object",
         SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Other => "keyword",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_results_pair_with_the_rows_sent() {
+        let answer = br#"{"errors":true,"items":[{"index":{"status":201}},
+            {"index":{"status":429}},{"index":{"status":400,"error":{"type":"x","reason":"y"}}}]}"#;
+        let Judgement::Items(items) = judge("h", 200, answer, 3) else {
+            panic!("per-item results")
+        };
+        assert_eq!(
+            items,
+            [
+                Item::Stored,
+                Item::Retry,
+                Item::Rejected("x: y (status 400)".into())
+            ]
+        );
+    }
+
+    /// Found by the `answers` fuzz target: an answer with `"errors": true` and fewer items than
+    /// rows (here none: the key is misspelt) was judged `Items` with too few results.
+    #[test]
+    fn fewer_items_than_rows_is_a_protocol_failure() {
+        let answer =
+            br#"{"took":3,"errors":true,"mS":[{"index":{"star":{"t":"eption","reason":"l"}}}]}"#;
+        let judged = judge("h", 200, answer, 2);
+        assert!(
+            matches!(
+                &judged,
+                Judgement::Failed(SinkError::Permanent { kind: "protocol", message })
+                    if message == "h answered 0 item results for 2 rows"
+            ),
+            "{judged:?}"
+        );
+        let one_short = br#"{"errors":true,"items":[{"index":{"status":201}}]}"#;
+        assert!(matches!(
+            judge("h", 200, one_short, 2),
+            Judgement::Failed(SinkError::Permanent {
+                kind: "protocol",
+                ..
+            })
+        ));
     }
 }

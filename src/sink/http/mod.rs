@@ -53,12 +53,30 @@ pub struct HttpOptions {
 pub(crate) enum Judgement {
     /// Every row was stored.
     Stored,
-    /// One result per row, in order.
+    /// One result per row, in order (made by [`Judgement::items`], which checks the count).
     Items(Vec<Item>),
     /// The row at this position is bad and nothing was stored: reject it, resend the others.
     BadRow { position: usize, message: String },
     /// The request as a whole failed.
     Failed(SinkError),
+}
+
+impl Judgement {
+    /// `Items(items)` for an answer about `rows` rows, or a protocol failure when the answer gives
+    /// another number of results: they are paired with the rows sent, in order, so a missing or
+    /// extra result would store, resend or reject the wrong rows.
+    fn items(target: &str, items: Vec<Item>, rows: usize) -> Judgement {
+        if items.len() == rows {
+            return Judgement::Items(items);
+        }
+        Judgement::Failed(SinkError::Permanent {
+            kind: "protocol",
+            message: format!(
+                "{target} answered {} item results for {rows} rows",
+                items.len()
+            ),
+        })
+    }
 }
 
 /// One row's result in a per-item answer.
@@ -80,6 +98,27 @@ pub(crate) trait Protocol: Send + Sync {
     fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>);
     /// Judges the answer of `target` (the host's name, for messages) to a request for `rows` rows.
     fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement;
+}
+
+/// Judges `status` and `body` as the sink of `protocol` does, without a connection: the fuzz
+/// targets' way in (`crate::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn judge_answer(
+    protocol: HttpProtocol,
+    table: &TableName,
+    target: &str,
+    status: u16,
+    body: &[u8],
+    rows: usize,
+) -> Judgement {
+    match protocol {
+        HttpProtocol::Crate => cratedb::judge(target, table, status, body, rows),
+        HttpProtocol::Elasticsearch | HttpProtocol::OpenSearch => {
+            elastic::judge(target, status, body, rows)
+        }
+        HttpProtocol::ClickHouse => clickhouse::judge(target, table, status, body, rows),
+        HttpProtocol::Ndjson => ndjson::judge(target, status, body),
+    }
 }
 
 /// One worker's (or the setup's) connection to the target.
@@ -522,17 +561,8 @@ impl HttpSink<'_> {
                     state.pending.clear();
                 }
                 Judgement::Items(items) => {
-                    if items.len() != state.pending.len() {
-                        return Err(SinkError::Permanent {
-                            kind: "protocol",
-                            message: format!(
-                                "{} answered {} item results for {} rows",
-                                self.client.target,
-                                items.len(),
-                                state.pending.len()
-                            ),
-                        });
-                    }
+                    // `Judgement::items` made sure of one result per pending row.
+                    debug_assert_eq!(items.len(), state.pending.len());
                     let mut retry = Vec::new();
                     for (&row, item) in state.pending.iter().zip(items) {
                         match item {

@@ -31,10 +31,15 @@ impl Protocol for Ndjson {
     }
 
     fn judge(&self, target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
-        if (200..300).contains(&status) {
-            Judgement::Stored
-        } else {
-            Judgement::Failed(status_failure(target, status, body))
-        }
+        judge(target, status, body)
+    }
+}
+
+/// What a plain endpoint's answer means: any 2xx stores the whole batch.
+pub(super) fn judge(target: &str, status: u16, body: &[u8]) -> Judgement {
+    if (200..300).contains(&status) {
+        Judgement::Stored
+    } else {
+        Judgement::Failed(status_failure(target, status, body))
     }
 }
