@@ -4,6 +4,7 @@
 
 pub mod human;
 pub mod process;
+pub mod throughput;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,8 +17,12 @@ use serde::Serialize;
 use crate::encode;
 use crate::engine::{Outcome as EngineOutcome, SourceSummary};
 use crate::sink::Settlement;
-use crate::stats::{add_at, LatencySummary, Stats};
+use crate::stats::{add_at, LatencyBucket, LatencySummary, Stats};
 use process::ProcessCost;
+use throughput::Throughput;
+
+/// Buckets of the batch-latency histogram in the report.
+const LATENCY_BUCKETS: usize = 40;
 
 /// Exit code of a load that finished with rejected rows.
 pub const EXIT_REJECTS: u8 = 1;
@@ -87,6 +92,12 @@ pub struct Report {
     pub batches: u64,
     pub elapsed_s: f64,
     pub batch_latency_ms: LatencySummary,
+    /// The batch latencies in log-spaced buckets from the smallest to the largest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batch_latency_histogram: Vec<LatencyBucket>,
+    /// Rows loaded over time: `[seconds, rows so far, rows/s in the interval]`.
+    #[serde(skip_serializing_if = "Throughput::is_empty")]
+    pub throughput: Throughput,
     pub retries: BTreeMap<&'static str, u64>,
     pub errors: BTreeMap<&'static str, u64>,
     pub workers: Vec<WorkerReport>,
@@ -172,6 +183,8 @@ impl Report {
             batches: total.batches,
             elapsed_s: seconds,
             batch_latency_ms: total.batch_latency.summary(),
+            batch_latency_histogram: total.batch_latency.buckets(LATENCY_BUCKETS),
+            throughput: engine.throughput.clone(),
             retries: total.retries.clone(),
             errors: total.errors.clone(),
             workers: engine
