@@ -19,6 +19,7 @@ use crate::engine::{
 use crate::metrics::MetricsServer;
 use crate::pg::{self, local::LocalPostgres};
 use crate::reject::RejectLog;
+use crate::report::throughput::Throughput;
 use crate::report::{human, Report, EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Columns, Schema};
 use crate::sink::hosts::prepare_each;
@@ -139,6 +140,7 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
         elapsed: Duration::ZERO,
         failure,
         peak_threads: 0,
+        throughput: Throughput::default(),
     };
     let outcome = match prepare(&load, &target, &run_id, signal, &mut setup) {
         Ok(prepared) => {

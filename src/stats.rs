@@ -114,6 +114,48 @@ impl Latency {
             max: ms(histogram.max()),
         }
     }
+
+    /// The distribution as at most `buckets` log-spaced buckets from the smallest latency recorded
+    /// to the largest (fewer when that range is narrow), with the batches in each; empty when
+    /// nothing was recorded.
+    pub fn buckets(&self, buckets: usize) -> Vec<LatencyBucket> {
+        let histogram = &self.0;
+        if histogram.is_empty() {
+            return Vec::new();
+        }
+        // Values are whole microseconds: the range ends past the largest value's unit, and no
+        // bucket is narrower than the histogram's unit at the smallest (or gaps would show).
+        let min = histogram.min_nz();
+        let low = min as f64;
+        let span = ((histogram.max() + 1) as f64 / low).ln();
+        let narrowest = MIN_BUCKET_RATIO.max(1.0 + histogram.equivalent_range(min) as f64 / low);
+        let count = ((span / narrowest.ln() - 1e-9).ceil() as usize).clamp(1, buckets.max(1));
+        let edge = |i: usize| low * (span * i as f64 / count as f64).exp() / 1000.0;
+        let mut out: Vec<LatencyBucket> = (0..count)
+            .map(|i| LatencyBucket {
+                from_ms: edge(i),
+                to_ms: edge(i + 1),
+                batches: 0,
+            })
+            .collect();
+        for value in histogram.iter_recorded() {
+            let from = histogram.lowest_equivalent(value.value_iterated_to()) as f64;
+            let at = (from / low).ln() / span * count as f64;
+            out[(at as usize).min(count - 1)].batches += u64::from(value.count_at_value());
+        }
+        out
+    }
+}
+
+/// The narrowest bucket of [`Latency::buckets`], as the ratio of its bounds.
+const MIN_BUCKET_RATIO: f64 = 1.02;
+
+/// Batches whose latency was in `from_ms..to_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencyBucket {
+    pub from_ms: f64,
+    pub to_ms: f64,
+    pub batches: u64,
 }
 
 /// The largest latency recorded: one hour.
@@ -172,5 +214,45 @@ mod tests {
         assert_eq!(summary.count, 2);
         assert!((summary.max - 8.0).abs() < 0.01, "{summary:?}");
         assert!((summary.p50 - 2.0).abs() < 0.01, "{summary:?}");
+    }
+
+    #[test]
+    fn buckets_are_log_spaced_over_the_recorded_range() {
+        assert!(Latency::default().buckets(40).is_empty());
+        let mut latency = Latency::default();
+        for (millis, times) in [(1, 50), (10, 30), (100, 20)] {
+            for _ in 0..times {
+                latency.record(Duration::from_millis(millis));
+            }
+        }
+        let buckets = latency.buckets(40);
+        assert_eq!(buckets.len(), 40);
+        assert_eq!(buckets.iter().map(|b| b.batches).sum::<u64>(), 100);
+        assert!((buckets[0].from_ms - 1.0).abs() < 0.01, "{:?}", buckets[0]);
+        assert!((buckets[39].to_ms - 100.0).abs() < 0.2, "{:?}", buckets[39]);
+        let ratio = buckets[0].to_ms / buckets[0].from_ms;
+        for bucket in &buckets {
+            assert!(
+                (bucket.to_ms / bucket.from_ms - ratio).abs() < 1e-9,
+                "{bucket:?}"
+            );
+        }
+        let at = |millis: f64| {
+            buckets
+                .iter()
+                .find(|b| b.from_ms <= millis && millis < b.to_ms)
+                .unwrap()
+                .batches
+        };
+        assert_eq!((at(1.0), at(10.0), at(100.0)), (50, 30, 20));
+
+        // One value recorded: one bucket one microsecond wide.
+        let mut single = Latency::default();
+        single.record(Duration::from_micros(5));
+        let buckets = single.buckets(40);
+        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets[0].batches, 1);
+        assert!((buckets[0].from_ms - 0.005).abs() < 1e-12);
+        assert!((buckets[0].to_ms - 0.006).abs() < 1e-12);
     }
 }

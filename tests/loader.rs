@@ -542,6 +542,67 @@ fn reports_are_written_as_csv_and_markdown_by_extension() {
 }
 
 #[test]
+fn an_svg_report_draws_the_load_and_the_json_keeps_its_throughput() {
+    let dir = scratch();
+    let svg = dir.path().join("r.svg");
+    Loader::new()
+        .args(["--target", "null", "--rows", "2000000", "--report"])
+        .arg_path(&svg)
+        .run()
+        .assert_success();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(200)]);
+    assert!(text.trim_end().ends_with("</svg>"));
+    for expected in ["2,000,000 rows", "into null", "<polyline", "rows/s", "p99 "] {
+        assert!(text.contains(expected), "{expected} missing");
+    }
+
+    // Quiet and not on a terminal, the reporter still samples at every tick.
+    let json = dir.path().join("r.json");
+    Loader::new()
+        .args(["--target", "null", "--duration", "400ms", "--quiet"])
+        .args(["--progress-every", "50ms", "--report"])
+        .arg_path(&json)
+        .run_within(Duration::from_secs(20))
+        .assert_success();
+    let report = read_report(&json);
+    let rows_loaded = report["rows_loaded"].as_u64().unwrap();
+    let points = report["throughput"].as_array().unwrap();
+    assert!(points.len() >= 3, "{points:?}");
+    let mut previous = (0.0, 0);
+    for point in points {
+        let (seconds, rows) = (point[0].as_f64().unwrap(), point[1].as_u64().unwrap());
+        assert!(seconds > previous.0 && rows >= previous.1, "{points:?}");
+        let rate = (rows - previous.1) as f64 / (seconds - previous.0);
+        assert!(
+            (point[2].as_f64().unwrap() - rate).abs() <= 0.1 * rate + 1.0,
+            "{point}"
+        );
+        previous = (seconds, rows);
+    }
+    assert_eq!(previous.1, rows_loaded);
+    assert!((previous.0 - report["elapsed_s"].as_f64().unwrap()).abs() < 0.01);
+    let histogram = report["batch_latency_histogram"].as_array().unwrap();
+    let batches: u64 = histogram
+        .iter()
+        .map(|b| b["batches"].as_u64().unwrap())
+        .sum();
+    assert_eq!(batches, report["batches"].as_u64().unwrap());
+
+    // A report that cannot be written is one line and exit code 3, as for the other formats.
+    let run = Loader::new()
+        .args(["--target", "null", "--rows", "1000", "--quiet", "--report"])
+        .arg_path(&dir.path().join("missing").join("r.svg"))
+        .run();
+    assert_eq!(run.code(), 3);
+    assert!(
+        run.stderr().contains("cannot write the report to"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
 fn the_default_local_target_loads_and_keep_leaves_it_running() {
     let run = Loader::new()
         .args(["--rows", "10000", "--threads", "2"])

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::reject::RejectLog;
+use crate::report::throughput::Throughput;
 use crate::rows::Batch;
 use crate::sink::{Sink, SinkError, SinkFactory, Written};
 use crate::stats::WorkerStats;
@@ -149,6 +150,8 @@ pub struct Outcome {
     pub failure: Option<String>,
     /// The most threads the process had while the workers ran.
     pub peak_threads: u64,
+    /// Rows loaded over time, sampled by the reporter.
+    pub throughput: Throughput,
 }
 
 /// Runs `job` to its end: every source exhausted, the duration reached, a stop signal, or a failure.
@@ -166,7 +169,7 @@ pub fn run(job: &Job<'_>) -> Outcome {
         job.signal.halt();
     };
 
-    let (workers, elapsed, peak_threads) = std::thread::scope(|scope| {
+    let (workers, elapsed, peak_threads, throughput) = std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(job.threads);
         for worker in 0..job.threads {
             let context = WorkerContext {
@@ -205,7 +208,13 @@ pub fn run(job: &Job<'_>) -> Outcome {
             })
             .collect();
         let elapsed = started.elapsed();
-        (workers, elapsed, peak_threads.max(reporter.finish()))
+        let observed = reporter.finish(elapsed);
+        (
+            workers,
+            elapsed,
+            peak_threads.max(observed.peak_threads),
+            observed.throughput,
+        )
     });
 
     Outcome {
@@ -213,6 +222,7 @@ pub fn run(job: &Job<'_>) -> Outcome {
         elapsed,
         failure: failure.into_inner(),
         peak_threads,
+        throughput,
     }
 }
 

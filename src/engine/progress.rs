@@ -1,17 +1,19 @@
 //! The reporter thread: every tick it sums the counter shards and shows progress — an indicatif
-//! bar on a terminal when the total is known, plain lines otherwise, nothing with `--quiet`. It
-//! also samples the process's thread count for the report.
+//! bar on a terminal when the total is known, plain lines otherwise, nothing with `--quiet`. For
+//! the report it keeps the throughput series (rows at every tick, `--quiet` or not) and samples
+//! the process's thread count.
 
 use std::io::IsTerminal;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::counters::{Counters, Snapshot};
 use crate::report::human;
 use crate::report::process::threads_now;
+use crate::report::throughput::Throughput;
 
 /// How progress is shown.
 #[derive(Clone, Copy)]
@@ -33,10 +35,20 @@ pub trait Stages: Sync {
     fn report(&self) -> (serde_json::Value, Vec<String>);
 }
 
-/// A running reporter; `finish` stops it and returns the peak thread count it saw.
+/// A running reporter; `finish` stops it and returns what it observed.
 pub struct Reporter<'scope> {
-    done: Sender<()>,
-    handle: ScopedJoinHandle<'scope, u64>,
+    /// Sends the load's elapsed time once the workers are done.
+    done: Sender<Duration>,
+    handle: ScopedJoinHandle<'scope, Observed>,
+}
+
+/// What the reporter saw while the workers ran.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// The most threads the process had.
+    pub peak_threads: u64,
+    /// Rows loaded over time, ending with every row at the load's end.
+    pub throughput: Throughput,
 }
 
 impl<'scope> Reporter<'scope> {
@@ -51,9 +63,10 @@ impl<'scope> Reporter<'scope> {
         Reporter { done, handle }
     }
 
-    pub fn finish(self) -> u64 {
-        let _ = self.done.send(());
-        self.handle.join().unwrap_or(0)
+    /// Stops the reporter once the workers are done, `elapsed` after the start.
+    pub fn finish(self, elapsed: Duration) -> Observed {
+        let _ = self.done.send(elapsed);
+        self.handle.join().unwrap_or_default()
     }
 }
 
@@ -61,19 +74,33 @@ fn report(
     counters: &Counters,
     started: Instant,
     options: ProgressOptions<'_>,
-    done: &Receiver<()>,
-) -> u64 {
+    done: &Receiver<Duration>,
+) -> Observed {
     let mut display = Display::new(&options);
-    let mut peak_threads = threads_now();
+    let mut observed = Observed {
+        peak_threads: threads_now(),
+        throughput: Throughput::default(),
+    };
     let mut previous = (started, Snapshot::default());
-    while done.recv_timeout(options.every).is_err() {
+    let elapsed = loop {
+        match done.recv_timeout(options.every) {
+            Ok(elapsed) => break elapsed,
+            Err(RecvTimeoutError::Disconnected) => break started.elapsed(),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
         let now = (Instant::now(), counters.snapshot());
-        peak_threads = peak_threads.max(threads_now());
+        observed.peak_threads = observed.peak_threads.max(threads_now());
+        observed
+            .throughput
+            .tick(now.0.duration_since(started), now.1.rows);
         display.show(started, previous, now, options.stages);
         previous = now;
-    }
+    };
     display.clear();
-    peak_threads
+    observed
+        .throughput
+        .finish(elapsed, counters.snapshot().rows);
+    observed
 }
 
 enum Display {

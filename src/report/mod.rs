@@ -1,9 +1,11 @@
 //! The final report: one [`Report`] built from the engine's outcome, printed as a short summary and
-//! written with `--report FILE` as JSON, CSV or Markdown (by extension) through one small
+//! written with `--report FILE` as JSON, CSV, Markdown or SVG (by extension) through one small
 //! [`ReportWriter`] trait.
 
 pub mod human;
 pub mod process;
+mod svg;
+pub mod throughput;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,8 +18,13 @@ use serde::Serialize;
 use crate::encode;
 use crate::engine::{Outcome as EngineOutcome, SourceSummary};
 use crate::sink::Settlement;
-use crate::stats::{add_at, LatencySummary, Stats};
+use crate::stats::{add_at, LatencyBucket, LatencySummary, Stats};
 use process::ProcessCost;
+use svg::SvgReport;
+use throughput::Throughput;
+
+/// Buckets of the batch-latency histogram in the report.
+const LATENCY_BUCKETS: usize = 40;
 
 /// Exit code of a load that finished with rejected rows.
 pub const EXIT_REJECTS: u8 = 1;
@@ -87,6 +94,12 @@ pub struct Report {
     pub batches: u64,
     pub elapsed_s: f64,
     pub batch_latency_ms: LatencySummary,
+    /// The batch latencies in log-spaced buckets from the smallest to the largest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batch_latency_histogram: Vec<LatencyBucket>,
+    /// Rows loaded over time: `[seconds, rows so far, rows/s in the interval]`.
+    #[serde(skip_serializing_if = "Throughput::is_empty")]
+    pub throughput: Throughput,
     pub retries: BTreeMap<&'static str, u64>,
     pub errors: BTreeMap<&'static str, u64>,
     pub workers: Vec<WorkerReport>,
@@ -172,6 +185,8 @@ impl Report {
             batches: total.batches,
             elapsed_s: seconds,
             batch_latency_ms: total.batch_latency.summary(),
+            batch_latency_histogram: total.batch_latency.buckets(LATENCY_BUCKETS),
+            throughput: engine.throughput.clone(),
             retries: total.retries.clone(),
             errors: total.errors.clone(),
             workers: engine
@@ -223,16 +238,27 @@ impl Report {
         }
     }
 
-    /// Writes the report to `path`: CSV for `.csv`, Markdown for `.md`, JSON otherwise.
+    /// Writes the report to `path`: CSV for `.csv`, Markdown for `.md`, SVG for `.svg`, JSON
+    /// otherwise.
     pub fn write_to(&self, path: &Path) -> io::Result<()> {
         let writer: &dyn ReportWriter = match path.extension().and_then(|e| e.to_str()) {
             Some("csv") => &CsvReport,
             Some("md" | "markdown") => &MarkdownReport,
+            Some("svg") => &SvgReport,
             _ => &JsonReport,
         };
         let mut out = BufWriter::new(File::create(path)?);
         writer.write(self, &mut out)?;
         out.flush()
+    }
+
+    /// A setting from `config` as text (empty when absent).
+    fn setting(&self, key: &str) -> String {
+        match self.config.get(key) {
+            Some(serde_json::Value::String(text)) => text.clone(),
+            Some(value) => value.to_string(),
+            None => String::new(),
+        }
     }
 }
 
@@ -321,19 +347,14 @@ impl ReportWriter for MarkdownReport {
 fn headline(report: &Report) -> Vec<(&'static str, String)> {
     let latency = &report.batch_latency_ms;
     let process = &report.process;
-    let config = |key: &str| match report.config.get(key) {
-        Some(serde_json::Value::String(text)) => text.clone(),
-        Some(value) => value.to_string(),
-        None => String::new(),
-    };
     vec![
         ("mode", report.mode.to_string()),
         ("outcome", report.outcome.to_string()),
         ("exit_code", report.exit_code.to_string()),
         ("error", report.error.clone().unwrap_or_default()),
-        ("target", config("target")),
-        ("workers", config("threads")),
-        ("batch", config("batch")),
+        ("target", report.setting("target")),
+        ("workers", report.setting("threads")),
+        ("batch", report.setting("batch")),
         ("rows_loaded", report.rows_loaded.to_string()),
         ("rows_rejected", report.rows_rejected.to_string()),
         ("rows_per_s", format!("{:.1}", report.rows_per_s)),
