@@ -383,7 +383,7 @@ pub struct LoadArgs {
     #[arg(long)]
     pub keep: bool,
 
-    /// Write the final report to FILE: JSON, or CSV/Markdown for .csv/.md.
+    /// Write the final report to FILE: JSON, or CSV/Markdown/SVG for .csv/.md/.svg.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 

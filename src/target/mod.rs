@@ -170,6 +170,26 @@ impl fmt::Display for Target {
     }
 }
 
+/// Whether the driver would take part of a `postgres://` URL for the host: it ends the user and
+/// password at the first `@` anywhere after the scheme, so an `@` in the path or query with no
+/// user before it (`/db?user=alice@corp`), or a second `@` in the authority (a password holding
+/// one), moves the rest into the host, shown in every message naming the target. An `@` in the
+/// path or query after a user's `@` is read correctly and allowed.
+fn misread_at_sign(text: &str) -> bool {
+    let Some(rest) = ["postgres://", "postgresql://"]
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme))
+    else {
+        return false;
+    };
+    let Some(at) = rest.find('@') else {
+        return false;
+    };
+    let authority_end = |part: &str| part.find(['/', '?']).unwrap_or(part.len());
+    let after = &rest[at + 1..];
+    authority_end(rest) < at || after[..authority_end(after)].contains('@')
+}
+
 impl PgTarget {
     /// Parses a `postgres://` URL or a key=value DSN, then fills what it leaves out from the
     /// libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSSLMODE,
@@ -179,15 +199,11 @@ impl PgTarget {
             target: redact(text),
             reason,
         };
-        // The driver ends the user name and password at the first `@`: the rest of a password
-        // holding one would be read as the host (and shown in every message naming it).
-        if text
-            .split_once("://")
-            .is_some_and(|(_, rest)| rest.matches('@').count() > 1)
-        {
+        if misread_at_sign(text) {
             return Err(invalid(
-                "holds `@` more than once; a user name, password, database or parameter \
-                 holding `@` must be percent-encoded (%40)"
+                "holds an `@` the driver would misread (it ends the user and password at the \
+                 first `@`); a user name, password, database or parameter holding `@` must be \
+                 percent-encoded (%40)"
                     .into(),
             ));
         }
@@ -644,6 +660,20 @@ mod tests {
         };
         assert_eq!(pg.to_string(), "postgres://u@b:5432,h:5432/db");
         assert_eq!(pg.config().get_password(), Some("Ħ@ĦßĦĦÞÆÆ".as_bytes()));
+        // An `@` the driver would read as the end of a user that is not there is refused too;
+        // one in the query after a user is read right and allowed.
+        for misread in [
+            "postgres://h/db?password=s@cret",
+            "postgres:///db?user=al@corp",
+        ] {
+            assert!(Target::parse(misread, &no_env).is_err(), "{misread}");
+        }
+        let Ok(Target::Postgres(pg)) =
+            Target::parse("postgres://u:p@h/db?application_name=me@box", &no_env)
+        else {
+            panic!("an `@` in the query after the user's is fine")
+        };
+        assert_eq!(pg.config().get_application_name(), Some("me@box"));
     }
 
     #[test]

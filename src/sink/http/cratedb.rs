@@ -170,6 +170,12 @@ fn failure(target: &str, table: &TableName, status: u16, body: &[u8]) -> SinkErr
             kind: "missing_table",
             message: format!("table {table} does not exist at {target}; add --create to create it"),
         },
+        // A 500 with CrateDB's own code is an error it judged (5000: an unhandled one), not an
+        // overload: retrying it would spend the budget on the same answer.
+        Some(code) if status == 500 => SinkError::Permanent {
+            kind: "server",
+            message: format!("{target} refused the request (HTTP 500, code {code}): {message}"),
+        },
         _ => match status_failure(target, status, body) {
             SinkError::Permanent { kind, .. } if kind == "server" => SinkError::Permanent {
                 kind,
