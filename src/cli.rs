@@ -358,6 +358,11 @@ pub struct LoadArgs {
     #[arg(short, long, value_name = "N", value_parser = parse_count, default_value = "1000")]
     pub batch: u64,
 
+    /// PostgreSQL: batches per transaction. One COPY and one COMMIT carry N batches, which are
+    /// counted when they commit (gen and copy modes).
+    #[arg(long, value_name = "N", value_parser = parse_count, default_value = "1")]
+    pub commit_every: u64,
+
     /// Target table, optionally schema-qualified (schema.table) [default: readings; chunks for
     /// ingest].
     #[arg(long, value_name = "NAME")]

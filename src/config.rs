@@ -104,6 +104,8 @@ pub struct LoadConfig {
     pub target: Target,
     pub threads: usize,
     pub batch: usize,
+    /// Batches per PostgreSQL transaction.
+    pub commit_every: usize,
     pub table: TableName,
     pub create: bool,
     pub truncate: bool,
@@ -197,6 +199,16 @@ impl LoadConfig {
                 format!("must be between 1 and {MAX_BATCH}"),
             ));
         }
+        if args.commit_every == 0 || args.commit_every.saturating_mul(args.batch) > MAX_BATCH {
+            return Err(invalid(
+                "commit-every",
+                args.commit_every,
+                format!(
+                    "must be at least 1, and --commit-every × --batch at most {MAX_BATCH} rows \
+                     per transaction"
+                ),
+            ));
+        }
         let progress_every = progress_interval(args.progress.progress_every)?;
         let connect_timeout = positive("connect-timeout", args.connect_timeout)?;
         let mut target = Target::resolve(&args.target, env)?;
@@ -238,6 +250,13 @@ impl LoadConfig {
                 return Err(invalid("ca-file", path.display(), "is not a readable file"));
             }
         }
+        if args.commit_every > 1 && !matches!(target, Target::Postgres(_) | Target::Local) {
+            return Err(ConfigError::Conflict(
+                "--commit-every applies to PostgreSQL targets only (an HTTP request is \
+                 acknowledged on its own)"
+                    .into(),
+            ));
+        }
         if args.keep && !matches!(target, Target::Local) {
             return Err(ConfigError::Conflict(
                 "--keep only applies to the local target".into(),
@@ -260,6 +279,7 @@ impl LoadConfig {
             target,
             threads,
             batch: args.batch as usize,
+            commit_every: args.commit_every as usize,
             table: TableName::parse(args.table.as_deref().unwrap_or(DEFAULT_TABLE))?,
             create: args.create,
             truncate: args.truncate,
@@ -692,8 +712,23 @@ mod tests {
             ],
             &["--user", "app", "--target", "null"],
             &["--gzip", "--target", "postgres://h/db"],
+            &["--commit-every", "0"],
+            &["--commit-every", "1001", "--batch", "1000"],
+            &["--commit-every", "2", "--target", "null"],
+            &["--commit-every", "2", "--target", "http://127.0.0.1:9/x"],
         ] {
             assert!(gen_config(args).is_err(), "{args:?} must be rejected");
+        }
+    }
+
+    #[test]
+    fn commit_every_takes_up_to_a_million_rows_per_postgres_transaction() {
+        for (args, expected) in [
+            (&["--target", "postgres://h/db"][..], 1),
+            (&["--commit-every", "10"], 10),
+            (&["--commit-every", "1000", "--batch", "1000"], 1000),
+        ] {
+            assert_eq!(gen_config(args).unwrap().load.commit_every, expected);
         }
     }
 

@@ -195,6 +195,9 @@ pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     }
     settings.insert("threads".into(), json!(config.threads));
     settings.insert("batch".into(), json!(config.batch));
+    if method.is_some() {
+        settings.insert("commit_every".into(), json!(config.commit_every));
+    }
     settings.insert("pin".into(), json!(config.pin));
     settings.insert("run_id".into(), json!(run_id));
     settings.extend(load.settings.clone());
@@ -446,6 +449,7 @@ fn prepare(
         method,
         run_id.to_string(),
         load.mode.to_string(),
+        config.commit_every,
     ));
     Ok(Prepared {
         sinks,

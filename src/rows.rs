@@ -28,6 +28,17 @@ pub enum RowFormat {
     JsonArrays,
 }
 
+impl RowFormat {
+    /// What goes between two separately encoded runs of rows: a comma for the formats whose rows
+    /// are a comma-separated list, nothing for the line- and tuple-framed ones.
+    pub fn run_separator(self) -> &'static [u8] {
+        match self {
+            RowFormat::SqlValues | RowFormat::JsonArrays => b",",
+            _ => b"",
+        }
+    }
+}
+
 /// A column type: the ones loader encodes in binary COPY, and `Other` for the rest (loaded as
 /// text, which the server converts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +217,9 @@ pub trait Batch {
     fn documents(&self) -> &[DocumentRecord] {
         &[]
     }
+    /// An owned copy, for a sink that holds the batch until a later commit (`--commit-every`)
+    /// while its source refills the original.
+    fn to_owned_batch(&self) -> Box<dyn Batch>;
 }
 
 /// A document loaded whole by one batch, as the documents ledger records it.

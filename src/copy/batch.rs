@@ -48,7 +48,7 @@ struct Row {
 }
 
 /// One worker's reused batch.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CopyBatch {
     dialect: Arc<Dialect>,
     schema: Arc<Schema>,
@@ -452,6 +452,10 @@ fn unescape_text(raw: &[u8], out: &mut Vec<u8>) {
 impl Batch for CopyBatch {
     fn seq(&self) -> u64 {
         self.seq
+    }
+
+    fn to_owned_batch(&self) -> Box<dyn Batch> {
+        Box::new(self.clone())
     }
 
     fn len(&self) -> usize {

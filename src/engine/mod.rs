@@ -360,55 +360,62 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                     if salvaged.rows + salvaged.rejected > 0 || !invalid.is_empty() {
                         self.record(stats, salvaged, invalid.len() as u64, batch_started);
                     }
-                    return self.give_up(stats, batch, err);
+                    let what = format!("batch {}, rows from {}", batch.seq(), batch.first_row());
+                    return self.give_up(stats, &what, err);
                 }
             };
             self.record(stats, written, invalid.len() as u64, batch_started);
-            source
-                .acknowledged(&written)
-                .map_err(|err| err.to_string())?;
+            if !written.held {
+                source
+                    .acknowledged(&written)
+                    .map_err(|err| err.to_string())?;
+            }
+        }
+        let flush_started = Instant::now();
+        let flushed = job.retry.run(
+            Some(job.signal.abandon_flag()),
+            || sink.flush(job.rejects),
+            |err, pause| self.announce_retry(stats, err, pause),
+        );
+        match flushed {
+            Ok(Some(written)) => self.record(stats, written, 0, flush_started),
+            Ok(None) => {}
+            Err(err) => return self.give_up(stats, "the batches held for --commit-every", err),
         }
         sink.finish().map_err(|err| err.to_string())
     }
 
-    /// Counts an acknowledged (part of a) batch: rows, bytes, latency, rejects.
+    /// Counts an acknowledged (part of a) batch: rows, bytes, latency, rejects. A batch held for
+    /// a later commit counts only the records its source rejected; its rows count with the
+    /// commit, whose latency is the transaction's.
     fn record(&self, stats: &mut WorkerStats, written: Written, invalid: u64, started: Instant) {
+        let rejected = written.rejected + invalid;
+        stats.stats.rejected += rejected;
+        self.counters.add_rejected(rejected);
+        if written.held {
+            return;
+        }
         let latency = started.elapsed();
         stats
             .stats
             .record_batch(written.rows, written.bytes, latency, written.host);
-        let rejected = written.rejected + invalid;
-        stats.stats.rejected += rejected;
         self.counters
             .add_batch(written.rows, written.bytes, latency);
-        self.counters.add_rejected(rejected);
     }
 
     /// Ends the load loop after a batch failed for good: abandoned after a second interrupt (the
     /// load ends normally), or a failure that stops the load.
-    fn give_up(
-        &self,
-        stats: &mut WorkerStats,
-        batch: &dyn Batch,
-        err: SinkError,
-    ) -> Result<(), String> {
+    fn give_up(&self, stats: &mut WorkerStats, what: &str, err: SinkError) -> Result<(), String> {
         if self.job.signal.is_abandoning() {
             let message = format!(
-                "worker {}: abandoned batch {} (rows from {}) after a second interrupt; it may or \
-                 may not have committed: {err}",
+                "worker {}: abandoned {what} after a second interrupt; it may or may not have \
+                 committed: {err}",
                 self.worker,
-                batch.seq(),
-                batch.first_row()
             );
             eprintln!("loader: {}", self.count_error(stats, "abandoned", message));
             return Ok(());
         }
-        let message = format!(
-            "{err} (batch {}, rows from {})",
-            batch.seq(),
-            batch.first_row()
-        );
-        Err(self.count_error(stats, err.kind(), message))
+        Err(self.count_error(stats, err.kind(), format!("{err} ({what})")))
     }
 
     /// Counts an error of `kind` and passes its message on.

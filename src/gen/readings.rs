@@ -103,7 +103,7 @@ fn uniform_below(bits: u64, range: u64) -> u64 {
 }
 
 /// A reused buffer of generated rows.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReadingsBatch {
     seed: u64,
     seq: u64,
@@ -137,6 +137,10 @@ impl ReadingsBatch {
 impl Batch for ReadingsBatch {
     fn seq(&self) -> u64 {
         self.seq
+    }
+
+    fn to_owned_batch(&self) -> Box<dyn Batch> {
+        Box::new(self.clone())
     }
 
     fn len(&self) -> usize {

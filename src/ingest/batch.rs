@@ -30,7 +30,7 @@ pub fn schema(embedded: bool) -> Schema {
 }
 
 /// Whole documents cut into chunks: one row per chunk.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ChunkBatch {
     pub seq: u64,
     documents: Vec<ChunkedDocument>,
@@ -100,6 +100,10 @@ fn float_list(out: &mut Vec<u8>, values: &[f32], open: u8, close: u8) {
 impl Batch for ChunkBatch {
     fn seq(&self) -> u64 {
         self.seq
+    }
+
+    fn to_owned_batch(&self) -> Box<dyn Batch> {
+        Box::new(self.clone())
     }
 
     fn len(&self) -> usize {

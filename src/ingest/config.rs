@@ -93,6 +93,13 @@ impl IngestConfig {
     /// Validates `loader ingest` arguments, reading the environment through `env`.
     pub fn from_args(args: &IngestArgs, env: EnvLookup<'_>) -> Result<IngestConfig, ConfigError> {
         let mut load = LoadConfig::from_args(&args.load, env)?;
+        if load.commit_every > 1 {
+            return Err(ConfigError::Conflict(
+                "--commit-every is for gen and copy: ingest commits each batch with its documents \
+                 ledger rows"
+                    .into(),
+            ));
+        }
         if args.load.table.is_none() {
             load.table = TableName::parse(DEFAULT_TABLE)?;
         }
@@ -302,6 +309,10 @@ mod tests {
         refused(
             &["--embed-url", "http://x/v1", "--embed-batch", "0"],
             "between 1",
+        );
+        refused(
+            &["--target", "postgres://h/db", "--commit-every", "2"],
+            "for gen and copy",
         );
     }
 

@@ -58,7 +58,7 @@ use fetch::Job;
 pub type Item<T> = Result<T, Reject>;
 
 /// A fetched document's fields.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Document {
     /// Its position in the list.
     pub ordinal: u64,
@@ -71,7 +71,7 @@ pub struct Document {
 }
 
 /// A document cut into chunks (byte ranges of its text), and their vectors when embedded.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChunkedDocument {
     pub document: Document,
     pub chunks: Vec<Range<usize>>,

@@ -26,6 +26,8 @@ pub struct Written {
     pub rejected: u64,
     /// Which of the target's hosts the worker wrote them through (0 for a target with one host).
     pub host: usize,
+    /// The batch is held for a later commit (`--commit-every`): nothing is acknowledged yet.
+    pub held: bool,
 }
 
 /// What became of batches whose COMMIT was in doubt on a host that failed, and that were sent
@@ -96,6 +98,11 @@ pub trait Sink {
     /// target without transactions stores part of a batch), handed over once so they are counted.
     fn salvage(&mut self) -> Written {
         Written::default()
+    }
+    /// Once the source is done or the load stops: commits the batches held for a later commit
+    /// (`--commit-every`), if any, and acknowledges them as `write` does.
+    fn flush(&mut self, _rejects: &RejectLog) -> Result<Option<Written>, SinkError> {
+        Ok(None)
     }
     /// Flushes and closes; fallible teardown is explicit, never in `Drop`.
     fn finish(self: Box<Self>) -> Result<(), SinkError>;

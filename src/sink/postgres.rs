@@ -2,6 +2,11 @@
 //! together with a ledger row, by binary COPY (encoded straight into a reused buffer, one write per
 //! batch), text COPY, or one multi-row INSERT.
 //!
+//! With `--commit-every N`, a transaction carries N batches instead of one: the sink holds an
+//! owned copy of each batch until the N-th (or the end of the load) arrives, then sends them all
+//! in one COPY (or INSERT) with one ledger row per batch, and acknowledges them together. Until
+//! then nothing is counted; held copies stay until the commit succeeds, so a retry resends them.
+//!
 //! Bad rows (DESIGN §6): when the server refuses a batch for its data (SQLSTATE class 22 or 23),
 //! the sink rolls back and isolates the bad rows inside one transaction: each candidate set of
 //! rows goes in under a savepoint; a set that fails is split at the row the error's CONTEXT names
@@ -24,6 +29,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::ops::Range;
 
 use postgres::error::DbError;
 use postgres::{Client, Statement};
@@ -37,7 +43,7 @@ use crate::config::{quote_literal, TableName};
 use crate::encode::binary;
 use crate::pg;
 use crate::reject::{Reject, RejectLog};
-use crate::rows::{Batch, RowFormat, Schema};
+use crate::rows::{Batch, RowFormat, RowOrigin, Schema, Unencodable};
 use crate::target::PgTarget;
 
 /// Shared by the workers: where to connect, what to write, how.
@@ -57,9 +63,12 @@ pub struct PgSinkFactory {
     /// `COPY … FROM STDIN` in text format: binary COPY's fallback for a batch holding a value the
     /// client does not parse.
     text_statement: String,
-    /// `BEGIN` and the ledger insert up to the batch's own values: the ledger's columns, then the
-    /// run id, source and target table as literals.
+    /// `BEGIN` and the ledger insert up to its rows.
     ledger_insert: String,
+    /// The start of every ledger row: the run id, source and target table as literals.
+    ledger_row_start: String,
+    /// Batches per transaction (`--commit-every`).
+    commit_every: usize,
     /// The documents ledger insert up to its rows (ingest mode), sent with a batch's COMMIT.
     documents_insert: String,
     /// This run's id and the target table, as SQL literals, for the documents ledger's rows.
@@ -82,6 +91,7 @@ impl PgSinkFactory {
         method: Method,
         run_id: String,
         source: String,
+        commit_every: usize,
     ) -> PgSinkFactory {
         let columns = schema.quoted_column_list();
         let quoted_table = table.quoted();
@@ -106,9 +116,10 @@ impl PgSinkFactory {
         PgSinkFactory {
             ledger_insert: format!(
                 "BEGIN; INSERT INTO {ledger} (run_id, source, target_table, host, batch_seq, \
-                 worker, rows, rejected, first_row) VALUES ({run_literal}, {source_literal}, \
-                 {table_literal}"
+                 worker, rows, rejected, first_row) VALUES "
             ),
+            ledger_row_start: format!("({run_literal}, {source_literal}, {table_literal}"),
+            commit_every,
             ledger_host: format!(
                 "SELECT host, rows FROM {ledger} WHERE {ledger_key} AND batch_seq = $1"
             ),
@@ -191,6 +202,7 @@ impl SinkFactory for PgSinkFactory {
             ledger_sql: String::new(),
             in_doubt: Vec::new(),
             excluded: Excluded::default(),
+            held: Vec::new(),
         }))
     }
 
@@ -266,8 +278,86 @@ struct PgSink<'a> {
     /// The hosts on which the batch in hand may have committed: an attempt failed there after
     /// its COMMIT was sent.
     in_doubt: Vec<usize>,
-    /// The rows of the batch in hand found bad so far: kept across its retries.
+    /// The rows of the transaction in hand found bad so far: kept across its retries.
     excluded: Excluded,
+    /// With `--commit-every`: copies of the batches written since the last commit.
+    held: Vec<Box<dyn Batch>>,
+}
+
+/// The batches one transaction commits, seen as one run of rows: the batch in hand, or with
+/// `--commit-every` the batches held until now. Its sequence number is its first batch's (the
+/// in-doubt lookup's key, as all of them commit together); the ledger gets a row per batch.
+struct Transaction<'b> {
+    batches: &'b [&'b dyn Batch],
+    /// Where each batch's rows end, in the transaction's row numbers.
+    ends: Vec<usize>,
+}
+
+impl<'b> Transaction<'b> {
+    fn new(batches: &'b [&'b dyn Batch]) -> Transaction<'b> {
+        let ends = batches
+            .iter()
+            .scan(0, |end, batch| {
+                *end += batch.len();
+                Some(*end)
+            })
+            .collect();
+        Transaction { batches, ends }
+    }
+
+    fn seq(&self) -> u64 {
+        self.batches[0].seq()
+    }
+
+    fn len(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+
+    /// Each batch with its rows' range in the transaction.
+    fn parts(&self) -> impl Iterator<Item = (&'b dyn Batch, Range<usize>)> + '_ {
+        self.batches
+            .iter()
+            .zip(&self.ends)
+            .map(|(batch, &end)| (*batch, end - batch.len()..end))
+    }
+
+    /// Appends the transaction's rows `rows` to `out`, as [`Batch::encode`] does.
+    fn encode(
+        &self,
+        rows: Range<usize>,
+        format: RowFormat,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Unencodable> {
+        let mut first = true;
+        for (batch, range) in self.parts() {
+            let (start, end) = (rows.start.max(range.start), rows.end.min(range.end));
+            if start >= end {
+                continue;
+            }
+            if !first {
+                out.extend_from_slice(format.run_separator());
+            }
+            first = false;
+            batch.encode(start - range.start..end - range.start, format, out)?;
+        }
+        Ok(())
+    }
+
+    /// Where transaction row `row` came from.
+    fn origin(&self, row: usize) -> RowOrigin {
+        let index = self.ends.partition_point(|&end| end <= row);
+        let batch = self.batches[index];
+        batch.origin(row + batch.len() - self.ends[index])
+    }
+
+    /// The documents whose chunks the transaction loads. Ingest mode, the only one with
+    /// documents, commits each batch on its own (it refuses `--commit-every`).
+    fn documents(&self) -> &'b [crate::rows::DocumentRecord] {
+        match self.batches {
+            [batch] => batch.documents(),
+            _ => &[],
+        }
+    }
 }
 
 /// The rows of one batch that the server refused, sorted, with their messages.
@@ -283,6 +373,12 @@ struct Excluded {
 impl Excluded {
     fn contains(&self, row: usize) -> bool {
         self.rows.binary_search_by_key(&row, |(r, ..)| *r).is_ok()
+    }
+
+    /// How many of the rows `rows` are bad.
+    fn count_in(&self, rows: Range<usize>) -> usize {
+        let below = |bound: usize| self.rows.partition_point(|(r, ..)| *r < bound);
+        below(rows.end) - below(rows.start)
     }
 
     fn add(&mut self, row: usize, db: &DbError) {
@@ -371,11 +467,11 @@ impl PgSink<'_> {
         }
     }
 
-    /// Sends the rows `rows` (sorted positions in the batch) in one COPY or INSERT.
+    /// Sends the rows `rows` (sorted positions in the transaction) in one COPY or INSERT.
     fn send_rows(
         &mut self,
         connection: &mut Connection,
-        batch: &dyn Batch,
+        transaction: &Transaction,
         rows: &[usize],
     ) -> Result<(), Failure> {
         if rows.is_empty() {
@@ -383,13 +479,13 @@ impl PgSink<'_> {
         }
         let factory = self.factory;
         let buffer = &mut self.buffer;
-        let encode_runs = |format: RowFormat, buffer: &mut Vec<u8>, separator: &[u8]| {
+        let encode_runs = |format: RowFormat, buffer: &mut Vec<u8>| {
             let mut result = Ok(());
             for (i, run) in super::runs(rows).enumerate() {
                 if i > 0 {
-                    buffer.extend_from_slice(separator);
+                    buffer.extend_from_slice(format.run_separator());
                 }
-                result = result.and(batch.encode(run, format, buffer));
+                result = result.and(transaction.encode(run, format, buffer));
             }
             result
         };
@@ -397,23 +493,23 @@ impl PgSink<'_> {
         let statement = match factory.method {
             Method::CopyBinary => {
                 buffer.extend_from_slice(binary::HEADER);
-                if encode_runs(RowFormat::CopyBinary, buffer, b"").is_ok() {
+                if encode_runs(RowFormat::CopyBinary, buffer).is_ok() {
                     buffer.extend_from_slice(binary::TRAILER);
                     connection.copy.as_ref()
                 } else {
                     // A value the client does not parse: let the server's text input decide.
                     buffer.clear();
-                    let _ = encode_runs(RowFormat::CopyText, buffer, b"");
+                    let _ = encode_runs(RowFormat::CopyText, buffer);
                     connection.text_copy.as_ref()
                 }
             }
             Method::CopyText => {
-                let _ = encode_runs(RowFormat::CopyText, buffer, b"");
+                let _ = encode_runs(RowFormat::CopyText, buffer);
                 connection.copy.as_ref()
             }
             Method::Insert => {
                 buffer.extend_from_slice(factory.statement.as_bytes());
-                let _ = encode_runs(RowFormat::SqlValues, buffer, b",");
+                let _ = encode_runs(RowFormat::SqlValues, buffer);
                 None
             }
         };
@@ -434,14 +530,18 @@ impl PgSink<'_> {
         Ok(())
     }
 
-    /// Loads every row of the batch that is not bad into the open transaction: all of them in one
-    /// statement first; on a row-level refusal, again row set by row set under savepoints,
-    /// rejecting the rows that fail alone.
-    fn load_rows(&mut self, connection: &mut Connection, batch: &dyn Batch) -> Result<(), Failure> {
-        let candidates: Vec<usize> = (0..batch.len())
+    /// Loads every row of the transaction that is not bad: all of them in one statement first;
+    /// on a row-level refusal, again row set by row set under savepoints, rejecting the rows that
+    /// fail alone.
+    fn load_rows(
+        &mut self,
+        connection: &mut Connection,
+        transaction: &Transaction,
+    ) -> Result<(), Failure> {
+        let candidates: Vec<usize> = (0..transaction.len())
             .filter(|&row| !self.excluded.contains(row))
             .collect();
-        match self.send_rows(connection, batch, &candidates) {
+        match self.send_rows(connection, transaction, &candidates) {
             Err(Failure::Rows(_)) => {}
             done => return done,
         }
@@ -451,7 +551,7 @@ impl PgSink<'_> {
         let mut pending = vec![candidates];
         while let Some(rows) = pending.pop() {
             connection.client.batch_execute("SAVEPOINT loader_rows")?;
-            match self.send_rows(connection, batch, &rows) {
+            match self.send_rows(connection, transaction, &rows) {
                 Ok(()) => connection
                     .client
                     .batch_execute("RELEASE SAVEPOINT loader_rows")?,
@@ -487,8 +587,12 @@ impl PgSink<'_> {
         Ok(())
     }
 
-    /// Writes the rejects found for this batch to the reject file, once.
-    fn log_rejects(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<(), SinkError> {
+    /// Writes the rejects found for this transaction to the reject file, once.
+    fn log_rejects(
+        &mut self,
+        transaction: &Transaction,
+        rejects: &RejectLog,
+    ) -> Result<(), SinkError> {
         if self.excluded.logged {
             return Ok(());
         }
@@ -497,7 +601,7 @@ impl PgSink<'_> {
             .rows
             .iter()
             .map(|(row, kind, message)| Reject {
-                origin: batch.origin(*row),
+                origin: transaction.origin(*row),
                 kind,
                 error: message.clone(),
             })
@@ -506,22 +610,26 @@ impl PgSink<'_> {
         rejects.record(&found)
     }
 
-    /// The acknowledgement of the batch in hand, committed on `host`. The hosts it was in doubt
-    /// on before are recorded as moved, for [`SinkFactory::settle`].
-    fn committed_on(&mut self, host: usize, batch: &dyn Batch) -> Written {
+    /// The acknowledgement of the transaction in hand, committed on `host`. The hosts it was in
+    /// doubt on before are recorded as moved, batch by batch, for [`SinkFactory::settle`].
+    fn committed_on(&mut self, host: usize, transaction: &Transaction) -> Written {
         let rejected = self.excluded.rows.len() as u64;
         let written = Written {
-            rows: batch.len() as u64 - rejected,
+            rows: transaction.len() as u64 - rejected,
             bytes: self.payload_bytes,
             rejected,
             host,
+            held: false,
         };
-        for in_doubt_on in self.in_doubt.drain(..).filter(|&other| other != host) {
-            self.factory.moved.lock().push(MovedBatch {
-                seq: batch.seq(),
-                rows: written.rows,
-                in_doubt_on,
-            });
+        let in_doubt: Vec<usize> = self.in_doubt.drain(..).collect();
+        for in_doubt_on in in_doubt.into_iter().filter(|&other| other != host) {
+            for (batch, rows) in transaction.parts() {
+                self.factory.moved.lock().push(MovedBatch {
+                    seq: batch.seq(),
+                    rows: (rows.len() - self.excluded.count_in(rows)) as u64,
+                    in_doubt_on,
+                });
+            }
         }
         written
     }
@@ -557,12 +665,12 @@ impl PgSink<'_> {
     /// The documents ledger insert of the documents the batch loads whole (ingest mode): each
     /// one's chunks are the next rows of the batch, and a document with a refused row is left
     /// out, so that a rerun loads it again. Empty when the batch lists no document.
-    fn documents_insert(&self, batch: &dyn Batch) -> String {
+    fn documents_insert(&self, transaction: &Transaction) -> String {
         let factory = self.factory;
         let (run, table) = &factory.run_and_table;
         let mut sql = String::new();
         let mut first_row = 0;
-        for document in batch.documents() {
+        for document in transaction.documents() {
             let rows = first_row..first_row + document.chunks as usize;
             first_row = rows.end;
             if rows.clone().any(|row| self.excluded.contains(row)) {
@@ -587,47 +695,61 @@ impl PgSink<'_> {
         sql
     }
 
-    /// One attempt, in one transaction: the ledger row first (so that a resend whose earlier
+    /// A batch's ledger counts, its rows being `rows` of the transaction: rows loaded, and
+    /// records rejected (the parser's rejects included).
+    fn ledger_counts(&self, batch: &dyn Batch, rows: Range<usize>) -> (usize, usize) {
+        let excluded = self.excluded.count_in(rows);
+        (batch.len() - excluded, excluded + batch.invalid().len())
+    }
+
+    /// One attempt, in one transaction: the ledger rows first (so that a resend whose earlier
     /// attempt is still committing waits for it and then hits the ledger's key, before sending any
-    /// data), the batch's good rows, and COMMIT. The ledger counts every record of the batch as
-    /// loaded or rejected (the parser's rejects included), which `--resume` checks.
+    /// data), the good rows, and COMMIT. The ledger row of each batch counts every record of it as
+    /// loaded or rejected, which `--resume` checks.
     fn transfer(
         &mut self,
         connection: &mut Connection,
-        batch: &dyn Batch,
+        transaction: &Transaction,
         rejects: &RejectLog,
     ) -> Result<(), Failure> {
         let factory = self.factory;
         self.payload_bytes = 0;
         let known_rejects = self.excluded.rows.len();
-        let ledger_counts =
-            |excluded: usize| (batch.len() - excluded, excluded + batch.invalid().len());
-        let (rows, rejected) = ledger_counts(known_rejects);
-        self.ledger_sql.clear();
-        let _ = write!(
-            self.ledger_sql,
-            "{}, {}, {}, {}, {rows}, {rejected}, {})",
-            factory.ledger_insert,
-            factory.host_literals[connection.host],
-            batch.seq(),
-            self.worker,
-            batch.first_row(),
-        );
+        let mut ledger_sql = std::mem::take(&mut self.ledger_sql);
+        ledger_sql.clear();
+        ledger_sql.push_str(&factory.ledger_insert);
+        for (i, (batch, rows)) in transaction.parts().enumerate() {
+            let (loaded, rejected) = self.ledger_counts(batch, rows);
+            let _ = write!(
+                ledger_sql,
+                "{}{}, {}, {}, {}, {loaded}, {rejected}, {})",
+                if i > 0 { ", " } else { "" },
+                factory.ledger_row_start,
+                factory.host_literals[connection.host],
+                batch.seq(),
+                self.worker,
+                batch.first_row(),
+            );
+        }
+        self.ledger_sql = ledger_sql;
         connection.client.batch_execute(&self.ledger_sql)?;
-        self.load_rows(connection, batch)?;
-        if let Err(err) = self.log_rejects(batch, rejects) {
+        self.load_rows(connection, transaction)?;
+        if let Err(err) = self.log_rejects(transaction, rejects) {
             return Err(Failure::Other(SendError::Refused(err)));
         }
-        let mut commit = self.documents_insert(batch);
+        let mut commit = self.documents_insert(transaction);
         if self.excluded.rows.len() != known_rejects {
-            let (rows, rejected) = ledger_counts(self.excluded.rows.len());
-            let _ = write!(
-                commit,
-                "UPDATE {} SET rows = {rows}, rejected = {rejected} WHERE {} AND batch_seq = {}; ",
-                factory.ledger,
-                factory.ledger_key,
-                batch.seq()
-            );
+            for (batch, rows) in transaction.parts() {
+                let (loaded, rejected) = self.ledger_counts(batch, rows);
+                let _ = write!(
+                    commit,
+                    "UPDATE {} SET rows = {loaded}, rejected = {rejected} WHERE {} AND \
+                     batch_seq = {}; ",
+                    factory.ledger,
+                    factory.ledger_key,
+                    batch.seq()
+                );
+            }
         }
         commit.push_str("COMMIT");
         // From here until the acknowledgement the batch may commit without the sink knowing.
@@ -655,12 +777,29 @@ enum SendError {
     Refused(SinkError),
 }
 
-impl Sink for PgSink<'_> {
-    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
+impl PgSink<'_> {
+    /// Commits the held batches as one transaction; they stay held if it fails, for the retry.
+    fn commit_held(&mut self, rejects: &RejectLog) -> Result<Written, SinkError> {
+        let held = std::mem::take(&mut self.held);
+        let batches: Vec<&dyn Batch> = held.iter().map(Box::as_ref).collect();
+        let committed = self.commit(&Transaction::new(&batches), rejects);
+        if committed.is_err() {
+            self.held = held;
+        }
+        committed
+    }
+
+    /// Writes and commits `transaction`, or acknowledges it from the ledger when an earlier
+    /// attempt committed it.
+    fn commit(
+        &mut self,
+        transaction: &Transaction,
+        rejects: &RejectLog,
+    ) -> Result<Written, SinkError> {
         let factory = self.factory;
-        if self.excluded.seq != Some(batch.seq()) {
+        if self.excluded.seq != Some(transaction.seq()) {
             self.excluded = Excluded {
-                seq: Some(batch.seq()),
+                seq: Some(transaction.seq()),
                 ..Excluded::default()
             };
             self.in_doubt.clear();
@@ -681,21 +820,21 @@ impl Sink for PgSink<'_> {
         if !self.in_doubt.is_empty() {
             // One database behind every host shows a commit made through any of them.
             let entry = factory
-                .ledger_entry(&mut connection.client, batch.seq())
+                .ledger_entry(&mut connection.client, transaction.seq())
                 .map_err(|err| self.failed(host, self.classify(host, &err)))?;
             if let Some(entry) = entry {
                 if entry.host.as_deref() != Some(factory.hosts.name(host)) {
                     // Committed through another host of the same database: nothing moved.
                     self.in_doubt.clear();
                 }
-                let written = self.committed_on(host, batch);
+                let written = self.committed_on(host, transaction);
                 self.connection = Some(connection);
                 return Ok(written);
             }
         }
-        match self.transfer(&mut connection, batch, rejects) {
+        match self.transfer(&mut connection, transaction, rejects) {
             Ok(()) => {
-                let written = self.committed_on(host, batch);
+                let written = self.committed_on(host, transaction);
                 self.connection = Some(connection);
                 Ok(written)
             }
@@ -708,7 +847,7 @@ impl Sink for PgSink<'_> {
                 if !in_doubt_here {
                     self.in_doubt.clear();
                 }
-                Ok(self.committed_on(host, batch))
+                Ok(self.committed_on(host, transaction))
             }
             Err(Failure::Other(err)) => Err(self.failed(host, self.send_error(host, err))),
             // Only reachable if the ledger insert itself breaks a constraint of the data's kind.
@@ -717,6 +856,37 @@ impl Sink for PgSink<'_> {
                 message: reject_message(&db),
             }),
         }
+    }
+}
+
+impl Sink for PgSink<'_> {
+    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
+        let commit_every = self.factory.commit_every;
+        if commit_every <= 1 {
+            return self.commit(&Transaction::new(&[batch]), rejects);
+        }
+        // The batch held last coming again is the retry of the commit it completed.
+        if self
+            .held
+            .last()
+            .is_none_or(|last| last.seq() != batch.seq())
+        {
+            self.held.push(batch.to_owned_batch());
+        }
+        if self.held.len() < commit_every {
+            return Ok(Written {
+                held: true,
+                ..Written::default()
+            });
+        }
+        self.commit_held(rejects)
+    }
+
+    fn flush(&mut self, rejects: &RejectLog) -> Result<Option<Written>, SinkError> {
+        if self.held.is_empty() {
+            return Ok(None);
+        }
+        self.commit_held(rejects).map(Some)
     }
 
     fn finish(self: Box<Self>) -> Result<(), SinkError> {

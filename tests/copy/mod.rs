@@ -205,26 +205,52 @@ fn bad_rows_are_rejected_with_their_line_and_reason_and_the_rest_loads() {
         csv.push(b'\n');
     }
     let path = write_file(dir.path(), "bad.csv", &csv);
-    let rejects_path = dir.path().join("rejects.ndjson");
-    let report_path = dir.path().join("r.json");
-    let run = Loader::new()
-        .arg("copy")
-        .arg_path(&path)
-        .args(["--header", "--threads", "2", "--batch", "1000", "--quiet"])
-        .args(["--target", &pg.url(), "--reject-file"])
-        .arg_path(&rejects_path)
-        .arg("--report")
-        .arg_path(&report_path)
-        .run();
-    assert_eq!(
-        run.code(),
-        1,
-        "exit code 1 when rows were rejected: {}",
-        run.stderr()
-    );
+    // One batch per transaction, then 7 per transaction: the bad rows sit in held batches too.
+    for commit_every in ["1", "7"] {
+        pg.execute("TRUNCATE readings; DROP TABLE IF EXISTS loader_ledger");
+        let rejects_path = dir.path().join(format!("rejects-{commit_every}.ndjson"));
+        let report_path = dir.path().join(format!("r-{commit_every}.json"));
+        let run = Loader::new()
+            .arg("copy")
+            .arg_path(&path)
+            .args(["--header", "--threads", "2", "--batch", "1000", "--quiet"])
+            .args(["--commit-every", commit_every, "--target", &pg.url()])
+            .arg("--reject-file")
+            .arg_path(&rejects_path)
+            .arg("--report")
+            .arg_path(&report_path)
+            .run();
+        assert_eq!(
+            run.code(),
+            1,
+            "exit code 1 when rows were rejected: {}",
+            run.stderr()
+        );
+        assert_rejected_with_line_and_reason(&pg, &path, &bad, &rejects_path, &report_path);
+    }
+}
 
+/// The load of the 100,000-record file with `bad` in it: the rest loaded, each bad record in the
+/// reject file with its line and the server's or the parser's reason, the ledger's counts exact.
+fn assert_rejected_with_line_and_reason(
+    pg: &Pg,
+    path: &Path,
+    bad: &BTreeMap<u64, (&[u8], &str)>,
+    rejects_path: &Path,
+    report_path: &Path,
+) {
     assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 99_993);
-    let report = read_report(&report_path);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM loader_ledger"),
+        100,
+        "a ledger row per batch"
+    );
+    assert_eq!(
+        pg.scalar("SELECT (sum(rows) * 1000 + sum(rejected))::bigint FROM loader_ledger"),
+        99_993_007,
+        "the ledger's rows and rejects"
+    );
+    let report = read_report(report_path);
     assert_eq!(report["rows_loaded"], 99_993);
     assert_eq!(report["rows_rejected"], 7);
     assert_eq!(
@@ -233,10 +259,10 @@ fn bad_rows_are_rejected_with_their_line_and_reason_and_the_rest_loads() {
         "{report}"
     );
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&rejects_path).unwrap().permissions(),
+        &std::fs::metadata(rejects_path).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "the reject file is the owner's alone");
-    let rejects: Vec<serde_json::Value> = std::fs::read_to_string(&rejects_path)
+    let rejects: Vec<serde_json::Value> = std::fs::read_to_string(rejects_path)
         .expect("the reject file")
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
@@ -250,7 +276,7 @@ fn bad_rows_are_rejected_with_their_line_and_reason_and_the_rest_loads() {
         by_line.keys().copied().collect::<Vec<_>>(),
         bad.keys().map(|k| k + 2).collect::<Vec<_>>()
     );
-    for (k, (record, reason)) in &bad {
+    for (k, (record, reason)) in bad {
         let reject = by_line[&(k + 2)];
         let error = reject["error"].as_str().unwrap();
         assert!(error.contains(reason), "line {}: {error}", k + 2);
@@ -273,7 +299,9 @@ fn killed_mid_load_then_resumed_every_row_is_present_exactly_once() {
             .args(["--run-id", "crash-1", "--target", &pg.url()])
             .args(extra)
     };
-    let child = copy(&[]).spawn();
+    // The first attempt commits 4 batches per transaction (a ledger row each); the resumed one
+    // skips them batch by batch and commits one at a time.
+    let child = copy(&["--commit-every", "4"]).spawn();
     wait_until(Duration::from_secs(60), "a tenth of the rows", || {
         count_or_zero(&pg, "readings") > 100_000
     });
@@ -327,6 +355,7 @@ fn postgres_stopped_mid_copy_and_restarted_loads_every_row_once() {
         .arg("copy")
         .arg_path(&path)
         .args(["--header", "--threads", "2", "--batch", "1000", "--quiet"])
+        .args(["--commit-every", "5"])
         .args([
             "--retry-for",
             "60s",
@@ -532,25 +561,25 @@ fn constraint_violations_are_isolated_under_every_method() {
         }
     }
     let path = write_file(dir.path(), "items.csv", csv.as_bytes());
-    for method in ["copy-binary", "copy-text", "insert"] {
+    // Every method one batch per transaction over two workers, then two batches per transaction
+    // on one worker: both bad rows in one transaction of a batch held and the one completing it.
+    let runs = ["copy-binary", "copy-text", "insert"]
+        .into_iter()
+        .flat_map(|method| [(method, "1", "2"), (method, "2", "1")]);
+    for (method, commit_every, threads) in runs {
+        let method_name = format!("{method}, --commit-every {commit_every}");
         pg.execute(
             "DROP TABLE IF EXISTS items; CREATE TABLE items (id bigint PRIMARY KEY, name text, \
              score int CHECK (score >= 0))",
         );
-        let rejects_path = dir.path().join(format!("{method}.ndjson"));
+        let rejects_path = dir.path().join(format!("{method}-{commit_every}.ndjson"));
         let run = copy_of(&path)
-            .args([
-                "--table",
-                "items",
-                "--batch",
-                "200",
-                "--threads",
-                "2",
-                "--quiet",
-            ])
+            .args(["--table", "items", "--batch", "200", "--threads", threads])
+            .args(["--commit-every", commit_every, "--quiet"])
             .args(["--method", method, "--target", &pg.url(), "--reject-file"])
             .arg_path(&rejects_path)
             .run();
+        let method = method_name;
         assert_eq!(run.code(), 1, "{method}: {}", run.stderr());
         assert_eq!(pg.scalar("SELECT count(*) FROM items"), 498, "{method}");
         let rejects = std::fs::read_to_string(&rejects_path).unwrap();

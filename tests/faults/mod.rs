@@ -235,15 +235,18 @@ fn sigint_and_sigterm_at_twenty_points_each_end_with_a_summary_and_an_exact_coun
         // From before the connections open to well into the load (the handler is installed
         // when the process starts, before it parses its arguments' targets).
         let after = Duration::from_millis(random.u64(200..2500));
+        // Every other point holds batches for a later commit, which the stop must flush.
+        let commit_every = if point % 4 < 2 { "1" } else { "4" };
         let child = Loader::new()
             .args(["--threads", "2", "--batch", "1000", "--truncate"])
+            .args(["--commit-every", commit_every])
             .args(["--target", &pg.url(), "--report"])
             .arg_path(&report_path)
             .spawn();
         std::thread::sleep(after);
         kill(Pid::from_raw(child.id() as i32), signal).unwrap();
         let output = wait_with_limit(child, Duration::from_secs(20));
-        let what = format!("{signal} after {after:?}");
+        let what = format!("{signal} after {after:?}, --commit-every {commit_every}");
         assert_eq!(output.status.code(), Some(130), "{what}");
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(

@@ -7,7 +7,7 @@ pub mod protocol;
 pub mod proxy;
 pub mod stream;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -279,7 +279,7 @@ pub fn outage_after(pg: &Pg, table: &str, rows: i64) {
 
 /// Asserts that a load through an outage ended well with every `readings` id in `0..rows` exactly
 /// once, its report agreeing, and the outage visible as retries.
-pub fn assert_loaded_through_outage(pg: &Pg, output: &Output, report_path: &PathBuf, rows: i64) {
+pub fn assert_loaded_through_outage(pg: &Pg, output: &Output, report_path: &Path, rows: i64) {
     assert_succeeded(output);
     let report = read_report(report_path);
     assert_eq!(report["rows_loaded"], rows, "{report}");
@@ -302,7 +302,7 @@ pub fn scratch() -> tempfile::TempDir {
 }
 
 /// Reads a JSON report.
-pub fn read_report(path: &PathBuf) -> serde_json::Value {
+pub fn read_report(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).expect("read the report");
     serde_json::from_str(&text).expect("the report is JSON")
 }
