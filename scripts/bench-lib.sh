@@ -15,8 +15,8 @@
 #     sql "CREATE TABLE readings (…)"
 #     reset_table readings; t0=$(now); …; t1=$(now)
 #     expect_count readings "$ROWS" "$name, run $run"
-#     record "$name" KIND ROWS THREADS "$(elapsed "$t0" "$t1")" [LOADER_ROWS_PER_S [REQUESTS]]
-#     report_rate REPORT ROWS; report_value REPORT KEY   # loader's --report: checked; one field
+#     record "$name" KIND ROWS THREADS "$(elapsed "$t0" "$t1")" [LOADER_ROWS_PER_S [REQUESTS [PEAK_RSS_MB]]]
+#     report_rate REPORT ROWS; report_value REPORT KEY.PATH   # loader's --report: checked; one field
 #     make_readings_csv "$WORK/readings.csv"   # + $WORK/half-a.csv, $WORK/half-b.csv
 #     run_psql_copy "$WORK/readings.csv"       # psql \copy, 1 stream and 2 parallel streams
 #     timed_runs NAME KIND ROWS THREADS TABLE COMMAND…          # RUNS checked, recorded runs
@@ -217,9 +217,10 @@ expect_count() {
     [[ $got == "$expected" ]] || die "$what: $table holds $got rows, expected $expected"
 }
 
-# record NAME KIND ROWS THREADS WALL_S [LOADER_ROWS_PER_S [REQUESTS]]: one run.
+# record NAME KIND ROWS THREADS WALL_S [LOADER_ROWS_PER_S [REQUESTS [PEAK_RSS_MB]]]: one run.
 record() {
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" "${7:-}" >>"$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" "${7:-}" "${8:-}" \
+        >>"$RAW"
 }
 
 # Prints the report's rows_per_s after checking that the load completed with the expected rows.
@@ -235,9 +236,12 @@ print(repr(float(report["rows_per_s"])))
 PY
 }
 
-# Prints one top-level field of loader's report.
+# Prints one field of loader's report, by its dotted path (rows_loaded, process.peak_rss_mb).
 report_value() {
-    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+    python3 - "$1" "$2" <<'PY'
+import functools, json, sys
+print(functools.reduce(lambda value, key: value[key], sys.argv[2].split("."), json.load(open(sys.argv[1]))))
+PY
 }
 
 # --- the CSV and the psql \copy peers -----------------------------------------------------------
@@ -338,9 +342,9 @@ timed_pair_runs() {
 # `$LOADER LOADER_ARGUMENTS… --quiet --report FILE --reject-file FILE` loading ROWS rows into
 # `readings`, each after reset_table readings, timed by the wall clock; checked by the exit
 # status, the count (the first rejected rows shown when one is missing) and the report (completed,
-# ROWS rows loaded); recorded with the report's rows_per_s as loader's own figure.
+# ROWS rows loaded); recorded with the report's rows_per_s as loader's own figure and its peak RSS.
 loader_runs() {
-    local name=$1 kind=$2 threads=$3 run t0 t1 wall rate report rejects got
+    local name=$1 kind=$2 threads=$3 run t0 t1 wall rate rss report rejects got
     shift 3
     for ((run = 1 + ${RUN_OFFSET:-0}; run <= RUNS + ${RUN_OFFSET:-0}; run++)); do
         reset_table readings
@@ -364,8 +368,9 @@ loader_runs() {
             die "$name, run $run: readings holds $got rows, expected $ROWS"
         fi
         rate=$(report_rate "$report" "$ROWS") || die "$name, run $run: bad report"
+        rss=$(report_value "$report" process.peak_rss_mb)
         wall=$(elapsed "$t0" "$t1")
-        record "$name" "$kind" "$ROWS" "$threads" "$wall" "$rate"
+        record "$name" "$kind" "$ROWS" "$threads" "$wall" "$rate" "" "$rss"
         log "$name, run $run: ${wall}s"
     done
 }
@@ -516,7 +521,7 @@ env = os.environ
 order, runs = [], {}
 with open(env["RAW"]) as raw:
     for line in raw:
-        name, kind, rows, threads, wall, rate, requests = line.rstrip("\n").split("\t")
+        name, kind, rows, threads, wall, rate, requests, rss = line.rstrip("\n").split("\t")
         if name not in runs:
             order.append(name)
             runs[name] = {"kind": kind, "rows": int(rows), "threads": int(threads), "runs": []}
@@ -526,6 +531,8 @@ with open(env["RAW"]) as raw:
             "rows_per_s_wall": int(rows) / wall,
             "rows_per_s_loader": float(rate) if rate else None,
         }
+        if rss:
+            run["peak_rss_mb"] = float(rss)
         if requests:
             run["requests"] = int(requests)
             run["requests_per_s_wall"] = int(requests) / wall
@@ -561,6 +568,9 @@ for name in order:
                     if r.get("requests_per_s_loader") is not None]
     if own_requests:
         config["median_loader_requests_per_s"] = statistics.median(own_requests)
+    rss = [r["peak_rss_mb"] for r in c["runs"] if "peak_rss_mb" in r]
+    if rss:
+        config["median_peak_rss_mb"] = statistics.median(rss)
     configs.append(config)
 
 by_name = {c["configuration"]: c for c in configs}
@@ -669,6 +679,7 @@ for label, spec, ref in ratio_columns:
 for heading, kinds, baseline_name, label in sections:
     members = [c for c in configs if kinds is None or c["kind"] in kinds]
     requests = any("median_loader_requests_per_s" in c for c in members)
+    rss = any("median_peak_rss_mb" in c for c in members)
     lines.append("")
     if heading:
         lines += [f"## {heading}", ""]
@@ -685,6 +696,9 @@ for heading, kinds, baseline_name, label in sections:
     if requests:
         header.append("loader's own requests/s (median)")
         align.append("---:")
+    if rss:
+        header.append("loader's peak RSS, MB (median)")
+        align.append("---:")
     header.append("runs (rows/s)")
     align.append("---")
     lines += ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
@@ -698,6 +712,9 @@ for heading, kinds, baseline_name, label in sections:
         cells.append(n(c["median_loader_rows_per_s"]))
         if requests:
             cells.append(n(c.get("median_loader_requests_per_s")))
+        if rss:
+            mb = c.get("median_peak_rss_mb")
+            cells.append("–" if mb is None else f"{mb:.1f}")
         cells.append(", ".join(n(f) for f in c["figures"]))
         lines.append("| " + " | ".join(cells) + " |")
     if heading is None:
