@@ -103,7 +103,11 @@ pub fn render(counters: &Counters) -> String {
     let counters_of: [CounterFamily; 6] = [
         ("rows", "Rows the target acknowledged.", |s| s.rows),
         ("bytes", "Bytes of acknowledged batches.", |s| s.bytes),
-        ("batches", "Batches the target acknowledged.", |s| s.batches),
+        (
+            "batches",
+            "Batches the target acknowledged (transactions, with --commit-every).",
+            |s| s.batches,
+        ),
         ("retries", "Retries after transient errors.", |s| s.retries),
         ("errors", "Errors that ended a worker's load.", |s| s.errors),
         ("rejected", "Rows rejected as bad.", |s| s.rejected),

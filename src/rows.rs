@@ -220,6 +220,8 @@ pub trait Batch {
     /// An owned copy, for a sink that holds the batch until a later commit (`--commit-every`)
     /// while its source refills the original.
     fn to_owned_batch(&self) -> Box<dyn Batch>;
+    /// About how many bytes the batch's rows take in memory: what holding it costs.
+    fn size_bytes(&self) -> usize;
 }
 
 /// A document loaded whole by one batch, as the documents ledger records it.

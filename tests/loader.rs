@@ -656,32 +656,29 @@ fn the_default_local_target_loads_and_keep_leaves_it_running() {
 #[test]
 fn a_lost_commit_acknowledgement_is_counted_once_and_inserted_once() {
     let pg = Pg::start();
-    // Commits are numbered over the runs: 50 batches each, each committed exactly once, the
-    // last run's in transactions of 5 batches (10 or 11 commits as the workers' groups end).
+    // Commits are numbered over the runs: 50 batches each, each committed exactly once; the
+    // last run's, on one worker, in transactions of 7 batches: 7 of them, then the flush of the
+    // fiftieth batch at the end (commit 108).
     let proxy = support::proxy::Proxy::cutting_commits(
         pg.cluster.port(),
-        vec![3, 10, 25, 60, 75, 90, 103, 107],
+        vec![3, 10, 25, 60, 75, 90, 103, 108],
     );
     let target = format!(
         "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
         proxy.port
     );
     let dir = scratch();
-    let runs = [("copy-binary", "1"), ("insert", "1"), ("copy-binary", "5")];
-    for (i, (method, commit_every)) in runs.into_iter().enumerate() {
+    let runs = [
+        ("copy-binary", "1", "2"),
+        ("insert", "1", "2"),
+        ("copy-binary", "7", "1"),
+    ];
+    for (i, (method, commit_every, threads)) in runs.into_iter().enumerate() {
         let table = format!("readings_{i}");
-        let report_path = dir.path().join(format!("{method}.json"));
+        let report_path = dir.path().join(format!("{table}.json"));
         Loader::new()
-            .args([
-                "--threads",
-                "2",
-                "--batch",
-                "1000",
-                "--rows",
-                "50000",
-                "--create",
-                "--quiet",
-            ])
+            .args(["--threads", threads, "--batch", "1000", "--rows", "50000"])
+            .args(["--create", "--quiet"])
             .args(["--method", method, "--commit-every", commit_every])
             .args(["--table", &table, "--target", &target, "--report"])
             .arg_path(&report_path)
@@ -716,6 +713,13 @@ fn a_lost_commit_acknowledgement_is_counted_once_and_inserted_once() {
             )),
             50,
             "{method}: one ledger row per batch"
+        );
+        // Rows committed together share their transaction id.
+        let transactions = if commit_every == "7" { 8 } else { 50 };
+        assert_eq!(
+            pg.scalar(&format!("SELECT count(DISTINCT xmin::text) FROM {table}")),
+            transactions,
+            "{method}: transactions"
         );
     }
     assert_eq!(

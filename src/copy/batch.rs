@@ -458,6 +458,10 @@ impl Batch for CopyBatch {
         Box::new(self.clone())
     }
 
+    fn size_bytes(&self) -> usize {
+        self.data.len() + self.values.len()
+    }
+
     fn len(&self) -> usize {
         self.rows.len()
     }

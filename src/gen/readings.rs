@@ -143,6 +143,10 @@ impl Batch for ReadingsBatch {
         Box::new(self.clone())
     }
 
+    fn size_bytes(&self) -> usize {
+        std::mem::size_of_val(self.rows.as_slice())
+    }
+
     fn len(&self) -> usize {
         self.rows.len()
     }

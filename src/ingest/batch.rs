@@ -106,6 +106,13 @@ impl Batch for ChunkBatch {
         Box::new(self.clone())
     }
 
+    fn size_bytes(&self) -> usize {
+        self.documents
+            .iter()
+            .map(|chunked| chunked.document.text.len() + 4 * chunked.embeddings.len())
+            .sum()
+    }
+
     fn len(&self) -> usize {
         self.rows.len()
     }

@@ -6,6 +6,8 @@
 //! owned copy of each batch until the N-th (or the end of the load) arrives, then sends them all
 //! in one COPY (or INSERT) with one ledger row per batch, and acknowledges them together. Until
 //! then nothing is counted; held copies stay until the commit succeeds, so a retry resends them.
+//! A transaction closes early once its batches hold 64 MiB, so that large rows do not make a
+//! worker hold gigabytes.
 //!
 //! Bad rows (DESIGN §6): when the server refuses a batch for its data (SQLSTATE class 22 or 23),
 //! the sink rolls back and isolates the bad rows inside one transaction: each candidate set of
@@ -45,6 +47,14 @@ use crate::pg;
 use crate::reject::{Reject, RejectLog};
 use crate::rows::{Batch, RowFormat, RowOrigin, Schema, Unencodable};
 use crate::target::PgTarget;
+
+/// With `--commit-every`: a transaction commits once its held batches take this much memory, even
+/// with fewer than N batches.
+const HELD_BYTES_LIMIT: usize = 64 << 20;
+
+/// COPY data goes to the driver in pieces of this size, each one CopyData message, so that no
+/// message nears the server's 1 GB limit and the driver's own copy of the data stays small.
+const COPY_CHUNK_BYTES: usize = 1 << 20;
 
 /// Shared by the workers: where to connect, what to write, how.
 #[derive(Debug)]
@@ -203,6 +213,7 @@ impl SinkFactory for PgSinkFactory {
             in_doubt: Vec::new(),
             excluded: Excluded::default(),
             held: Vec::new(),
+            held_bytes: 0,
         }))
     }
 
@@ -282,6 +293,8 @@ struct PgSink<'a> {
     excluded: Excluded,
     /// With `--commit-every`: copies of the batches written since the last commit.
     held: Vec<Box<dyn Batch>>,
+    /// The memory they take ([`Batch::size_bytes`]).
+    held_bytes: usize,
 }
 
 /// The batches one transaction commits, seen as one run of rows: the batch in hand, or with
@@ -517,9 +530,12 @@ impl PgSink<'_> {
         let client = &mut connection.client;
         match statement {
             Some(copy) => {
-                // CopyInWriter copies the rows into its own buffer and sends them at `finish`.
+                // CopyInWriter copies each piece into its own buffer and sends it on the next
+                // write (the last one at `finish`).
                 let mut writer = client.copy_in(copy)?;
-                writer.write_all(buffer).map_err(SendError::Io)?;
+                for piece in buffer.chunks(COPY_CHUNK_BYTES) {
+                    writer.write_all(piece).map_err(SendError::Io)?;
+                }
                 writer.finish()?;
             }
             None => {
@@ -783,8 +799,9 @@ impl PgSink<'_> {
         let held = std::mem::take(&mut self.held);
         let batches: Vec<&dyn Batch> = held.iter().map(Box::as_ref).collect();
         let committed = self.commit(&Transaction::new(&batches), rejects);
-        if committed.is_err() {
-            self.held = held;
+        match committed {
+            Ok(_) => self.held_bytes = 0,
+            Err(_) => self.held = held,
         }
         committed
     }
@@ -872,8 +889,9 @@ impl Sink for PgSink<'_> {
             .is_none_or(|last| last.seq() != batch.seq())
         {
             self.held.push(batch.to_owned_batch());
+            self.held_bytes += batch.size_bytes();
         }
-        if self.held.len() < commit_every {
+        if self.held.len() < commit_every && self.held_bytes < HELD_BYTES_LIMIT {
             return Ok(Written {
                 held: true,
                 ..Written::default()

@@ -245,11 +245,24 @@ fn assert_rejected_with_line_and_reason(
         100,
         "a ledger row per batch"
     );
-    assert_eq!(
-        pg.scalar("SELECT (sum(rows) * 1000 + sum(rejected))::bigint FROM loader_ledger"),
-        99_993_007,
-        "the ledger's rows and rejects"
-    );
+    // Each batch's ledger row counts its own 1000 records: record k is on line k + 2, and the
+    // batch starting at line f holds records f - 2 .. f + 998.
+    let ledger: Vec<(i64, i64, i64)> = pg
+        .client()
+        .query("SELECT first_row, rows, rejected FROM loader_ledger", &[])
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    for (first_row, rows, rejected) in ledger {
+        let records = (first_row - 2) as u64..(first_row + 998) as u64;
+        let bad_here = bad.keys().filter(|k| records.contains(k)).count() as i64;
+        assert_eq!(
+            (rows, rejected),
+            (1000 - bad_here, bad_here),
+            "the ledger row of the batch from line {first_row}"
+        );
+    }
     let report = read_report(report_path);
     assert_eq!(report["rows_loaded"], 99_993);
     assert_eq!(report["rows_rejected"], 7);
@@ -543,6 +556,35 @@ fn a_ten_megabyte_field_loads_whole() {
         .expect("compare the big field")
         .get(0);
     assert!(same, "the 10 MB field must arrive byte for byte");
+}
+
+#[test]
+fn a_commit_every_transaction_closes_early_once_its_batches_hold_64_mib() {
+    let pg = Pg::start();
+    let dir = scratch();
+    pg.execute("CREATE TABLE wide (id bigint, body text)");
+    // 1000 rows of 70,000 bytes in batches of 10: 100 batches of 0.7 MB of records each.
+    let body = "x".repeat(70_000);
+    let mut csv = String::with_capacity(71_000_000);
+    for id in 0..1000 {
+        let _ = writeln!(csv, "{id},{body}");
+    }
+    let path = write_file(dir.path(), "wide.csv", csv.as_bytes());
+    copy_of(&path)
+        .args(["--table", "wide", "--batch", "10", "--threads", "1"])
+        .args(["--commit-every", "1000", "--quiet", "--target", &pg.url()])
+        .run()
+        .assert_success();
+    assert_eq!(pg.scalar("SELECT count(*) FROM wide"), 1000);
+    assert_eq!(pg.scalar("SELECT count(DISTINCT id) FROM wide"), 1000);
+    assert_eq!(pg.scalar("SELECT count(*) FROM loader_ledger"), 100);
+    // All 100 batches would fit one transaction of 1000; the 64 MiB held closes it after about
+    // half of them (rows committed together share their transaction id).
+    let transactions = pg.scalar("SELECT count(DISTINCT xmin::text) FROM wide");
+    assert!(
+        (2..=4).contains(&transactions),
+        "{transactions} transactions"
+    );
 }
 
 #[test]

@@ -258,6 +258,13 @@ fn sigint_and_sigterm_at_twenty_points_each_end_with_a_summary_and_an_exact_coun
         let on_target = pg.scalar("SELECT count(*) FROM readings");
         assert_eq!(on_target, loaded, "{what}");
         assert_eq!(pg.scalar("SELECT count(DISTINCT id) FROM readings"), loaded);
+        // Workers claim batches of ids in order and finish (commit) every batch they claimed,
+        // the ones held for --commit-every included: the ids have no gap.
+        assert_eq!(
+            pg.scalar("SELECT coalesce(max(id) + 1, 0) FROM readings"),
+            loaded,
+            "{what}: a claimed batch was not committed"
+        );
     }
 }
 
