@@ -181,8 +181,20 @@ pub struct RowOrigin {
     pub record: String,
 }
 
+/// An owned copy of a batch, for a sink that holds it until a later commit (`--commit-every`)
+/// while its source refills the original: every `Clone` batch has one.
+pub trait ToOwnedBatch {
+    fn to_owned_batch(&self) -> Box<dyn Batch>;
+}
+
+impl<T: Batch + Clone + 'static> ToOwnedBatch for T {
+    fn to_owned_batch(&self) -> Box<dyn Batch> {
+        Box::new(self.clone())
+    }
+}
+
 /// A batch of rows in hand: what a source fills and a sink writes.
-pub trait Batch {
+pub trait Batch: ToOwnedBatch {
     /// The batch's sequence number, unique within its source for the run (the ledger key).
     fn seq(&self) -> u64;
     /// Number of rows.
@@ -217,9 +229,6 @@ pub trait Batch {
     fn documents(&self) -> &[DocumentRecord] {
         &[]
     }
-    /// An owned copy, for a sink that holds the batch until a later commit (`--commit-every`)
-    /// while its source refills the original.
-    fn to_owned_batch(&self) -> Box<dyn Batch>;
     /// About how many bytes the batch's rows take in memory: what holding it costs.
     fn size_bytes(&self) -> usize;
 }

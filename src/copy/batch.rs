@@ -454,10 +454,6 @@ impl Batch for CopyBatch {
         self.seq
     }
 
-    fn to_owned_batch(&self) -> Box<dyn Batch> {
-        Box::new(self.clone())
-    }
-
     fn size_bytes(&self) -> usize {
         self.data.len() + self.values.len()
     }

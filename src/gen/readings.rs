@@ -139,10 +139,6 @@ impl Batch for ReadingsBatch {
         self.seq
     }
 
-    fn to_owned_batch(&self) -> Box<dyn Batch> {
-        Box::new(self.clone())
-    }
-
     fn size_bytes(&self) -> usize {
         std::mem::size_of_val(self.rows.as_slice())
     }

@@ -102,10 +102,6 @@ impl Batch for ChunkBatch {
         self.seq
     }
 
-    fn to_owned_batch(&self) -> Box<dyn Batch> {
-        Box::new(self.clone())
-    }
-
     fn size_bytes(&self) -> usize {
         self.documents
             .iter()
