@@ -13,7 +13,7 @@ pub mod stream;
 use std::ops::Range;
 
 use crate::reject::RejectLog;
-use crate::rows::Batch;
+use crate::rows::{Batch, RowFormat, Unencodable};
 
 /// What a successful write acknowledged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -145,6 +145,25 @@ impl Sink for NullSink {
     fn finish(self: Box<Self>) -> Result<(), SinkError> {
         Ok(())
     }
+}
+
+/// Appends the rows `rows` (sorted positions) to `out` in `format`, one `encode` call per run of
+/// consecutive rows with the format's separator between runs; every run is encoded, and the first
+/// failure is returned.
+pub(crate) fn encode_runs(
+    rows: &[usize],
+    format: RowFormat,
+    out: &mut Vec<u8>,
+    mut encode: impl FnMut(Range<usize>, &mut Vec<u8>) -> Result<(), Unencodable>,
+) -> Result<(), Unencodable> {
+    let mut result = Ok(());
+    for (i, run) in runs(rows).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(format.run_separator());
+        }
+        result = result.and(encode(run, out));
+    }
+    result
 }
 
 /// Consecutive runs of sorted row positions, as ranges.

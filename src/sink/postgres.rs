@@ -493,14 +493,9 @@ impl PgSink<'_> {
         let factory = self.factory;
         let buffer = &mut self.buffer;
         let encode_runs = |format: RowFormat, buffer: &mut Vec<u8>| {
-            let mut result = Ok(());
-            for (i, run) in super::runs(rows).enumerate() {
-                if i > 0 {
-                    buffer.extend_from_slice(format.run_separator());
-                }
-                result = result.and(transaction.encode(run, format, buffer));
-            }
-            result
+            super::encode_runs(rows, format, buffer, |run, out| {
+                transaction.encode(run, format, out)
+            })
         };
         buffer.clear();
         let statement = match factory.method {

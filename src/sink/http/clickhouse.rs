@@ -134,7 +134,7 @@ impl Protocol for ClickHouse {
     }
 
     fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>) {
-        encode_rows(batch, rows, RowFormat::JsonEachRow, b"", out);
+        encode_rows(batch, rows, RowFormat::JsonEachRow, out);
     }
 
     fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement {

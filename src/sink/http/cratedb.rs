@@ -99,7 +99,7 @@ impl Protocol for CrateDb {
 
     fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>) {
         out.extend_from_slice(self.body_start.as_bytes());
-        encode_rows(batch, rows, RowFormat::JsonArrays, b",", out);
+        encode_rows(batch, rows, RowFormat::JsonArrays, out);
         out.extend_from_slice(b"]}");
     }
 

@@ -84,7 +84,7 @@ impl Protocol for Elastic {
             serde_json::to_writer(&mut *out, &batch.row_key(row))
                 .expect("writing JSON to a Vec cannot fail");
             out.extend_from_slice(b"}}\n");
-            encode_rows(batch, &[row], RowFormat::Ndjson, b"", out);
+            encode_rows(batch, &[row], RowFormat::Ndjson, out);
         }
     }
 

@@ -657,22 +657,16 @@ impl Sink for HttpSink<'_> {
     }
 }
 
-/// Encodes the rows `rows` (sorted positions) of `batch` in `format`, run by run, with
-/// `separator` between runs.
+/// Encodes the rows `rows` (sorted positions) of `batch` in `format`, run by run
+/// ([`super::encode_runs`]).
 pub(crate) fn encode_rows(
     batch: &dyn Batch,
     rows: &[usize],
     format: crate::rows::RowFormat,
-    separator: &[u8],
     out: &mut Vec<u8>,
 ) {
-    for (i, run) in super::runs(rows).enumerate() {
-        if i > 0 {
-            out.extend_from_slice(separator);
-        }
-        // JSON formats carry any value: encoding cannot fail.
-        let _ = batch.encode(run, format, out);
-    }
+    // JSON formats carry any value: encoding cannot fail.
+    let _ = super::encode_runs(rows, format, out, |run, out| batch.encode(run, format, out));
 }
 
 /// `?query` of the target URL, or nothing.

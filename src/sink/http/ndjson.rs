@@ -27,7 +27,7 @@ impl Protocol for Ndjson {
     }
 
     fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>) {
-        encode_rows(batch, rows, RowFormat::Ndjson, b"", out);
+        encode_rows(batch, rows, RowFormat::Ndjson, out);
     }
 
     fn judge(&self, target: &str, status: u16, body: &[u8], _rows: usize) -> Judgement {
