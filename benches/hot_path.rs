@@ -21,9 +21,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 use std::sync::Arc;
 
-use loader::cli::InputFormat;
-use loader::config::Shard;
+use loader::copy::InputFormat;
 use loader::copy::{Chunk, CopyBatch, Dialect, Framing, RawBatch, Splitter};
+use loader::gen::Shard;
 use loader::gen::{ReadingsBatch, READINGS_SCHEMA};
 use loader::ingest::{ChunkBy, Chunker};
 use loader::rows::{Batch, RowFormat};

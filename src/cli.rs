@@ -5,9 +5,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-pub use crate::ingest::ChunkBy;
+use crate::copy::InputFormat;
+use crate::ingest::ChunkBy;
+use crate::pg::Method;
+use crate::sink::stream::OutputFormat;
 
 /// Thread-per-core, synchronous bulk loader and load probe.
 #[derive(Debug, Parser)]
@@ -287,18 +290,6 @@ pub struct IngestArgs {
     pub load: LoadArgs,
 }
 
-/// Format of copy-mode input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InputFormat {
-    /// Comma-separated values, PostgreSQL's CSV rules.
-    Csv,
-    /// PostgreSQL's text format: tab-separated, backslash escapes, \N for NULL.
-    Tsv,
-    /// One JSON object per line; fields taken by column name.
-    Ndjson,
-}
-
 /// Options of `loader gen`.
 #[derive(Debug, Args)]
 pub struct GenArgs {
@@ -450,28 +441,6 @@ pub struct LoadArgs {
         requires = "metrics_addr"
     )]
     pub metrics_linger: humantime::Duration,
-}
-
-/// How rows are written to PostgreSQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// COPY … FROM STDIN (FORMAT binary), encoded straight into a reused buffer.
-    CopyBinary,
-    /// COPY … FROM STDIN in PostgreSQL's text format.
-    CopyText,
-    /// One multi-row INSERT statement per batch.
-    Insert,
-}
-
-/// Row format of the stream targets (`-`, `file:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputFormat {
-    /// Comma-separated values with a header line.
-    Csv,
-    /// One JSON object per line.
-    Ndjson,
 }
 
 /// Parses a count such as `1000000`, `1_000_000`, `250k` or `2M`.

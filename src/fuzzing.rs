@@ -10,11 +10,11 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use crate::config::TableName;
 use crate::copy::{Dialect, Framing, Splitter};
+use crate::failure::Failure;
 use crate::rows::{SqlType, Unencodable};
 use crate::sink::http::{self, Item, Judgement};
-use crate::sink::SinkError;
+use crate::sql::TableName;
 use crate::target::HttpProtocol;
 
 /// A [`Splitter`] that asks `input` for at most `read_bytes` bytes at a time.
@@ -42,7 +42,7 @@ pub enum Judged {
     /// The row at `position` is bad and nothing was stored.
     BadRow { position: usize, message: String },
     /// The request as a whole failed.
-    Failed(SinkError),
+    Failed(Failure),
 }
 
 /// One row's result in [`Judged::Items`].

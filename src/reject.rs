@@ -14,8 +14,18 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::rows::RowOrigin;
-use crate::sink::SinkError;
+use crate::failure::Failure;
+
+/// Where a row came from, for the reject file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RowOrigin {
+    /// The input file (or `-`, or `gen`).
+    pub source: String,
+    /// The 1-based line the record starts on (the id, for generated rows).
+    pub line: u64,
+    /// The record as read (invalid UTF-8 shown as U+FFFD).
+    pub record: String,
+}
 
 /// One rejected row, as written to the reject file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -72,13 +82,13 @@ impl RejectLog {
 
     /// Writes `rejects` and flushes them. Fails permanently when the file cannot be written or the
     /// rejects go past `--max-rejects` (they are written first, so the file shows why).
-    pub fn record(&self, rejects: &[Reject]) -> Result<(), SinkError> {
+    pub fn record(&self, rejects: &[Reject]) -> Result<(), Failure> {
         if rejects.is_empty() {
             return Ok(());
         }
         let mut state = self.state.lock();
         let written = self.write(&mut state, rejects);
-        written.map_err(|err| SinkError::Permanent {
+        written.map_err(|err| Failure::Permanent {
             kind: "reject_file",
             message: format!(
                 "cannot write the reject file {}: {err}",
@@ -90,7 +100,7 @@ impl RejectLog {
             *state.by_kind.entry(reject.kind).or_default() += 1;
         }
         if state.count > self.max_rejects {
-            return Err(SinkError::Permanent {
+            return Err(Failure::Permanent {
                 kind: "max_rejects",
                 message: format!(
                     "more than --max-rejects {} rows rejected (see {}); fix the input or raise \

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::reject::Reject;
+use crate::reject::{Reject, RowOrigin};
 
 /// How a sink wants rows encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +137,7 @@ impl Schema {
         let names: Vec<String> = self
             .columns
             .iter()
-            .map(|column| crate::config::quote_ident(&column.name))
+            .map(|column| crate::sql::quote_ident(&column.name))
             .collect();
         names.join(", ")
     }
@@ -169,17 +169,6 @@ impl Schema {
 /// instead and lets the server decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unencodable;
-
-/// Where a row came from, for the reject file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RowOrigin {
-    /// The input file (or `-`, or `gen`).
-    pub source: String,
-    /// The 1-based line the record starts on (the id, for generated rows).
-    pub line: u64,
-    /// The record as read (invalid UTF-8 shown as U+FFFD).
-    pub record: String,
-}
 
 /// An owned copy of a batch, for a sink that holds it until a later commit (`--commit-every`)
 /// while its source refills the original: every `Clone` batch has one.

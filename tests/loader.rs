@@ -6,6 +6,7 @@ mod faults;
 mod hosts;
 mod http;
 mod ingest;
+mod layers;
 mod metrics;
 mod probe;
 mod security;

@@ -14,7 +14,8 @@ use super::typed;
 use super::{Dialect, InputFormat};
 use crate::encode::{self, binary};
 use crate::reject::Reject;
-use crate::rows::{Batch, RowFormat, RowOrigin, Schema, Unencodable};
+use crate::reject::RowOrigin;
+use crate::rows::{Batch, RowFormat, Schema, Unencodable};
 
 /// A chunk in hand, as the reader sent it.
 #[derive(Debug)]

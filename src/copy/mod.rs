@@ -1,4 +1,5 @@
-//! `copy` mode: CSV, TSV and NDJSON files (plain or gzip) or stdin into any target.
+//! `copy` mode: CSV, TSV and NDJSON files (plain or gzip) or stdin into any target: its settings
+//! ([`CopyConfig`]), its [`run`], the reader thread and the batches it hands the workers.
 //!
 //! ```text
 //! reader thread ── Splitter: whole records, numbered chunks ──► bounded channel (2 × workers)
@@ -27,10 +28,92 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::Mutex;
 
-pub use crate::cli::InputFormat;
-use crate::engine::{Committed, Source, SourceError, SourceFactory, SourceSummary, StopSignal};
-use crate::load::SourcePlan;
-use crate::rows::{Batch, Schema};
+use serde_json::{json, Map};
+
+use crate::engine::{Source, SourceError, SourceFactory, SourceSummary, StopSignal};
+
+use crate::ledger::Committed;
+use crate::report::EXIT_USAGE;
+use crate::rows::{Batch, Columns, Schema};
+use crate::run::{self, Documents, Load, LoadConfig, SourcePlan};
+use crate::sink::stream::OutputFormat;
+
+/// Format of copy-mode input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    /// Comma-separated values, PostgreSQL's CSV rules.
+    Csv,
+    /// PostgreSQL's text format: tab-separated, backslash escapes, \N for NULL.
+    Tsv,
+    /// One JSON object per line; fields taken by column name.
+    Ndjson,
+}
+
+/// Settings of `loader copy`.
+#[derive(Debug, Clone)]
+pub struct CopyConfig {
+    pub load: LoadConfig,
+    pub inputs: Vec<Input>,
+    pub dialect: Dialect,
+    pub header: bool,
+    pub columns: Option<Vec<String>>,
+    pub skip_lines: u64,
+    pub limit: Option<u64>,
+    pub run_id: Option<String>,
+    pub resume: bool,
+}
+
+/// Runs `loader copy` and returns the exit code.
+pub fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
+    let dialect = Arc::new(config.dialect.clone());
+    let mut reader = Reader::new(
+        config.inputs.clone(),
+        Arc::clone(&dialect),
+        config.header,
+        config.skip_lines,
+        config.limit,
+        config.load.batch as u64,
+    );
+    let header = match reader.open_first() {
+        Ok(header) => header,
+        Err(message) => {
+            eprintln!("loader: error: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    let names = config.columns.clone().or(header);
+    let columns = match &names {
+        Some(names) => Columns::Named(names.clone()),
+        None => Columns::Table,
+    };
+    let mut settings = Map::new();
+    settings.insert("inputs".into(), json!(reader.names().to_vec()));
+    settings.insert("format".into(), json!(config.dialect.format));
+    settings.insert("header".into(), json!(config.header));
+    settings.insert("columns".into(), json!(config.columns));
+    settings.insert("skip_lines".into(), json!(config.skip_lines));
+    settings.insert("limit".into(), json!(config.limit));
+    settings.insert("resume".into(), json!(config.resume));
+    let mut sources = CopyPlan::new(reader, dialect, names, Arc::clone(signal));
+    run::run(
+        Load {
+            mode: "copy",
+            config: &config.load,
+            columns,
+            sources: &mut sources,
+            run_id: config.run_id.clone(),
+            resume: config.resume,
+            total_rows: config.limit,
+            duration: None,
+            output_format: OutputFormat::Csv,
+            settings,
+            documents: Documents::NotRecorded,
+            stages: None,
+        },
+        signal,
+    )
+}
 
 /// How the records of the inputs are written.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,8 @@ use crossbeam_channel::Sender;
 use super::batch::{parse_header, RawBatch};
 use super::split::{SplitError, Splitter};
 use super::Dialect;
-use crate::engine::{Committed, SourceSummary, StopSignal};
+use crate::engine::{SourceSummary, StopSignal};
+use crate::ledger::Committed;
 
 /// Largest chunk in bytes: a batch is `--batch` records or this many bytes, whichever comes first,
 /// so that wide records cannot make a batch (and the channel's worth of them) huge.

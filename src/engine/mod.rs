@@ -1,6 +1,6 @@
 //! The engine: pinned worker threads, each owning one source and one sink built on its own thread,
 //! released together by a start gate once every connection is open; a reporter thread; and a
-//! stop signal shared with the Ctrl-C handler (DESIGN §4).
+//! stop signal shared with the Ctrl-C handler.
 //!
 //! ```text
 //! main ── Job ──┬─ worker 0..N-1 (pinned to core i % cores)
@@ -9,67 +9,36 @@
 //!               └─ returns the workers' Stats to main, which merges and reports
 //! ```
 
+mod contract;
 mod counters;
 mod progress;
 mod rate;
 mod retry;
+mod throughput;
 
+pub use contract::{
+    Settlement, Sink, SinkFactory, Source, SourceError, SourceFactory, SourceSummary,
+    UnverifiedBatch, Written,
+};
 pub use counters::{CounterShard, Counters, LatencyBuckets, Snapshot, LATENCY_BUCKETS_S};
 pub use progress::{ProgressOptions, Stages};
 pub use rate::RateLimit;
 pub use retry::RetryPolicy;
+pub use throughput::Throughput;
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::failure::Failure;
 use crate::reject::RejectLog;
-use crate::report::throughput::Throughput;
-use crate::rows::Batch;
-use crate::sink::{Sink, SinkError, SinkFactory, Written};
 use crate::stats::WorkerStats;
 
 /// Stack size of a worker thread: enough for the driver's runtime, small enough for many workers.
 const WORKER_STACK_BYTES: usize = 512 * 1024;
-
-/// A source of batches for one worker, built on that worker's thread.
-pub trait Source {
-    /// The next batch, or `None` when the source is exhausted.
-    fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError>;
-    /// The sink acknowledged the batch in hand (`written.rejected` of its rows refused): ingest
-    /// mode records its documents as loaded, for targets without a ledger.
-    fn acknowledged(&mut self, _written: &Written) -> Result<(), SourceError> {
-        Ok(())
-    }
-}
-
-/// Builds one source per worker; shared by reference across the worker threads.
-pub trait SourceFactory: Sync {
-    fn open(&self, worker: usize) -> Result<Box<dyn Source + '_>, SourceError>;
-
-    /// Ends the sources once the workers are done, and says what they skipped.
-    fn finish(self: Box<Self>) -> Result<SourceSummary, SourceError> {
-        Ok(SourceSummary::default())
-    }
-}
-
-/// What the sources of a load skipped because an earlier attempt committed it (`--resume`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct SourceSummary {
-    pub skipped_batches: u64,
-    pub skipped_rows: u64,
-    /// Records those batches rejected (already in the reject file).
-    pub skipped_rejected: u64,
-}
-
-/// A source that cannot go on: the load stops with this message.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct SourceError(pub String);
 
 /// Why workers stop early: set by the Ctrl-C handler (interrupt) or by a failing worker (halt).
 #[derive(Debug, Default)]
@@ -193,7 +162,7 @@ pub fn run(job: &Job<'_>) -> Outcome {
             }
         }
         let started = gate.open_when_all_arrived(handles.len());
-        let peak_threads = crate::report::process::threads_now();
+        let peak_threads = crate::process::threads_now();
         let reporter = progress::Reporter::start(scope, counters, started, job.progress);
         let workers: Vec<WorkerStats> = handles
             .into_iter()
@@ -405,7 +374,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
 
     /// Ends the load loop after a batch failed for good: abandoned after a second interrupt (the
     /// load ends normally), or a failure that stops the load.
-    fn give_up(&self, stats: &mut WorkerStats, what: &str, err: SinkError) -> Result<(), String> {
+    fn give_up(&self, stats: &mut WorkerStats, what: &str, err: Failure) -> Result<(), String> {
         if self.job.signal.is_abandoning() {
             let message = format!(
                 "worker {}: abandoned {what} after a second interrupt; it may or may not have \
@@ -425,7 +394,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
         message
     }
 
-    fn announce_retry(&self, stats: &mut WorkerStats, err: &SinkError, pause: Duration) {
+    fn announce_retry(&self, stats: &mut WorkerStats, err: &Failure, pause: Duration) {
         stats.stats.record_retry(err.kind());
         self.counters.add_retry();
         if !self.job.progress.quiet {
@@ -454,88 +423,4 @@ fn panic_message(payload: &Box<dyn Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
-}
-
-/// What earlier attempts committed, as the target's ledgers show it: the batches of this run by
-/// sequence number (what copy's `--resume` skips), and the documents loaded into the table
-/// (what ingest skips).
-#[derive(Debug, Default)]
-pub struct Committed {
-    batches: HashMap<u64, CommittedBatch>,
-    pub documents: LoadedDocuments,
-}
-
-/// The documents earlier runs loaded whole into the table: their ids and where they came from.
-#[derive(Debug, Default, Clone)]
-pub struct LoadedDocuments {
-    ids: HashSet<String>,
-    sources: HashSet<String>,
-}
-
-impl LoadedDocuments {
-    pub fn insert(&mut self, id: String, source: String) {
-        self.ids.insert(id);
-        self.sources.insert(source);
-    }
-
-    /// Adds another host's (or the state file's) records.
-    pub fn merge(&mut self, other: LoadedDocuments) {
-        self.ids.extend(other.ids);
-        self.sources.extend(other.sources);
-    }
-
-    pub fn has_id(&self, id: &str) -> bool {
-        self.ids.contains(id)
-    }
-
-    /// Whether a document fetched from `source` (its URL) was loaded.
-    pub fn has_source(&self, source: &str) -> bool {
-        self.sources.contains(source)
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-}
-
-/// One committed batch, as the ledger recorded it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommittedBatch {
-    pub first_row: u64,
-    /// Rows loaded.
-    pub rows: u64,
-    /// Records rejected (by the parser or the server).
-    pub rejected: u64,
-}
-
-impl Committed {
-    pub fn new(batches: impl IntoIterator<Item = (u64, CommittedBatch)>) -> Committed {
-        Committed {
-            batches: batches.into_iter().collect(),
-            documents: LoadedDocuments::default(),
-        }
-    }
-
-    /// Adds the batches and documents of another ledger (another host's share of the run).
-    pub fn merge(&mut self, other: Committed) {
-        self.batches.extend(other.batches);
-        self.documents.merge(other.documents);
-    }
-
-    pub fn get(&self, seq: u64) -> Option<&CommittedBatch> {
-        self.batches.get(&seq)
-    }
-
-    /// Batches committed.
-    pub fn len(&self) -> usize {
-        self.batches.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.batches.is_empty()
-    }
 }

@@ -11,9 +11,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::counters::{Counters, Snapshot};
-use crate::report::human;
-use crate::report::process::threads_now;
-use crate::report::throughput::Throughput;
+use super::throughput::Throughput;
+use crate::figures::count;
+use crate::process::threads_now;
 
 /// How progress is shown.
 #[derive(Clone, Copy)]
@@ -141,9 +141,9 @@ impl Display {
         let overall_rate = now.1.rows as f64 / elapsed;
         let mut counts = format!(
             "now {} rows/s  avg {} rows/s  batches {}  retries {}  errors {}  rejected {}",
-            human::count(current_rate as u64),
-            human::count(overall_rate as u64),
-            human::count(now.1.batches),
+            count(current_rate as u64),
+            count(overall_rate as u64),
+            count(now.1.batches),
             now.1.retries,
             now.1.errors,
             now.1.rejected,
@@ -165,7 +165,7 @@ impl Display {
                     .unwrap_or_default();
                 eprintln!(
                     "[{elapsed:>7.1}s] rows {}{share}  {counts}",
-                    human::count(now.1.rows)
+                    count(now.1.rows)
                 );
             }
         }

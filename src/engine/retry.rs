@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::sink::SinkError;
+use crate::failure::Failure;
 
 /// Pauses are slept in slices this long, so that giving up is noticed quickly.
 const PAUSE_SLICE: Duration = Duration::from_millis(50);
@@ -49,29 +49,29 @@ impl RetryPolicy {
     pub fn run<T>(
         &self,
         give_up: Option<&AtomicBool>,
-        mut operation: impl FnMut() -> Result<T, SinkError>,
-        mut on_retry: impl FnMut(&SinkError, Duration),
-    ) -> Result<T, SinkError> {
+        mut operation: impl FnMut() -> Result<T, Failure>,
+        mut on_retry: impl FnMut(&Failure, Duration),
+    ) -> Result<T, Failure> {
         let mut rng = fastrand::Rng::new();
         let mut first_failure: Option<Instant> = None;
         let mut attempt = 0;
         loop {
             let err = match operation() {
                 Ok(value) => return Ok(value),
-                Err(err @ SinkError::Permanent { .. }) => return Err(err),
+                Err(err @ Failure::Permanent { .. }) => return Err(err),
                 Err(err) => err,
             };
             let since = *first_failure.get_or_insert_with(Instant::now);
             let pause = match &err {
                 // A server's Retry-After, however large, cannot outlast the retry budget.
-                SinkError::RetryAfter { after, .. } => self
+                Failure::RetryAfter { after, .. } => self
                     .backoff(attempt, &mut rng)
                     .max((*after).min(self.max_elapsed)),
                 _ => self.backoff(attempt, &mut rng),
             };
             let spent = since.elapsed();
             if attempt >= self.max_retries || spent.saturating_add(pause) > self.max_elapsed {
-                return Err(SinkError::Permanent {
+                return Err(Failure::Permanent {
                     kind: err.kind(),
                     message: format!(
                         "{err} (gave up after {attempt} retries in {:.1}s; raise --max-retries or \
@@ -101,8 +101,8 @@ impl RetryPolicy {
 mod tests {
     use super::*;
 
-    fn transient() -> SinkError {
-        SinkError::Transient {
+    fn transient() -> Failure {
+        Failure::Transient {
             kind: "connection",
             message: "refused".into(),
         }
@@ -117,7 +117,7 @@ mod tests {
             || {
                 if failures > 0 {
                     failures -= 1;
-                    return Err(SinkError::RetryAfter {
+                    return Err(Failure::RetryAfter {
                         kind: "throttled",
                         message: "429".into(),
                         after: Duration::from_millis(300),
@@ -197,7 +197,7 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(calls, 3);
-        assert!(matches!(err, SinkError::Permanent { .. }));
+        assert!(matches!(err, Failure::Permanent { .. }));
         assert!(err.to_string().contains("gave up after 2 retries"), "{err}");
     }
 
@@ -229,7 +229,7 @@ mod tests {
             None,
             || {
                 calls += 1;
-                Err(SinkError::Permanent {
+                Err(Failure::Permanent {
                     kind: "auth",
                     message: "bad password".into(),
                 })

@@ -1,4 +1,5 @@
-//! `gen` mode's source: the built-in `readings` workload (DESIGN §9).
+//! `gen` mode: its settings ([`GenConfig`]), its [`run`], and its source, the built-in `readings`
+//! workload, the reference table every benchmark loads.
 //!
 //! Every row is a pure function of `(seed, id)`, so the same seed gives the same rows whatever the
 //! thread count, batch size, method or shard. Workers claim batches of ids from one [`IdPlan`]
@@ -6,18 +7,85 @@
 //! `--rate`, a batch first waits for its share of one [`RateLimit`] over all workers.
 
 mod readings;
+mod shard;
 
 pub use readings::{Reading, ReadingsBatch, LOCATIONS, READINGS_SCHEMA, STATUSES};
+pub use shard::Shard;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::Shard;
-use crate::engine::{Committed, RateLimit, Source, SourceError, SourceFactory, StopSignal};
-use crate::load::SourcePlan;
-use crate::rows::{Batch, Schema};
+use serde_json::{json, Map};
+
+use crate::engine::{RateLimit, Source, SourceError, SourceFactory, StopSignal};
+
+use crate::ledger::Committed;
+use crate::rows::{Batch, Columns, Schema};
+use crate::run::{self, Documents, Load, LoadConfig, SourcePlan};
+use crate::sink::stream::OutputFormat;
+
+/// Settings of `loader gen`.
+#[derive(Debug, Clone)]
+pub struct GenConfig {
+    pub load: LoadConfig,
+    pub rows: Option<u64>,
+    pub duration: Option<Duration>,
+    /// Rows per second over all workers.
+    pub rate: Option<f64>,
+    pub seed: u64,
+    pub shard: Shard,
+    pub output_format: OutputFormat,
+}
+
+impl GenConfig {
+    /// The rows this process loads: its shard's part of `--rows`, or unbounded.
+    pub fn rows_in_shard(&self) -> Option<u64> {
+        self.rows.map(|rows| self.shard.rows_of(rows))
+    }
+}
+
+/// Runs `loader gen` and returns the exit code.
+pub fn run(config: &GenConfig, signal: &Arc<StopSignal>) -> u8 {
+    let rows = config.rows_in_shard();
+    let mut sources = GenPlan {
+        rows_in_shard: rows,
+        batch: config.load.batch,
+        shard: config.shard,
+        seed: config.seed,
+        rate: config.rate,
+        duration: config.duration,
+        signal: Arc::clone(signal),
+    };
+    let mut settings = Map::new();
+    settings.insert("rows".into(), json!(config.rows));
+    settings.insert("rows_in_shard".into(), json!(rows));
+    settings.insert(
+        "duration_s".into(),
+        json!(config.duration.map(|d| d.as_secs_f64())),
+    );
+    settings.insert("rate".into(), json!(config.rate));
+    settings.insert("seed".into(), json!(config.seed));
+    settings.insert("shard".into(), json!(config.shard.to_string()));
+    run::run(
+        Load {
+            mode: "gen",
+            config: &config.load,
+            columns: Columns::Fixed(READINGS_SCHEMA),
+            sources: &mut sources,
+            run_id: None,
+            resume: false,
+            total_rows: rows,
+            duration: config.duration,
+            output_format: config.output_format,
+            settings,
+            documents: Documents::NotRecorded,
+            stages: None,
+        },
+        signal,
+    )
+}
 
 /// Hands out disjoint batches of ids: this shard's ids, in batch-sized blocks, to whichever worker
 /// asks next.

@@ -3,11 +3,12 @@
 
 use std::ops::Range;
 
-use crate::config::Shard;
 use crate::encode::{self, binary, TimestampStyle};
+use crate::gen::Shard;
 use std::borrow::Cow;
 
-use crate::rows::{Batch, Column, RowFormat, RowOrigin, Schema, SqlType, Unencodable};
+use crate::reject::RowOrigin;
+use crate::rows::{Batch, Column, RowFormat, Schema, SqlType, Unencodable};
 
 /// The built-in schema (DESIGN §9).
 pub const READINGS_SCHEMA: Schema = Schema {

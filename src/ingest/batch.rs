@@ -8,10 +8,8 @@ use std::ops::Range;
 
 use super::ChunkedDocument;
 use crate::encode::{self, binary};
-use crate::reject::Reject;
-use crate::rows::{
-    Batch, Column, DocumentRecord, RowFormat, RowOrigin, Schema, SqlType, Unencodable,
-};
+use crate::reject::{Reject, RowOrigin};
+use crate::rows::{Batch, Column, DocumentRecord, RowFormat, Schema, SqlType, Unencodable};
 
 /// The columns of ingest rows; `embedding` only when chunks are embedded.
 pub fn schema(embedded: bool) -> Schema {

@@ -45,6 +45,21 @@ impl Chunker {
         Ok(Chunker { size, overlap, by })
     }
 
+    /// Units per chunk (`--chunk-size`).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Units shared by consecutive chunks (`--overlap`).
+    pub fn overlap(&self) -> usize {
+        self.overlap
+    }
+
+    /// What a unit is (`--chunk-by`).
+    pub fn by(&self) -> ChunkBy {
+        self.by
+    }
+
     /// The chunks of `text` as byte ranges into it, in order, each non-empty and on char
     /// boundaries: none when `text` is empty or only whitespace. The first starts at 0, the last
     /// ends at `text.len()`, and each later one starts where the previous one's last `overlap`

@@ -14,15 +14,14 @@ use ureq::Agent;
 use super::config::EmbedConfig;
 use super::fetch::status_error;
 use super::{ChunkedDocument, Item, Pipeline};
-use crate::http_agent::ResolvedHost;
-use crate::sink::http::{answer_excerpt, retry_after, transport_failure};
-use crate::sink::SinkError;
+use crate::failure::Failure;
+use crate::http_client::{agent_config, transport_failure, Answer, ResolvedHost};
 
 /// The largest answer read: 2048 vectors of 3072 dimensions as JSON stay well under it.
 const MAX_ANSWER_BYTES: u64 = 256 << 20;
 
 #[derive(Deserialize)]
-struct Answer {
+struct Embeddings {
     data: Vec<Embedding>,
 }
 
@@ -50,10 +49,7 @@ impl Embedder {
             .map_err(|err| format!("--embed-url {}: {err}", config.url))?;
         let host =
             ResolvedHost::resolve(&uri).map_err(|reason| format!("--embed-url: {reason}"))?;
-        let agent_config = Agent::config_builder()
-            .timeout_connect(Some(connect_timeout))
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
+        let agent_config = agent_config(connect_timeout, timeout)
             .max_redirects(0)
             .build();
         Ok(Embedder {
@@ -63,7 +59,7 @@ impl Embedder {
     }
 
     /// One request: the vectors of `texts`, in order.
-    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SinkError> {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Failure> {
         let url = &self.config.url;
         let body = serde_json::json!({"model": self.config.model, "input": texts}).to_string();
         let mut request = self
@@ -73,29 +69,24 @@ impl Embedder {
         if let Some(key) = &self.config.key {
             request = request.header("Authorization", &format!("Bearer {key}"));
         }
-        let mut response = request
+        let response = request
             .send(body.as_bytes())
             .map_err(|err| transport_failure(url, &err))?;
-        let status = response.status().as_u16();
-        let after = retry_after(response.headers());
-        let answer = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER_BYTES)
-            .read_to_vec()
-            .map_err(|err| transport_failure(url, &err))?;
-        if status != 200 {
+        let answer =
+            Answer::read(response, MAX_ANSWER_BYTES).map_err(|err| transport_failure(url, &err))?;
+        if answer.status != 200 {
             let message = format!(
-                "the embeddings endpoint {url} answered HTTP {status}: {}",
-                answer_excerpt(&answer)
+                "the embeddings endpoint {url} answered HTTP {}: {}",
+                answer.status,
+                answer.excerpt()
             );
-            return Err(status_error(status, after, message));
+            return Err(status_error(&answer, message));
         }
-        let protocol = |reason: String| SinkError::Permanent {
+        let protocol = |reason: String| Failure::Permanent {
             kind: "embed",
             message: format!("the embeddings endpoint {url} answered {reason}"),
         };
-        let mut parsed: Answer = serde_json::from_slice(&answer)
+        let mut parsed: Embeddings = serde_json::from_slice(&answer.body)
             .map_err(|err| protocol(format!("an unreadable body: {err}")))?;
         if parsed.data.len() != texts.len() {
             return Err(protocol(format!(

@@ -17,12 +17,13 @@ use ureq::Agent;
 
 use super::config::{DocumentList, Fields};
 use super::{Document, Item, Pipeline};
-use crate::engine::LoadedDocuments;
-use crate::http_agent::ResolvedHost;
+use crate::failure::Failure;
+use crate::http_client::{
+    agent_config, is_retryable_status, transport_failure, Answer, ResolvedHost,
+};
+use crate::ledger::LoadedDocuments;
 use crate::reject::Reject;
-use crate::rows::RowOrigin;
-use crate::sink::http::{answer_excerpt, retry_after, transport_failure};
-use crate::sink::SinkError;
+use crate::reject::RowOrigin;
 
 /// The largest document (or listing page) read.
 const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
@@ -58,20 +59,17 @@ impl Fetcher {
         }
     }
 
-    fn agent(&mut self, url: &str) -> Result<&Agent, SinkError> {
+    fn agent(&mut self, url: &str) -> Result<&Agent, Failure> {
         if self.agent.is_none() {
-            let uri: Uri = url.parse().map_err(|err| SinkError::Permanent {
+            let uri: Uri = url.parse().map_err(|err| Failure::Permanent {
                 kind: "request",
                 message: format!("{url} is not a URL: {err}"),
             })?;
-            let host = ResolvedHost::resolve(&uri).map_err(|reason| SinkError::Transient {
+            let host = ResolvedHost::resolve(&uri).map_err(|reason| Failure::Transient {
                 kind: "dns",
                 message: format!("cannot reach {url}: {reason}"),
             })?;
-            let config = Agent::config_builder()
-                .timeout_connect(Some(self.connect_timeout))
-                .timeout_global(Some(self.timeout))
-                .http_status_as_error(false)
+            let config = agent_config(self.connect_timeout, self.timeout)
                 .input_buffer_size(CONNECTION_BUFFER_BYTES)
                 .output_buffer_size(CONNECTION_BUFFER_BYTES)
                 .build();
@@ -82,46 +80,43 @@ impl Fetcher {
 
     /// One GET of `url`: its body on a 2xx answer; a transient error for 408, 429 and 5xx (held
     /// back by a `Retry-After`), a permanent one for the other statuses.
-    pub fn get(&mut self, url: &str) -> Result<Vec<u8>, SinkError> {
+    pub fn get(&mut self, url: &str) -> Result<Vec<u8>, Failure> {
         let agent = self.agent(url)?;
-        let mut response = agent
+        let response = agent
             .get(url)
             .header("Accept", "application/json")
             .call()
             .map_err(|err| transport_failure(url, &err))?;
-        let status = response.status().as_u16();
-        let after = retry_after(response.headers());
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_DOCUMENT_BYTES)
-            .read_to_vec()
-            .map_err(|err| match err {
-                ureq::Error::BodyExceedsLimit(_) => SinkError::Permanent {
-                    kind: "too_large",
-                    message: format!("{url} is larger than {} MiB", MAX_DOCUMENT_BYTES >> 20),
-                },
-                err => transport_failure(url, &err),
-            })?;
-        if (200..300).contains(&status) {
-            return Ok(body);
+        let answer = Answer::read(response, MAX_DOCUMENT_BYTES).map_err(|err| match err {
+            ureq::Error::BodyExceedsLimit(_) => Failure::Permanent {
+                kind: "too_large",
+                message: format!("{url} is larger than {} MiB", MAX_DOCUMENT_BYTES >> 20),
+            },
+            err => transport_failure(url, &err),
+        })?;
+        if (200..300).contains(&answer.status) {
+            return Ok(answer.body);
         }
-        let message = format!("{url} answered HTTP {status}: {}", answer_excerpt(&body));
-        Err(status_error(status, after, message))
+        let message = format!(
+            "{url} answered HTTP {}: {}",
+            answer.status,
+            answer.excerpt()
+        );
+        Err(status_error(&answer, message))
     }
 }
 
 impl Pipeline {
     /// GETs `url` under the rate limit, retrying transient failures by `--max-retries` and
     /// `--retry-for`.
-    fn fetch(&self, fetcher: &mut Fetcher, url: &str) -> Result<Vec<u8>, SinkError> {
+    fn fetch(&self, fetcher: &mut Fetcher, url: &str) -> Result<Vec<u8>, Failure> {
         let stopping = || self.signal.is_stopping();
         self.retry.run(
             Some(self.signal.stopping_flag()),
             || {
                 if let Some(rate) = &self.rate {
                     if !rate.wait(1, stopping) {
-                        return Err(SinkError::Permanent {
+                        return Err(Failure::Permanent {
                             kind: "interrupted",
                             message: format!("{url} was not fetched: the load is stopping"),
                         });
@@ -337,20 +332,20 @@ impl Lister<'_> {
 }
 
 /// The error a non-2xx answer means for a source request (a document, a page, an embedding):
-/// 408, 429, 500, 502, 503 and 504 are worth retrying (after `after`, the answer's `Retry-After`,
-/// when it named one); the other statuses are not.
-pub fn status_error(status: u16, after: Option<Duration>, message: String) -> SinkError {
-    match (status, after) {
-        (408 | 429 | 500 | 502 | 503 | 504, Some(after)) => SinkError::RetryAfter {
+/// the statuses [`is_retryable_status`] names are worth retrying (after the answer's
+/// `Retry-After`, when it named one); the other statuses are not.
+pub fn status_error(answer: &Answer, message: String) -> Failure {
+    match (is_retryable_status(answer.status), answer.retry_after) {
+        (true, Some(after)) => Failure::RetryAfter {
             kind: "throttled",
             message,
             after,
         },
-        (408 | 429 | 500 | 502 | 503 | 504, None) => SinkError::Transient {
+        (true, None) => Failure::Transient {
             kind: "unavailable",
             message,
         },
-        _ => SinkError::Permanent {
+        _ => Failure::Permanent {
             kind: "status",
             message,
         },

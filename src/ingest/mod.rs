@@ -1,4 +1,4 @@
-//! `ingest` mode: documents from an HTTP JSON API, cut into chunks, optionally embedded, loaded
+//! `ingest` mode ([`IngestConfig`], [`run`]): documents from an HTTP JSON API, cut into chunks, optionally embedded, loaded
 //! into any target by the engine's pinned workers; a rerun skips the documents already loaded.
 //!
 //! ```text
@@ -40,19 +40,105 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use rayon::iter::{ParallelBridge, ParallelIterator};
-use serde_json::json;
+use serde_json::{json, Map};
 
 use crate::engine::{
-    Committed, LoadedDocuments, RateLimit, RetryPolicy, Source, SourceError, SourceFactory,
-    SourceSummary, Stages, StopSignal,
+    RateLimit, RetryPolicy, Source, SourceError, SourceFactory, SourceSummary, Stages, StopSignal,
+    Written,
 };
-use crate::load::SourcePlan;
+
+use crate::conninfo::redact;
+use crate::figures::count;
+use crate::ledger::{Committed, LoadedDocuments};
 use crate::reject::Reject;
-use crate::report::human::count;
-use crate::rows::{Batch, Schema};
-use crate::sink::Written;
+use crate::rows::{Batch, Columns, Schema};
+use crate::run::{self, Documents, Load, SourcePlan};
+use crate::sink::stream::OutputFormat;
 use embed::Embedder;
 use fetch::Job;
+
+/// Runs `loader ingest` and returns the exit code.
+pub fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
+    let settings = settings(&config);
+    let load_config = config.load.clone();
+    let documents = if config.records_documents() {
+        config.documents
+    } else {
+        Documents::NotRecorded
+    };
+    let schema = schema(config.embed.is_some());
+    let counters = Arc::new(IngestCounters::default());
+    let stages = IngestStages::new(Arc::clone(&counters), config.rate);
+    let mut plan = IngestPlan::new(config, Arc::clone(signal), counters);
+    run::run(
+        Load {
+            mode: "ingest",
+            config: &load_config,
+            columns: Columns::Fixed(schema),
+            sources: &mut plan,
+            run_id: None,
+            resume: false,
+            total_rows: None,
+            duration: None,
+            output_format: OutputFormat::Ndjson,
+            settings,
+            documents,
+            stages: Some(&stages),
+        },
+        signal,
+    )
+}
+
+/// The report's `config` entries of an ingest run.
+fn settings(config: &IngestConfig) -> Map<String, serde_json::Value> {
+    let mut settings = Map::new();
+    settings.insert(
+        "documents".into(),
+        json!(match &config.list {
+            DocumentList::Urls(input) => input.name(),
+            DocumentList::Listing { url, .. } => redact(url),
+        }),
+    );
+    settings.insert(
+        "fields".into(),
+        json!({
+            "id": config.fields.id,
+            "text": config.fields.text,
+            "meta": config.fields.meta,
+        }),
+    );
+    settings.insert("fetchers".into(), json!(config.fetchers));
+    settings.insert("rate".into(), json!(config.rate));
+    settings.insert(
+        "chunking".into(),
+        json!({
+            "size": config.chunker.size(),
+            "overlap": config.chunker.overlap(),
+            "by": config.chunker.by(),
+            "threads": config.chunkers,
+        }),
+    );
+    if let Some(embed) = &config.embed {
+        settings.insert(
+            "embedding".into(),
+            json!({
+                "url": redact(&embed.url),
+                "model": embed.model,
+                "batch": embed.batch,
+                "threads": embed.threads,
+            }),
+        );
+    }
+    settings.insert("limit".into(), json!(config.limit));
+    settings.insert(
+        "resume".into(),
+        json!(config.documents == Documents::Resume),
+    );
+    if let Some(path) = &config.state_file {
+        settings.insert("state_file".into(), json!(path));
+    }
+    settings
+}
 
 /// A document, or the reason it was rejected.
 pub type Item<T> = Result<T, Reject>;
@@ -177,8 +263,7 @@ impl SourcePlan for IngestPlan {
         let mut loaded = committed.documents;
         let state = match &config.state_file {
             Some(path) => {
-                let forget =
-                    config.documents == crate::load::Documents::Fresh || config.load.truncate;
+                let forget = config.documents == Documents::Fresh || config.load.truncate;
                 let (state, recorded) = StateFile::open(path, forget).map_err(SourceError)?;
                 loaded.merge(recorded);
                 Some(state)

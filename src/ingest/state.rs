@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
-use crate::engine::LoadedDocuments;
+use crate::ledger::LoadedDocuments;
 use crate::rows::DocumentRecord;
 
 /// The open state file, appended to by every worker.

@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-use crate::target::PgTarget;
+use super::PgTarget;
 
 /// Server settings of a throwaway cluster. `fsync=off` makes commits cheap yet still survives a
 /// crash of the server (the kernel holds the data), only not a crash of the machine.

@@ -1,10 +1,13 @@
 //! PostgreSQL plumbing shared by the setup on main and the sinks on the workers: connecting with
 //! the host resolved once and TLS as the target's sslmode says ([`tls`]), turning driver errors
-//! into [`SinkError`]s that name the cause and the fix, and preparing the target table and the
+//! into [`Failure`]s that name the cause and the fix, and preparing the target table and the
 //! ledger before the load starts.
 
 pub mod local;
+mod target;
 pub mod tls;
+
+pub use target::PgTarget;
 
 use std::io;
 use std::net::ToSocketAddrs;
@@ -13,12 +16,22 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::Client;
 
-use crate::cli::Method;
-use crate::config::{quote_ident, TableName};
-use crate::engine::{Committed, CommittedBatch, LoadedDocuments};
+use crate::failure::Failure;
+use crate::ledger::{Committed, CommittedBatch, LoadedDocuments};
 use crate::rows::{Column, Columns, Schema, SqlType};
-use crate::sink::SinkError;
-use crate::target::PgTarget;
+use crate::sql::{quote_ident, TableName};
+
+/// How rows are written to PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// COPY … FROM STDIN (FORMAT binary), encoded straight into a reused buffer.
+    CopyBinary,
+    /// COPY … FROM STDIN in PostgreSQL's text format.
+    CopyText,
+    /// One multi-row INSERT statement per batch.
+    Insert,
+}
 
 /// The ledger table: one row per committed batch, written in the batch's own transaction.
 pub const LEDGER_TABLE: &str = "loader_ledger";
@@ -35,7 +48,7 @@ pub const DOCUMENTS_KEY: &str = "loader_documents_key";
 /// half-open connection is noticed within about 25 s instead of hanging a worker) and a TCP user
 /// timeout (data the server has not acknowledged for 30 s breaks the connection, where the
 /// kernel's retransmissions would go on for about 15 minutes).
-pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget, SinkError> {
+pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget, Failure> {
     let mut resolved = target.clone();
     let config = resolved.config_mut();
     config
@@ -60,7 +73,7 @@ pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget,
                     .to_socket_addrs()
                     .ok()
                     .and_then(|mut addresses| addresses.next())
-                    .ok_or_else(|| SinkError::Permanent {
+                    .ok_or_else(|| Failure::Permanent {
                         kind: "resolve",
                         message: format!("cannot resolve the host name `{name}` of {target}"),
                     })?
@@ -74,12 +87,12 @@ pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget,
 }
 
 /// Opens one connection, with TLS as the target's sslmode says.
-pub fn connect(target: &PgTarget) -> Result<Client, SinkError> {
+pub fn connect(target: &PgTarget) -> Result<Client, Failure> {
     target
         .tls()
         .connect(target.config())
         .map_err(|err| match tls::failure(&err, target) {
-            Some(message) => SinkError::Permanent {
+            Some(message) => Failure::Permanent {
                 kind: "tls",
                 message,
             },
@@ -94,7 +107,7 @@ fn check_connection_room(
     client: &mut Client,
     workers: usize,
     target: &PgTarget,
-) -> Result<(), SinkError> {
+) -> Result<(), Failure> {
     // This setup connection is counted, and closes before the workers connect. Superusers may
     // use the reserved connections and have no per-role limit.
     let room = client.query_one(
@@ -134,7 +147,7 @@ fn check_connection_room(
     } else {
         return Ok(());
     };
-    Err(SinkError::Permanent {
+    Err(Failure::Permanent {
         kind: "too_many_connections",
         message: format!(
             "{target} has room for {room} more connections ({limit}) and this load needs \
@@ -144,9 +157,9 @@ fn check_connection_room(
 }
 
 /// Decides whether a driver error is worth retrying, and words it with the cause and the fix.
-pub fn classify(err: &postgres::Error, target: &PgTarget, table: Option<&TableName>) -> SinkError {
-    let transient = |kind, message: String| SinkError::Transient { kind, message };
-    let permanent = |kind, message: String| SinkError::Permanent { kind, message };
+pub fn classify(err: &postgres::Error, target: &PgTarget, table: Option<&TableName>) -> Failure {
+    let transient = |kind, message: String| Failure::Transient { kind, message };
+    let permanent = |kind, message: String| Failure::Permanent { kind, message };
     let Some(db) = err.as_db_error() else {
         let io_cause =
             std::error::Error::source(err).and_then(|source| source.downcast_ref::<io::Error>());
@@ -232,7 +245,7 @@ pub fn prepare(
     method: Method,
     create: bool,
     truncate: bool,
-) -> Result<Schema, SinkError> {
+) -> Result<Schema, Failure> {
     let mut client = connect(target)?;
     check_connection_room(&mut client, workers, target)?;
     let classify_for_table = |err: postgres::Error| classify(&err, target, Some(table));
@@ -254,7 +267,7 @@ pub fn prepare(
                 .map(|name| format!("{} text", quote_ident(name)))
                 .collect(),
             Columns::Table => {
-                return Err(SinkError::Permanent {
+                return Err(Failure::Permanent {
                     kind: "schema",
                     message: "--create needs the column names: give --columns or --header".into(),
                 })
@@ -306,7 +319,7 @@ pub fn committed(
     table: &TableName,
     run_id: &str,
     source: &str,
-) -> Result<Committed, SinkError> {
+) -> Result<Committed, Failure> {
     let mut client = connect(target)?;
     let rows = client
         .query(
@@ -338,7 +351,7 @@ pub fn prepare_documents(
     target: &PgTarget,
     table: &TableName,
     forget: bool,
-) -> Result<LoadedDocuments, SinkError> {
+) -> Result<LoadedDocuments, Failure> {
     let mut client = connect(target)?;
     let classify_for_table = |err: postgres::Error| classify(&err, target, Some(table));
     let ledger = documents_table(table).quoted();
@@ -432,7 +445,7 @@ fn check_columns(
     columns: &Columns,
     method: Method,
     target: &PgTarget,
-) -> Result<Schema, SinkError> {
+) -> Result<Schema, Failure> {
     let rows = client
         .query(
             "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod) \
@@ -442,7 +455,7 @@ fn check_columns(
         )
         .map_err(|err| classify(&err, target, Some(table)))?;
     if rows.is_empty() {
-        return Err(SinkError::Permanent {
+        return Err(Failure::Permanent {
             kind: "missing_table",
             message: format!("table {table} does not exist at {target}; add --create to create it"),
         });
@@ -461,7 +474,7 @@ fn check_columns(
             .iter()
             .find(|(found_name, ..)| found_name == name)
             .or_else(|| folded.next().filter(|_| folded.next().is_none()))
-            .ok_or_else(|| SinkError::Permanent {
+            .ok_or_else(|| Failure::Permanent {
                 kind: "schema",
                 message: format!(
                     "table {table} has no column `{name}`; its columns are {}",
@@ -478,7 +491,7 @@ fn check_columns(
             for column in schema.columns.iter() {
                 let (_, _, actual) = lookup(&column.name)?;
                 if method == Method::CopyBinary && actual != column.sql_type.pg_name() {
-                    return Err(SinkError::Permanent {
+                    return Err(Failure::Permanent {
                         kind: "schema",
                         message: format!(
                             "column `{}` of table {table} is {actual}, but binary COPY sends {}; \

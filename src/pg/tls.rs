@@ -27,7 +27,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::target::PgTarget;
+use super::PgTarget;
 
 /// libpq's `sslmode` (all but `allow`, which the driver cannot do).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use ureq::http::{HeaderName, HeaderValue, Method, Request, Uri};
 use ureq::tls::TlsConfig;
 use ureq::Agent;
 
-use crate::http_agent::ResolvedHost;
+use crate::http_client::{agent_config, ResolvedHost};
 
 /// The request every user sends, validated once.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ pub struct Exchange {
 
 /// A request that got no complete answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
+pub struct FailedExchange {
     /// `timeout`, `refused`, `reset`, `connect`, `dns`, `tls`, `protocol` or `io`.
     pub kind: &'static str,
     pub message: String,
@@ -67,10 +67,7 @@ const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 impl<'a> User<'a> {
     pub fn new(template: &'a RequestTemplate, options: &AgentOptions) -> User<'a> {
-        let config = Agent::config_builder()
-            .timeout_connect(Some(options.connect_timeout))
-            .timeout_global(Some(options.timeout))
-            .http_status_as_error(false)
+        let config = agent_config(options.connect_timeout, options.timeout)
             // A probe measures the URL it was given, not where it redirects to.
             .max_redirects(0)
             // -X PURGE, PROPFIND and the like are sent as given.
@@ -92,7 +89,10 @@ impl<'a> User<'a> {
     /// Sends the request once and reads the answer to its end. `on_first_byte` runs exactly
     /// once: when the first body byte arrives, when the answer ends without a body, or when the
     /// exchange fails.
-    pub fn exchange(&mut self, on_first_byte: &mut dyn FnMut()) -> Result<Exchange, Failure> {
+    pub fn exchange(
+        &mut self,
+        on_first_byte: &mut dyn FnMut(),
+    ) -> Result<Exchange, FailedExchange> {
         let mut first_byte_seen = Some(on_first_byte);
         let result = self.timed_exchange(&mut first_byte_seen);
         if let Some(callback) = first_byte_seen.take() {
@@ -104,7 +104,7 @@ impl<'a> User<'a> {
     fn timed_exchange(
         &mut self,
         first_byte_seen: &mut Option<&mut dyn FnMut()>,
-    ) -> Result<Exchange, Failure> {
+    ) -> Result<Exchange, FailedExchange> {
         let template = self.template;
         let mut request = Request::builder()
             .method(template.method.clone())
@@ -114,7 +114,7 @@ impl<'a> User<'a> {
         }
         let request = request
             .body(template.body.as_slice())
-            .map_err(|err| Failure {
+            .map_err(|err| FailedExchange {
                 kind: "protocol",
                 message: err.to_string(),
             })?;
@@ -159,7 +159,7 @@ impl<'a> User<'a> {
 }
 
 /// What a ureq error means for the report.
-fn failure(err: ureq::Error) -> Failure {
+fn failure(err: ureq::Error) -> FailedExchange {
     let kind = match &err {
         ureq::Error::Io(io) => return io_failure(io),
         ureq::Error::Timeout(_) => "timeout",
@@ -168,14 +168,14 @@ fn failure(err: ureq::Error) -> Failure {
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => "tls",
         _ => "protocol",
     };
-    Failure {
+    FailedExchange {
         kind,
         message: err.to_string(),
     }
 }
 
 /// What an I/O error (possibly a ureq error carried through the body reader) means.
-fn io_failure(err: &io::Error) -> Failure {
+fn io_failure(err: &io::Error) -> FailedExchange {
     let kind = match err.kind() {
         io::ErrorKind::ConnectionRefused => "refused",
         io::ErrorKind::ConnectionReset
@@ -192,7 +192,7 @@ fn io_failure(err: &io::Error) -> Failure {
             _ => "io",
         },
     };
-    Failure {
+    FailedExchange {
         kind,
         message: err.to_string(),
     }

@@ -12,29 +12,22 @@ mod report;
 mod round;
 mod verdict;
 
-use crate::cli::ProbeArgs;
 use crate::engine::StopSignal;
-use crate::report::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_REJECTS, EXIT_USAGE};
+use crate::report::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_REJECTS};
 
-pub use config::{ProbeConfig, Stop, MAX_USERS};
+pub use client::{AgentOptions, RequestTemplate};
+pub use config::{join, ProbeConfig, Stop, MAX_USERS};
 pub use verdict::{Baseline, Kind};
 
 use report::{ProbeReport, RoundReport};
 use round::{Progress, RoundPlan};
 
 /// Runs `loader probe` and returns its exit code: 0 when every request succeeded and no round
-/// found the server serializing requests, 1 when some failed or one did, 2 for a bad flag, 3 when
+/// found the server serializing requests, 1 when some failed or one did, 3 when
 /// user threads could not be started or failed (the rounds before are still reported) or the
 /// report could not be written, 130 when interrupted.
-pub fn run(args: &ProbeArgs, signal: &StopSignal) -> u8 {
-    let config = match ProbeConfig::from_args(args) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("loader: error: {err}");
-            return EXIT_USAGE;
-        }
-    };
-    let mut probe = ProbeReport::new(&config);
+pub fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
+    let mut probe = ProbeReport::new(config);
     if !config.quiet {
         eprintln!("{}", probe.headline());
     }

@@ -10,10 +10,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::config::{join, ProbeConfig, Stop};
-use super::round::Round;
+use super::round::{users, Round};
 use super::verdict::{judge, Baseline, Kind, RoundFigures, Verdict};
-use crate::report::human::count;
-use crate::report::process::ProcessCost;
+use crate::figures::count;
+use crate::process::ProcessCost;
 use crate::stats::LatencySummary;
 
 /// The whole probe, as `--report` writes it.
@@ -252,15 +252,6 @@ impl RoundReport {
             self.verdict.reason
         );
         out
-    }
-}
-
-/// `1` → `1 user`, `10` → `10 users`.
-pub fn users(count: usize) -> String {
-    if count == 1 {
-        "1 user".into()
-    } else {
-        format!("{count} users")
     }
 }
 

@@ -15,12 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::client::{AgentOptions, Exchange, Failure, RequestTemplate, User};
+use super::client::{AgentOptions, Exchange, FailedExchange, RequestTemplate, User};
 use super::config::Stop;
-use super::report::users;
 use crate::engine::StopSignal;
-use crate::report::human;
-use crate::report::process::threads_now;
+use crate::figures::count;
+use crate::process::threads_now;
 use crate::stats::Latency;
 
 /// Stack of a user thread: it holds a few small frames and a 16 KiB read buffer on the heap.
@@ -96,7 +95,7 @@ impl Default for Tally {
 
 impl Tally {
     /// Records one request; `delay` is how late it started against its plan (open model).
-    fn record(&mut self, outcome: Result<Exchange, Failure>, delay: Option<Duration>) {
+    fn record(&mut self, outcome: Result<Exchange, FailedExchange>, delay: Option<Duration>) {
         self.sent += 1;
         let late = delay.unwrap_or_default();
         if let Some(delay) = delay {
@@ -480,12 +479,21 @@ fn monitor(
             "probe: {} · {:.1} s · {} answered · {:.0}/s now · {} failed",
             users(plan.users),
             now.duration_since(start).as_secs_f64(),
-            human::count(answered),
+            count(answered),
             rate,
-            human::count(failed.load(Ordering::Relaxed)),
+            count(failed.load(Ordering::Relaxed)),
         );
     }
     peak_threads
+}
+
+/// `1` → `1 user`, `10` → `10 users`.
+pub fn users(count: usize) -> String {
+    if count == 1 {
+        "1 user".into()
+    } else {
+        format!("{count} users")
+    }
 }
 
 #[cfg(test)]
@@ -555,7 +563,7 @@ mod tests {
             None,
         );
         b.record(
-            Err(Failure {
+            Err(FailedExchange {
                 kind: "refused",
                 message: "connection refused".into(),
             }),

@@ -1,21 +1,9 @@
-//! Numbers for people: digit grouping, and the short summary printed at the end of every load.
+//! The short summary printed at the end of every load.
 
 use std::fmt::Write;
 
 use super::Report;
-
-/// `1234567` → `1,234,567`.
-pub fn count(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
+use crate::figures::count;
 
 /// The final summary, a few aligned lines.
 pub fn summary(report: &Report) -> String {

@@ -3,9 +3,7 @@
 //! [`ReportWriter`] trait.
 
 pub mod human;
-pub mod process;
 mod svg;
-pub mod throughput;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,12 +14,11 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::encode;
-use crate::engine::{Outcome as EngineOutcome, SourceSummary};
-use crate::sink::Settlement;
+use crate::engine::{Outcome as EngineOutcome, Settlement, SourceSummary, Throughput};
+use crate::figures;
+use crate::process::ProcessCost;
 use crate::stats::{add_at, LatencyBucket, LatencySummary, Stats};
-use process::ProcessCost;
 use svg::SvgReport;
-use throughput::Throughput;
 
 /// Buckets of the batch-latency histogram in the report.
 const LATENCY_BUCKETS: usize = 40;
@@ -35,7 +32,8 @@ pub const EXIT_FATAL: u8 = 3;
 /// Exit code after Ctrl-C or SIGTERM.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
-/// How a load ended; decides the exit code (DESIGN §7).
+/// How a load ended; decides the exit code: 0 all loaded, 1 finished with rejected rows, 2 usage
+/// or config error, 3 fatal runtime error, 130 interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -162,7 +160,7 @@ impl Report {
             (None, false) => Outcome::Completed,
         };
         let seconds = engine.elapsed.as_secs_f64();
-        let per_second = |value: u64| rate(value, seconds);
+        let per_second = |value: u64| figures::per_second(value, seconds);
         let earlier_rejects = resumed.map_or(0, |resumed| resumed.skipped_rejected);
         let exit_code = match outcome {
             Outcome::Completed if total.rejected + earlier_rejects > 0 => EXIT_REJECTS,
@@ -197,7 +195,10 @@ impl Report {
                     core: worker.core,
                     rows: worker.stats.rows,
                     batches: worker.stats.batches,
-                    rows_per_s: rate(worker.stats.rows, worker.elapsed.as_secs_f64()),
+                    rows_per_s: figures::per_second(
+                        worker.stats.rows,
+                        worker.elapsed.as_secs_f64(),
+                    ),
                     batch_latency_ms: worker.stats.batch_latency.summary(),
                 })
                 .collect(),
@@ -224,7 +225,7 @@ impl Report {
             add_at(&mut rows, host, count);
         }
         self.rows_loaded += settlement.duplicated_rows;
-        self.rows_per_s = rate(self.rows_loaded, self.elapsed_s);
+        self.rows_per_s = figures::per_second(self.rows_loaded, self.elapsed_s);
         self.hosts = names
             .iter()
             .zip(rows)
@@ -259,15 +260,6 @@ impl Report {
             Some(value) => value.to_string(),
             None => String::new(),
         }
-    }
-}
-
-/// `value` per second, 0 for an empty interval.
-fn rate(value: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 {
-        value as f64 / seconds
-    } else {
-        0.0
     }
 }
 

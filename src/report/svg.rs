@@ -9,7 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{human, Report, ReportWriter};
+use super::{Report, ReportWriter};
+use crate::figures::count;
 
 /// Width and height in pixels.
 const SIZE: (u32, u32) = (960, 720);
@@ -50,7 +51,7 @@ fn draw(report: &Report, root: Area<'_>) -> Drawn {
     let title = format!(
         "loader {}: {} rows in {:.1} s, {}",
         report.mode,
-        human::count(report.rows_loaded),
+        count(report.rows_loaded),
         report.elapsed_s,
         report.outcome
     );
@@ -107,7 +108,7 @@ fn throughput(report: &Report, area: &Area<'_>) -> Drawn {
             4,
             AVERAGE.stroke_width(1),
         ))?
-        .label(format!("average {} rows/s", human::count(average as u64)))
+        .label(format!("average {} rows/s", count(average as u64)))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], AVERAGE.stroke_width(1)));
     legend(&mut chart, SeriesLabelPosition::LowerMiddle)
 }
@@ -131,7 +132,7 @@ fn latency(report: &Report, area: &Area<'_>) -> Drawn {
         .caption(
             format!(
                 "batch latency ({} batches)",
-                human::count(report.batch_latency_ms.count)
+                count(report.batch_latency_ms.count)
             ),
             (FONT, 16),
         )
@@ -212,7 +213,7 @@ mod tests {
 
     use super::*;
     use crate::engine::Outcome as EngineOutcome;
-    use crate::report::throughput::Throughput;
+    use crate::engine::Throughput;
     use crate::stats::{Stats, WorkerStats};
 
     fn report(rows: u64) -> Report {

@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::SinkError;
+use crate::failure::Failure;
 
 /// The first pause of a failed host; each further failure doubles it.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -135,8 +135,8 @@ impl Hosts {
     pub fn connect<C>(
         &self,
         worker: usize,
-        mut connect: impl FnMut(usize) -> Result<C, SinkError>,
-    ) -> Result<(usize, C), SinkError> {
+        mut connect: impl FnMut(usize) -> Result<C, Failure>,
+    ) -> Result<(usize, C), Failure> {
         let mut last = None;
         for host in self.candidates(worker) {
             match connect(host) {
@@ -144,7 +144,7 @@ impl Hosts {
                     self.succeeded(host);
                     return Ok((host, connection));
                 }
-                Err(err @ SinkError::Permanent { .. }) => return Err(err),
+                Err(err @ Failure::Permanent { .. }) => return Err(err),
                 Err(err) => {
                     self.failed(host);
                     last = Some(err);
@@ -167,8 +167,8 @@ impl Hosts {
 /// for the caller to retry.
 pub fn prepare_each<T>(
     count: usize,
-    mut prepare: impl FnMut(usize) -> Result<T, SinkError>,
-) -> Result<(T, Vec<(usize, SinkError)>), SinkError> {
+    mut prepare: impl FnMut(usize) -> Result<T, Failure>,
+) -> Result<(T, Vec<(usize, Failure)>), Failure> {
     let mut prepared = None;
     let mut left_out = Vec::new();
     for host in 0..count {
@@ -176,7 +176,7 @@ pub fn prepare_each<T>(
             Ok(value) => {
                 prepared.get_or_insert(value);
             }
-            Err(err @ SinkError::Permanent { .. }) => return Err(err),
+            Err(err @ Failure::Permanent { .. }) => return Err(err),
             Err(err) => left_out.push((host, err)),
         }
     }
@@ -188,10 +188,10 @@ pub fn prepare_each<T>(
 
 /// Whether a transient failure says the host itself is unreachable or unwell (rather than the
 /// batch's data or a passing overload that another host of the same cluster would share).
-pub fn is_host_failure(err: &SinkError) -> bool {
+pub fn is_host_failure(err: &Failure) -> bool {
     matches!(
         err,
-        SinkError::Transient {
+        Failure::Transient {
             kind: "connection"
                 | "timeout"
                 | "dns"
@@ -211,8 +211,8 @@ mod tests {
         Hosts::new((0..count).map(|i| format!("h{i}")).collect())
     }
 
-    fn refused() -> SinkError {
-        SinkError::Transient {
+    fn refused() -> Failure {
+        Failure::Transient {
             kind: "connection",
             message: "refused".into(),
         }
@@ -249,8 +249,8 @@ mod tests {
         assert_eq!((host, tried), (1, 1));
         assert!(!hosts.is_due(0), "host 0 backs off");
         let err = hosts
-            .connect(1, |_| -> Result<(), SinkError> {
-                Err(SinkError::Permanent {
+            .connect(1, |_| -> Result<(), Failure> {
+                Err(Failure::Permanent {
                     kind: "authentication",
                     message: "no".into(),
                 })

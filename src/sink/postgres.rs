@@ -39,14 +39,16 @@ use postgres::{Client, Statement};
 use parking_lot::Mutex;
 
 use super::hosts::{is_host_failure, Hosts};
-use super::{Settlement, Sink, SinkError, SinkFactory, UnverifiedBatch, Written};
-use crate::cli::Method;
-use crate::config::{quote_literal, TableName};
 use crate::encode::binary;
+use crate::engine::{Settlement, Sink, SinkFactory, UnverifiedBatch, Written};
+use crate::failure::Failure;
 use crate::pg;
+use crate::pg::Method;
+use crate::pg::PgTarget;
+use crate::reject::RowOrigin;
 use crate::reject::{Reject, RejectLog};
-use crate::rows::{Batch, RowFormat, RowOrigin, Schema, Unencodable};
-use crate::target::PgTarget;
+use crate::rows::{Batch, RowFormat, Schema, Unencodable};
+use crate::sql::{quote_literal, TableName};
 
 /// With `--commit-every`: a transaction commits once its held batches take this much memory, even
 /// with fewer than N batches.
@@ -165,7 +167,7 @@ impl PgSinkFactory {
     }
 
     /// Connects to host `host`.
-    fn connect_host(&self, host: usize) -> Result<Connection, SinkError> {
+    fn connect_host(&self, host: usize) -> Result<Connection, Failure> {
         let target = &self.targets[host];
         let mut client = pg::connect(target)?;
         let mut prepare = |sql: &str| {
@@ -192,7 +194,7 @@ impl PgSinkFactory {
     /// The ledger row of `moved`'s batch on its first host: the host it names as having
     /// committed it (`None` in ledgers older than the column) and its rows; `None` when there is
     /// no row.
-    fn first_host_entry(&self, moved: &MovedBatch) -> Result<Option<LedgerEntry>, SinkError> {
+    fn first_host_entry(&self, moved: &MovedBatch) -> Result<Option<LedgerEntry>, Failure> {
         let target = &self.targets[moved.in_doubt_on];
         let mut client = pg::connect(target)?;
         self.ledger_entry(&mut client, moved.seq)
@@ -201,7 +203,7 @@ impl PgSinkFactory {
 }
 
 impl SinkFactory for PgSinkFactory {
-    fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
+    fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, Failure> {
         let (_, connection) = self.hosts.connect(worker, |host| self.connect_host(host))?;
         Ok(Box::new(PgSink {
             factory: self,
@@ -406,24 +408,24 @@ impl Excluded {
 }
 
 /// A failed statement: a row-level refusal (the batch's data) or anything else.
-enum Failure {
+enum StatementFailure {
     /// SQLSTATE class 22 or 23: some row of the set sent is bad.
     Rows(Box<DbError>),
     Other(SendError),
 }
 
-impl From<postgres::Error> for Failure {
-    fn from(err: postgres::Error) -> Failure {
+impl From<postgres::Error> for StatementFailure {
+    fn from(err: postgres::Error) -> StatementFailure {
         match err.as_db_error() {
-            Some(db) if is_row_level(db) => Failure::Rows(Box::new(db.clone())),
-            _ => Failure::Other(SendError::Driver(err)),
+            Some(db) if is_row_level(db) => StatementFailure::Rows(Box::new(db.clone())),
+            _ => StatementFailure::Other(SendError::Driver(err)),
         }
     }
 }
 
-impl From<SendError> for Failure {
-    fn from(err: SendError) -> Failure {
-        Failure::Other(err)
+impl From<SendError> for StatementFailure {
+    fn from(err: SendError) -> StatementFailure {
+        StatementFailure::Other(err)
     }
 }
 
@@ -461,18 +463,18 @@ fn reject_message(db: &DbError) -> String {
 }
 
 impl PgSink<'_> {
-    fn classify(&self, host: usize, err: &postgres::Error) -> SinkError {
+    fn classify(&self, host: usize, err: &postgres::Error) -> Failure {
         pg::classify(err, &self.factory.targets[host], Some(&self.factory.table))
     }
 
-    fn send_error(&self, host: usize, err: SendError) -> SinkError {
+    fn send_error(&self, host: usize, err: SendError) -> Failure {
         match err {
             SendError::Driver(err) => self.classify(host, &err),
-            SendError::Io(err) => SinkError::Transient {
+            SendError::Io(err) => Failure::Transient {
                 kind: "connection",
                 message: format!("connection to {} failed: {err}", self.factory.targets[host]),
             },
-            SendError::NotUtf8 => SinkError::Permanent {
+            SendError::NotUtf8 => Failure::Permanent {
                 kind: "data",
                 message: "a batch for --method insert is not valid UTF-8; use a COPY method".into(),
             },
@@ -486,7 +488,7 @@ impl PgSink<'_> {
         connection: &mut Connection,
         transaction: &Transaction,
         rows: &[usize],
-    ) -> Result<(), Failure> {
+    ) -> Result<(), StatementFailure> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -548,12 +550,12 @@ impl PgSink<'_> {
         &mut self,
         connection: &mut Connection,
         transaction: &Transaction,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), StatementFailure> {
         let candidates: Vec<usize> = (0..transaction.len())
             .filter(|&row| !self.excluded.contains(row))
             .collect();
         match self.send_rows(connection, transaction, &candidates) {
-            Err(Failure::Rows(_)) => {}
+            Err(StatementFailure::Rows(_)) => {}
             done => return done,
         }
         // The refusal aborted the transaction: start it again, ledger row first.
@@ -566,7 +568,7 @@ impl PgSink<'_> {
                 Ok(()) => connection
                     .client
                     .batch_execute("RELEASE SAVEPOINT loader_rows")?,
-                Err(Failure::Rows(db)) => {
+                Err(StatementFailure::Rows(db)) => {
                     connection.client.batch_execute(
                         "ROLLBACK TO SAVEPOINT loader_rows; RELEASE SAVEPOINT loader_rows",
                     )?;
@@ -603,7 +605,7 @@ impl PgSink<'_> {
         &mut self,
         transaction: &Transaction,
         rejects: &RejectLog,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), Failure> {
         if self.excluded.logged {
             return Ok(());
         }
@@ -646,7 +648,7 @@ impl PgSink<'_> {
     }
 
     /// Marks `host` down when `err` says it is unreachable; returns `err`.
-    fn failed(&self, host: usize, err: SinkError) -> SinkError {
+    fn failed(&self, host: usize, err: Failure) -> Failure {
         if is_host_failure(&err) {
             self.factory.hosts.failed(host);
         }
@@ -722,7 +724,7 @@ impl PgSink<'_> {
         connection: &mut Connection,
         transaction: &Transaction,
         rejects: &RejectLog,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), StatementFailure> {
         let factory = self.factory;
         self.payload_bytes = 0;
         let known_rejects = self.excluded.rows.len();
@@ -746,7 +748,7 @@ impl PgSink<'_> {
         connection.client.batch_execute(&self.ledger_sql)?;
         self.load_rows(connection, transaction)?;
         if let Err(err) = self.log_rejects(transaction, rejects) {
-            return Err(Failure::Other(SendError::Refused(err)));
+            return Err(StatementFailure::Other(SendError::Refused(err)));
         }
         let mut commit = self.documents_insert(transaction);
         if self.excluded.rows.len() != known_rejects {
@@ -785,12 +787,12 @@ enum SendError {
     Io(std::io::Error),
     NotUtf8,
     /// The load must stop for a reason of its own (the reject file, --max-rejects).
-    Refused(SinkError),
+    Refused(Failure),
 }
 
 impl PgSink<'_> {
     /// Commits the held batches as one transaction; they stay held if it fails, for the retry.
-    fn commit_held(&mut self, rejects: &RejectLog) -> Result<Written, SinkError> {
+    fn commit_held(&mut self, rejects: &RejectLog) -> Result<Written, Failure> {
         let held = std::mem::take(&mut self.held);
         let batches: Vec<&dyn Batch> = held.iter().map(Box::as_ref).collect();
         let committed = self.commit(&Transaction::new(&batches), rejects);
@@ -807,7 +809,7 @@ impl PgSink<'_> {
         &mut self,
         transaction: &Transaction,
         rejects: &RejectLog,
-    ) -> Result<Written, SinkError> {
+    ) -> Result<Written, Failure> {
         let factory = self.factory;
         if self.excluded.seq != Some(transaction.seq()) {
             self.excluded = Excluded {
@@ -853,7 +855,7 @@ impl PgSink<'_> {
             // An earlier attempt's transaction was still open when the lookup ran, and has
             // committed since: the ledger's key refuses this second commit. Count it once. When
             // that attempt went through another host, the hosts are one database: nothing moved.
-            Err(Failure::Other(SendError::Driver(err)))
+            Err(StatementFailure::Other(SendError::Driver(err)))
                 if !self.in_doubt.is_empty() && violates_ledger_key(&err) =>
             {
                 if !in_doubt_here {
@@ -861,9 +863,9 @@ impl PgSink<'_> {
                 }
                 Ok(self.committed_on(host, transaction))
             }
-            Err(Failure::Other(err)) => Err(self.failed(host, self.send_error(host, err))),
+            Err(StatementFailure::Other(err)) => Err(self.failed(host, self.send_error(host, err))),
             // Only reachable if the ledger insert itself breaks a constraint of the data's kind.
-            Err(Failure::Rows(db)) => Err(SinkError::Permanent {
+            Err(StatementFailure::Rows(db)) => Err(Failure::Permanent {
                 kind: "server",
                 message: reject_message(&db),
             }),
@@ -872,7 +874,7 @@ impl PgSink<'_> {
 }
 
 impl Sink for PgSink<'_> {
-    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
+    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, Failure> {
         let commit_every = self.factory.commit_every;
         if commit_every <= 1 {
             return self.commit(&Transaction::new(&[batch]), rejects);
@@ -895,14 +897,14 @@ impl Sink for PgSink<'_> {
         self.commit_held(rejects)
     }
 
-    fn flush(&mut self, rejects: &RejectLog) -> Result<Option<Written>, SinkError> {
+    fn flush(&mut self, rejects: &RejectLog) -> Result<Option<Written>, Failure> {
         if self.held.is_empty() {
             return Ok(None);
         }
         self.commit_held(rejects).map(Some)
     }
 
-    fn finish(self: Box<Self>) -> Result<(), SinkError> {
+    fn finish(self: Box<Self>) -> Result<(), Failure> {
         if let Some(connection) = self.connection {
             connection
                 .client

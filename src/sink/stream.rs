@@ -7,10 +7,21 @@ use std::path::Path;
 
 use parking_lot::Mutex;
 
-use super::{Sink, SinkError, SinkFactory, Written};
-use crate::cli::OutputFormat;
+use crate::engine::{Sink, SinkFactory, Written};
+
+use crate::failure::Failure;
 use crate::reject::RejectLog;
 use crate::rows::{Batch, RowFormat, Schema};
+
+/// Row format of the stream targets (`-`, `file:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
 
 /// Shares one output stream between the workers.
 pub struct StreamSinkFactory {
@@ -21,7 +32,7 @@ pub struct StreamSinkFactory {
 
 impl StreamSinkFactory {
     /// Writes to standard output.
-    pub fn stdout(format: OutputFormat, schema: &Schema) -> Result<StreamSinkFactory, SinkError> {
+    pub fn stdout(format: OutputFormat, schema: &Schema) -> Result<StreamSinkFactory, Failure> {
         StreamSinkFactory::new(Box::new(io::stdout()), format, schema)
     }
 
@@ -30,8 +41,8 @@ impl StreamSinkFactory {
         path: &Path,
         format: OutputFormat,
         schema: &Schema,
-    ) -> Result<StreamSinkFactory, SinkError> {
-        let file = File::create(path).map_err(|err| SinkError::Permanent {
+    ) -> Result<StreamSinkFactory, Failure> {
+        let file = File::create(path).map_err(|err| Failure::Permanent {
             kind: "output_file",
             message: format!("cannot create {}: {err}", path.display()),
         })?;
@@ -42,7 +53,7 @@ impl StreamSinkFactory {
         mut out: Box<dyn Write + Send>,
         format: OutputFormat,
         schema: &Schema,
-    ) -> Result<StreamSinkFactory, SinkError> {
+    ) -> Result<StreamSinkFactory, Failure> {
         let format = match format {
             OutputFormat::Csv => {
                 let mut header = Vec::new();
@@ -67,7 +78,7 @@ impl StreamSinkFactory {
 }
 
 impl SinkFactory for StreamSinkFactory {
-    fn open(&self, _worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
+    fn open(&self, _worker: usize) -> Result<Box<dyn Sink + '_>, Failure> {
         Ok(Box::new(StreamSink {
             factory: self,
             buffer: Vec::with_capacity(self.batch_bytes),
@@ -81,7 +92,7 @@ struct StreamSink<'a> {
 }
 
 impl Sink for StreamSink<'_> {
-    fn write(&mut self, batch: &dyn Batch, _rejects: &RejectLog) -> Result<Written, SinkError> {
+    fn write(&mut self, batch: &dyn Batch, _rejects: &RejectLog) -> Result<Written, Failure> {
         self.buffer.clear();
         // CSV and NDJSON carry any value: encoding cannot fail.
         let _ = batch.encode(0..batch.len(), self.factory.format, &mut self.buffer);
@@ -97,18 +108,18 @@ impl Sink for StreamSink<'_> {
         })
     }
 
-    fn finish(self: Box<Self>) -> Result<(), SinkError> {
+    fn finish(self: Box<Self>) -> Result<(), Failure> {
         self.factory.out.lock().flush().map_err(output_error)
     }
 }
 
-fn output_error(err: io::Error) -> SinkError {
+fn output_error(err: io::Error) -> Failure {
     let message = if err.kind() == io::ErrorKind::BrokenPipe {
         "the output was closed before the load finished".to_string()
     } else {
         format!("cannot write the output: {err}")
     };
-    SinkError::Permanent {
+    Failure::Permanent {
         kind: "output",
         message,
     }

@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-use crate::config::ConfigError;
+use crate::conninfo::{percent_decode, redact, redact_query_password};
+use crate::usage::ConfigError;
 
 /// Which protocol an HTTP target speaks (DESIGN §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +74,7 @@ impl HttpTarget {
             return None;
         }
         let invalid = |reason: &str| ConfigError::Target {
-            target: crate::target::redact(text),
+            target: redact(text),
             reason: reason.into(),
         };
         // The authority ends at the first `/`, `?` or `#` (RFC 3986): a user name or password
@@ -199,34 +200,10 @@ impl fmt::Display for HttpTarget {
         }
         write!(f, "{}{}", self.hosts.join(","), self.path)?;
         if let Some(query) = &self.query {
-            write!(f, "?{}", crate::target::redact_query_password(query))?;
+            write!(f, "?{}", redact_query_password(query))?;
         }
         Ok(())
     }
-}
-
-/// Decodes `%XX` escapes (user names and passwords in URLs); other text is kept as it is.
-pub(super) fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = (bytes[i] == b'%')
-            .then(|| text.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match decoded {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 use super::{
     answer_excerpt, encode_rows, query_value, status_failure, HttpClient, Judgement, Protocol,
 };
-use crate::config::TableName;
+use crate::failure::Failure;
 use crate::rows::{Batch, Columns, RowFormat, Schema, SqlType};
-use crate::sink::SinkError;
+use crate::sql::TableName;
 use crate::target::HttpTarget;
 
 pub(crate) struct ClickHouse {
@@ -30,13 +30,13 @@ impl ClickHouse {
         table: &TableName,
         columns: &Columns,
         create: bool,
-    ) -> Result<(ClickHouse, Schema), SinkError> {
+    ) -> Result<(ClickHouse, Schema), Failure> {
         let settings = target
             .query
             .as_ref()
             .map_or(String::new(), |query| format!("{query}&"));
         let target_name = target.to_string();
-        let run = |sql: &str| -> Result<String, SinkError> {
+        let run = |sql: &str| -> Result<String, Failure> {
             let answer = client.send(
                 "POST",
                 &format!("/?{settings}query={}", query_value(sql)),
@@ -61,7 +61,7 @@ impl ClickHouse {
                     .map(|name| format!("{} Nullable(String)", quote(name)))
                     .collect(),
                 Columns::Table => {
-                    return Err(SinkError::Permanent {
+                    return Err(Failure::Permanent {
                         kind: "schema",
                         message: "--create needs the column names: give --columns or --header"
                             .into(),
@@ -85,7 +85,7 @@ impl ClickHouse {
         ))?;
         let existing: Vec<&str> = existing.lines().collect();
         if existing.is_empty() {
-            return Err(SinkError::Permanent {
+            return Err(Failure::Permanent {
                 kind: "missing_table",
                 message: format!(
                     "table {table} does not exist at {target_name}; add --create to create it"
@@ -102,7 +102,7 @@ impl ClickHouse {
             .iter()
             .find(|column| !existing.contains(&column.name.as_ref()))
         {
-            return Err(SinkError::Permanent {
+            return Err(Failure::Permanent {
                 kind: "schema",
                 message: format!(
                     "table {table} has no column `{}`; its columns are {}",
@@ -166,25 +166,25 @@ pub(super) fn judge(
 }
 
 /// What a failed ClickHouse answer means.
-fn failure(target: &str, table: &TableName, status: u16, body: &[u8]) -> SinkError {
+fn failure(target: &str, table: &TableName, status: u16, body: &[u8]) -> Failure {
     let text = String::from_utf8_lossy(body);
     match code_of(&text) {
-        Some(code) if TRANSIENT_CODES.contains(&code) => SinkError::Transient {
+        Some(code) if TRANSIENT_CODES.contains(&code) => Failure::Transient {
             kind: "clickhouse_busy",
             message: format!("{target} is busy: {}", answer_excerpt(body)),
         },
-        Some(60) => SinkError::Permanent {
+        Some(60) => Failure::Permanent {
             kind: "missing_table",
             message: format!("table {table} does not exist at {target}; add --create to create it"),
         },
-        Some(192 | 193 | 516) => SinkError::Permanent {
+        Some(192 | 193 | 516) => Failure::Permanent {
             kind: "authentication",
             message: format!(
                 "{target} refused the credentials: {}; check the user and the password",
                 answer_excerpt(body)
             ),
         },
-        Some(_) => SinkError::Permanent {
+        Some(_) => Failure::Permanent {
             kind: "server",
             message: format!("{target}: {}", answer_excerpt(body)),
         },

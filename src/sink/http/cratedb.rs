@@ -10,9 +10,9 @@ use super::{
     answer_excerpt, encode_rows, parse_answer, status_failure, HttpClient, Item, Judgement,
     Protocol,
 };
-use crate::config::{quote_ident, TableName};
+use crate::failure::Failure;
 use crate::rows::{Batch, RowFormat, Schema, SqlType};
-use crate::sink::SinkError;
+use crate::sql::{quote_ident, TableName};
 
 pub(crate) struct CrateDb {
     /// `/_sql` and the target URL's query.
@@ -52,7 +52,7 @@ impl CrateDb {
         table: &TableName,
         schema: &Schema,
         create: bool,
-    ) -> Result<CrateDb, SinkError> {
+    ) -> Result<CrateDb, Failure> {
         let target = client.target.clone();
         if create {
             let definitions: Vec<String> = schema
@@ -149,7 +149,7 @@ pub(super) fn judge(
 }
 
 /// What a non-200 CrateDB answer means, by its error code first and its HTTP status second.
-fn failure(target: &str, table: &TableName, status: u16, body: &[u8]) -> SinkError {
+fn failure(target: &str, table: &TableName, status: u16, body: &[u8]) -> Failure {
     let error = serde_json::from_slice::<ErrorAnswer>(body)
         .ok()
         .map(|answer| answer.error);
@@ -158,26 +158,26 @@ fn failure(target: &str, table: &TableName, status: u16, body: &[u8]) -> SinkErr
         .and_then(|error| error.message)
         .unwrap_or_else(|| answer_excerpt(body));
     match code {
-        Some(4290) => SinkError::Transient {
+        Some(4290) => Failure::Transient {
             kind: "throttled",
             message: format!("{target} is throttling (4290): {message}"),
         },
-        Some(code) if (5030..5040).contains(&code) => SinkError::Transient {
+        Some(code) if (5030..5040).contains(&code) => Failure::Transient {
             kind: "unavailable",
             message: format!("{target} is unavailable ({code}): {message}"),
         },
-        Some(4041) => SinkError::Permanent {
+        Some(4041) => Failure::Permanent {
             kind: "missing_table",
             message: format!("table {table} does not exist at {target}; add --create to create it"),
         },
         // A 500 with CrateDB's own code is an error it judged (5000: an unhandled one), not an
         // overload: retrying it would spend the budget on the same answer.
-        Some(code) if status == 500 => SinkError::Permanent {
+        Some(code) if status == 500 => Failure::Permanent {
             kind: "server",
             message: format!("{target} refused the request (HTTP 500, code {code}): {message}"),
         },
         _ => match status_failure(target, status, body) {
-            SinkError::Permanent { kind, .. } if kind == "server" => SinkError::Permanent {
+            Failure::Permanent { kind, .. } if kind == "server" => Failure::Permanent {
                 kind,
                 message: format!("{target} refused the request (HTTP {status}): {message}"),
             },
@@ -242,7 +242,7 @@ mod tests {
             assert!(
                 matches!(
                     judged,
-                    Judgement::Failed(SinkError::Permanent {
+                    Judgement::Failed(Failure::Permanent {
                         kind: "protocol",
                         ..
                     })

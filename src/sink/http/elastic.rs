@@ -7,9 +7,9 @@
 use serde::Deserialize;
 
 use super::{encode_rows, parse_answer, status_failure, HttpClient, Item, Judgement, Protocol};
-use crate::config::TableName;
+use crate::failure::Failure;
 use crate::rows::{Batch, RowFormat, Schema, SqlType};
-use crate::sink::SinkError;
+use crate::sql::TableName;
 
 pub(crate) struct Elastic {
     /// `/_bulk` and the target URL's query.
@@ -32,7 +32,7 @@ impl Elastic {
         table: &TableName,
         schema: &Schema,
         create: bool,
-    ) -> Result<Elastic, SinkError> {
+    ) -> Result<Elastic, Failure> {
         let target = client.target.clone();
         // The whole --table: index names may hold dots (logs-2026.01).
         let index = &table.to_string();
@@ -111,7 +111,7 @@ pub(super) fn judge(target: &str, status: u16, body: &[u8], rows: usize) -> Judg
     if items.iter().any(|item| {
         matches!(item, Item::Rejected(message) if message.starts_with("index_not_found_exception"))
     }) {
-        return Judgement::Failed(SinkError::Permanent {
+        return Judgement::Failed(Failure::Permanent {
             kind: "missing_table",
             message: format!("the index does not exist at {}; add --create to create it", target),
         });
@@ -183,7 +183,7 @@ mod tests {
         assert!(
             matches!(
                 &judged,
-                Judgement::Failed(SinkError::Permanent { kind: "protocol", message })
+                Judgement::Failed(Failure::Permanent { kind: "protocol", message })
                     if message == "h answered 0 item results for 2 rows"
             ),
             "{judged:?}"
@@ -191,7 +191,7 @@ mod tests {
         let one_short = br#"{"errors":true,"items":[{"index":{"status":201}}]}"#;
         assert!(matches!(
             judge("h", 200, one_short, 2),
-            Judgement::Failed(SinkError::Permanent {
+            Judgement::Failed(Failure::Permanent {
                 kind: "protocol",
                 ..
             })

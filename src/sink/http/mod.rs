@@ -6,7 +6,7 @@
 //! Per-item results (CrateDB `rowcount: -2`, `_bulk` item errors) are split: refused rows go to
 //! the reject file, rows refused for now (item 429) are resent alone on the next attempt, and the
 //! rows already acknowledged are never resent. Whole-request failures are classified as transient
-//! (408, 429, 502, 503, 504, timeouts, resets) or permanent (with the cause and the fix).
+//! (408, 429, 500, 502, 503, 504, timeouts, resets) or permanent (with the cause and the fix).
 //!
 //! Guarantee: a request that fails after it was sent (a timeout) is resent, so HTTP targets are
 //! at-least-once; Elasticsearch and OpenSearch documents carry `_id` = the row's key, which makes
@@ -18,35 +18,24 @@ mod elastic;
 mod ndjson;
 
 use std::io::Write as _;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use base64::Engine as _;
 use ureq::Agent;
 
 use super::hosts::{is_host_failure, prepare_each, Hosts};
-use super::{Sink, SinkError, SinkFactory, Written};
-use crate::config::TableName;
-use crate::http_agent::{tls_config, ResolvedHost};
+use crate::engine::{Sink, SinkFactory, Written};
+use crate::failure::Failure;
+use crate::http_client::{
+    agent_config, answer_excerpt, is_retryable_status, tls_config, transport_failure, Answer,
+    HttpOptions, ResolvedHost,
+};
 use crate::reject::{Reject, RejectLog};
 use crate::rows::{Batch, Columns, Schema};
+use crate::sql::TableName;
 use crate::target::{HttpProtocol, HttpTarget};
 
 /// The largest answer read: `_bulk` answers for big batches run to many megabytes.
 const MAX_RESPONSE_BYTES: u64 = 256 << 20;
-
-/// How to talk HTTP: timeouts, compression, TLS.
-#[derive(Debug, Clone)]
-pub struct HttpOptions {
-    pub connect_timeout: Duration,
-    /// Longest time one request may take, from connecting to the last byte of the answer.
-    pub timeout: Duration,
-    pub gzip: bool,
-    /// Extra CA certificates (PEM) to trust instead of the built-in roots.
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify the server's certificate.
-    pub insecure: bool,
-}
 
 /// What one answer means for the rows it was about.
 #[derive(Debug)]
@@ -58,7 +47,7 @@ pub(crate) enum Judgement {
     /// The row at this position is bad and nothing was stored: reject it, resend the others.
     BadRow { position: usize, message: String },
     /// The request as a whole failed.
-    Failed(SinkError),
+    Failed(Failure),
 }
 
 impl Judgement {
@@ -69,7 +58,7 @@ impl Judgement {
         if items.len() == rows {
             return Judgement::Items(items);
         }
-        Judgement::Failed(SinkError::Permanent {
+        Judgement::Failed(Failure::Permanent {
             kind: "protocol",
             message: format!(
                 "{target} answered {} item results for {rows} rows",
@@ -132,34 +121,11 @@ pub(crate) struct HttpClient {
     target: String,
 }
 
-/// An answer: its status and body, read to the end so that the connection is reused.
-pub(crate) struct Answer {
-    pub status: u16,
-    pub body: Vec<u8>,
-    /// The `Retry-After` header, in seconds.
-    pub retry_after: Option<Duration>,
-}
-
-impl Answer {
-    /// `err`, held back until the server's `Retry-After` when it is transient and the answer
-    /// named one.
-    fn honour_retry_after(&self, err: SinkError) -> SinkError {
-        match (err, self.retry_after) {
-            (SinkError::Transient { kind, message }, Some(after)) => SinkError::RetryAfter {
-                kind,
-                message,
-                after,
-            },
-            (err, _) => err,
-        }
-    }
-}
-
 impl HttpClient {
     /// A client for the first host of `target` ([`HttpTarget::single_host`] picks another).
-    pub fn new(target: &HttpTarget, options: &HttpOptions) -> Result<HttpClient, SinkError> {
+    pub fn new(target: &HttpTarget, options: &HttpOptions) -> Result<HttpClient, Failure> {
         let tls = tls_config(options.ca_file.as_deref(), options.insecure).map_err(|message| {
-            SinkError::Permanent {
+            Failure::Permanent {
                 kind: "tls",
                 message,
             }
@@ -167,18 +133,15 @@ impl HttpClient {
         let uri = target
             .base_url(0)
             .parse()
-            .map_err(|err| SinkError::Permanent {
+            .map_err(|err| Failure::Permanent {
                 kind: "request",
                 message: format!("{target} is not a URL: {err}"),
             })?;
-        let host = ResolvedHost::resolve(&uri).map_err(|reason| SinkError::Transient {
+        let host = ResolvedHost::resolve(&uri).map_err(|reason| Failure::Transient {
             kind: "dns",
             message: format!("cannot reach {target}: {reason}"),
         })?;
-        let config = Agent::config_builder()
-            .timeout_connect(Some(options.connect_timeout))
-            .timeout_global(Some(options.timeout))
-            .http_status_as_error(false)
+        let config = agent_config(options.connect_timeout, options.timeout)
             // A redirected POST would be followed as a GET without its body.
             .max_redirects(0)
             .tls_config(tls)
@@ -207,7 +170,7 @@ impl HttpClient {
         path: &str,
         content_type: &str,
         body: &[u8],
-    ) -> Result<Answer, SinkError> {
+    ) -> Result<Answer, Failure> {
         let url = format!("{}{path}", self.base_url);
         let mut request = ureq::http::Request::builder()
             .method(method)
@@ -229,85 +192,25 @@ impl HttpClient {
         } else {
             body.to_vec()
         };
-        let request = request.body(payload).map_err(|err| SinkError::Permanent {
+        let request = request.body(payload).map_err(|err| Failure::Permanent {
             kind: "request",
             message: format!("cannot build a request to {}: {err}", self.target),
         })?;
-        let mut response = self.agent.run(request).map_err(|err| self.failure(&err))?;
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_vec()
-            .map_err(|err| self.failure(&err))?;
-        Ok(Answer {
-            status,
-            body,
-            retry_after,
-        })
+        let response = self.agent.run(request).map_err(|err| self.failure(&err))?;
+        Answer::read(response, MAX_RESPONSE_BYTES).map_err(|err| self.failure(&err))
     }
 
-    fn failure(&self, err: &ureq::Error) -> SinkError {
+    fn failure(&self, err: &ureq::Error) -> Failure {
         transport_failure(&self.target, err)
     }
 }
 
-/// A transport failure of a request to `target`: TLS and malformed URLs are permanent, the rest
-/// (refused, reset, timed out) worth retrying.
-pub(crate) fn transport_failure(target: &str, err: &ureq::Error) -> SinkError {
-    // rustls reports a refused certificate through the stream, as invalid data.
-    let tls = matches!(err, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
-        || matches!(err, ureq::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::InvalidData
-                    && io.to_string().contains("certificate"));
-    match err {
-        _ if tls => SinkError::Permanent {
-            kind: "tls",
-            message: format!(
-                "TLS with {target} failed: {err}; trust its CA with --ca-file, or use --insecure"
-            ),
-        },
-        ureq::Error::BodyExceedsLimit(_) => SinkError::Permanent {
-            kind: "protocol",
-            message: format!(
-                "{target} answered more than {} MiB; lower --batch",
-                MAX_RESPONSE_BYTES >> 20
-            ),
-        },
-        ureq::Error::BadUri(_) | ureq::Error::Http(_) => SinkError::Permanent {
-            kind: "request",
-            message: format!("cannot send to {target}: {err}"),
-        },
-        ureq::Error::Timeout(_) => SinkError::Transient {
-            kind: "timeout",
-            message: format!("{target} did not answer in time: {err}"),
-        },
-        _ => SinkError::Transient {
-            kind: "connection",
-            message: format!("connection to {target} failed: {err}"),
-        },
-    }
-}
-
-/// A `Retry-After` header given in seconds (the HTTP-date form is not followed).
-pub(crate) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
-    headers
-        .get("Retry-After")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
 /// The whole-request failure an HTTP status means, with the start of the answer as its cause.
-/// A 500 is retried too (beyond DESIGN §6's list): a plain endpoint's crash or overload says no
-/// more than that, the retry budget bounds it, and ClickHouse, whose 500s carry an error code,
-/// is judged by the code before it gets here.
-pub(crate) fn status_failure(target: &str, status: u16, body: &[u8]) -> SinkError {
+/// Retried by [`is_retryable_status`].
+pub(crate) fn status_failure(target: &str, status: u16, body: &[u8]) -> Failure {
     let text = answer_excerpt(body);
     match status {
-        408 | 429 | 500 | 502 | 503 | 504 => SinkError::Transient {
+        _ if is_retryable_status(status) => Failure::Transient {
             kind: match status {
                 429 => "throttled",
                 500 => "server_error",
@@ -315,24 +218,24 @@ pub(crate) fn status_failure(target: &str, status: u16, body: &[u8]) -> SinkErro
             },
             message: format!("{target} answered HTTP {status}: {text}"),
         },
-        300..=399 => SinkError::Permanent {
+        300..=399 => Failure::Permanent {
             kind: "redirect",
             message: format!(
                 "{target} redirects elsewhere (HTTP {status}); give the final URL as the target"
             ),
         },
-        413 => SinkError::Permanent {
+        413 => Failure::Permanent {
             kind: "too_large",
             message: format!("{target} refused a request as too large (HTTP 413); lower --batch"),
         },
-        401 | 403 => SinkError::Permanent {
+        401 | 403 => Failure::Permanent {
             kind: "authentication",
             message: format!(
                 "{target} refused the credentials (HTTP {status}): {text}; check the user and \
                  the password (in the URL, --password-file or LOADER_PASSWORD)"
             ),
         },
-        _ => SinkError::Permanent {
+        _ => Failure::Permanent {
             kind: "server",
             message: format!("{target} answered HTTP {status}: {text}"),
         },
@@ -345,21 +248,11 @@ pub(crate) fn parse_answer<T: serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, Judgement> {
     serde_json::from_slice(body).map_err(|err| {
-        Judgement::Failed(SinkError::Permanent {
+        Judgement::Failed(Failure::Permanent {
             kind: "protocol",
             message: format!("{target} answered 200 with an unreadable body: {err}"),
         })
     })
-}
-
-/// The first line or so of an answer, for an error message.
-pub(crate) fn answer_excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 /// Shared by the workers: the target, its protocol, how to talk to it.
@@ -376,7 +269,7 @@ pub struct PreparedHttp {
     /// The typed columns to load.
     pub schema: Schema,
     /// Hosts that could not be reached, left out of the run, with their errors.
-    pub left_out: Vec<(String, SinkError)>,
+    pub left_out: Vec<(String, Failure)>,
 }
 
 impl HttpSinkFactory {
@@ -388,7 +281,7 @@ impl HttpSinkFactory {
         table: &TableName,
         columns: &Columns,
         create: bool,
-    ) -> Result<PreparedHttp, SinkError> {
+    ) -> Result<PreparedHttp, Failure> {
         let ((protocol, schema), left_out) = prepare_each(target.hosts().len(), |host| {
             let single = target.single_host(host);
             let client = HttpClient::new(&single, options)?;
@@ -419,7 +312,7 @@ impl HttpSinkFactory {
         table: &TableName,
         columns: &Columns,
         create: bool,
-    ) -> Result<(Box<dyn Protocol>, Schema), SinkError> {
+    ) -> Result<(Box<dyn Protocol>, Schema), Failure> {
         let (protocol, schema): (Box<dyn Protocol>, Schema) = match target.protocol {
             HttpProtocol::ClickHouse => {
                 let (protocol, schema) =
@@ -438,7 +331,7 @@ impl HttpSinkFactory {
             }
             HttpProtocol::Ndjson => {
                 if create {
-                    return Err(SinkError::Permanent {
+                    return Err(Failure::Permanent {
                         kind: "schema",
                         message: format!("--create does not apply to {target}"),
                     });
@@ -451,17 +344,17 @@ impl HttpSinkFactory {
     }
 
     /// A client for host `host`.
-    fn client(&self, host: usize) -> Result<HttpClient, SinkError> {
+    fn client(&self, host: usize) -> Result<HttpClient, Failure> {
         HttpClient::new(&self.target.single_host(host), &self.options)
     }
 }
 
 /// The columns of a mode that names them (gen's schema, or copy's `--columns`/header, as text).
-fn named_schema(columns: &Columns, target: &HttpTarget) -> Result<Schema, SinkError> {
+fn named_schema(columns: &Columns, target: &HttpTarget) -> Result<Schema, Failure> {
     match columns {
         Columns::Fixed(schema) => Ok(schema.clone()),
         Columns::Named(names) => Ok(Schema::text(names)),
-        Columns::Table => Err(SinkError::Permanent {
+        Columns::Table => Err(Failure::Permanent {
             kind: "schema",
             message: format!(
                 "loading into {target} needs the column names: give --columns or --header"
@@ -471,7 +364,7 @@ fn named_schema(columns: &Columns, target: &HttpTarget) -> Result<Schema, SinkEr
 }
 
 impl SinkFactory for HttpSinkFactory {
-    fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, SinkError> {
+    fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, Failure> {
         let (host, client) = self.hosts.connect(worker, |host| self.client(host))?;
         Ok(Box::new(HttpSink {
             factory: self,
@@ -513,7 +406,7 @@ struct HttpSink<'a> {
 }
 
 impl HttpSink<'_> {
-    fn log_rejects(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<(), SinkError> {
+    fn log_rejects(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<(), Failure> {
         let state = &mut self.state;
         let new: Vec<Reject> = state.rejected[state.logged..]
             .iter()
@@ -529,7 +422,7 @@ impl HttpSink<'_> {
 
     /// Sends the rows of the batch still pending until each is stored or rejected. Rows stored
     /// on one host before a move to another are counted with the host that completes the batch.
-    fn send_batch(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
+    fn send_batch(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, Failure> {
         let protocol = self.factory.protocol.as_ref();
         if self.state.seq != Some(batch.seq()) {
             self.state = BatchState {
@@ -574,7 +467,7 @@ impl HttpSink<'_> {
                     state.pending = retry;
                     self.log_rejects(batch, rejects)?;
                     if !self.state.pending.is_empty() {
-                        return Err(SinkError::Transient {
+                        return Err(Failure::Transient {
                             kind: "item_throttled",
                             message: format!(
                                 "{} refused {} rows of batch {} for now; resending only those",
@@ -610,7 +503,7 @@ impl Sink for HttpSink<'_> {
     ///
     /// A worker going back to its own host after a backoff tries it with the batch in hand; if it
     /// is still down, the batch goes on at once on the host it came from.
-    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, SinkError> {
+    fn write(&mut self, batch: &dyn Batch, rejects: &RejectLog) -> Result<Written, Failure> {
         let factory = self.factory;
         let hosts = &factory.hosts;
         let wanted = hosts.first_choice(self.worker);
@@ -652,7 +545,7 @@ impl Sink for HttpSink<'_> {
         }
     }
 
-    fn finish(self: Box<Self>) -> Result<(), SinkError> {
+    fn finish(self: Box<Self>) -> Result<(), Failure> {
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! and the mode's sources, run the engine, print and write the report, tear the target down, and
 //! decide the exit code. The summary is printed on every path, failures included.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,25 +11,55 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use postgres::config::TargetSessionAttrs;
 use serde_json::{json, Map, Value};
 
-use crate::cli::{Method, OutputFormat};
-use crate::config::LoadConfig;
 use crate::engine::{
-    self, Committed, Counters, Job, ProgressOptions, SourceError, SourceFactory, SourceSummary,
-    Stages, StopSignal,
+    self, Counters, Job, ProgressOptions, RetryPolicy, Settlement, SinkFactory, SourceError,
+    SourceFactory, SourceSummary, Stages, StopSignal, Throughput,
 };
+use crate::failure::Failure;
+use crate::http_client::HttpOptions;
+use crate::ledger::Committed;
 use crate::metrics::MetricsServer;
-use crate::pg::{self, local::LocalPostgres};
+use crate::pg::{self, local::LocalPostgres, Method};
 use crate::reject::RejectLog;
-use crate::report::throughput::Throughput;
 use crate::report::{human, Report, EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Columns, Schema};
 use crate::sink::hosts::prepare_each;
 use crate::sink::http::HttpSinkFactory;
 use crate::sink::postgres::PgSinkFactory;
-use crate::sink::stream::StreamSinkFactory;
-use crate::sink::{NullSinkFactory, Settlement, SinkError, SinkFactory};
+use crate::sink::stream::{OutputFormat, StreamSinkFactory};
+use crate::sink::NullSinkFactory;
+use crate::sql::TableName;
 use crate::stats::Stats;
 use crate::target::Target;
+
+/// Settings shared by every loading mode.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub target: Target,
+    pub threads: usize,
+    pub batch: usize,
+    /// Batches per PostgreSQL transaction.
+    pub commit_every: usize,
+    pub table: TableName,
+    pub create: bool,
+    pub truncate: bool,
+    pub method: Method,
+    pub pin: bool,
+    pub keep: bool,
+    pub report: Option<PathBuf>,
+    pub progress_every: Duration,
+    pub quiet: bool,
+    pub retry: RetryPolicy,
+    pub connect_timeout: Duration,
+    pub reject_file: Option<PathBuf>,
+    pub max_rejects: u64,
+    /// How HTTP targets are spoken to.
+    pub http: HttpOptions,
+    /// Where the Prometheus endpoint listens.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How long it keeps serving after the load.
+    pub metrics_linger: Duration,
+}
 
 /// What a mode hands to [`run`].
 pub struct Load<'a> {
@@ -282,9 +313,9 @@ fn prepare(
     run_id: &str,
     signal: &StopSignal,
     setup: &mut Stats,
-) -> Result<Prepared, SinkError> {
+) -> Result<Prepared, Failure> {
     let config = load.config;
-    let on_retry = |err: &SinkError, pause: Duration| {
+    let on_retry = |err: &Failure, pause: Duration| {
         setup.record_retry(err.kind());
         if !config.quiet {
             eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
@@ -317,7 +348,7 @@ fn prepare(
             Columns::Fixed(schema) => schema.clone(),
             Columns::Named(names) => Schema::text(names),
             Columns::Table => {
-                return Err(SinkError::Permanent {
+                return Err(Failure::Permanent {
                     kind: "schema",
                     message: format!(
                         "loading into {target} needs the column names: give --columns or --header"
@@ -332,7 +363,7 @@ fn prepare(
             }
             Target::Null => Box::new(NullSinkFactory),
             _ => {
-                return Err(SinkError::Permanent {
+                return Err(Failure::Permanent {
                     kind: "internal",
                     message: format!("the target {target} was not started"),
                 })
@@ -362,8 +393,8 @@ fn prepare(
             let (schema, left_out) = prepare_each(split.len(), |host| {
                 let resolved = match pg::resolve(&split[host], config.connect_timeout) {
                     // One host of several that does not resolve is left out, not fatal.
-                    Err(SinkError::Permanent { kind, message }) if several => {
-                        Err(SinkError::Transient { kind, message })
+                    Err(Failure::Permanent { kind, message }) if several => {
+                        Err(Failure::Transient { kind, message })
                     }
                     other => other,
                 }?;
@@ -385,7 +416,7 @@ fn prepare(
         },
         on_retry,
     )?;
-    let named: Vec<(String, SinkError)> = left_out
+    let named: Vec<(String, Failure)> = left_out
         .iter()
         .map(|(host, err)| (split[*host].host_name(0), err.clone()))
         .collect();
@@ -397,7 +428,7 @@ fn prepare(
         } else {
             "ingest reads which documents were loaded from the ledger"
         };
-        return Err(SinkError::Permanent {
+        return Err(Failure::Permanent {
             kind: "ledger",
             message: format!("{what} of every host, and {host} cannot be reached: {err}"),
         });
@@ -410,7 +441,7 @@ fn prepare(
                 committed.merge(pg::committed(host, &config.table, run_id, load.mode)?);
             }
             if !load.resume && !committed.is_empty() {
-                return Err(SinkError::Permanent {
+                return Err(Failure::Permanent {
                     kind: "run_id",
                     message: format!(
                         "run `{run_id}` already committed {} batches into {}; add --resume to \
@@ -460,7 +491,7 @@ fn prepare(
 }
 
 /// Says which hosts of the target are left out of the run, and why.
-fn warn_left_out(left_out: &[(String, SinkError)]) {
+fn warn_left_out(left_out: &[(String, Failure)]) {
     for (host, err) in left_out {
         eprintln!("loader: warning: host {host} is left out of this run: {err}");
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use super::rate;
+use crate::figures::per_second;
 
 /// The most samples a series keeps: an hour of one-second ticks.
 pub const MAX_SAMPLES: usize = 3600;
@@ -77,7 +77,7 @@ impl Throughput {
     pub fn points(&self) -> impl Iterator<Item = Point> + '_ {
         let mut previous = (0.0, 0);
         self.samples.iter().map(move |&(seconds, rows)| {
-            let rows_per_s = rate(rows.saturating_sub(previous.1), seconds - previous.0);
+            let rows_per_s = per_second(rows.saturating_sub(previous.1), seconds - previous.0);
             previous = (seconds, rows);
             Point {
                 seconds,

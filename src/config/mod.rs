@@ -1,0 +1,227 @@
+//! From the command line to the validated settings the modes run from: every `from_args` lives
+//! here, one file per mode, so that every bad flag gets one clear line and exit code 2 before
+//! anything starts. The settings types belong to the code that runs from them (`LoadConfig` to
+//! [`crate::run`], `GenConfig` to [`crate::gen`], …); this room only builds them from the clap
+//! types of [`crate::cli`], which no other room sees.
+
+mod copy;
+mod gen;
+mod ingest;
+mod probe;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::LoadArgs;
+use crate::engine::RetryPolicy;
+use crate::http_client::HttpOptions;
+use crate::run::LoadConfig;
+use crate::sql::TableName;
+use crate::target::Target;
+use crate::usage::EnvLookup;
+use crate::usage::{invalid, ConfigError};
+
+/// The largest batch accepted: beyond this a batch buffer stops being "small and reused".
+pub const MAX_BATCH: u64 = 1_000_000;
+/// The most worker threads accepted (each holds one connection).
+pub const MAX_THREADS: usize = 4096;
+/// The table gen and copy load into when `--table` is not given.
+pub const DEFAULT_TABLE: &str = "readings";
+
+/// The interval of the live progress lines: at least 50 ms.
+pub(crate) fn progress_interval(every: humantime::Duration) -> Result<Duration, ConfigError> {
+    let interval = Duration::from(every);
+    if interval < Duration::from_millis(50) {
+        return Err(invalid("progress-every", every, "must be at least 50ms"));
+    }
+    Ok(interval)
+}
+
+/// A timeout flag's value, which must be longer than zero.
+pub(crate) fn positive(
+    flag: &'static str,
+    value: humantime::Duration,
+) -> Result<Duration, ConfigError> {
+    let duration = Duration::from(value);
+    if duration.is_zero() {
+        return Err(invalid(flag, "0s", "must be longer than zero"));
+    }
+    Ok(duration)
+}
+
+/// The slowest `--rate` accepted, in any unit: one in 1000 s.
+const MIN_RATE: f64 = 0.001;
+
+/// A `--rate` flag's value: finite, from [`MIN_RATE`] to `max` `unit`s per second.
+pub(crate) fn rate(value: Option<f64>, max: f64, unit: &str) -> Result<Option<f64>, ConfigError> {
+    match value {
+        Some(rate) if !(rate.is_finite() && (MIN_RATE..=max).contains(&rate)) => Err(invalid(
+            "rate",
+            rate,
+            format!("must be between {MIN_RATE} and {max} {unit} per second"),
+        )),
+        _ => Ok(value),
+    }
+}
+
+/// A `--report` path: it must name a file.
+pub(crate) fn check_report_path(path: &Path) -> Result<(), ConfigError> {
+    if path.as_os_str().is_empty() || path.is_dir() {
+        return Err(invalid("report", path.display(), "must name a file"));
+    }
+    Ok(())
+}
+
+impl LoadConfig {
+    /// Validates the options every loading mode shares.
+    pub fn from_args(args: &LoadArgs, env: EnvLookup<'_>) -> Result<LoadConfig, ConfigError> {
+        let threads = args.threads.unwrap_or_else(default_threads);
+        if threads == 0 || threads > MAX_THREADS {
+            return Err(invalid(
+                "threads",
+                threads,
+                format!("must be between 1 and {MAX_THREADS}"),
+            ));
+        }
+        if args.batch == 0 || args.batch > MAX_BATCH {
+            return Err(invalid(
+                "batch",
+                args.batch,
+                format!("must be between 1 and {MAX_BATCH}"),
+            ));
+        }
+        if args.commit_every == 0 || args.commit_every.saturating_mul(args.batch) > MAX_BATCH {
+            return Err(invalid(
+                "commit-every",
+                args.commit_every,
+                format!(
+                    "must be at least 1, and --commit-every × --batch at most {MAX_BATCH} rows \
+                     per transaction"
+                ),
+            ));
+        }
+        let progress_every = progress_interval(args.progress.progress_every)?;
+        let connect_timeout = positive("connect-timeout", args.connect_timeout)?;
+        let mut target = Target::resolve(&args.target, env)?;
+        let timeout = positive("timeout", args.timeout)?;
+        let credentials_given = args.user.is_some() || args.password_file.is_some();
+        let http_flags_given = args.gzip || args.tls.ca_file.is_some() || args.tls.insecure;
+        match &mut target {
+            Target::Http(http) => {
+                let password = match &args.password_file {
+                    Some(path) => Some(read_password(path)?),
+                    None if http.password().is_none() => env("LOADER_PASSWORD"),
+                    None => None,
+                };
+                http.fill_credentials(args.user.clone(), password);
+            }
+            _ if http_flags_given => return Err(ConfigError::Conflict(
+                "--gzip, --ca-file and --insecure apply to HTTP targets only (PostgreSQL takes \
+                     sslmode and sslrootcert in the target)"
+                    .into(),
+            )),
+            Target::Postgres(pg) => {
+                let config = pg.config_mut();
+                if let Some(user) = &args.user {
+                    config.user(user);
+                }
+                if let Some(path) = &args.password_file {
+                    config.password(read_password(path)?);
+                }
+            }
+            _ if credentials_given => {
+                return Err(ConfigError::Conflict(
+                    "--user and --password-file apply to PostgreSQL and HTTP targets only".into(),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(path) = &args.tls.ca_file {
+            if !path.is_file() {
+                return Err(invalid("ca-file", path.display(), "is not a readable file"));
+            }
+        }
+        if args.commit_every > 1 && !matches!(target, Target::Postgres(_) | Target::Local) {
+            return Err(ConfigError::Conflict(
+                "--commit-every applies to PostgreSQL targets only (an HTTP request is \
+                 acknowledged on its own)"
+                    .into(),
+            ));
+        }
+        if args.keep && !matches!(target, Target::Local) {
+            return Err(ConfigError::Conflict(
+                "--keep only applies to the local target".into(),
+            ));
+        }
+        if let Some(path) = &args.report {
+            check_report_path(path)?;
+        }
+        let metrics_addr = match &args.metrics_addr {
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "metrics-addr",
+                    text,
+                    "must be IP:PORT, such as 127.0.0.1:9184 or 0.0.0.0:9184",
+                )
+            })?),
+            None => None,
+        };
+        Ok(LoadConfig {
+            target,
+            threads,
+            batch: args.batch as usize,
+            commit_every: args.commit_every as usize,
+            table: TableName::parse(args.table.as_deref().unwrap_or(DEFAULT_TABLE))?,
+            create: args.create,
+            truncate: args.truncate,
+            method: args.method,
+            pin: !args.no_pin,
+            keep: args.keep,
+            report: args.report.clone(),
+            progress_every,
+            quiet: args.progress.quiet,
+            retry: RetryPolicy {
+                max_retries: args.max_retries,
+                max_elapsed: args.retry_for.into(),
+                ..RetryPolicy::default()
+            },
+            connect_timeout,
+            reject_file: args.reject_file.clone(),
+            max_rejects: args.max_rejects,
+            http: HttpOptions {
+                connect_timeout,
+                timeout,
+                gzip: args.gzip,
+                ca_file: args.tls.ca_file.clone(),
+                insecure: args.tls.insecure,
+            },
+            metrics_addr,
+            metrics_linger: args.metrics_linger.into(),
+        })
+    }
+}
+
+/// The first line of a password file, without its line end.
+fn read_password(path: &std::path::Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        invalid(
+            "password-file",
+            path.display(),
+            format!("cannot be read: {err}"),
+        )
+    })?;
+    let password = text.lines().next().unwrap_or("").to_string();
+    if password.is_empty() {
+        return Err(invalid(
+            "password-file",
+            path.display(),
+            "holds no password",
+        ));
+    }
+    Ok(password)
+}
+
+pub(crate) fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}

@@ -1,0 +1,266 @@
+//! `loader probe`'s flags into a [`ProbeConfig`]: the request every user sends, the rounds to
+//! run, and how each round ends.
+
+use std::time::Duration;
+
+use ureq::http::{HeaderName, HeaderValue, Method, Uri};
+
+use super::{check_report_path, positive, progress_interval};
+use crate::cli::ProbeArgs;
+use crate::conninfo::redact;
+use crate::http_client::{tls_config, ResolvedHost};
+use crate::probe::{join, AgentOptions, ProbeConfig, RequestTemplate, Stop, MAX_USERS};
+use crate::usage::{invalid, ConfigError};
+
+/// Requests per round when neither --requests nor --duration is given.
+const DEFAULT_REQUESTS: u64 = 200;
+
+/// The slowest and fastest `--rate`, in requests per second.
+const RATE_RANGE: (f64, f64) = (0.001, 10_000_000.0);
+
+/// The most requests one open-model round may plan.
+const MAX_PLANNED: f64 = 1e9;
+
+/// The longest `--timeout` or `--connect-timeout`.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+impl ProbeConfig {
+    pub fn from_args(args: &ProbeArgs) -> Result<ProbeConfig, ConfigError> {
+        let url = redact(&args.url);
+        let uri: Uri = args
+            .url
+            .parse()
+            .map_err(|err| invalid("url", &url, format!("is not a URL: {err}")))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(invalid(
+                "url",
+                &url,
+                "must be an http:// or https:// URL with a host",
+            ));
+        }
+        if args.users.is_empty() || args.users.iter().any(|&n| n == 0 || n > MAX_USERS) {
+            return Err(invalid(
+                "users",
+                join(&args.users),
+                format!("each count must be between 1 and {MAX_USERS}"),
+            ));
+        }
+        let stop = match (args.requests, args.duration) {
+            (Some(0), _) => return Err(invalid("requests", 0, "must be at least 1")),
+            (Some(requests), _) => Stop::Requests(requests),
+            (None, Some(duration)) => Stop::Duration(positive("duration", duration)?),
+            (None, None) => Stop::Requests(DEFAULT_REQUESTS),
+        };
+        let largest = args.users.iter().copied().max().unwrap_or(1);
+        if let Stop::Requests(requests) = stop {
+            if requests < largest as u64 {
+                return Err(invalid(
+                    "requests",
+                    requests,
+                    format!("must be at least the largest --users count ({largest})"),
+                ));
+            }
+        }
+        if let Some(rate) = args.rate {
+            if !(rate >= RATE_RANGE.0 && rate <= RATE_RANGE.1) {
+                return Err(invalid(
+                    "rate",
+                    rate,
+                    "must be between 0.001 and 10,000,000 requests per second",
+                ));
+            }
+            let planned = match stop {
+                Stop::Requests(requests) => requests as f64,
+                Stop::Duration(duration) => duration.as_secs_f64() * rate,
+            };
+            if planned > MAX_PLANNED {
+                return Err(ConfigError::Conflict(format!(
+                    "--rate {rate} plans {planned:.0} requests per round; at most 1,000,000,000"
+                )));
+            }
+        }
+        let method = Method::from_bytes(args.method.as_bytes())
+            .map_err(|_| invalid("method", &args.method, "is not an HTTP method"))?;
+        let headers = args
+            .headers
+            .iter()
+            .map(|header| parse_header(header))
+            .collect::<Result<Vec<_>, _>>()?;
+        let body = match args.body.as_deref() {
+            None => Vec::new(),
+            Some(text) => match text.strip_prefix('@') {
+                Some(path) => std::fs::read(path)
+                    .map_err(|err| invalid("body", text, format!("cannot be read: {err}")))?,
+                None => text.as_bytes().to_vec(),
+            },
+        };
+        let host = ResolvedHost::resolve(&uri).map_err(|reason| invalid("url", &url, reason))?;
+        let agent = AgentOptions {
+            host,
+            connect_timeout: bounded_timeout("connect-timeout", args.connect_timeout)?,
+            timeout: bounded_timeout("timeout", args.timeout)?,
+            tls: tls_config(args.tls.ca_file.as_deref(), args.tls.insecure)
+                .map_err(ConfigError::Conflict)?,
+        };
+        if let Some(path) = &args.report {
+            check_report_path(path)?;
+        }
+        Ok(ProbeConfig {
+            request: RequestTemplate {
+                method,
+                uri,
+                headers,
+                body,
+            },
+            url,
+            users: args.users.clone(),
+            stop,
+            rate: args.rate,
+            agent,
+            baseline: args.baseline,
+            report: args.report.clone(),
+            progress_every: progress_interval(args.progress.progress_every)?,
+            quiet: args.progress.quiet,
+        })
+    }
+}
+
+/// A timeout flag: longer than zero, at most a day.
+fn bounded_timeout(
+    flag: &'static str,
+    value: humantime::Duration,
+) -> Result<Duration, ConfigError> {
+    let timeout = positive(flag, value)?;
+    if timeout > MAX_TIMEOUT {
+        return Err(invalid(flag, value, "must be at most 24h"));
+    }
+    Ok(timeout)
+}
+
+/// `Name: value` → a header; the value keeps its inner spaces.
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), ConfigError> {
+    let bad = |reason: &str| invalid("header", text, reason.to_string());
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| bad("must be `Name: value`"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| bad("has a name that is not a valid header name"))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| bad("has a value with characters a header cannot hold"))?;
+    Ok((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Result<ProbeConfig, String> {
+        let cli = Cli::try_parse_from(["loader", "probe"].iter().chain(args))
+            .map_err(|err| err.to_string())?;
+        let Some(Command::Probe(args)) = cli.command else {
+            panic!("not a probe command");
+        };
+        ProbeConfig::from_args(&args).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn accepts_a_sweep_headers_and_a_rate() {
+        let config = config(&[
+            "http://127.0.0.1:8080/x?q=1",
+            "--users",
+            "1,10,20",
+            "--rate",
+            "100",
+            "-d",
+            "10s",
+            "-H",
+            "Authorization: Bearer a b",
+            "-X",
+            "POST",
+            "--body",
+            "{}",
+        ])
+        .unwrap();
+        assert_eq!(config.users, [1, 10, 20]);
+        assert_eq!(config.stop, Stop::Duration(Duration::from_secs(10)));
+        assert_eq!(config.rate, Some(100.0));
+        assert_eq!(config.request.method, Method::POST);
+        assert_eq!(config.request.headers[0].1, "Bearer a b");
+        assert_eq!(config.request.body, b"{}");
+        assert_eq!(
+            config_defaults().stop,
+            Stop::Requests(DEFAULT_REQUESTS),
+            "without --requests or --duration"
+        );
+    }
+
+    fn config_defaults() -> ProbeConfig {
+        config(&["https://127.0.0.1/"]).unwrap()
+    }
+
+    #[test]
+    fn refuses_bad_values_with_one_line() {
+        for (args, expected) in [
+            (vec!["not a url"], "--url not a url: is not a URL"),
+            (vec!["ftp://host/"], "must be an http:// or https:// URL"),
+            (vec!["/path"], "must be an http:// or https:// URL"),
+            (vec!["http://127.0.0.1:1/", "--users", "0"], "--users 0"),
+            (vec!["http://127.0.0.1:1/", "--rate", "0"], "--rate 0"),
+            (vec!["http://127.0.0.1:1/", "--rate", "NaN"], "--rate NaN"),
+            (vec!["http://127.0.0.1:1/", "-n", "0"], "--requests 0"),
+            (vec!["http://127.0.0.1:1/", "-d", "0s"], "--duration 0s"),
+            (
+                vec!["http://127.0.0.1:1/", "-H", "NoColon"],
+                "must be `Name: value`",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "-H", "Bad Name: x"],
+                "not a valid header",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "-X", "GE T"],
+                "not an HTTP method",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "--body", "@/no/such/file"],
+                "cannot be read",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "--timeout", "0s"],
+                "--timeout 0s",
+            ),
+            (
+                vec!["http://no-such-host.invalid/"],
+                "cannot resolve no-such-host.invalid:80",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "--timeout", "100years"],
+                "at most 24h",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "--rate", "1e-9"],
+                "between 0.001",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "--rate", "1e5", "-d", "1000h"],
+                "at most 1,000,000,000",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "-u", "1,50", "-n", "40"],
+                "largest --users count (50)",
+            ),
+        ] {
+            let err = config(&args).err().unwrap_or_default();
+            assert!(err.contains(expected), "{args:?}: {err}");
+            assert!(!err.trim_end().contains('\n'), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn reports_never_show_the_password_of_the_url() {
+        let config = config(&["http://user:secret@127.0.0.1:1/"]).unwrap();
+        assert!(!config.url.contains("secret"), "{}", config.url);
+    }
+}

@@ -1,0 +1,37 @@
+//! [`Failure`]: why an operation against a server failed, and what to do about it — retry it
+//! ([`Failure::Transient`], [`Failure::RetryAfter`]) or stop with one line naming the cause and the
+//! fix ([`Failure::Permanent`]). Sinks, setup, the ingest stages and the retry policy all speak it;
+//! each classifies its own errors (SQLSTATE, HTTP status, server code) into it.
+
+/// Why an operation failed, and whether retrying can help.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    /// Worth retrying: the connection failed, the server is restarting or overloaded.
+    #[error("{message}")]
+    Transient {
+        /// A short stable name for the report's `retries`/`errors` tables.
+        kind: &'static str,
+        message: String,
+    },
+    /// Retrying will not help: one line naming the cause and the fix.
+    #[error("{message}")]
+    Permanent { kind: &'static str, message: String },
+    /// Worth retrying, but not before the server's `Retry-After`.
+    #[error("{message}")]
+    RetryAfter {
+        kind: &'static str,
+        message: String,
+        after: std::time::Duration,
+    },
+}
+
+impl Failure {
+    /// The short name of this error's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Transient { kind, .. }
+            | Failure::Permanent { kind, .. }
+            | Failure::RetryAfter { kind, .. } => kind,
+        }
+    }
+}
