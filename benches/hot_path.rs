@@ -21,12 +21,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 use std::sync::Arc;
 
-use loader::copy::InputFormat;
-use loader::copy::{Chunk, CopyBatch, Dialect, Framing, RawBatch, Splitter};
-use loader::gen::Shard;
-use loader::gen::{ReadingsBatch, READINGS_SCHEMA};
-use loader::ingest::{ChunkBy, Chunker};
-use loader::rows::{Batch, RowFormat};
+use loader::parts::{
+    Batch, Chunk, ChunkBy, Chunker, CopyBatch, Dialect, Framing, InputFormat, RawBatch,
+    ReadingsBatch, RowFormat, Shard, Splitter, READINGS_SCHEMA,
+};
 
 /// Rows per batch, as a large `--batch` would use.
 const ROWS: usize = 10_000;

@@ -20,7 +20,7 @@ use crate::sink::stream::OutputFormat;
     about,
     args_conflicts_with_subcommands = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -30,7 +30,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Generate `readings` rows on every worker and load them (the default mode).
     Gen(GenArgs),
     /// Load CSV, TSV or NDJSON files (plain or .gz) or stdin, rejecting bad rows.
@@ -45,7 +45,7 @@ pub enum Command {
 
 /// Options of `loader probe`.
 #[derive(Debug, Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// The URL every user requests (http:// or https://).
     #[arg(value_name = "URL")]
     pub url: String,
@@ -112,7 +112,7 @@ pub struct ProbeArgs {
 
 /// How progress is shown.
 #[derive(Debug, Args)]
-pub struct ProgressArgs {
+pub(crate) struct ProgressArgs {
     /// Interval of the live progress lines.
     #[arg(long, value_name = "TIME", default_value = "1s")]
     pub progress_every: humantime::Duration,
@@ -124,7 +124,7 @@ pub struct ProgressArgs {
 
 /// How HTTPS servers are trusted.
 #[derive(Debug, Args)]
-pub struct TlsArgs {
+pub(crate) struct TlsArgs {
     /// HTTPS: trust the CA certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -136,7 +136,7 @@ pub struct TlsArgs {
 
 /// Options of `loader copy`.
 #[derive(Debug, Args)]
-pub struct CopyArgs {
+pub(crate) struct CopyArgs {
     /// Input files, `-` for standard input [default: -]. A `.gz` file is decompressed.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -189,7 +189,7 @@ pub struct CopyArgs {
 
 /// Options of `loader ingest`.
 #[derive(Debug, Args)]
-pub struct IngestArgs {
+pub(crate) struct IngestArgs {
     /// A file of document URLs, one per line, `-` for standard input [default: -, unless
     /// --listing].
     #[arg(value_name = "URLS", conflicts_with = "listing")]
@@ -292,7 +292,7 @@ pub struct IngestArgs {
 
 /// Options of `loader gen`.
 #[derive(Debug, Args)]
-pub struct GenArgs {
+pub(crate) struct GenArgs {
     #[command(flatten)]
     pub load: LoadArgs,
 
@@ -333,7 +333,7 @@ pub struct GenArgs {
 
 /// Options every loading mode shares: where to, how wide, how to report.
 #[derive(Debug, Args)]
-pub struct LoadArgs {
+pub(crate) struct LoadArgs {
     /// Where rows go: postgres://…, a key=value DSN, crate+http://…, es+http://…,
     /// opensearch+http://…, clickhouse+http://…, http://…, local, null, -, file:PATH [default:
     /// DATABASE_URL, else the libpq PG* variables, else local]. Several hosts: postgres://h1,h2/db,
@@ -444,7 +444,7 @@ pub struct LoadArgs {
 }
 
 /// Parses a count such as `1000000`, `1_000_000`, `250k` or `2M`.
-pub fn parse_count(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_count(text: &str) -> Result<u64, String> {
     let digits: String = text.chars().filter(|c| *c != '_').collect();
     let (number, scale) = match digits.char_indices().last() {
         Some((i, 'k' | 'K')) => (&digits[..i], 1_000),

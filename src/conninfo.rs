@@ -3,7 +3,7 @@
 //! anything that echoes what the user typed.
 
 /// Decodes `%XX` escapes (user names and passwords in URLs); other text is kept as it is.
-pub fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -28,7 +28,7 @@ pub fn percent_decode(text: &str) -> String {
 
 /// The `key=value` pair at the start of a DSN: its length, its key and its value unescaped;
 /// None when it is malformed.
-pub fn dsn_pair(text: &str) -> Option<(usize, &str, String)> {
+pub(crate) fn dsn_pair(text: &str) -> Option<(usize, &str, String)> {
     let key_len = text
         .find(|c: char| c.is_whitespace() || c == '=')
         .unwrap_or(text.len());
@@ -41,7 +41,7 @@ pub fn dsn_pair(text: &str) -> Option<(usize, &str, String)> {
 /// The value at the start of `text` in a key=value DSN, as libpq reads it: single-quoted, or a
 /// word up to whitespace, with backslash escapes in both. Returns its length in `text` and its
 /// unescaped content; None for an unclosed quote.
-pub fn dsn_value(text: &str) -> Option<(usize, String)> {
+pub(crate) fn dsn_value(text: &str) -> Option<(usize, String)> {
     let quoted = text.starts_with('\'');
     let mut value = String::new();
     let mut chars = text.char_indices().skip(usize::from(quoted));
@@ -58,7 +58,7 @@ pub fn dsn_value(text: &str) -> Option<(usize, String)> {
 
 /// Removes passwords from a target string: the userinfo password of a URL and `password=…` of a
 /// key=value DSN. Used on anything that echoes what the user typed.
-pub fn redact(text: &str) -> String {
+pub(crate) fn redact(text: &str) -> String {
     if let Some((scheme, rest)) = text.split_once("://") {
         // The userinfo ends at the last `@`: a password may itself hold `/`, `?`, `#` or `@`.
         // Cutting there may hide more than the password in odd URLs, never less.
@@ -73,7 +73,7 @@ pub fn redact(text: &str) -> String {
 }
 
 /// Replaces the value of every `password=` in a URL query.
-pub fn redact_query_password(text: &str) -> String {
+pub(crate) fn redact_query_password(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("password=") {

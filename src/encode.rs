@@ -3,56 +3,56 @@
 //! allocate.
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
-pub const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+pub(crate) const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 
 /// PostgreSQL binary COPY framing and field encoders.
-pub mod binary {
+pub(crate) mod binary {
     use super::PG_EPOCH_OFFSET_MICROS;
 
     /// The binary COPY header: signature, flags, header-extension length.
-    pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+    pub(crate) const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
     /// The binary COPY trailer: a field count of -1.
-    pub const TRAILER: &[u8] = &(-1i16).to_be_bytes();
+    pub(crate) const TRAILER: &[u8] = &(-1i16).to_be_bytes();
 
     /// Starts a tuple of `fields` fields.
     #[inline]
-    pub fn tuple(out: &mut Vec<u8>, fields: i16) {
+    pub(crate) fn tuple(out: &mut Vec<u8>, fields: i16) {
         out.extend_from_slice(&fields.to_be_bytes());
     }
 
     #[inline]
-    pub fn int8(out: &mut Vec<u8>, value: i64) {
+    pub(crate) fn int8(out: &mut Vec<u8>, value: i64) {
         out.extend_from_slice(&8i32.to_be_bytes());
         out.extend_from_slice(&value.to_be_bytes());
     }
 
     #[inline]
-    pub fn int4(out: &mut Vec<u8>, value: i32) {
+    pub(crate) fn int4(out: &mut Vec<u8>, value: i32) {
         out.extend_from_slice(&4i32.to_be_bytes());
         out.extend_from_slice(&value.to_be_bytes());
     }
 
     #[inline]
-    pub fn float8(out: &mut Vec<u8>, value: f64) {
+    pub(crate) fn float8(out: &mut Vec<u8>, value: f64) {
         out.extend_from_slice(&8i32.to_be_bytes());
         out.extend_from_slice(&value.to_bits().to_be_bytes());
     }
 
     #[inline]
-    pub fn text(out: &mut Vec<u8>, value: &str) {
+    pub(crate) fn text(out: &mut Vec<u8>, value: &str) {
         out.extend_from_slice(&(value.len() as i32).to_be_bytes());
         out.extend_from_slice(value.as_bytes());
     }
 
     /// A NULL field.
     #[inline]
-    pub fn null(out: &mut Vec<u8>) {
+    pub(crate) fn null(out: &mut Vec<u8>) {
         out.extend_from_slice(&(-1i32).to_be_bytes());
     }
 
     /// A jsonb field: a version byte, then the JSON text.
     #[inline]
-    pub fn jsonb(out: &mut Vec<u8>, json: &[u8]) {
+    pub(crate) fn jsonb(out: &mut Vec<u8>, json: &[u8]) {
         out.extend_from_slice(&(json.len() as i32 + 1).to_be_bytes());
         out.push(1);
         out.extend_from_slice(json);
@@ -60,7 +60,7 @@ pub mod binary {
 
     /// A one-dimensional `real[]` without NULLs: dimensions, no-null flag, element type (float4,
     /// OID 700), length and lower bound 1, then each element as a 4-byte field.
-    pub fn float4_array(out: &mut Vec<u8>, values: &[f32]) {
+    pub(crate) fn float4_array(out: &mut Vec<u8>, values: &[f32]) {
         const FLOAT4_OID: i32 = 700;
         let header = [1, 0, FLOAT4_OID, values.len() as i32, 1];
         out.extend_from_slice(&((4 * header.len() + 8 * values.len()) as i32).to_be_bytes());
@@ -75,20 +75,20 @@ pub mod binary {
 
     /// A timestamptz given as microseconds since the Unix epoch.
     #[inline]
-    pub fn timestamptz(out: &mut Vec<u8>, unix_micros: i64) {
+    pub(crate) fn timestamptz(out: &mut Vec<u8>, unix_micros: i64) {
         int8(out, unix_micros - PG_EPOCH_OFFSET_MICROS);
     }
 }
 
 /// Appends an integer in decimal.
 #[inline]
-pub fn integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
+pub(crate) fn integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Appends a count of hundredths as a decimal with two places: `-305` → `-3.05`.
 #[inline]
-pub fn hundredths(out: &mut Vec<u8>, centi: i32) {
+pub(crate) fn hundredths(out: &mut Vec<u8>, centi: i32) {
     if centi < 0 {
         out.push(b'-');
     }
@@ -100,7 +100,7 @@ pub fn hundredths(out: &mut Vec<u8>, centi: i32) {
 
 /// How a timestamp is spelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimestampStyle {
+pub(crate) enum TimestampStyle {
     /// `2026-01-01 00:00:00.010000+00`, PostgreSQL's own output style.
     Postgres,
     /// `2026-01-01T00:00:00.010000Z`, RFC 3339.
@@ -110,7 +110,7 @@ pub enum TimestampStyle {
 }
 
 /// Appends a UTC timestamp given as microseconds since the Unix epoch (years 0..=9999).
-pub fn timestamp(out: &mut Vec<u8>, unix_micros: i64, style: TimestampStyle) {
+pub(crate) fn timestamp(out: &mut Vec<u8>, unix_micros: i64, style: TimestampStyle) {
     let seconds = unix_micros.div_euclid(1_000_000);
     let micros = unix_micros.rem_euclid(1_000_000) as u32;
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
@@ -156,7 +156,7 @@ fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
 
 /// Appends `value` escaped for PostgreSQL's text COPY format (backslash, tab, line feed, carriage
 /// return).
-pub fn copy_text(out: &mut Vec<u8>, value: &[u8]) {
+pub(crate) fn copy_text(out: &mut Vec<u8>, value: &[u8]) {
     for &byte in value {
         match byte {
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -169,12 +169,12 @@ pub fn copy_text(out: &mut Vec<u8>, value: &[u8]) {
 }
 
 /// Appends `text` as a JSON string, quoted and escaped.
-pub fn json_string(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn json_string(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(&mut *out, text).expect("writing JSON to a Vec cannot fail");
 }
 
 /// Appends `text` as a CSV field, quoted only when it holds a comma, quote or line break.
-pub fn csv_field(out: &mut Vec<u8>, text: &[u8]) {
+pub(crate) fn csv_field(out: &mut Vec<u8>, text: &[u8]) {
     if !text
         .iter()
         .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
@@ -188,7 +188,7 @@ pub fn csv_field(out: &mut Vec<u8>, text: &[u8]) {
 /// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
 /// (Howard Hinnant's `civil_from_days`).
 /// Days in `month` (1-12) of `year`, proleptic Gregorian.
-pub fn days_in_month(year: i64, month: u32) -> u32 {
+pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     match month {
         2 if leap => 29,
@@ -199,7 +199,7 @@ pub fn days_in_month(year: i64, month: u32) -> u32 {
 }
 
 /// Appends `text` between `quote`s, doubling any `quote` inside (CSV fields, SQL literals).
-pub fn quoted(out: &mut Vec<u8>, text: &[u8], quote: u8) {
+pub(crate) fn quoted(out: &mut Vec<u8>, text: &[u8], quote: u8) {
     out.push(quote);
     for &byte in text {
         if byte == quote {
@@ -211,7 +211,7 @@ pub fn quoted(out: &mut Vec<u8>, text: &[u8], quote: u8) {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of [`civil_from_days`]).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let year_of_era = year.rem_euclid(400);

@@ -5,7 +5,7 @@
 
 /// Why an operation failed, and whether retrying can help.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Worth retrying: the connection failed, the server is restarting or overloaded.
     #[error("{message}")]
     Transient {
@@ -27,7 +27,7 @@ pub enum Failure {
 
 impl Failure {
     /// The short name of this error's kind.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Failure::Transient { kind, .. }
             | Failure::Permanent { kind, .. }

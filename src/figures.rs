@@ -2,7 +2,7 @@
 //! finite when no time has passed.
 
 /// `1234567` → `1,234,567`.
-pub fn count(value: u64) -> String {
+pub(crate) fn count(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
@@ -15,7 +15,7 @@ pub fn count(value: u64) -> String {
 }
 
 /// `value` per second, 0 for an empty interval.
-pub fn per_second(value: u64, seconds: f64) -> f64 {
+pub(crate) fn per_second(value: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {
         value as f64 / seconds
     } else {

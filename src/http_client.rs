@@ -25,7 +25,7 @@ use crate::failure::Failure;
 
 /// How to talk HTTP: timeouts, compression, TLS.
 #[derive(Debug, Clone)]
-pub struct HttpOptions {
+pub(crate) struct HttpOptions {
     pub connect_timeout: Duration,
     /// Longest time one request may take, from connecting to the last byte of the answer.
     pub timeout: Duration,
@@ -38,7 +38,7 @@ pub struct HttpOptions {
 
 /// The TLS settings of an agent: the built-in roots, or the CA certificates of `ca_file`; no
 /// verification at all with `insecure`.
-pub fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConfig, String> {
+pub(crate) fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConfig, String> {
     let mut tls = TlsConfig::builder().disable_verification(insecure);
     if let Some(path) = ca_file {
         let certificates: Vec<_> = crate::pem::read_certificates(path, "--ca-file")?
@@ -52,7 +52,7 @@ pub fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConfig, S
 
 /// The addresses of one `host:port`, looked up once.
 #[derive(Debug, Clone)]
-pub struct ResolvedHost {
+pub(crate) struct ResolvedHost {
     host_and_port: String,
     /// None when a proxy from the environment resolves the host.
     addresses: Option<ResolvedSocketAddrs>,
@@ -60,7 +60,7 @@ pub struct ResolvedHost {
 
 impl ResolvedHost {
     /// Looks up the host of `uri` (its port, or the scheme's), unless a proxy will.
-    pub fn resolve(uri: &Uri) -> Result<ResolvedHost, String> {
+    pub(crate) fn resolve(uri: &Uri) -> Result<ResolvedHost, String> {
         let host_and_port = host_and_port(uri)
             .ok_or_else(|| format!("{uri} has no host, or no port and no http(s) scheme"))?;
         if Proxy::try_from_env().is_some() {
@@ -88,7 +88,7 @@ impl ResolvedHost {
     }
 
     /// An agent with `config` that connects to these addresses.
-    pub fn agent(&self, config: Config) -> Agent {
+    pub(crate) fn agent(&self, config: Config) -> Agent {
         Agent::with_parts(config, DefaultConnector::default(), self.clone())
     }
 }
@@ -121,7 +121,10 @@ fn host_and_port(uri: &Uri) -> Option<String> {
 
 /// The settings every agent starts from: both timeouts (ureq has none by default) and statuses
 /// answered as answers, not errors. Callers add their buffers, redirects and TLS.
-pub fn agent_config(connect_timeout: Duration, timeout: Duration) -> ConfigBuilder<AgentScope> {
+pub(crate) fn agent_config(
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> ConfigBuilder<AgentScope> {
     Agent::config_builder()
         .timeout_connect(Some(connect_timeout))
         .timeout_global(Some(timeout))
@@ -129,7 +132,7 @@ pub fn agent_config(connect_timeout: Duration, timeout: Duration) -> ConfigBuild
 }
 
 /// An answer: its status and body, read to the end so that the connection is reused.
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
     /// The `Retry-After` header, in seconds.
@@ -138,7 +141,7 @@ pub struct Answer {
 
 impl Answer {
     /// Reads `response` to the end, at most `limit` bytes of body.
-    pub fn read(mut response: Response<Body>, limit: u64) -> Result<Answer, ureq::Error> {
+    pub(crate) fn read(mut response: Response<Body>, limit: u64) -> Result<Answer, ureq::Error> {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         let body = response
@@ -155,7 +158,7 @@ impl Answer {
 
     /// `err`, held back until the server's `Retry-After` when it is transient and the answer
     /// named one.
-    pub fn honour_retry_after(&self, err: Failure) -> Failure {
+    pub(crate) fn honour_retry_after(&self, err: Failure) -> Failure {
         match (err, self.retry_after) {
             (Failure::Transient { kind, message }, Some(after)) => Failure::RetryAfter {
                 kind,
@@ -167,7 +170,7 @@ impl Answer {
     }
 
     /// The first line or so of the body, for an error message.
-    pub fn excerpt(&self) -> String {
+    pub(crate) fn excerpt(&self) -> String {
         answer_excerpt(&self.body)
     }
 }
@@ -176,13 +179,13 @@ impl Answer {
 /// endpoint's crash or overload says no more than that, and the retry budget bounds it (servers
 /// whose 500s carry an error code of their own, ClickHouse and CrateDB, are judged by the code
 /// before this rule is asked).
-pub fn is_retryable_status(status: u16) -> bool {
+pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 /// A transport failure of a request to `target`: TLS and malformed URLs are permanent, the rest
 /// (refused, reset, timed out) worth retrying.
-pub fn transport_failure(target: &str, err: &ureq::Error) -> Failure {
+pub(crate) fn transport_failure(target: &str, err: &ureq::Error) -> Failure {
     // rustls reports a refused certificate through the stream, as invalid data.
     let tls = matches!(err, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
         || matches!(err, ureq::Error::Io(io)
@@ -227,7 +230,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The first line or so of an answer, for an error message.
-pub fn answer_excerpt(body: &[u8]) -> String {
+pub(crate) fn answer_excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     match text.char_indices().nth(300) {

@@ -8,51 +8,47 @@ use std::collections::{HashMap, HashSet};
 /// sequence number (what copy's `--resume` skips), and the documents loaded into the table
 /// (what ingest skips).
 #[derive(Debug, Default)]
-pub struct Committed {
+pub(crate) struct Committed {
     batches: HashMap<u64, CommittedBatch>,
     pub documents: LoadedDocuments,
 }
 
 /// The documents earlier runs loaded whole into the table: their ids and where they came from.
 #[derive(Debug, Default, Clone)]
-pub struct LoadedDocuments {
+pub(crate) struct LoadedDocuments {
     ids: HashSet<String>,
     sources: HashSet<String>,
 }
 
 impl LoadedDocuments {
-    pub fn insert(&mut self, id: String, source: String) {
+    pub(crate) fn insert(&mut self, id: String, source: String) {
         self.ids.insert(id);
         self.sources.insert(source);
     }
 
     /// Adds another host's (or the state file's) records.
-    pub fn merge(&mut self, other: LoadedDocuments) {
+    pub(crate) fn merge(&mut self, other: LoadedDocuments) {
         self.ids.extend(other.ids);
         self.sources.extend(other.sources);
     }
 
-    pub fn has_id(&self, id: &str) -> bool {
+    pub(crate) fn has_id(&self, id: &str) -> bool {
         self.ids.contains(id)
     }
 
     /// Whether a document fetched from `source` (its URL) was loaded.
-    pub fn has_source(&self, source: &str) -> bool {
+    pub(crate) fn has_source(&self, source: &str) -> bool {
         self.sources.contains(source)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
     }
 }
 
 /// One committed batch, as the ledger recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommittedBatch {
+pub(crate) struct CommittedBatch {
     pub first_row: u64,
     /// Rows loaded.
     pub rows: u64,
@@ -61,7 +57,7 @@ pub struct CommittedBatch {
 }
 
 impl Committed {
-    pub fn new(batches: impl IntoIterator<Item = (u64, CommittedBatch)>) -> Committed {
+    pub(crate) fn new(batches: impl IntoIterator<Item = (u64, CommittedBatch)>) -> Committed {
         Committed {
             batches: batches.into_iter().collect(),
             documents: LoadedDocuments::default(),
@@ -69,21 +65,21 @@ impl Committed {
     }
 
     /// Adds the batches and documents of another ledger (another host's share of the run).
-    pub fn merge(&mut self, other: Committed) {
+    pub(crate) fn merge(&mut self, other: Committed) {
         self.batches.extend(other.batches);
         self.documents.merge(other.documents);
     }
 
-    pub fn get(&self, seq: u64) -> Option<&CommittedBatch> {
+    pub(crate) fn get(&self, seq: u64) -> Option<&CommittedBatch> {
         self.batches.get(&seq)
     }
 
     /// Batches committed.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.batches.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.batches.is_empty()
     }
 }

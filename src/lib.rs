@@ -1,39 +1,53 @@
 //! `loader`: a thread-per-core, synchronous bulk loader and load probe.
 //!
-//! [`run`] parses the command line ([`cli`]), validates it into a config ([`config`]), installs the
-//! Ctrl-C handler, and hands the mode's source to [`load::run`], which drives the [`engine`]'s
-//! pinned workers against a [`sink`]; `loader probe` runs its own user threads ([`probe`]). See
-//! docs/ARCHITECTURE.md for the threads and the data flow.
+//! [`run`] parses the command line (`cli`), validates it into the mode's settings (`config`),
+//! installs the Ctrl-C handler, and runs the mode (`gen`, `copy`, `ingest`: each hands its source
+//! to `run::run`, which drives the `engine`'s pinned workers against a `sink`; `probe` runs its own
+//! user threads). docs/ARCHITECTURE.md draws the rooms, the threads and the data flow.
+
+// Everything but the API below is `pub(crate)`, so that rustc reports unused code.
+#![warn(unreachable_pub)]
 
 // The rooms, from the top down: a room uses only the rooms below it (tests/layers checks this).
-pub mod cli;
-pub mod config;
-pub mod conninfo;
-pub mod copy;
-pub mod encode;
-pub mod engine;
-pub mod failure;
-pub mod figures;
+mod cli;
+mod config;
+mod conninfo;
+mod copy;
+mod encode;
+mod engine;
+mod failure;
+mod figures;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod gen;
-pub mod http_client;
-pub mod ingest;
-pub mod ledger;
-pub mod metrics;
-pub mod pem;
+mod gen;
+mod http_client;
+mod ingest;
+mod ledger;
+mod metrics;
+mod pem;
 pub mod pg;
-pub mod probe;
-pub mod process;
-pub mod reject;
-pub mod report;
-pub mod rows;
-pub mod run;
-pub mod sink;
-pub mod sql;
-pub mod stats;
-pub mod target;
-pub mod usage;
+mod probe;
+mod process;
+mod reject;
+mod report;
+mod rows;
+mod run;
+mod sink;
+mod sql;
+mod stats;
+mod target;
+mod usage;
+
+/// The crate's API beside [`run`]: the parts that the benches (`benches/hot_path.rs`) time and the
+/// fuzz targets (`fuzz/`) drive directly: copy mode's splitter and parser, the `readings`
+/// generator, the ingest chunker, and the batch contract they implement. (The end-to-end tests
+/// reach the throwaway cluster through [`pg::local`].)
+pub mod parts {
+    pub use crate::copy::{Chunk, CopyBatch, Dialect, Framing, InputFormat, RawBatch, Splitter};
+    pub use crate::gen::{ReadingsBatch, Shard, READINGS_SCHEMA};
+    pub use crate::ingest::{ChunkBy, Chunker};
+    pub use crate::rows::{Batch, Column, RowFormat, Schema, SqlType};
+}
 
 use std::ffi::OsString;
 use std::process::ExitCode;

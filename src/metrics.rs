@@ -21,7 +21,7 @@ type CounterFamily = (&'static str, &'static str, fn(&Snapshot) -> u64);
 const POLL: Duration = Duration::from_millis(100);
 
 /// A running endpoint; `stop` ends it.
-pub struct MetricsServer {
+pub(crate) struct MetricsServer {
     address: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -29,7 +29,10 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Listens on `address` and serves `counters` from a thread of its own.
-    pub fn start(address: SocketAddr, counters: Arc<Counters>) -> Result<MetricsServer, String> {
+    pub(crate) fn start(
+        address: SocketAddr,
+        counters: Arc<Counters>,
+    ) -> Result<MetricsServer, String> {
         let server = tiny_http::Server::http(address)
             .map_err(|err| format!("cannot listen on {address} for --metrics-addr: {err}"))?;
         let address = server
@@ -52,12 +55,12 @@ impl MetricsServer {
     }
 
     /// Where it listens (the port chosen when `--metrics-addr` gave port 0).
-    pub fn address(&self) -> SocketAddr {
+    pub(crate) fn address(&self) -> SocketAddr {
         self.address
     }
 
     /// Stops serving and waits for the thread.
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -87,7 +90,7 @@ fn serve(server: &tiny_http::Server, counters: &Counters, stop: &AtomicBool) {
 }
 
 /// The counters in Prometheus's text format.
-pub fn render(counters: &Counters) -> String {
+pub(crate) fn render(counters: &Counters) -> String {
     let shards: Vec<(Snapshot, LatencyBuckets)> = counters
         .shards()
         .map(|shard| (shard.snapshot(), shard.latency()))

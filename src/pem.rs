@@ -9,7 +9,7 @@ use rustls::pki_types::CertificateDer;
 /// The certificates of the PEM file at `path` (other sections, such as keys, are skipped);
 /// `setting` names where the path was given (`--ca-file`, `sslrootcert`) in the error, which is
 /// one line: the file cannot be read, is not valid PEM, or holds no certificate.
-pub fn read_certificates(
+pub(crate) fn read_certificates(
     path: &Path,
     setting: &str,
 ) -> Result<Vec<CertificateDer<'static>>, String> {

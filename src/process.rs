@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// Resources the process used so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct ProcessCost {
+pub(crate) struct ProcessCost {
     pub user_cpu_s: f64,
     pub system_cpu_s: f64,
     pub peak_rss_mb: f64,
@@ -18,7 +18,7 @@ pub struct ProcessCost {
 
 impl ProcessCost {
     /// Reads the process's usage; `peak_threads` comes from the engine's samples.
-    pub fn measure(peak_threads: u64) -> ProcessCost {
+    pub(crate) fn measure(peak_threads: u64) -> ProcessCost {
         let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
             return ProcessCost {
                 threads: peak_threads,
@@ -41,7 +41,7 @@ impl ProcessCost {
 }
 
 /// The number of threads the process has now (0 where /proc is not available).
-pub fn threads_now() -> u64 {
+pub(crate) fn threads_now() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

@@ -41,7 +41,7 @@ pub struct Reject {
 
 /// The shared reject file and count.
 #[derive(Debug)]
-pub struct RejectLog {
+pub(crate) struct RejectLog {
     path: PathBuf,
     /// Append to an existing file (a resumed run) instead of replacing it.
     append: bool,
@@ -57,7 +57,7 @@ struct State {
 }
 
 impl RejectLog {
-    pub fn new(path: PathBuf, append: bool, max_rejects: u64) -> RejectLog {
+    pub(crate) fn new(path: PathBuf, append: bool, max_rejects: u64) -> RejectLog {
         RejectLog {
             path,
             append,
@@ -66,23 +66,23 @@ impl RejectLog {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Rows rejected so far.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.state.lock().count
     }
 
     /// Rows rejected so far, by kind.
-    pub fn by_kind(&self) -> BTreeMap<&'static str, u64> {
+    pub(crate) fn by_kind(&self) -> BTreeMap<&'static str, u64> {
         self.state.lock().by_kind.clone()
     }
 
     /// Writes `rejects` and flushes them. Fails permanently when the file cannot be written or the
     /// rejects go past `--max-rejects` (they are written first, so the file shows why).
-    pub fn record(&self, rejects: &[Reject]) -> Result<(), Failure> {
+    pub(crate) fn record(&self, rejects: &[Reject]) -> Result<(), Failure> {
         if rejects.is_empty() {
             return Ok(());
         }

@@ -235,7 +235,7 @@ pub struct DocumentRecord {
 
 /// The columns a mode asks the target for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Columns {
+pub(crate) enum Columns {
     /// Exactly these, with these types (gen mode): created so, and checked to match.
     Fixed(Schema),
     /// These names, typed by the target table (copy mode with `--columns` or a header).

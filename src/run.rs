@@ -34,7 +34,7 @@ use crate::target::Target;
 
 /// Settings shared by every loading mode.
 #[derive(Debug, Clone)]
-pub struct LoadConfig {
+pub(crate) struct LoadConfig {
     pub target: Target,
     pub threads: usize,
     pub batch: usize,
@@ -62,7 +62,7 @@ pub struct LoadConfig {
 }
 
 /// What a mode hands to [`run`].
-pub struct Load<'a> {
+pub(crate) struct Load<'a> {
     /// `gen`, `copy`, …: names the mode in the summary and report, and is the ledger's source.
     pub mode: &'static str,
     pub config: &'a LoadConfig,
@@ -90,7 +90,7 @@ pub struct Load<'a> {
 
 /// What a mode records of the documents it loads (ingest mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Documents {
+pub(crate) enum Documents {
     /// The mode loads rows, not documents.
     NotRecorded,
     /// Record them, and skip the ones earlier runs loaded.
@@ -100,7 +100,7 @@ pub enum Documents {
 }
 
 /// A mode's sources, built once the target's columns (typed) and committed batches are known.
-pub trait SourcePlan {
+pub(crate) trait SourcePlan {
     fn start(
         &mut self,
         schema: &Schema,
@@ -119,7 +119,7 @@ struct Prepared {
 }
 
 /// Runs the load and returns the process exit code.
-pub fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
+pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     let config = load.config;
     let run_id = load.run_id.clone().unwrap_or_else(new_run_id);
     // Before the local cluster starts: a port in use must not leave one behind.

@@ -7,14 +7,14 @@ use crate::usage::{invalid, ConfigError};
 
 /// A table name, optionally schema-qualified; always rendered quoted in SQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableName {
+pub(crate) struct TableName {
     pub schema: Option<String>,
     pub name: String,
 }
 
 impl TableName {
     /// Parses `table` or `schema.table`.
-    pub fn parse(text: &str) -> Result<TableName, ConfigError> {
+    pub(crate) fn parse(text: &str) -> Result<TableName, ConfigError> {
         let (schema, name) = match text.split_once('.') {
             Some((schema, name)) => (Some(schema.to_string()), name.to_string()),
             None => (None, text.to_string()),
@@ -29,7 +29,7 @@ impl TableName {
     }
 
     /// The name as SQL: each part double-quoted, inner quotes doubled.
-    pub fn quoted(&self) -> String {
+    pub(crate) fn quoted(&self) -> String {
         match &self.schema {
             Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.name)),
             None => quote_ident(&self.name),
@@ -47,12 +47,12 @@ impl fmt::Display for TableName {
 }
 
 /// Quotes an SQL identifier.
-pub fn quote_ident(ident: &str) -> String {
+pub(crate) fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
 /// Quotes an SQL string literal.
-pub fn quote_literal(text: &str) -> String {
+pub(crate) fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// Counts and latencies of one worker, or of all of them merged.
 #[derive(Debug, Clone, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub rows: u64,
     pub bytes: u64,
     pub batches: u64,
@@ -28,7 +28,7 @@ pub struct Stats {
 
 impl Stats {
     /// Counts one acknowledged batch, stored by the target's host `host`.
-    pub fn record_batch(&mut self, rows: u64, bytes: u64, latency: Duration, host: usize) {
+    pub(crate) fn record_batch(&mut self, rows: u64, bytes: u64, latency: Duration, host: usize) {
         self.rows += rows;
         self.bytes += bytes;
         self.batches += 1;
@@ -36,11 +36,11 @@ impl Stats {
         add_at(&mut self.rows_by_host, host, rows);
     }
 
-    pub fn record_retry(&mut self, kind: &'static str) {
+    pub(crate) fn record_retry(&mut self, kind: &'static str) {
         *self.retries.entry(kind).or_default() += 1;
     }
 
-    pub fn record_error(&mut self, kind: &'static str) {
+    pub(crate) fn record_error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_default() += 1;
     }
 }
@@ -65,7 +65,7 @@ impl AddAssign<&Stats> for Stats {
 }
 
 /// Adds `value` to `counts[index]`, growing `counts` as needed.
-pub fn add_at(counts: &mut Vec<u64>, index: usize, value: u64) {
+pub(crate) fn add_at(counts: &mut Vec<u64>, index: usize, value: u64) {
     if counts.len() <= index {
         counts.resize(index + 1, 0);
     }
@@ -75,7 +75,7 @@ pub fn add_at(counts: &mut Vec<u64>, index: usize, value: u64) {
 /// A latency histogram in microseconds. It grows with the largest value recorded, so that many
 /// of them (one per probe user and timing) stay small.
 #[derive(Debug, Clone)]
-pub struct Latency(Histogram<u32>);
+pub(crate) struct Latency(Histogram<u32>);
 
 impl Default for Latency {
     /// Three significant digits.
@@ -86,11 +86,11 @@ impl Default for Latency {
 
 impl Latency {
     /// A histogram that keeps values to `digits` significant digits (1 to 5).
-    pub fn with_digits(digits: u8) -> Latency {
+    pub(crate) fn with_digits(digits: u8) -> Latency {
         Latency(Histogram::new(digits).expect("1 to 5 significant digits are valid"))
     }
 
-    pub fn record(&mut self, latency: Duration) {
+    pub(crate) fn record(&mut self, latency: Duration) {
         // Beyond an hour the figure is an hour: a stuck request, not a measurement.
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)
@@ -101,7 +101,7 @@ impl Latency {
     }
 
     /// Percentiles and extremes in milliseconds.
-    pub fn summary(&self) -> LatencySummary {
+    pub(crate) fn summary(&self) -> LatencySummary {
         let ms = |micros: u64| micros as f64 / 1000.0;
         let histogram = &self.0;
         LatencySummary {
@@ -118,7 +118,7 @@ impl Latency {
     /// The distribution as at most `buckets` log-spaced buckets from the smallest latency recorded
     /// to the largest (fewer when that range is narrow), with the batches in each; empty when
     /// nothing was recorded.
-    pub fn buckets(&self, buckets: usize) -> Vec<LatencyBucket> {
+    pub(crate) fn buckets(&self, buckets: usize) -> Vec<LatencyBucket> {
         let histogram = &self.0;
         if histogram.is_empty() {
             return Vec::new();
@@ -152,7 +152,7 @@ const MIN_BUCKET_RATIO: f64 = 1.02;
 
 /// Batches whose latency was in `from_ms..to_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct LatencyBucket {
+pub(crate) struct LatencyBucket {
     pub from_ms: f64,
     pub to_ms: f64,
     pub batches: u64,
@@ -171,7 +171,7 @@ impl AddAssign<&Latency> for Latency {
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct LatencySummary {
+pub(crate) struct LatencySummary {
     pub count: u64,
     pub mean: f64,
     pub p50: f64,
@@ -183,7 +183,7 @@ pub struct LatencySummary {
 
 /// What one worker did.
 #[derive(Debug, Clone, Default)]
-pub struct WorkerStats {
+pub(crate) struct WorkerStats {
     pub worker: usize,
     /// The core the worker was pinned to, if it was.
     pub core: Option<usize>,

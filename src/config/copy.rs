@@ -15,7 +15,10 @@ const MAX_RUN_ID_CHARS: usize = 100;
 
 impl CopyConfig {
     /// Validates `loader copy` arguments; every input must exist and be readable.
-    pub fn from_args(args: &CopyArgs, env: EnvLookup<'_>) -> Result<CopyConfig, ConfigError> {
+    pub(crate) fn from_args(
+        args: &CopyArgs,
+        env: EnvLookup<'_>,
+    ) -> Result<CopyConfig, ConfigError> {
         let load = LoadConfig::from_args(&args.load, env)?;
         let inputs = inputs(&args.files)?;
         let format = match args.format {

@@ -16,7 +16,7 @@ const MAX_GEN_RATE: f64 = 1e9;
 
 impl GenConfig {
     /// Validates `loader gen` arguments, reading the environment through `env`.
-    pub fn from_args(args: &GenArgs, env: EnvLookup<'_>) -> Result<GenConfig, ConfigError> {
+    pub(crate) fn from_args(args: &GenArgs, env: EnvLookup<'_>) -> Result<GenConfig, ConfigError> {
         let load = LoadConfig::from_args(&args.load, env)?;
         let shard = match (&args.shard, &args.shard_from_env) {
             (Some(text), _) => Shard::parse(text)?,

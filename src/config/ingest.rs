@@ -23,7 +23,10 @@ const MAX_EMBED_BATCH: usize = 2048;
 
 impl IngestConfig {
     /// Validates `loader ingest` arguments, reading the environment through `env`.
-    pub fn from_args(args: &IngestArgs, env: EnvLookup<'_>) -> Result<IngestConfig, ConfigError> {
+    pub(crate) fn from_args(
+        args: &IngestArgs,
+        env: EnvLookup<'_>,
+    ) -> Result<IngestConfig, ConfigError> {
         let mut load = LoadConfig::from_args(&args.load, env)?;
         if load.commit_every > 1 {
             return Err(ConfigError::Conflict(

@@ -23,11 +23,11 @@ use crate::usage::EnvLookup;
 use crate::usage::{invalid, ConfigError};
 
 /// The largest batch accepted: beyond this a batch buffer stops being "small and reused".
-pub const MAX_BATCH: u64 = 1_000_000;
+pub(crate) const MAX_BATCH: u64 = 1_000_000;
 /// The most worker threads accepted (each holds one connection).
-pub const MAX_THREADS: usize = 4096;
+pub(crate) const MAX_THREADS: usize = 4096;
 /// The table gen and copy load into when `--table` is not given.
-pub const DEFAULT_TABLE: &str = "readings";
+pub(crate) const DEFAULT_TABLE: &str = "readings";
 
 /// The interval of the live progress lines: at least 50 ms.
 pub(crate) fn progress_interval(every: humantime::Duration) -> Result<Duration, ConfigError> {
@@ -75,7 +75,10 @@ pub(crate) fn check_report_path(path: &Path) -> Result<(), ConfigError> {
 
 impl LoadConfig {
     /// Validates the options every loading mode shares.
-    pub fn from_args(args: &LoadArgs, env: EnvLookup<'_>) -> Result<LoadConfig, ConfigError> {
+    pub(crate) fn from_args(
+        args: &LoadArgs,
+        env: EnvLookup<'_>,
+    ) -> Result<LoadConfig, ConfigError> {
         let threads = args.threads.unwrap_or_else(default_threads);
         if threads == 0 || threads > MAX_THREADS {
             return Err(invalid(

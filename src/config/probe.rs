@@ -25,7 +25,7 @@ const MAX_PLANNED: f64 = 1e9;
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 impl ProbeConfig {
-    pub fn from_args(args: &ProbeArgs) -> Result<ProbeConfig, ConfigError> {
+    pub(crate) fn from_args(args: &ProbeArgs) -> Result<ProbeConfig, ConfigError> {
         let url = redact(&args.url);
         let uri: Uri = args
             .url

@@ -331,7 +331,7 @@ impl CopyBatch {
 }
 
 /// The fields of a header line, parsed as rows are: the column names it gives.
-pub fn parse_header(dialect: Arc<Dialect>, record: &[u8]) -> Result<Vec<String>, String> {
+pub(crate) fn parse_header(dialect: Arc<Dialect>, record: &[u8]) -> Result<Vec<String>, String> {
     let format = dialect.format;
     let no_columns = Arc::new(Schema {
         columns: std::borrow::Cow::Borrowed(&[]),

@@ -18,8 +18,8 @@ mod split;
 pub(crate) mod typed;
 
 pub use batch::{CopyBatch, RawBatch};
-pub use reader::{Input, Reader, MAX_BATCH_BYTES};
-pub use split::{Chunk, Framing, SplitError, Splitter, MAX_RECORD_BYTES};
+pub(crate) use reader::{Input, Reader};
+pub use split::{Chunk, Framing, Splitter};
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -52,7 +52,7 @@ pub enum InputFormat {
 
 /// Settings of `loader copy`.
 #[derive(Debug, Clone)]
-pub struct CopyConfig {
+pub(crate) struct CopyConfig {
     pub load: LoadConfig,
     pub inputs: Vec<Input>,
     pub dialect: Dialect,
@@ -65,7 +65,7 @@ pub struct CopyConfig {
 }
 
 /// Runs `loader copy` and returns the exit code.
-pub fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
+pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
     let dialect = Arc::new(config.dialect.clone());
     let mut reader = Reader::new(
         config.inputs.clone(),
@@ -164,7 +164,7 @@ impl Dialect {
 const RECEIVE_POLL: Duration = Duration::from_millis(100);
 
 /// Starts the reader thread and builds one [`CopySource`] per worker on the channel it feeds.
-pub struct CopySourceFactory {
+pub(crate) struct CopySourceFactory {
     receiver: Receiver<Result<RawBatch, String>>,
     reader: Mutex<Option<JoinHandle<SourceSummary>>>,
     dialect: Arc<Dialect>,
@@ -177,7 +177,7 @@ pub struct CopySourceFactory {
 impl CopySourceFactory {
     /// Starts reading: `schema` names and types the fields of every record, in order; `keys` are
     /// the NDJSON keys of those fields.
-    pub fn start(
+    pub(crate) fn start(
         reader: Reader,
         dialect: Arc<Dialect>,
         schema: Schema,
@@ -265,7 +265,7 @@ impl Source for CopySource<'_> {
 
 /// Copy mode's [`SourcePlan`]: the reader, opened on main (its first header already read), is
 /// handed to its own thread once the target's column types are known.
-pub struct CopyPlan {
+pub(crate) struct CopyPlan {
     reader: Option<Reader>,
     dialect: Arc<Dialect>,
     /// The column names as the user gave them (`--columns` or the header), if any.
@@ -274,7 +274,7 @@ pub struct CopyPlan {
 }
 
 impl CopyPlan {
-    pub fn new(
+    pub(crate) fn new(
         reader: Reader,
         dialect: Arc<Dialect>,
         names: Option<Vec<String>>,

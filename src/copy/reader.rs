@@ -18,25 +18,25 @@ use crate::ledger::Committed;
 
 /// Largest chunk in bytes: a batch is `--batch` records or this many bytes, whichever comes first,
 /// so that wide records cannot make a batch (and the channel's worth of them) huge.
-pub const MAX_BATCH_BYTES: usize = 16 << 20;
+pub(crate) const MAX_BATCH_BYTES: usize = 16 << 20;
 
 /// One input: a file (gzip by its `.gz` extension) or standard input.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
+pub(crate) enum Input {
     Stdin,
     File { path: PathBuf, gzip: bool },
 }
 
 impl Input {
     /// The name rejects and errors give: the path, or `-`.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Input::Stdin => "-".into(),
             Input::File { path, .. } => path.display().to_string(),
         }
     }
 
-    pub fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+    pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
             Input::Stdin => Box::new(io::stdin()),
             Input::File { path, gzip: false } => Box::new(File::open(path)?),
@@ -48,7 +48,7 @@ impl Input {
 }
 
 /// Reads the inputs of one copy load.
-pub struct Reader {
+pub(crate) struct Reader {
     inputs: Vec<Input>,
     dialect: Arc<Dialect>,
     header: bool,
@@ -62,7 +62,7 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn new(
+    pub(crate) fn new(
         inputs: Vec<Input>,
         dialect: Arc<Dialect>,
         header: bool,
@@ -83,12 +83,12 @@ impl Reader {
     }
 
     /// The names of the inputs, in order.
-    pub fn names(&self) -> Arc<[String]> {
+    pub(crate) fn names(&self) -> Arc<[String]> {
         self.inputs.iter().map(Input::name).collect()
     }
 
     /// Opens the first input and, with `--header`, returns the column names its header gives.
-    pub fn open_first(&mut self) -> Result<Option<Vec<String>>, String> {
+    pub(crate) fn open_first(&mut self) -> Result<Option<Vec<String>>, String> {
         let (splitter, header) = self.open(0)?;
         self.first = Some(splitter);
         let Some(header) = header else {
@@ -121,7 +121,7 @@ impl Reader {
 
     /// Sends every input's chunks to the workers until the inputs end, `--limit` is reached, the
     /// workers hang up or the load stops. A failure is sent to the workers, which stop the load.
-    pub fn run(
+    pub(crate) fn run(
         mut self,
         committed: &Committed,
         sender: &Sender<Result<RawBatch, String>>,

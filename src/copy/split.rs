@@ -12,7 +12,7 @@ use std::io::{self, Read};
 const READ_BYTES: usize = 1 << 20;
 /// The longest record accepted: beyond this an unbalanced quote is the likely cause, and holding
 /// the rest of the input in memory is not an option.
-pub const MAX_RECORD_BYTES: usize = 256 << 20;
+pub(crate) const MAX_RECORD_BYTES: usize = 256 << 20;
 
 /// A run of whole records cut from one input.
 #[derive(Debug, Default)]

@@ -9,7 +9,11 @@ use crate::encode::{binary, days_from_civil, days_in_month, PG_EPOCH_OFFSET_MICR
 use crate::rows::{SqlType, Unencodable};
 
 /// Appends `text` as one binary field (length and payload) of type `sql_type`.
-pub fn encode_field(sql_type: SqlType, text: &[u8], out: &mut Vec<u8>) -> Result<(), Unencodable> {
+pub(crate) fn encode_field(
+    sql_type: SqlType,
+    text: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Unencodable> {
     match sql_type {
         SqlType::Text | SqlType::Json => sized(out, text),
         SqlType::Jsonb => binary::jsonb(out, text),

@@ -8,7 +8,7 @@ use crate::reject::RejectLog;
 use crate::rows::Batch;
 
 /// A source of batches for one worker, built on that worker's thread.
-pub trait Source {
+pub(crate) trait Source {
     /// The next batch, or `None` when the source is exhausted.
     fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError>;
     /// The sink acknowledged the batch in hand (`written.rejected` of its rows refused): ingest
@@ -19,7 +19,7 @@ pub trait Source {
 }
 
 /// Builds one source per worker; shared by reference across the worker threads.
-pub trait SourceFactory: Sync {
+pub(crate) trait SourceFactory: Sync {
     fn open(&self, worker: usize) -> Result<Box<dyn Source + '_>, SourceError>;
 
     /// Ends the sources once the workers are done, and says what they skipped.
@@ -30,7 +30,7 @@ pub trait SourceFactory: Sync {
 
 /// What the sources of a load skipped because an earlier attempt committed it (`--resume`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct SourceSummary {
+pub(crate) struct SourceSummary {
     pub skipped_batches: u64,
     pub skipped_rows: u64,
     /// Records those batches rejected (already in the reject file).
@@ -40,11 +40,11 @@ pub struct SourceSummary {
 /// A source that cannot go on: the load stops with this message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
-pub struct SourceError(pub String);
+pub(crate) struct SourceError(pub String);
 
 /// What a successful write acknowledged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Written {
+pub(crate) struct Written {
     /// Rows the target acknowledged.
     pub rows: u64,
     /// Payload bytes sent for them.
@@ -60,7 +60,7 @@ pub struct Written {
 /// What became of batches whose COMMIT was in doubt on a host that failed, and that were sent
 /// again to another host: settled after the workers ended by asking the first host's ledger.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Settlement {
+pub(crate) struct Settlement {
     /// Batches sent again to another host while in doubt on their first one.
     pub moved_batches: u64,
     /// Rows of those batches that their first host had committed as well: they are on two hosts,
@@ -76,14 +76,14 @@ pub struct Settlement {
 
 /// A batch that may be on two hosts: look it up in `host`'s ledger.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct UnverifiedBatch {
+pub(crate) struct UnverifiedBatch {
     pub host: String,
     pub batch: u64,
     pub rows: u64,
 }
 
 /// One worker's writer.
-pub trait Sink {
+pub(crate) trait Sink {
     /// Writes one batch; `Ok` only once the target acknowledged every row of it that it did not
     /// refuse. Refused rows go to `rejects` (once per batch, before it commits) and are counted in
     /// [`Written::rejected`].
@@ -103,7 +103,7 @@ pub trait Sink {
 }
 
 /// Builds one sink per worker; shared by reference across the worker threads.
-pub trait SinkFactory: Sync {
+pub(crate) trait SinkFactory: Sync {
     /// Opens worker `worker`'s sink (its connection), on that worker's thread.
     fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, Failure>;
     /// The target's hosts, when it has several: the names of [`Written::host`]'s indices.

@@ -11,7 +11,7 @@ use crossbeam_utils::CachePadded;
 
 /// One worker's counters.
 #[derive(Debug, Default)]
-pub struct CounterShard {
+pub(crate) struct CounterShard {
     rows: AtomicU64,
     bytes: AtomicU64,
     batches: AtomicU64,
@@ -24,21 +24,21 @@ pub struct CounterShard {
 }
 
 /// Upper bounds of the batch-latency buckets, in seconds.
-pub const LATENCY_BUCKETS_S: [f64; 14] = [
+pub(crate) const LATENCY_BUCKETS_S: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
 /// A shard's batch latencies: the count in each bucket (not cumulative; the last is above every
 /// bound) and the sum in seconds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LatencyBuckets {
+pub(crate) struct LatencyBuckets {
     pub counts: Vec<u64>,
     pub sum_s: f64,
 }
 
 impl CounterShard {
     /// Counts one acknowledged batch and how long it took.
-    pub fn add_batch(&self, rows: u64, bytes: u64, latency: Duration) {
+    pub(crate) fn add_batch(&self, rows: u64, bytes: u64, latency: Duration) {
         self.rows.fetch_add(rows, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
@@ -53,7 +53,7 @@ impl CounterShard {
     }
 
     /// The counts so far.
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
             rows: self.rows.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
@@ -65,7 +65,7 @@ impl CounterShard {
     }
 
     /// The batch latencies so far.
-    pub fn latency(&self) -> LatencyBuckets {
+    pub(crate) fn latency(&self) -> LatencyBuckets {
         LatencyBuckets {
             counts: self
                 .latency_buckets
@@ -76,28 +76,28 @@ impl CounterShard {
         }
     }
 
-    pub fn add_retry(&self) {
+    pub(crate) fn add_retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn add_error(&self) {
+    pub(crate) fn add_error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn add_rejected(&self, rows: u64) {
+    pub(crate) fn add_rejected(&self, rows: u64) {
         self.rejected.fetch_add(rows, Ordering::Relaxed);
     }
 }
 
 /// All workers' shards.
 #[derive(Debug)]
-pub struct Counters {
+pub(crate) struct Counters {
     shards: Box<[CachePadded<CounterShard>]>,
 }
 
 /// The sum of every shard at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub rows: u64,
     pub bytes: u64,
     pub batches: u64,
@@ -107,7 +107,7 @@ pub struct Snapshot {
 }
 
 impl Counters {
-    pub fn new(workers: usize) -> Counters {
+    pub(crate) fn new(workers: usize) -> Counters {
         Counters {
             shards: (0..workers)
                 .map(|_| CachePadded::new(CounterShard::default()))
@@ -116,17 +116,17 @@ impl Counters {
     }
 
     /// Worker `worker`'s shard.
-    pub fn shard(&self, worker: usize) -> &CounterShard {
+    pub(crate) fn shard(&self, worker: usize) -> &CounterShard {
         &self.shards[worker]
     }
 
     /// Every worker's shard, in worker order.
-    pub fn shards(&self) -> impl Iterator<Item = &CounterShard> {
+    pub(crate) fn shards(&self) -> impl Iterator<Item = &CounterShard> {
         self.shards.iter().map(|shard| &**shard)
     }
 
     /// Sums the shards.
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         self.shards().fold(Snapshot::default(), |sum, shard| {
             let shard = shard.snapshot();
             Snapshot {

@@ -16,15 +16,15 @@ mod rate;
 mod retry;
 mod throughput;
 
-pub use contract::{
+pub(crate) use contract::{
     Settlement, Sink, SinkFactory, Source, SourceError, SourceFactory, SourceSummary,
     UnverifiedBatch, Written,
 };
-pub use counters::{CounterShard, Counters, LatencyBuckets, Snapshot, LATENCY_BUCKETS_S};
-pub use progress::{ProgressOptions, Stages};
-pub use rate::RateLimit;
-pub use retry::RetryPolicy;
-pub use throughput::Throughput;
+pub(crate) use counters::{CounterShard, Counters, LatencyBuckets, Snapshot, LATENCY_BUCKETS_S};
+pub(crate) use progress::{ProgressOptions, Stages};
+pub(crate) use rate::RateLimit;
+pub(crate) use retry::RetryPolicy;
+pub(crate) use throughput::Throughput;
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -42,7 +42,7 @@ const WORKER_STACK_BYTES: usize = 512 * 1024;
 
 /// Why workers stop early: set by the Ctrl-C handler (interrupt) or by a failing worker (halt).
 #[derive(Debug, Default)]
-pub struct StopSignal {
+pub(crate) struct StopSignal {
     /// Workers take no new batch.
     stop: AtomicBool,
     /// Ctrl-C or SIGTERM arrived at least once.
@@ -54,7 +54,7 @@ pub struct StopSignal {
 impl StopSignal {
     /// Ctrl-C or SIGTERM: the first lets workers finish the batch in hand, retries included; the
     /// second abandons retries. Returns how many interrupts have now arrived (at most 2).
-    pub fn interrupt(&self) -> u32 {
+    pub(crate) fn interrupt(&self) -> u32 {
         self.stop.store(true, Ordering::SeqCst);
         if self.interrupted.swap(true, Ordering::SeqCst) {
             self.abandon.store(true, Ordering::SeqCst);
@@ -65,36 +65,36 @@ impl StopSignal {
     }
 
     /// A worker failed: the others stop after their batch in hand.
-    pub fn halt(&self) {
+    pub(crate) fn halt(&self) {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 
-    pub fn is_interrupted(&self) -> bool {
+    pub(crate) fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
     }
 
-    pub fn is_abandoning(&self) -> bool {
+    pub(crate) fn is_abandoning(&self) -> bool {
         self.abandon.load(Ordering::SeqCst)
     }
 
     /// Set once workers should stop: the give-up flag of retries where nothing is in doubt yet
     /// (opening connections, preparing the table).
-    pub fn stopping_flag(&self) -> &AtomicBool {
+    pub(crate) fn stopping_flag(&self) -> &AtomicBool {
         &self.stop
     }
 
     /// Set by a second interrupt: the give-up flag of retries of a batch that may be in doubt.
-    pub fn abandon_flag(&self) -> &AtomicBool {
+    pub(crate) fn abandon_flag(&self) -> &AtomicBool {
         &self.abandon
     }
 }
 
 /// One load to run.
-pub struct Job<'a> {
+pub(crate) struct Job<'a> {
     pub threads: usize,
     pub pin: bool,
     pub retry: RetryPolicy,
@@ -111,7 +111,7 @@ pub struct Job<'a> {
 
 /// What a load did.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub workers: Vec<WorkerStats>,
     /// From the start gate opening to the last worker's end.
     pub elapsed: Duration,
@@ -124,7 +124,7 @@ pub struct Outcome {
 }
 
 /// Runs `job` to its end: every source exhausted, the duration reached, a stop signal, or a failure.
-pub fn run(job: &Job<'_>) -> Outcome {
+pub(crate) fn run(job: &Job<'_>) -> Outcome {
     let cores = if job.pin {
         core_affinity::get_core_ids().unwrap_or_default()
     } else {

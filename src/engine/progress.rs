@@ -17,7 +17,7 @@ use crate::process::threads_now;
 
 /// How progress is shown.
 #[derive(Clone, Copy)]
-pub struct ProgressOptions<'a> {
+pub(crate) struct ProgressOptions<'a> {
     pub every: Duration,
     pub quiet: bool,
     /// Rows expected in all, when known: enables the bar.
@@ -28,7 +28,7 @@ pub struct ProgressOptions<'a> {
 
 /// A mode's pipeline stages in front of the workers (ingest: fetching, chunking, embedding):
 /// their live status for the progress line, and their figures for the report.
-pub trait Stages: Sync {
+pub(crate) trait Stages: Sync {
     /// A short status, such as `docs 120 fetched (queue 3)  chunks 4,500`.
     fn status(&self) -> String;
     /// The figures for the report's `stages`, and the lines the summary prints.
@@ -36,7 +36,7 @@ pub trait Stages: Sync {
 }
 
 /// A running reporter; `finish` stops it and returns what it observed.
-pub struct Reporter<'scope> {
+pub(crate) struct Reporter<'scope> {
     /// Sends the load's elapsed time once the workers are done.
     done: Sender<Duration>,
     handle: ScopedJoinHandle<'scope, Observed>,
@@ -44,7 +44,7 @@ pub struct Reporter<'scope> {
 
 /// What the reporter saw while the workers ran.
 #[derive(Debug, Default)]
-pub struct Observed {
+pub(crate) struct Observed {
     /// The most threads the process had.
     pub peak_threads: u64,
     /// Rows loaded over time, ending with every row at the load's end.
@@ -52,7 +52,7 @@ pub struct Observed {
 }
 
 impl<'scope> Reporter<'scope> {
-    pub fn start<'env>(
+    pub(crate) fn start<'env>(
         scope: &'scope Scope<'scope, 'env>,
         counters: &'env Counters,
         started: Instant,
@@ -64,7 +64,7 @@ impl<'scope> Reporter<'scope> {
     }
 
     /// Stops the reporter once the workers are done, `elapsed` after the start.
-    pub fn finish(self, elapsed: Duration) -> Observed {
+    pub(crate) fn finish(self, elapsed: Duration) -> Observed {
         let _ = self.done.send(elapsed);
         self.handle.join().unwrap_or_default()
     }

@@ -11,13 +11,13 @@ const WAIT_SLICE: Duration = Duration::from_millis(50);
 
 /// Units per second over every thread that shares it.
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     interval: Duration,
     next: Mutex<Option<Instant>>,
 }
 
 impl RateLimit {
-    pub fn new(per_second: f64) -> RateLimit {
+    pub(crate) fn new(per_second: f64) -> RateLimit {
         RateLimit {
             interval: Duration::from_secs_f64(1.0 / per_second),
             next: Mutex::new(None),
@@ -26,7 +26,7 @@ impl RateLimit {
 
     /// Takes the next slot, `units` long, and sleeps until it starts; false when `stopping` said
     /// to give up first.
-    pub fn wait(&self, units: u32, stopping: impl Fn() -> bool) -> bool {
+    pub(crate) fn wait(&self, units: u32, stopping: impl Fn() -> bool) -> bool {
         let slot = {
             let mut next = self.next.lock();
             let now = Instant::now();

@@ -11,7 +11,7 @@ const PAUSE_SLICE: Duration = Duration::from_millis(50);
 
 /// How long and how often a failing operation is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt.
     pub max_retries: u32,
     /// Total time from the first failure after which no retry starts.
@@ -35,7 +35,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The pause before retry `attempt` (0-based): uniform in `[0, min(cap, base × 2^attempt)]`.
-    pub fn backoff(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
         let ceiling = self
             .base
             .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
@@ -46,7 +46,7 @@ impl RetryPolicy {
     /// Runs `operation` until it succeeds, fails permanently, or the budget is spent. Each retry is
     /// announced to `on_retry` with the error and the pause about to be taken. Once `give_up` is
     /// set the loop returns the last error instead of pausing or retrying again.
-    pub fn run<T>(
+    pub(crate) fn run<T>(
         &self,
         give_up: Option<&AtomicBool>,
         mut operation: impl FnMut() -> Result<T, Failure>,

@@ -10,11 +10,11 @@ use serde::{Serialize, Serializer};
 use crate::figures::per_second;
 
 /// The most samples a series keeps: an hour of one-second ticks.
-pub const MAX_SAMPLES: usize = 3600;
+pub(crate) const MAX_SAMPLES: usize = 3600;
 
 /// Rows loaded by the end of each kept interval.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Throughput {
+pub(crate) struct Throughput {
     /// (seconds since the start, rows loaded by then), in time order.
     samples: Vec<(f64, u64)>,
     /// Ticks seen.
@@ -25,7 +25,7 @@ pub struct Throughput {
 
 /// One kept interval, from the end of the one before (or the start) to `seconds`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
+pub(crate) struct Point {
     /// Seconds since the start at the end of the interval.
     pub seconds: f64,
     /// Rows loaded by then.
@@ -36,7 +36,7 @@ pub struct Point {
 
 impl Throughput {
     /// One reporter tick: `rows` were loaded `at` after the start.
-    pub fn tick(&mut self, at: Duration, rows: u64) {
+    pub(crate) fn tick(&mut self, at: Duration, rows: u64) {
         self.ticks += 1;
         if self.ticks % (1 << self.halvings) != 0 {
             return;
@@ -55,7 +55,7 @@ impl Throughput {
 
     /// The load's end: `rows` in all, `at` after the start. A sample less than half an interval
     /// earlier is merged into this one, so the last interval is no sliver with a noisy rate.
-    pub fn finish(&mut self, at: Duration, rows: u64) {
+    pub(crate) fn finish(&mut self, at: Duration, rows: u64) {
         let at = at.as_secs_f64();
         if let Some(&(last, _)) = self.samples.last() {
             let before = match self.samples.len() {
@@ -69,12 +69,12 @@ impl Throughput {
         self.samples.push((at, rows));
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.samples.is_empty()
     }
 
     /// The kept intervals, with their rates.
-    pub fn points(&self) -> impl Iterator<Item = Point> + '_ {
+    pub(crate) fn points(&self) -> impl Iterator<Item = Point> + '_ {
         let mut previous = (0.0, 0);
         self.samples.iter().map(move |&(seconds, rows)| {
             let rows_per_s = per_second(rows.saturating_sub(previous.1), seconds - previous.0);

@@ -9,7 +9,7 @@
 mod readings;
 mod shard;
 
-pub use readings::{Reading, ReadingsBatch, LOCATIONS, READINGS_SCHEMA, STATUSES};
+pub use readings::{ReadingsBatch, READINGS_SCHEMA};
 pub use shard::Shard;
 
 use std::ops::Range;
@@ -28,7 +28,7 @@ use crate::sink::stream::OutputFormat;
 
 /// Settings of `loader gen`.
 #[derive(Debug, Clone)]
-pub struct GenConfig {
+pub(crate) struct GenConfig {
     pub load: LoadConfig,
     pub rows: Option<u64>,
     pub duration: Option<Duration>,
@@ -41,13 +41,13 @@ pub struct GenConfig {
 
 impl GenConfig {
     /// The rows this process loads: its shard's part of `--rows`, or unbounded.
-    pub fn rows_in_shard(&self) -> Option<u64> {
+    pub(crate) fn rows_in_shard(&self) -> Option<u64> {
         self.rows.map(|rows| self.shard.rows_of(rows))
     }
 }
 
 /// Runs `loader gen` and returns the exit code.
-pub fn run(config: &GenConfig, signal: &Arc<StopSignal>) -> u8 {
+pub(crate) fn run(config: &GenConfig, signal: &Arc<StopSignal>) -> u8 {
     let rows = config.rows_in_shard();
     let mut sources = GenPlan {
         rows_in_shard: rows,
@@ -90,7 +90,7 @@ pub fn run(config: &GenConfig, signal: &Arc<StopSignal>) -> u8 {
 /// Hands out disjoint batches of ids: this shard's ids, in batch-sized blocks, to whichever worker
 /// asks next.
 #[derive(Debug)]
-pub struct IdPlan {
+pub(crate) struct IdPlan {
     /// Ids this process loads, or `None` to run until stopped.
     rows_in_shard: Option<u64>,
     batch: u64,
@@ -100,13 +100,13 @@ pub struct IdPlan {
 
 /// One claimed batch: its sequence number and the shard-local positions it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
+pub(crate) struct Claim {
     pub seq: u64,
     pub local: Range<u64>,
 }
 
 impl IdPlan {
-    pub fn new(rows_in_shard: Option<u64>, batch: u64, shard: Shard) -> IdPlan {
+    pub(crate) fn new(rows_in_shard: Option<u64>, batch: u64, shard: Shard) -> IdPlan {
         IdPlan {
             rows_in_shard,
             batch,
@@ -116,7 +116,7 @@ impl IdPlan {
     }
 
     /// Claims the next batch, or `None` when every id of the shard is handed out.
-    pub fn claim(&self) -> Option<Claim> {
+    pub(crate) fn claim(&self) -> Option<Claim> {
         let seq = self.next_block.fetch_add(1, Ordering::Relaxed);
         let start = seq.checked_mul(self.batch)?;
         let end = start.saturating_add(self.batch);
@@ -132,14 +132,14 @@ impl IdPlan {
     }
 
     /// The shard this plan covers.
-    pub fn shard(&self) -> Shard {
+    pub(crate) fn shard(&self) -> Shard {
         self.shard
     }
 }
 
 /// Builds one [`GenSource`] per worker, all drawing from one [`IdPlan`] under one rate limit.
 #[derive(Debug)]
-pub struct GenSourceFactory {
+pub(crate) struct GenSourceFactory {
     plan: IdPlan,
     seed: u64,
     batch: usize,
@@ -161,7 +161,7 @@ impl SourceFactory for GenSourceFactory {
 
 /// Gen mode's [`SourcePlan`]: the generator needs nothing from the target.
 #[derive(Debug)]
-pub struct GenPlan {
+pub(crate) struct GenPlan {
     pub rows_in_shard: Option<u64>,
     pub batch: usize,
     pub shard: Shard,

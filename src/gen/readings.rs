@@ -23,10 +23,10 @@ pub const READINGS_SCHEMA: Schema = Schema {
     ]),
 };
 
-pub const LOCATIONS: [&str; 8] = [
+pub(crate) const LOCATIONS: [&str; 8] = [
     "berlin", "vienna", "zurich", "paris", "madrid", "rome", "oslo", "lisbon",
 ];
-pub const STATUSES: [&str; 3] = ["ok", "warn", "fail"];
+pub(crate) const STATUSES: [&str; 3] = ["ok", "warn", "fail"];
 
 /// 2026-01-01T00:00:00Z in microseconds since the Unix epoch.
 const START_MICROS: i64 = 1_767_225_600_000_000;

@@ -12,7 +12,7 @@ use crate::reject::{Reject, RowOrigin};
 use crate::rows::{Batch, Column, DocumentRecord, RowFormat, Schema, SqlType, Unencodable};
 
 /// The columns of ingest rows; `embedding` only when chunks are embedded.
-pub fn schema(embedded: bool) -> Schema {
+pub(crate) fn schema(embedded: bool) -> Schema {
     let mut columns = vec![
         Column::fixed("doc_id", SqlType::Text),
         Column::fixed("chunk_index", SqlType::Int4),
@@ -29,7 +29,7 @@ pub fn schema(embedded: bool) -> Schema {
 
 /// Whole documents cut into chunks: one row per chunk.
 #[derive(Default, Clone)]
-pub struct ChunkBatch {
+pub(crate) struct ChunkBatch {
     pub seq: u64,
     documents: Vec<ChunkedDocument>,
     /// Row → (document, chunk).
@@ -41,7 +41,7 @@ pub struct ChunkBatch {
 }
 
 impl ChunkBatch {
-    pub fn new(seq: u64, embedded: bool) -> ChunkBatch {
+    pub(crate) fn new(seq: u64, embedded: bool) -> ChunkBatch {
         ChunkBatch {
             seq,
             embedded,
@@ -50,7 +50,7 @@ impl ChunkBatch {
     }
 
     /// Adds a document and all its chunks.
-    pub fn push(&mut self, document: ChunkedDocument) {
+    pub(crate) fn push(&mut self, document: ChunkedDocument) {
         let index = self.documents.len() as u32;
         self.rows
             .extend((0..document.chunks.len() as u32).map(|chunk| (index, chunk)));
@@ -63,7 +63,7 @@ impl ChunkBatch {
     }
 
     /// Documents in the batch, loaded or rejected.
-    pub fn document_count(&self) -> usize {
+    pub(crate) fn document_count(&self) -> usize {
         self.documents.len() + self.rejected.len()
     }
 

@@ -11,11 +11,11 @@ use crate::run::{Documents, LoadConfig};
 use crate::target::Target;
 
 /// The table ingest loads into when `--table` is not given.
-pub const DEFAULT_TABLE: &str = "chunks";
+pub(crate) const DEFAULT_TABLE: &str = "chunks";
 
 /// Where the documents are listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DocumentList {
+pub(crate) enum DocumentList {
     /// A file (or stdin) of URLs, one per line.
     Urls(Input),
     /// A listing endpoint, page after page.
@@ -30,7 +30,7 @@ pub enum DocumentList {
 
 /// Which fields of a document to take, as JSON pointers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fields {
+pub(crate) struct Fields {
     pub id: String,
     pub text: String,
     pub meta: Vec<String>,
@@ -38,7 +38,7 @@ pub struct Fields {
 
 /// The optional embedding stage.
 #[derive(Clone)]
-pub struct EmbedConfig {
+pub(crate) struct EmbedConfig {
     pub url: String,
     pub model: String,
     /// Chunks per request.
@@ -62,7 +62,7 @@ impl std::fmt::Debug for EmbedConfig {
 
 /// Settings of `loader ingest`.
 #[derive(Debug, Clone)]
-pub struct IngestConfig {
+pub(crate) struct IngestConfig {
     pub load: LoadConfig,
     pub list: DocumentList,
     pub fields: Fields,
@@ -83,7 +83,7 @@ pub struct IngestConfig {
 
 impl IngestConfig {
     /// Whether the target keeps a record of the loaded documents (so a rerun skips them).
-    pub fn records_documents(&self) -> bool {
+    pub(crate) fn records_documents(&self) -> bool {
         matches!(
             self.load.target,
             Target::Postgres(_) | Target::Local | Target::Http(_)

@@ -32,13 +32,13 @@ struct Embedding {
 }
 
 /// One embedding thread's client.
-pub struct Embedder {
+pub(crate) struct Embedder {
     agent: Agent,
     config: EmbedConfig,
 }
 
 impl Embedder {
-    pub fn new(
+    pub(crate) fn new(
         config: &EmbedConfig,
         connect_timeout: std::time::Duration,
         timeout: std::time::Duration,
@@ -106,7 +106,7 @@ impl Embedder {
 impl Pipeline {
     /// An embedding thread: takes the documents waiting (at least one, more while they hold
     /// fewer than `--embed-batch` chunks), embeds their chunks, and passes them on.
-    pub fn embed_documents(
+    pub(crate) fn embed_documents(
         &self,
         embedder: &Embedder,
         chunked: &Receiver<Item<ChunkedDocument>>,

@@ -31,27 +31,27 @@ const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
 const CONNECTION_BUFFER_BYTES: usize = 32 * 1024;
 
 /// A document to fetch, or one a listing page gave whole.
-pub enum Listed {
+pub(crate) enum Listed {
     Url(String),
     Inline { source: String, document: Value },
 }
 
 /// A listed document and its place in the list.
-pub struct Job {
+pub(crate) struct Job {
     pub ordinal: u64,
     pub listed: Listed,
 }
 
 /// One thread's HTTP client: its agent is made for the host of the first URL it fetches (looked
 /// up once; other hosts go through ureq's resolver).
-pub struct Fetcher {
+pub(crate) struct Fetcher {
     agent: Option<Agent>,
     connect_timeout: Duration,
     timeout: Duration,
 }
 
 impl Fetcher {
-    pub fn new(connect_timeout: Duration, timeout: Duration) -> Fetcher {
+    pub(crate) fn new(connect_timeout: Duration, timeout: Duration) -> Fetcher {
         Fetcher {
             agent: None,
             connect_timeout,
@@ -80,7 +80,7 @@ impl Fetcher {
 
     /// One GET of `url`: its body on a 2xx answer; a transient error for 408, 429 and 5xx (held
     /// back by a `Retry-After`), a permanent one for the other statuses.
-    pub fn get(&mut self, url: &str) -> Result<Vec<u8>, Failure> {
+    pub(crate) fn get(&mut self, url: &str) -> Result<Vec<u8>, Failure> {
         let agent = self.agent(url)?;
         let response = agent
             .get(url)
@@ -133,7 +133,7 @@ impl Pipeline {
 
     /// The lister: sends every listed document (up to `--limit`) to the fetchers, skipping the
     /// URLs an earlier run loaded. A listing page that cannot be read stops the load.
-    pub fn list(
+    pub(crate) fn list(
         &self,
         list: &DocumentList,
         limit: Option<u64>,
@@ -175,7 +175,7 @@ impl Pipeline {
 
     /// A fetcher thread: fetches the listed documents and takes their fields out, until the
     /// list ends or the load stops.
-    pub fn fetch_documents(
+    pub(crate) fn fetch_documents(
         &self,
         fields: &Fields,
         jobs: &Receiver<Job>,
@@ -334,7 +334,7 @@ impl Lister<'_> {
 /// The error a non-2xx answer means for a source request (a document, a page, an embedding):
 /// the statuses [`is_retryable_status`] names are worth retrying (after the answer's
 /// `Retry-After`, when it named one); the other statuses are not.
-pub fn status_error(answer: &Answer, message: String) -> Failure {
+pub(crate) fn status_error(answer: &Answer, message: String) -> Failure {
     match (is_retryable_status(answer.status), answer.retry_after) {
         (true, Some(after)) => Failure::RetryAfter {
             kind: "throttled",
@@ -353,7 +353,7 @@ pub fn status_error(answer: &Answer, message: String) -> Failure {
 }
 
 /// A rejected document, for the reject file.
-pub fn document_reject(source: &str, kind: &'static str, error: String) -> Reject {
+pub(crate) fn document_reject(source: &str, kind: &'static str, error: String) -> Reject {
     Reject {
         origin: RowOrigin {
             source: source.to_string(),

@@ -26,10 +26,10 @@ mod embed;
 mod fetch;
 mod state;
 
-pub use batch::{schema, ChunkBatch};
+pub(crate) use batch::{schema, ChunkBatch};
 pub use chunk::{ChunkBy, Chunker};
-pub use config::{DocumentList, EmbedConfig, Fields, IngestConfig, DEFAULT_TABLE};
-pub use state::StateFile;
+pub(crate) use config::{DocumentList, EmbedConfig, Fields, IngestConfig, DEFAULT_TABLE};
+pub(crate) use state::StateFile;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,7 +58,7 @@ use embed::Embedder;
 use fetch::Job;
 
 /// Runs `loader ingest` and returns the exit code.
-pub fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
+pub(crate) fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
     let settings = settings(&config);
     let load_config = config.load.clone();
     let documents = if config.records_documents() {
@@ -141,11 +141,11 @@ fn settings(config: &IngestConfig) -> Map<String, serde_json::Value> {
 }
 
 /// A document, or the reason it was rejected.
-pub type Item<T> = Result<T, Reject>;
+pub(crate) type Item<T> = Result<T, Reject>;
 
 /// A fetched document's fields.
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(crate) struct Document {
     /// Its position in the list.
     pub ordinal: u64,
     pub id: String,
@@ -158,7 +158,7 @@ pub struct Document {
 
 /// A document cut into chunks (byte ranges of its text), and their vectors when embedded.
 #[derive(Debug, Clone)]
-pub struct ChunkedDocument {
+pub(crate) struct ChunkedDocument {
     pub document: Document,
     pub chunks: Vec<Range<usize>>,
     /// Every chunk's vector, one after the other (all of one length).
@@ -175,7 +175,7 @@ impl ChunkedDocument {
 
 /// The stages' counts, shared by their threads; the progress line and the report read them.
 #[derive(Debug, Default)]
-pub struct IngestCounters {
+pub(crate) struct IngestCounters {
     pub listed: AtomicU64,
     /// Listed documents an earlier run loaded (by URL or by id).
     pub skipped: AtomicU64,
@@ -201,7 +201,7 @@ pub struct IngestCounters {
 
 /// What every stage thread shares: the limits, the stop signal, the counts and the first
 /// failure.
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     rate: Option<RateLimit>,
     retry: RetryPolicy,
     fetch_timeout: Duration,
@@ -231,7 +231,7 @@ const RECEIVE_POLL: Duration = Duration::from_millis(100);
 const STAGE_STACK_BYTES: usize = 256 * 1024;
 
 /// Ingest's [`SourcePlan`]: starts the stage threads once the target is ready.
-pub struct IngestPlan {
+pub(crate) struct IngestPlan {
     config: IngestConfig,
     signal: Arc<StopSignal>,
     counters: Arc<IngestCounters>,
@@ -239,7 +239,7 @@ pub struct IngestPlan {
 
 impl IngestPlan {
     /// The stages will count into `counters` (which an [`IngestStages`] shows).
-    pub fn new(
+    pub(crate) fn new(
         config: IngestConfig,
         signal: Arc<StopSignal>,
         counters: Arc<IngestCounters>,
@@ -592,7 +592,7 @@ impl Source for IngestSource<'_> {
 }
 
 /// The stages' live status and final figures.
-pub struct IngestStages {
+pub(crate) struct IngestStages {
     counters: Arc<IngestCounters>,
     rate: Option<f64>,
     /// The request count at the last status, for the current request rate.
@@ -601,7 +601,7 @@ pub struct IngestStages {
 
 impl IngestStages {
     /// Shows `counters`; `rate` is the `--rate` limit, for the report.
-    pub fn new(counters: Arc<IngestCounters>, rate: Option<f64>) -> IngestStages {
+    pub(crate) fn new(counters: Arc<IngestCounters>, rate: Option<f64>) -> IngestStages {
         IngestStages {
             counters,
             rate,

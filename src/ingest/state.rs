@@ -16,7 +16,7 @@ use crate::rows::DocumentRecord;
 
 /// The open state file, appended to by every worker.
 #[derive(Debug)]
-pub struct StateFile {
+pub(crate) struct StateFile {
     path: PathBuf,
     file: Mutex<File>,
 }
@@ -25,7 +25,7 @@ impl StateFile {
     /// Opens (or creates, mode 0600) the state file and reads the documents it records; with
     /// `forget` (`--no-resume`) it is emptied instead. A torn last line (a crash mid-append) is
     /// ignored; any other unreadable line is an error.
-    pub fn open(path: &Path, forget: bool) -> Result<(StateFile, LoadedDocuments), String> {
+    pub(crate) fn open(path: &Path, forget: bool) -> Result<(StateFile, LoadedDocuments), String> {
         let failed =
             |err: io::Error| format!("cannot use the state file {}: {err}", path.display());
         let mut loaded = LoadedDocuments::default();
@@ -76,7 +76,7 @@ impl StateFile {
     }
 
     /// Appends the documents of an acknowledged batch, in one write.
-    pub fn record(&self, documents: &[DocumentRecord]) -> Result<(), String> {
+    pub(crate) fn record(&self, documents: &[DocumentRecord]) -> Result<(), String> {
         if documents.is_empty() {
             return Ok(());
         }
@@ -111,7 +111,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.ndjson");
         let (state, loaded) = StateFile::open(&path, false).unwrap();
-        assert!(loaded.is_empty());
+        assert_eq!(loaded.len(), 0);
         state.record(&[record("a"), record("b")]).unwrap();
         drop(state);
         let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -135,7 +135,7 @@ mod tests {
         assert_eq!(loaded.len(), 3);
         assert!(loaded.has_id("d"));
         let (_, loaded) = StateFile::open(&path, true).unwrap();
-        assert!(loaded.is_empty());
+        assert_eq!(loaded.len(), 0);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
     }
 

@@ -136,7 +136,7 @@ impl LocalPostgres {
     }
 
     /// The connection settings, as a target.
-    pub fn target(&self) -> PgTarget {
+    pub(crate) fn target(&self) -> PgTarget {
         let mut config = postgres::Config::new();
         config
             .host("127.0.0.1")
@@ -158,7 +158,7 @@ impl LocalPostgres {
     }
 
     /// The command that stops the cluster, for people.
-    pub fn stop_command(&self) -> String {
+    pub(crate) fn stop_command(&self) -> String {
         let pg_ctl = self.bindir.join("pg_ctl");
         let command = format!("{} -D {} stop", pg_ctl.display(), self.data_dir().display());
         if self.as_postgres_user {
@@ -188,7 +188,7 @@ impl LocalPostgres {
     }
 
     /// Leaves the server running and its directory in place; returns the directory.
-    pub fn keep(mut self) -> PathBuf {
+    pub(crate) fn keep(mut self) -> PathBuf {
         self.dir.take().map(TempDir::keep).unwrap_or_default()
     }
 
@@ -305,7 +305,7 @@ impl Drop for LocalPostgres {
 
 /// The directory of `initdb`, `pg_ctl` and `postgres`: `pg_config --bindir` when it has them,
 /// else the newest /usr/lib/postgresql/*/bin.
-pub fn find_bindir() -> Option<PathBuf> {
+pub(crate) fn find_bindir() -> Option<PathBuf> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")

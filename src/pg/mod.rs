@@ -5,9 +5,9 @@
 
 pub mod local;
 mod target;
-pub mod tls;
+pub(crate) mod tls;
 
-pub use target::PgTarget;
+pub(crate) use target::PgTarget;
 
 use std::io;
 use std::net::ToSocketAddrs;
@@ -24,7 +24,7 @@ use crate::sql::{quote_ident, TableName};
 /// How rows are written to PostgreSQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Method {
+pub(crate) enum Method {
     /// COPY … FROM STDIN (FORMAT binary), encoded straight into a reused buffer.
     CopyBinary,
     /// COPY … FROM STDIN in PostgreSQL's text format.
@@ -34,21 +34,21 @@ pub enum Method {
 }
 
 /// The ledger table: one row per committed batch, written in the batch's own transaction.
-pub const LEDGER_TABLE: &str = "loader_ledger";
+pub(crate) const LEDGER_TABLE: &str = "loader_ledger";
 /// The ledger's primary key (run, table, source, batch): a second commit of one batch violates it.
-pub const LEDGER_KEY: &str = "loader_ledger_key";
+pub(crate) const LEDGER_KEY: &str = "loader_ledger_key";
 /// The documents ledger (ingest mode): one row per document loaded whole, written in the
 /// transaction of the batch that holds its chunks.
-pub const DOCUMENTS_TABLE: &str = "loader_documents";
+pub(crate) const DOCUMENTS_TABLE: &str = "loader_documents";
 /// Its primary key (table, document id): a document is loaded into a table once.
-pub const DOCUMENTS_KEY: &str = "loader_documents_key";
+pub(crate) const DOCUMENTS_KEY: &str = "loader_documents_key";
 
 /// Resolves every TCP host name once, so that workers connect by address and no resolver thread
 /// is started per connection; sets the connect timeout, TCP keepalives (a dead server or a
 /// half-open connection is noticed within about 25 s instead of hanging a worker) and a TCP user
 /// timeout (data the server has not acknowledged for 30 s breaks the connection, where the
 /// kernel's retransmissions would go on for about 15 minutes).
-pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget, Failure> {
+pub(crate) fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget, Failure> {
     let mut resolved = target.clone();
     let config = resolved.config_mut();
     config
@@ -87,7 +87,7 @@ pub fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<PgTarget,
 }
 
 /// Opens one connection, with TLS as the target's sslmode says.
-pub fn connect(target: &PgTarget) -> Result<Client, Failure> {
+pub(crate) fn connect(target: &PgTarget) -> Result<Client, Failure> {
     target
         .tls()
         .connect(target.config())
@@ -157,7 +157,11 @@ fn check_connection_room(
 }
 
 /// Decides whether a driver error is worth retrying, and words it with the cause and the fix.
-pub fn classify(err: &postgres::Error, target: &PgTarget, table: Option<&TableName>) -> Failure {
+pub(crate) fn classify(
+    err: &postgres::Error,
+    target: &PgTarget,
+    table: Option<&TableName>,
+) -> Failure {
     let transient = |kind, message: String| Failure::Transient { kind, message };
     let permanent = |kind, message: String| Failure::Permanent { kind, message };
     let Some(db) = err.as_db_error() else {
@@ -237,7 +241,7 @@ fn with_causes(err: &dyn std::error::Error) -> String {
 /// Checks that the server has a connection for each of `workers`, creates, checks and truncates
 /// the target table and creates the ledger, on one connection, before any worker starts. Returns
 /// the columns to load, typed as the table has them.
-pub fn prepare(
+pub(crate) fn prepare(
     target: &PgTarget,
     workers: usize,
     table: &TableName,
@@ -314,7 +318,7 @@ pub fn prepare(
 }
 
 /// The batches run `run_id` committed from `source` into `table`, by the ledger.
-pub fn committed(
+pub(crate) fn committed(
     target: &PgTarget,
     table: &TableName,
     run_id: &str,
@@ -347,7 +351,7 @@ pub fn committed(
 
 /// Creates the documents ledger (ingest mode) and returns the documents earlier runs loaded
 /// into `table`; with `forget` (`--no-resume`, `--truncate`) it deletes their records instead.
-pub fn prepare_documents(
+pub(crate) fn prepare_documents(
     target: &PgTarget,
     table: &TableName,
     forget: bool,
@@ -389,12 +393,12 @@ pub fn prepare_documents(
 }
 
 /// The documents ledger sits beside the target table, in the same schema.
-pub fn documents_table(table: &TableName) -> TableName {
+pub(crate) fn documents_table(table: &TableName) -> TableName {
     beside(table, DOCUMENTS_TABLE)
 }
 
 /// The ledger sits beside the target table, in the same schema.
-pub fn ledger_table(table: &TableName) -> TableName {
+pub(crate) fn ledger_table(table: &TableName) -> TableName {
     beside(table, LEDGER_TABLE)
 }
 

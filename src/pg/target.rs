@@ -13,7 +13,7 @@ use crate::usage::{ConfigError, EnvLookup};
 
 /// A PostgreSQL connection configuration with a display form that never shows the password.
 #[derive(Clone)]
-pub struct PgTarget {
+pub(crate) struct PgTarget {
     /// Boxed: the driver's config is large and targets are moved around by value.
     config: Box<postgres::Config>,
     /// Its `ssl_mode` is always `tls.driver_mode()`.
@@ -50,7 +50,7 @@ impl PgTarget {
     /// Parses a `postgres://` URL or a key=value DSN, then fills what it leaves out from the
     /// libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGSSLMODE,
     /// PGSSLROOTCERT) as libpq would, and builds its TLS settings.
-    pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<PgTarget, ConfigError> {
+    pub(crate) fn parse(text: &str, env: EnvLookup<'_>) -> Result<PgTarget, ConfigError> {
         let invalid = |reason: String| ConfigError::Target {
             target: redact(text),
             reason,
@@ -119,7 +119,7 @@ impl PgTarget {
     }
 
     /// Wraps a configuration built in code (the local cluster's), without TLS.
-    pub fn from_config(config: postgres::Config) -> PgTarget {
+    pub(crate) fn from_config(config: postgres::Config) -> PgTarget {
         PgTarget::new(config, PgTls::disabled())
     }
 
@@ -132,28 +132,28 @@ impl PgTarget {
     }
 
     /// The connection settings, password included: hand them to the driver, never print them.
-    pub fn config(&self) -> &postgres::Config {
+    pub(crate) fn config(&self) -> &postgres::Config {
         &self.config
     }
 
     /// The connection settings, for filling in resolved addresses and timeouts.
-    pub fn config_mut(&mut self) -> &mut postgres::Config {
+    pub(crate) fn config_mut(&mut self) -> &mut postgres::Config {
         &mut self.config
     }
 
     /// How connections use TLS.
-    pub fn tls(&self) -> &PgTls {
+    pub(crate) fn tls(&self) -> &PgTls {
         &self.tls
     }
 
     /// The user name the connection authenticates as.
-    pub fn user(&self) -> &str {
+    pub(crate) fn user(&self) -> &str {
         self.config.get_user().unwrap_or("postgres")
     }
 
     /// One target per host it names, in order, each with that host's port (and address, once
     /// resolved) and every other setting of this one.
-    pub fn split_hosts(&self) -> Vec<PgTarget> {
+    pub(crate) fn split_hosts(&self) -> Vec<PgTarget> {
         let config = &self.config;
         let (hosts, ports, addresses) = (
             config.get_hosts(),
@@ -213,7 +213,7 @@ impl PgTarget {
 
     /// `host:port` of host `i` (`[socket dir]:port` for a Unix socket): a host's name in
     /// messages and the report.
-    pub fn host_name(&self, i: usize) -> String {
+    pub(crate) fn host_name(&self, i: usize) -> String {
         let config = &self.config;
         let ports = config.get_ports();
         let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);

@@ -31,7 +31,7 @@ use super::PgTarget;
 
 /// libpq's `sslmode` (all but `allow`, which the driver cannot do).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SslMode {
+pub(crate) enum SslMode {
     Disable,
     #[default]
     Prefer,
@@ -50,14 +50,14 @@ impl SslMode {
     ];
 
     /// The accepted values, for messages.
-    pub const ACCEPTED: &'static str = "disable, prefer, require, verify-ca or verify-full";
+    pub(crate) const ACCEPTED: &'static str = "disable, prefer, require, verify-ca or verify-full";
 
     /// The mode `text` names, as libpq spells it.
-    pub fn parse(text: &str) -> Option<SslMode> {
+    pub(crate) fn parse(text: &str) -> Option<SslMode> {
         SslMode::ALL.into_iter().find(|mode| mode.as_str() == text)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
             SslMode::Prefer => "prefer",
@@ -77,7 +77,7 @@ impl fmt::Display for SslMode {
 /// How one target uses TLS: its mode, its root certificate file, and (unless disabled) the
 /// connector built from them once, which every connection clones (an `Arc` inside).
 #[derive(Clone)]
-pub struct PgTls {
+pub(crate) struct PgTls {
     mode: SslMode,
     root_cert: Option<PathBuf>,
     connector: Option<MakeRustlsConnect>,
@@ -86,7 +86,7 @@ pub struct PgTls {
 impl PgTls {
     /// Reads `root_cert` (when the mode uses it) and builds the connector; the error is one line
     /// naming the file.
-    pub fn new(mode: SslMode, root_cert: Option<PathBuf>) -> Result<PgTls, String> {
+    pub(crate) fn new(mode: SslMode, root_cert: Option<PathBuf>) -> Result<PgTls, String> {
         let connector = match mode {
             SslMode::Disable => None,
             _ => Some(MakeRustlsConnect::new(client_config(
@@ -102,7 +102,7 @@ impl PgTls {
     }
 
     /// Plain TCP: the throwaway local cluster, which serves no TLS.
-    pub fn disabled() -> PgTls {
+    pub(crate) fn disabled() -> PgTls {
         PgTls {
             mode: SslMode::Disable,
             root_cert: None,
@@ -110,13 +110,13 @@ impl PgTls {
         }
     }
 
-    pub fn mode(&self) -> SslMode {
+    pub(crate) fn mode(&self) -> SslMode {
         self.mode
     }
 
     /// What the driver itself decides: whether to ask for TLS, and whether a server that says no
     /// is refused. The certificate checks of the stricter modes are the connector's.
-    pub fn driver_mode(&self) -> postgres::config::SslMode {
+    pub(crate) fn driver_mode(&self) -> postgres::config::SslMode {
         match self.mode {
             SslMode::Disable => postgres::config::SslMode::Disable,
             SslMode::Prefer => postgres::config::SslMode::Prefer,
@@ -127,7 +127,7 @@ impl PgTls {
     }
 
     /// Opens one connection with `config`, whose `ssl_mode` is [`PgTls::driver_mode`].
-    pub fn connect(&self, config: &postgres::Config) -> Result<Client, postgres::Error> {
+    pub(crate) fn connect(&self, config: &postgres::Config) -> Result<Client, postgres::Error> {
         match &self.connector {
             Some(connector) => config.connect(connector.clone()),
             None => config.connect(NoTls),

@@ -13,7 +13,7 @@ use crate::http_client::{agent_config, ResolvedHost};
 
 /// The request every user sends, validated once.
 #[derive(Debug)]
-pub struct RequestTemplate {
+pub(crate) struct RequestTemplate {
     pub method: Method,
     pub uri: Uri,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -22,7 +22,7 @@ pub struct RequestTemplate {
 
 /// How a user's agent connects.
 #[derive(Debug, Clone)]
-pub struct AgentOptions {
+pub(crate) struct AgentOptions {
     /// The URL's host, resolved once.
     pub host: ResolvedHost,
     pub connect_timeout: Duration,
@@ -33,7 +33,7 @@ pub struct AgentOptions {
 
 /// The timings of one answered request, each from the moment the request was sent.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     pub status: u16,
     pub headers: Duration,
     /// The first body byte, or the end of the answer when it has no body.
@@ -46,14 +46,14 @@ pub struct Exchange {
 
 /// A request that got no complete answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FailedExchange {
+pub(crate) struct FailedExchange {
     /// `timeout`, `refused`, `reset`, `connect`, `dns`, `tls`, `protocol` or `io`.
     pub kind: &'static str,
     pub message: String,
 }
 
 /// One user: an agent whose single connection is kept alive between requests.
-pub struct User<'a> {
+pub(crate) struct User<'a> {
     agent: Agent,
     template: &'a RequestTemplate,
     buffer: Vec<u8>,
@@ -66,7 +66,7 @@ const CONNECTION_BUFFER_BYTES: usize = 32 * 1024;
 const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 impl<'a> User<'a> {
-    pub fn new(template: &'a RequestTemplate, options: &AgentOptions) -> User<'a> {
+    pub(crate) fn new(template: &'a RequestTemplate, options: &AgentOptions) -> User<'a> {
         let config = agent_config(options.connect_timeout, options.timeout)
             // A probe measures the URL it was given, not where it redirects to.
             .max_redirects(0)
@@ -89,7 +89,7 @@ impl<'a> User<'a> {
     /// Sends the request once and reads the answer to its end. `on_first_byte` runs exactly
     /// once: when the first body byte arrives, when the answer ends without a body, or when the
     /// exchange fails.
-    pub fn exchange(
+    pub(crate) fn exchange(
         &mut self,
         on_first_byte: &mut dyn FnMut(),
     ) -> Result<Exchange, FailedExchange> {

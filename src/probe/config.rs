@@ -7,11 +7,11 @@ use std::time::Duration;
 use super::client::{AgentOptions, RequestTemplate};
 
 /// The most users one round may have: one OS thread each.
-pub const MAX_USERS: usize = 10_000;
+pub(crate) const MAX_USERS: usize = 10_000;
 
 /// How a round ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// After this many requests over all users.
     Requests(u64),
     /// After this long.
@@ -20,7 +20,7 @@ pub enum Stop {
 
 /// Settings of `loader probe`.
 #[derive(Debug)]
-pub struct ProbeConfig {
+pub(crate) struct ProbeConfig {
     pub request: RequestTemplate,
     /// The URL as reports show it, any password replaced.
     pub url: String,
@@ -38,7 +38,7 @@ pub struct ProbeConfig {
 }
 
 /// `[1, 10, 20]` → `1,10,20`.
-pub fn join(counts: &[usize]) -> String {
+pub(crate) fn join(counts: &[usize]) -> String {
     counts
         .iter()
         .map(usize::to_string)

@@ -15,9 +15,9 @@ mod verdict;
 use crate::engine::StopSignal;
 use crate::report::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_REJECTS};
 
-pub use client::{AgentOptions, RequestTemplate};
-pub use config::{join, ProbeConfig, Stop, MAX_USERS};
-pub use verdict::{Baseline, Kind};
+pub(crate) use client::{AgentOptions, RequestTemplate};
+pub(crate) use config::{join, ProbeConfig, Stop, MAX_USERS};
+pub(crate) use verdict::Kind;
 
 use report::{ProbeReport, RoundReport};
 use round::{Progress, RoundPlan};
@@ -26,7 +26,7 @@ use round::{Progress, RoundPlan};
 /// found the server serializing requests, 1 when some failed or one did, 3 when
 /// user threads could not be started or failed (the rounds before are still reported) or the
 /// report could not be written, 130 when interrupted.
-pub fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
+pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
     let mut probe = ProbeReport::new(config);
     if !config.quiet {
         eprintln!("{}", probe.headline());

@@ -18,7 +18,7 @@ use crate::stats::LatencySummary;
 
 /// The whole probe, as `--report` writes it.
 #[derive(Debug, Serialize)]
-pub struct ProbeReport {
+pub(crate) struct ProbeReport {
     pub mode: &'static str,
     /// The URL, any password replaced.
     pub url: String,
@@ -35,7 +35,7 @@ pub struct ProbeReport {
 
 /// The probe's settings. Header values are left out: they often carry credentials.
 #[derive(Debug, Serialize)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub method: String,
     pub users: Vec<usize>,
     pub requests: Option<u64>,
@@ -50,7 +50,7 @@ pub struct Settings {
 
 /// One round's figures.
 #[derive(Debug, Serialize)]
-pub struct RoundReport {
+pub(crate) struct RoundReport {
     pub users: usize,
     /// `closed` (back to back) or `open` (planned start times at `offered_rate`).
     pub model: &'static str,
@@ -90,7 +90,7 @@ pub struct RoundReport {
 
 /// Percentiles of each timing, in ms. In the open model they count from the planned start.
 #[derive(Debug, Serialize)]
-pub struct Timings {
+pub(crate) struct Timings {
     pub headers: LatencySummary,
     pub first_byte: LatencySummary,
     pub total: LatencySummary,
@@ -101,7 +101,7 @@ pub struct Timings {
 }
 
 impl RoundReport {
-    pub fn new(round: &Round, baseline: Option<&Baseline>) -> RoundReport {
+    pub(crate) fn new(round: &Round, baseline: Option<&Baseline>) -> RoundReport {
         let tally = &round.tally;
         let elapsed_s = round.elapsed.as_secs_f64();
         let per_second = |value: u64| {
@@ -169,7 +169,7 @@ impl RoundReport {
     }
 
     /// The lone user's medians, when it got any answer.
-    pub fn baseline_of(round: &Round) -> Option<Baseline> {
+    pub(crate) fn baseline_of(round: &Round) -> Option<Baseline> {
         let tally = &round.tally;
         (tally.answered > 0).then(|| Baseline {
             requests: tally.answered,
@@ -179,7 +179,7 @@ impl RoundReport {
     }
 
     /// A few aligned lines about the round.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut out = String::new();
         let statuses: Vec<String> = self
             .status_codes
@@ -265,7 +265,7 @@ fn ms(value: f64) -> String {
 }
 
 impl ProbeReport {
-    pub fn new(config: &ProbeConfig) -> ProbeReport {
+    pub(crate) fn new(config: &ProbeConfig) -> ProbeReport {
         let (requests, duration_s) = match config.stop {
             Stop::Requests(requests) => (Some(requests), None),
             Stop::Duration(duration) => (None, Some(duration.as_secs_f64())),
@@ -299,7 +299,7 @@ impl ProbeReport {
     }
 
     /// The line printed before the first round.
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         let settings = &self.settings;
         let length = match (settings.requests, settings.duration_s) {
             (Some(requests), _) => format!("{} requests per round", count(requests)),
@@ -319,7 +319,7 @@ impl ProbeReport {
     }
 
     /// Settles the overall verdict and measures the process's cost.
-    pub fn finish(&mut self, baseline: Option<Baseline>, interrupted: bool) {
+    pub(crate) fn finish(&mut self, baseline: Option<Baseline>, interrupted: bool) {
         self.baseline = baseline;
         self.interrupted = interrupted;
         let verdicts = self.rounds.iter().filter_map(|round| round.verdict.verdict);
@@ -335,7 +335,7 @@ impl ProbeReport {
     }
 
     /// Requests were sent, and every planned one was answered with a status below 400.
-    pub fn all_succeeded(&self) -> bool {
+    pub(crate) fn all_succeeded(&self) -> bool {
         !self.rounds.is_empty()
             && self
                 .rounds
@@ -344,7 +344,7 @@ impl ProbeReport {
     }
 
     /// The closing lines: the sweep table, the verdict, the process's cost.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut out = String::new();
         if self.rounds.len() > 1 {
             let _ = writeln!(
@@ -391,7 +391,7 @@ impl ProbeReport {
     }
 
     /// Writes the report as pretty JSON.
-    pub fn write_to(&self, path: &Path) -> io::Result<()> {
+    pub(crate) fn write_to(&self, path: &Path) -> io::Result<()> {
         let mut out = BufWriter::new(File::create(path)?);
         serde_json::to_writer_pretty(&mut out, self)?;
         out.write_all(b"\n")?;

@@ -30,7 +30,7 @@ const MAX_NAP: Duration = Duration::from_millis(100);
 
 /// What a round is asked to do.
 #[derive(Debug, Clone, Copy)]
-pub struct RoundPlan {
+pub(crate) struct RoundPlan {
     pub users: usize,
     pub stop: Stop,
     pub rate: Option<f64>,
@@ -39,7 +39,7 @@ pub struct RoundPlan {
 
 /// How the live progress is shown.
 #[derive(Debug, Clone, Copy)]
-pub struct Progress {
+pub(crate) struct Progress {
     pub every: Duration,
     pub quiet: bool,
 }
@@ -50,7 +50,7 @@ const TIMING_DIGITS: u8 = 2;
 
 /// What the users of one round saw, merged.
 #[derive(Debug, Clone)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Requests sent.
     pub sent: u64,
     /// Requests that got a whole answer, whatever its status.
@@ -152,7 +152,7 @@ impl AddAssign<&Tally> for Tally {
 
 /// A finished round.
 #[derive(Debug, Clone)]
-pub struct Round {
+pub(crate) struct Round {
     pub plan: RoundPlan,
     /// Requests planned (open model).
     pub planned: Option<u64>,
@@ -361,7 +361,7 @@ impl AllWaiting {
 }
 
 /// Runs one round and returns what it measured, or why its users could not be started.
-pub fn run(
+pub(crate) fn run(
     plan: RoundPlan,
     request: &RequestTemplate,
     agent: &AgentOptions,
@@ -488,7 +488,7 @@ fn monitor(
 }
 
 /// `1` → `1 user`, `10` → `10 users`.
-pub fn users(count: usize) -> String {
+pub(crate) fn users(count: usize) -> String {
     if count == 1 {
         "1 user".into()
     } else {

@@ -15,14 +15,14 @@
 use serde::Serialize;
 
 /// Growth of the mean time to first byte, in ms, below which nobody is kept waiting.
-pub const MIN_GROWTH_MS: f64 = 5.0;
+pub(crate) const MIN_GROWTH_MS: f64 = 5.0;
 
 /// Effective concurrency below which the server is taken to serve one request at a time.
-pub const MAX_SERIAL_CONCURRENCY: f64 = 1.5;
+pub(crate) const MAX_SERIAL_CONCURRENCY: f64 = 1.5;
 
 /// What a lone user saw: the yardstick of the verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     /// Answered requests it is made of.
     pub requests: u64,
     /// Median time to first byte.
@@ -34,20 +34,20 @@ pub struct Baseline {
 /// The two answers the probe gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub(crate) enum Kind {
     Concurrent,
     Blocking,
 }
 
 impl Kind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Concurrent => "concurrent",
             Kind::Blocking => "blocking",
         }
     }
 
-    pub fn sentence(self) -> &'static str {
+    pub(crate) fn sentence(self) -> &'static str {
         match self {
             Kind::Concurrent => "requests are handled concurrently",
             Kind::Blocking => "the server serializes requests",
@@ -57,7 +57,7 @@ impl Kind {
 
 /// What a round measured that the verdict weighs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RoundFigures {
+pub(crate) struct RoundFigures {
     pub users: usize,
     pub answered: u64,
     pub answered_per_s: f64,
@@ -67,7 +67,7 @@ pub struct RoundFigures {
 
 /// The verdict on one round, with the figures behind it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// None when the round cannot tell (one user, no baseline, nothing answered).
     pub verdict: Option<Kind>,
     pub reason: String,
@@ -83,7 +83,7 @@ pub struct Verdict {
 }
 
 /// Judges a round against the baseline.
-pub fn judge(round: &RoundFigures, baseline: Option<&Baseline>) -> Verdict {
+pub(crate) fn judge(round: &RoundFigures, baseline: Option<&Baseline>) -> Verdict {
     let mut verdict = Verdict {
         verdict: None,
         reason: String::new(),

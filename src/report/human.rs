@@ -6,7 +6,7 @@ use super::Report;
 use crate::figures::count;
 
 /// The final summary, a few aligned lines.
-pub fn summary(report: &Report) -> String {
+pub(crate) fn summary(report: &Report) -> String {
     let mut out = String::new();
     let latency = &report.batch_latency_ms;
     let process = &report.process;

@@ -2,7 +2,7 @@
 //! written with `--report FILE` as JSON, CSV, Markdown or SVG (by extension) through one small
 //! [`ReportWriter`] trait.
 
-pub mod human;
+pub(crate) mod human;
 mod svg;
 
 use std::collections::BTreeMap;
@@ -24,19 +24,19 @@ use svg::SvgReport;
 const LATENCY_BUCKETS: usize = 40;
 
 /// Exit code of a load that finished with rejected rows.
-pub const EXIT_REJECTS: u8 = 1;
+pub(crate) const EXIT_REJECTS: u8 = 1;
 /// Exit code of a usage or configuration error.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code of a fatal runtime error.
-pub const EXIT_FATAL: u8 = 3;
+pub(crate) const EXIT_FATAL: u8 = 3;
 /// Exit code after Ctrl-C or SIGTERM.
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// How a load ended; decides the exit code: 0 all loaded, 1 finished with rejected rows, 2 usage
 /// or config error, 3 fatal runtime error, 130 interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Every row loaded.
     Completed,
     /// A fatal error stopped the load.
@@ -46,7 +46,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Outcome::Completed => 0,
             Outcome::Failed => EXIT_FATAL,
@@ -67,7 +67,7 @@ impl fmt::Display for Outcome {
 
 /// Everything a load reports.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub loader_version: &'static str,
     pub mode: &'static str,
     pub outcome: Outcome,
@@ -121,14 +121,14 @@ pub struct Report {
 
 /// One host's share.
 #[derive(Debug, Clone, Serialize)]
-pub struct HostReport {
+pub(crate) struct HostReport {
     pub host: String,
     pub rows: u64,
 }
 
 /// One worker's share.
 #[derive(Debug, Clone, Serialize)]
-pub struct WorkerReport {
+pub(crate) struct WorkerReport {
     pub worker: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core: Option<usize>,
@@ -142,7 +142,7 @@ impl Report {
     /// Builds the report of a finished (or failed, or interrupted) load; `setup` holds the retries
     /// and errors of preparing the target before the workers started; `resumed` what `--resume`
     /// skipped (its rejects also make the exit code 1).
-    pub fn new(
+    pub(crate) fn new(
         mode: &'static str,
         engine: &EngineOutcome,
         setup: &Stats,
@@ -214,7 +214,12 @@ impl Report {
     /// Adds the rows per host of a target with several (`names`, indexed as the workers counted
     /// them), and how the batches moved between hosts while in doubt were settled: rows found on
     /// two hosts are counted twice, so that `rows_loaded` equals the hosts' counts.
-    pub fn add_hosts(&mut self, names: &[String], engine: &EngineOutcome, settlement: Settlement) {
+    pub(crate) fn add_hosts(
+        &mut self,
+        names: &[String],
+        engine: &EngineOutcome,
+        settlement: Settlement,
+    ) {
         let mut rows = vec![0; names.len()];
         for worker in &engine.workers {
             for (host, &count) in worker.stats.rows_by_host.iter().enumerate() {
@@ -241,7 +246,7 @@ impl Report {
 
     /// Writes the report to `path`: CSV for `.csv`, Markdown for `.md`, SVG for `.svg`, JSON
     /// otherwise.
-    pub fn write_to(&self, path: &Path) -> io::Result<()> {
+    pub(crate) fn write_to(&self, path: &Path) -> io::Result<()> {
         let writer: &dyn ReportWriter = match path.extension().and_then(|e| e.to_str()) {
             Some("csv") => &CsvReport,
             Some("md" | "markdown") => &MarkdownReport,
@@ -264,12 +269,12 @@ impl Report {
 }
 
 /// One report file format.
-pub trait ReportWriter {
+pub(crate) trait ReportWriter {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
 }
 
 /// The whole report as pretty JSON.
-pub struct JsonReport;
+pub(crate) struct JsonReport;
 
 impl ReportWriter for JsonReport {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -279,7 +284,7 @@ impl ReportWriter for JsonReport {
 }
 
 /// The headline figures as one CSV record under a header line.
-pub struct CsvReport;
+pub(crate) struct CsvReport;
 
 impl ReportWriter for CsvReport {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -299,7 +304,7 @@ impl ReportWriter for CsvReport {
 }
 
 /// The headline figures and the per-worker table in Markdown.
-pub struct MarkdownReport;
+pub(crate) struct MarkdownReport;
 
 impl ReportWriter for MarkdownReport {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {

@@ -24,7 +24,7 @@ const P99: RGBColor = RGBColor(214, 39, 40);
 const FINE_GRID: RGBAColor = RGBAColor(0, 0, 0, 0.04);
 
 /// The report as an SVG picture.
-pub struct SvgReport;
+pub(crate) struct SvgReport;
 
 impl ReportWriter for SvgReport {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {

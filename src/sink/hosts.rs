@@ -20,7 +20,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The hosts of one target and their health.
 #[derive(Debug)]
-pub struct Hosts {
+pub(crate) struct Hosts {
     names: Vec<String>,
     health: Vec<Health>,
     /// The origin of the `down_until` clocks.
@@ -37,7 +37,7 @@ struct Health {
 
 impl Hosts {
     /// `names` as shown in messages and in the report's rows per host; at least one.
-    pub fn new(names: Vec<String>) -> Hosts {
+    pub(crate) fn new(names: Vec<String>) -> Hosts {
         assert!(!names.is_empty(), "a target has at least one host");
         Hosts {
             health: names.iter().map(|_| Health::default()).collect(),
@@ -47,7 +47,7 @@ impl Hosts {
     }
 
     /// The hosts' names when there are several (for the report's rows per host), else none.
-    pub fn several(&self) -> &[String] {
+    pub(crate) fn several(&self) -> &[String] {
         if self.names.len() > 1 {
             &self.names
         } else {
@@ -55,24 +55,24 @@ impl Hosts {
         }
     }
 
-    pub fn name(&self, host: usize) -> &str {
+    pub(crate) fn name(&self, host: usize) -> &str {
         &self.names[host]
     }
 
     /// The host worker `worker` uses while it is up.
-    pub fn preferred(&self, worker: usize) -> usize {
+    pub(crate) fn preferred(&self, worker: usize) -> usize {
         worker % self.names.len()
     }
 
     /// Whether `host` may be tried: it is up, or its backoff has passed.
-    pub fn is_due(&self, host: usize) -> bool {
+    pub(crate) fn is_due(&self, host: usize) -> bool {
         self.health[host].down_until.load(Ordering::Relaxed) <= self.now_ms()
     }
 
     /// The order in which worker `worker` tries the hosts: its rotation from its preferred host,
     /// the due hosts first, then those still backing off (a target whose hosts are all down is
     /// still tried, so that the engine's retry budget decides when to give up).
-    pub fn candidates(&self, worker: usize) -> Vec<usize> {
+    pub(crate) fn candidates(&self, worker: usize) -> Vec<usize> {
         let (due, waiting): (Vec<usize>, Vec<usize>) =
             self.rotation(worker).partition(|&h| self.is_due(h));
         due.into_iter().chain(waiting).collect()
@@ -80,7 +80,7 @@ impl Hosts {
 
     /// The host worker `worker` should use now: the first of its
     /// [`candidates`](Hosts::candidates), found without allocating.
-    pub fn first_choice(&self, worker: usize) -> usize {
+    pub(crate) fn first_choice(&self, worker: usize) -> usize {
         self.rotation(worker)
             .find(|&host| self.is_due(host))
             .unwrap_or_else(|| self.preferred(worker))
@@ -96,7 +96,7 @@ impl Hosts {
     /// Marks `host` down after a failed connection: it is not tried again for a backoff that
     /// doubles with each try that fails in a row. Failures while it is already down (the other
     /// workers that used it) do not lengthen the backoff: one outage, one step.
-    pub fn failed(&self, host: usize) {
+    pub(crate) fn failed(&self, host: usize) {
         if self.names.len() == 1 {
             return;
         }
@@ -120,7 +120,7 @@ impl Hosts {
     }
 
     /// Marks `host` up after a successful connection or request.
-    pub fn succeeded(&self, host: usize) {
+    pub(crate) fn succeeded(&self, host: usize) {
         let health = &self.health[host];
         if health.failures.load(Ordering::Relaxed) > 0 {
             health.failures.store(0, Ordering::Relaxed);
@@ -132,7 +132,7 @@ impl Hosts {
     /// takes the connection. A host failing with a transient error is marked down and the next
     /// one tried; a permanent error (bad credentials, a missing database) stops at once. When every
     /// host failed, the last error is returned for the engine to retry.
-    pub fn connect<C>(
+    pub(crate) fn connect<C>(
         &self,
         worker: usize,
         mut connect: impl FnMut(usize) -> Result<C, Failure>,
@@ -165,7 +165,7 @@ impl Hosts {
 /// checked) as long as another host was prepared; the hosts left out are returned with their
 /// errors. A permanent error on any host stops; when every host failed, the last error is returned
 /// for the caller to retry.
-pub fn prepare_each<T>(
+pub(crate) fn prepare_each<T>(
     count: usize,
     mut prepare: impl FnMut(usize) -> Result<T, Failure>,
 ) -> Result<(T, Vec<(usize, Failure)>), Failure> {
@@ -188,7 +188,7 @@ pub fn prepare_each<T>(
 
 /// Whether a transient failure says the host itself is unreachable or unwell (rather than the
 /// batch's data or a passing overload that another host of the same cluster would share).
-pub fn is_host_failure(err: &Failure) -> bool {
+pub(crate) fn is_host_failure(err: &Failure) -> bool {
     matches!(
         err,
         Failure::Transient {

@@ -5,10 +5,10 @@
 //! again with the same batch; the sink reconnects and resolves any doubt about the last attempt)
 //! or [`Failure::Permanent`] (the load stops with the message, which names the cause and the fix).
 
-pub mod hosts;
-pub mod http;
-pub mod postgres;
-pub mod stream;
+pub(crate) mod hosts;
+pub(crate) mod http;
+pub(crate) mod postgres;
+pub(crate) mod stream;
 
 use std::ops::Range;
 
@@ -19,7 +19,7 @@ use crate::rows::{Batch, RowFormat, Unencodable};
 
 /// The `null` target: acknowledges every batch without looking at it.
 #[derive(Debug, Default)]
-pub struct NullSinkFactory;
+pub(crate) struct NullSinkFactory;
 
 impl SinkFactory for NullSinkFactory {
     fn open(&self, _worker: usize) -> Result<Box<dyn Sink + '_>, Failure> {

@@ -60,7 +60,7 @@ const COPY_CHUNK_BYTES: usize = 1 << 20;
 
 /// Shared by the workers: where to connect, what to write, how.
 #[derive(Debug)]
-pub struct PgSinkFactory {
+pub(crate) struct PgSinkFactory {
     /// One target per host, each resolved.
     targets: Vec<PgTarget>,
     hosts: Hosts,
@@ -96,7 +96,7 @@ pub struct PgSinkFactory {
 impl PgSinkFactory {
     /// `targets` (one per host, [`PgTarget::split_hosts`]) must already be resolved
     /// ([`pg::resolve`]) and the table prepared on each ([`pg::prepare`]).
-    pub fn new(
+    pub(crate) fn new(
         targets: Vec<PgTarget>,
         table: TableName,
         schema: &Schema,

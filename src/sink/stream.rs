@@ -16,7 +16,7 @@ use crate::rows::{Batch, RowFormat, Schema};
 /// Row format of the stream targets (`-`, `file:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// Comma-separated values with a header line.
     Csv,
     /// One JSON object per line.
@@ -24,7 +24,7 @@ pub enum OutputFormat {
 }
 
 /// Shares one output stream between the workers.
-pub struct StreamSinkFactory {
+pub(crate) struct StreamSinkFactory {
     out: Mutex<Box<dyn Write + Send>>,
     format: RowFormat,
     batch_bytes: usize,
@@ -32,12 +32,15 @@ pub struct StreamSinkFactory {
 
 impl StreamSinkFactory {
     /// Writes to standard output.
-    pub fn stdout(format: OutputFormat, schema: &Schema) -> Result<StreamSinkFactory, Failure> {
+    pub(crate) fn stdout(
+        format: OutputFormat,
+        schema: &Schema,
+    ) -> Result<StreamSinkFactory, Failure> {
         StreamSinkFactory::new(Box::new(io::stdout()), format, schema)
     }
 
     /// Creates (or truncates) `path` and writes to it.
-    pub fn file(
+    pub(crate) fn file(
         path: &Path,
         format: OutputFormat,
         schema: &Schema,

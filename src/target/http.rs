@@ -9,7 +9,7 @@ use crate::usage::ConfigError;
 
 /// Which protocol an HTTP target speaks (DESIGN §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpProtocol {
+pub(crate) enum HttpProtocol {
     /// CrateDB: `POST /_sql` with `stmt` and `bulk_args`.
     Crate,
     /// Elasticsearch: `POST /_bulk`.
@@ -37,7 +37,7 @@ impl HttpProtocol {
 
 /// An HTTP target: where to send, how, and as whom.
 #[derive(Clone)]
-pub struct HttpTarget {
+pub(crate) struct HttpTarget {
     pub protocol: HttpProtocol,
     /// `http` or `https`.
     transport: String,
@@ -60,7 +60,7 @@ impl fmt::Debug for HttpTarget {
 impl HttpTarget {
     /// Parses `scheme://[user[:password]@]host[:port][/path][?query]` for an HTTP scheme; `None`
     /// when the scheme is not an HTTP one.
-    pub fn parse(text: &str) -> Option<Result<HttpTarget, ConfigError>> {
+    pub(crate) fn parse(text: &str) -> Option<Result<HttpTarget, ConfigError>> {
         let (scheme, rest) = text.split_once("://")?;
         let (protocol, transport) = match scheme.split_once('+') {
             Some(("crate", transport)) => (HttpProtocol::Crate, transport),
@@ -127,17 +127,17 @@ impl HttpTarget {
     }
 
     /// `http(s)://host:port/path` of host `host`, without credentials, query or trailing slash.
-    pub fn base_url(&self, host: usize) -> String {
+    pub(crate) fn base_url(&self, host: usize) -> String {
         format!("{}://{}{}", self.transport, self.hosts[host], self.path)
     }
 
     /// `host:port` of each host.
-    pub fn hosts(&self) -> &[String] {
+    pub(crate) fn hosts(&self) -> &[String] {
         &self.hosts
     }
 
     /// This target with host `host` alone.
-    pub fn single_host(&self, host: usize) -> HttpTarget {
+    pub(crate) fn single_host(&self, host: usize) -> HttpTarget {
         HttpTarget {
             hosts: vec![self.hosts[host].clone()],
             ..self.clone()
@@ -145,7 +145,7 @@ impl HttpTarget {
     }
 
     /// This target without the hosts at `left_out`.
-    pub fn without_hosts(&self, left_out: &[usize]) -> HttpTarget {
+    pub(crate) fn without_hosts(&self, left_out: &[usize]) -> HttpTarget {
         let hosts = self.hosts.iter().enumerate();
         HttpTarget {
             hosts: hosts
@@ -157,7 +157,7 @@ impl HttpTarget {
     }
 
     /// Adds the hosts of `other`, a target that differs from this one in its hosts only.
-    pub fn add_hosts(&mut self, other: HttpTarget) -> Result<(), String> {
+    pub(crate) fn add_hosts(&mut self, other: HttpTarget) -> Result<(), String> {
         let same = self.protocol == other.protocol
             && self.transport == other.transport
             && self.path == other.path
@@ -175,13 +175,13 @@ impl HttpTarget {
     }
 
     /// The password, for the Authorization header only: never print it.
-    pub fn password(&self) -> Option<&str> {
+    pub(crate) fn password(&self) -> Option<&str> {
         self.password.as_deref()
     }
 
     /// Sets the user and password from `--user`, a password file or the environment, where the URL
     /// gave none.
-    pub fn fill_credentials(&mut self, user: Option<String>, password: Option<String>) {
+    pub(crate) fn fill_credentials(&mut self, user: Option<String>, password: Option<String>) {
         if user.is_some() {
             self.user = user;
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 mod http;
 
-pub use http::{HttpProtocol, HttpTarget};
+pub(crate) use http::{HttpProtocol, HttpTarget};
 
 use crate::conninfo::redact;
 use crate::pg::PgTarget;
@@ -14,7 +14,7 @@ use crate::usage::{ConfigError, EnvLookup};
 
 /// Where rows go.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub(crate) enum Target {
     /// A throwaway PostgreSQL started from the machine's own binaries.
     Local,
     /// Discard rows: measures the generator alone.
@@ -34,7 +34,7 @@ const LIBPQ_VARS: [&str; 4] = ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER"];
 impl Target {
     /// Resolves `--target` (repeated, or a comma list of URLs: the hosts of one target), else
     /// `DATABASE_URL`, else the libpq `PG*` variables, else `local`.
-    pub fn resolve(args: &[String], env: EnvLookup<'_>) -> Result<Target, ConfigError> {
+    pub(crate) fn resolve(args: &[String], env: EnvLookup<'_>) -> Result<Target, ConfigError> {
         let urls: Vec<&str> = args.iter().flat_map(|arg| split_url_list(arg)).collect();
         if let Some((first, rest)) = urls.split_first() {
             let mut target = Target::parse(first, env)?;
@@ -98,7 +98,7 @@ impl Target {
     }
 
     /// Parses one `--target` value.
-    pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<Target, ConfigError> {
+    pub(crate) fn parse(text: &str, env: EnvLookup<'_>) -> Result<Target, ConfigError> {
         let text = text.trim();
         match text {
             "local" => return Ok(Target::Local),

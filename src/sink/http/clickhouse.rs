@@ -24,7 +24,7 @@ const TRANSIENT_CODES: [u32; 3] = [202, 241, 252];
 
 impl ClickHouse {
     /// Checks (or creates) the table and returns the protocol and the columns to load.
-    pub fn prepare(
+    pub(crate) fn prepare(
         client: &HttpClient,
         target: &HttpTarget,
         table: &TableName,

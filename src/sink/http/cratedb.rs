@@ -47,7 +47,7 @@ struct ErrorDetail {
 
 impl CrateDb {
     /// Creates the table when asked (CREATE TABLE IF NOT EXISTS) and builds the insert statement.
-    pub fn prepare(
+    pub(crate) fn prepare(
         client: &HttpClient,
         table: &TableName,
         schema: &Schema,

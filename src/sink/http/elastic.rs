@@ -27,7 +27,7 @@ struct BulkAnswer {
 
 impl Elastic {
     /// Creates the index with a mapping when asked (an existing index is kept).
-    pub fn prepare(
+    pub(crate) fn prepare(
         client: &HttpClient,
         table: &TableName,
         schema: &Schema,

@@ -123,7 +123,7 @@ pub(crate) struct HttpClient {
 
 impl HttpClient {
     /// A client for the first host of `target` ([`HttpTarget::single_host`] picks another).
-    pub fn new(target: &HttpTarget, options: &HttpOptions) -> Result<HttpClient, Failure> {
+    pub(crate) fn new(target: &HttpTarget, options: &HttpOptions) -> Result<HttpClient, Failure> {
         let tls = tls_config(options.ca_file.as_deref(), options.insecure).map_err(|message| {
             Failure::Permanent {
                 kind: "tls",
@@ -164,7 +164,7 @@ impl HttpClient {
     }
 
     /// Sends `body` with `method` to the base URL followed by `path`.
-    pub fn send(
+    pub(crate) fn send(
         &self,
         method: &str,
         path: &str,
@@ -256,7 +256,7 @@ pub(crate) fn parse_answer<T: serde::de::DeserializeOwned>(
 }
 
 /// Shared by the workers: the target, its protocol, how to talk to it.
-pub struct HttpSinkFactory {
+pub(crate) struct HttpSinkFactory {
     target: HttpTarget,
     hosts: Hosts,
     options: HttpOptions,
@@ -264,7 +264,7 @@ pub struct HttpSinkFactory {
 }
 
 /// A prepared HTTP target.
-pub struct PreparedHttp {
+pub(crate) struct PreparedHttp {
     pub sinks: HttpSinkFactory,
     /// The typed columns to load.
     pub schema: Schema,
@@ -275,7 +275,7 @@ pub struct PreparedHttp {
 impl HttpSinkFactory {
     /// Prepares the target on each of its hosts (checks or creates the table or index; an
     /// unreachable host is left out while another is prepared) and returns the factory.
-    pub fn prepare(
+    pub(crate) fn prepare(
         target: &HttpTarget,
         options: &HttpOptions,
         table: &TableName,

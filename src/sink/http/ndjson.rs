@@ -10,7 +10,7 @@ pub(crate) struct Ndjson {
 }
 
 impl Ndjson {
-    pub fn new(client: &HttpClient) -> Ndjson {
+    pub(crate) fn new(client: &HttpClient) -> Ndjson {
         Ndjson {
             endpoint: query_suffix(client),
         }
