@@ -1,5 +1,6 @@
 //! Per-worker statistics: plain data that each worker fills on its own and returns when it ends;
-//! main merges them with `+=` (DESIGN §11.5); the report serializes their summaries. Batch latencies go into one hdrhistogram per worker.
+//! main merges them with `+=` (nothing is shared while the load runs, so nothing is locked); the
+//! report serializes their summaries. Batch latencies go into one hdrhistogram per worker.
 
 use std::collections::BTreeMap;
 use std::ops::AddAssign;

@@ -25,56 +25,7 @@ impl CopyConfig {
             Some(format) => format,
             None => format_of(&inputs)?,
         };
-        let single_byte = |flag: &'static str, value: &Option<String>| match value.as_deref() {
-            None => Ok(None),
-            Some(text) if text.len() == 1 && text.is_ascii() && !matches!(text, "\n" | "\r") => {
-                Ok(Some(text.as_bytes()[0]))
-            }
-            Some(text) => Err(invalid(
-                flag,
-                text,
-                "must be one ASCII character, not a line break",
-            )),
-        };
-        let delimiter = single_byte("delimiter", &args.delimiter)?;
-        let quote = single_byte("quote", &args.quote)?;
-        let not_for = |flag: &'static str, given: bool, formats: &[InputFormat]| {
-            if given && formats.contains(&format) {
-                Err(ConfigError::Conflict(format!(
-                    "--{flag} does not apply to {} input",
-                    format!("{format:?}").to_lowercase()
-                )))
-            } else {
-                Ok(())
-            }
-        };
-        not_for("delimiter", delimiter.is_some(), &[InputFormat::Ndjson])?;
-        not_for(
-            "quote",
-            quote.is_some(),
-            &[InputFormat::Ndjson, InputFormat::Tsv],
-        )?;
-        not_for(
-            "null-string",
-            args.null_string.is_some(),
-            &[InputFormat::Ndjson],
-        )?;
-        not_for("header", args.header, &[InputFormat::Ndjson])?;
-        let dialect = Dialect::new(format, delimiter, quote, args.null_string.as_deref());
-        if format == InputFormat::Csv && dialect.delimiter == dialect.quote {
-            return Err(ConfigError::Conflict(
-                "--delimiter and --quote must differ".into(),
-            ));
-        }
-        if let Some(null) = &args.null_string {
-            if null.contains(['\n', '\r']) {
-                return Err(invalid(
-                    "null-string",
-                    null.escape_debug(),
-                    "must not hold a line break",
-                ));
-            }
-        }
+        let dialect = dialect(args, format)?;
         let columns = match &args.columns {
             Some(names) => Some(column_list(names)?),
             None => None,
@@ -82,32 +33,7 @@ impl CopyConfig {
         if args.limit == Some(0) {
             return Err(invalid("limit", 0, "must be at least 1"));
         }
-        if let Some(run_id) = &args.run_id {
-            if run_id.is_empty()
-                || run_id.chars().count() > MAX_RUN_ID_CHARS
-                || run_id.chars().any(char::is_control)
-            {
-                return Err(invalid(
-                    "run-id",
-                    run_id.escape_debug(),
-                    format!("must be 1 to {MAX_RUN_ID_CHARS} printable characters"),
-                ));
-            }
-        }
-        if args.resume {
-            if load.truncate {
-                return Err(ConfigError::Conflict(
-                    "--resume continues a load; --truncate would empty what it loaded".into(),
-                ));
-            }
-            if !matches!(load.target, Target::Postgres(_)) {
-                return Err(ConfigError::Conflict(
-                    "--resume needs a PostgreSQL target: the ledger of committed batches lives \
-                     there"
-                        .into(),
-                ));
-            }
-        }
+        check_resume(args, &load)?;
         Ok(CopyConfig {
             load,
             inputs,
@@ -120,6 +46,93 @@ impl CopyConfig {
             resume: args.resume,
         })
     }
+}
+
+/// The dialect: `--delimiter`, `--quote` and `--null-string` checked against the format, with
+/// PostgreSQL's defaults for what is not given.
+fn dialect(args: &CopyArgs, format: InputFormat) -> Result<Dialect, ConfigError> {
+    let single_byte = |flag: &'static str, value: &Option<String>| match value.as_deref() {
+        None => Ok(None),
+        Some(text) if text.len() == 1 && text.is_ascii() && !matches!(text, "\n" | "\r") => {
+            Ok(Some(text.as_bytes()[0]))
+        }
+        Some(text) => Err(invalid(
+            flag,
+            text,
+            "must be one ASCII character, not a line break",
+        )),
+    };
+    let delimiter = single_byte("delimiter", &args.delimiter)?;
+    let quote = single_byte("quote", &args.quote)?;
+    let not_for = |flag: &'static str, given: bool, formats: &[InputFormat]| {
+        if given && formats.contains(&format) {
+            Err(ConfigError::Conflict(format!(
+                "--{flag} does not apply to {} input",
+                format!("{format:?}").to_lowercase()
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    not_for("delimiter", delimiter.is_some(), &[InputFormat::Ndjson])?;
+    not_for(
+        "quote",
+        quote.is_some(),
+        &[InputFormat::Ndjson, InputFormat::Tsv],
+    )?;
+    not_for(
+        "null-string",
+        args.null_string.is_some(),
+        &[InputFormat::Ndjson],
+    )?;
+    not_for("header", args.header, &[InputFormat::Ndjson])?;
+    let dialect = Dialect::new(format, delimiter, quote, args.null_string.as_deref());
+    if format == InputFormat::Csv && dialect.delimiter == dialect.quote {
+        return Err(ConfigError::Conflict(
+            "--delimiter and --quote must differ".into(),
+        ));
+    }
+    if let Some(null) = &args.null_string {
+        if null.contains(['\n', '\r']) {
+            return Err(invalid(
+                "null-string",
+                null.escape_debug(),
+                "must not hold a line break",
+            ));
+        }
+    }
+    Ok(dialect)
+}
+
+/// `--run-id` printable and bounded; `--resume` only on PostgreSQL and never with `--truncate`.
+fn check_resume(args: &CopyArgs, load: &LoadConfig) -> Result<(), ConfigError> {
+    if let Some(run_id) = &args.run_id {
+        if run_id.is_empty()
+            || run_id.chars().count() > MAX_RUN_ID_CHARS
+            || run_id.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "run-id",
+                run_id.escape_debug(),
+                format!("must be 1 to {MAX_RUN_ID_CHARS} printable characters"),
+            ));
+        }
+    }
+    if args.resume {
+        if load.truncate {
+            return Err(ConfigError::Conflict(
+                "--resume continues a load; --truncate would empty what it loaded".into(),
+            ));
+        }
+        if !matches!(load.target, Target::Postgres(_)) {
+            return Err(ConfigError::Conflict(
+                "--resume needs a PostgreSQL target: the ledger of committed batches lives \
+                 there"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The inputs, each checked to be a readable file (stdin at most once).

@@ -79,84 +79,13 @@ impl LoadConfig {
         args: &LoadArgs,
         env: EnvLookup<'_>,
     ) -> Result<LoadConfig, ConfigError> {
-        let threads = args.threads.unwrap_or_else(default_threads);
-        if threads == 0 || threads > MAX_THREADS {
-            return Err(invalid(
-                "threads",
-                threads,
-                format!("must be between 1 and {MAX_THREADS}"),
-            ));
-        }
-        if args.batch == 0 || args.batch > MAX_BATCH {
-            return Err(invalid(
-                "batch",
-                args.batch,
-                format!("must be between 1 and {MAX_BATCH}"),
-            ));
-        }
-        if args.commit_every == 0 || args.commit_every.saturating_mul(args.batch) > MAX_BATCH {
-            return Err(invalid(
-                "commit-every",
-                args.commit_every,
-                format!(
-                    "must be at least 1, and --commit-every × --batch at most {MAX_BATCH} rows \
-                     per transaction"
-                ),
-            ));
-        }
+        let threads = sizes(args)?;
         let progress_every = progress_interval(args.progress.progress_every)?;
         let connect_timeout = positive("connect-timeout", args.connect_timeout)?;
         let mut target = Target::resolve(&args.target, env)?;
         let timeout = positive("timeout", args.timeout)?;
-        let credentials_given = args.user.is_some() || args.password_file.is_some();
-        let http_flags_given = args.gzip || args.tls.ca_file.is_some() || args.tls.insecure;
-        match &mut target {
-            Target::Http(http) => {
-                let password = match &args.password_file {
-                    Some(path) => Some(read_password(path)?),
-                    None if http.password().is_none() => env("LOADER_PASSWORD"),
-                    None => None,
-                };
-                http.fill_credentials(args.user.clone(), password);
-            }
-            _ if http_flags_given => return Err(ConfigError::Conflict(
-                "--gzip, --ca-file and --insecure apply to HTTP targets only (PostgreSQL takes \
-                     sslmode and sslrootcert in the target)"
-                    .into(),
-            )),
-            Target::Postgres(pg) => {
-                let config = pg.config_mut();
-                if let Some(user) = &args.user {
-                    config.user(user);
-                }
-                if let Some(path) = &args.password_file {
-                    config.password(read_password(path)?);
-                }
-            }
-            _ if credentials_given => {
-                return Err(ConfigError::Conflict(
-                    "--user and --password-file apply to PostgreSQL and HTTP targets only".into(),
-                ))
-            }
-            _ => {}
-        }
-        if let Some(path) = &args.tls.ca_file {
-            if !path.is_file() {
-                return Err(invalid("ca-file", path.display(), "is not a readable file"));
-            }
-        }
-        if args.commit_every > 1 && !matches!(target, Target::Postgres(_) | Target::Local) {
-            return Err(ConfigError::Conflict(
-                "--commit-every applies to PostgreSQL targets only (an HTTP request is \
-                 acknowledged on its own)"
-                    .into(),
-            ));
-        }
-        if args.keep && !matches!(target, Target::Local) {
-            return Err(ConfigError::Conflict(
-                "--keep only applies to the local target".into(),
-            ));
-        }
+        apply_credentials(&mut target, args, env)?;
+        check_target_flags(&target, args)?;
         if let Some(path) = &args.report {
             check_report_path(path)?;
         }
@@ -203,6 +132,102 @@ impl LoadConfig {
             metrics_linger: args.metrics_linger.into(),
         })
     }
+}
+
+/// `--threads`, `--batch` and `--commit-every` within their bounds; returns the thread count.
+fn sizes(args: &LoadArgs) -> Result<usize, ConfigError> {
+    let threads = args.threads.unwrap_or_else(default_threads);
+    if threads == 0 || threads > MAX_THREADS {
+        return Err(invalid(
+            "threads",
+            threads,
+            format!("must be between 1 and {MAX_THREADS}"),
+        ));
+    }
+    if args.batch == 0 || args.batch > MAX_BATCH {
+        return Err(invalid(
+            "batch",
+            args.batch,
+            format!("must be between 1 and {MAX_BATCH}"),
+        ));
+    }
+    if args.commit_every == 0 || args.commit_every.saturating_mul(args.batch) > MAX_BATCH {
+        return Err(invalid(
+            "commit-every",
+            args.commit_every,
+            format!(
+                "must be at least 1, and --commit-every × --batch at most {MAX_BATCH} rows \
+                 per transaction"
+            ),
+        ));
+    }
+    Ok(threads)
+}
+
+/// `--user` and `--password-file` (or LOADER_PASSWORD for HTTP targets) into the target; the HTTP
+/// and credential flags refused where they do not apply.
+fn apply_credentials(
+    target: &mut Target,
+    args: &LoadArgs,
+    env: EnvLookup<'_>,
+) -> Result<(), ConfigError> {
+    let credentials_given = args.user.is_some() || args.password_file.is_some();
+    let http_flags_given = args.gzip || args.tls.ca_file.is_some() || args.tls.insecure;
+    match target {
+        Target::Http(http) => {
+            let password = match &args.password_file {
+                Some(path) => Some(read_password(path)?),
+                None if http.password().is_none() => env("LOADER_PASSWORD"),
+                None => None,
+            };
+            http.fill_credentials(args.user.clone(), password);
+        }
+        _ if http_flags_given => {
+            return Err(ConfigError::Conflict(
+                "--gzip, --ca-file and --insecure apply to HTTP targets only (PostgreSQL takes \
+                 sslmode and sslrootcert in the target)"
+                    .into(),
+            ))
+        }
+        Target::Postgres(pg) => {
+            let config = pg.config_mut();
+            if let Some(user) = &args.user {
+                config.user(user);
+            }
+            if let Some(path) = &args.password_file {
+                config.password(read_password(path)?);
+            }
+        }
+        _ if credentials_given => {
+            return Err(ConfigError::Conflict(
+                "--user and --password-file apply to PostgreSQL and HTTP targets only".into(),
+            ))
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `--ca-file` readable; `--commit-every` and `--keep` only where they apply.
+fn check_target_flags(target: &Target, args: &LoadArgs) -> Result<(), ConfigError> {
+    if let Some(path) = &args.tls.ca_file {
+        if !path.is_file() {
+            return Err(invalid("ca-file", path.display(), "is not a readable file"));
+        }
+    }
+    if args.commit_every > 1 && !matches!(target, Target::Postgres(_) | Target::Local) {
+        return Err(ConfigError::Conflict(
+            "--commit-every applies to PostgreSQL targets only (an HTTP request is \
+             acknowledged on its own)"
+                .into(),
+        ));
+    }
+    if args.keep && !matches!(target, Target::Local) {
+        return Err(ConfigError::Conflict(
+            "--keep only applies to the local target".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The first line of a password file, without its line end.

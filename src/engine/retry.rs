@@ -1,5 +1,6 @@
 //! Retries of transient failures: exponential backoff with full jitter, bounded by a number of
-//! attempts and by a total time (DESIGN §6).
+//! attempts and by a total time: from about 100 ms, doubling, capped at 10 s a pause, so that a
+//! restarting server is waited for and a dead one is given up on in bounded time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -7,7 +7,8 @@ use std::fmt;
 use crate::conninfo::{percent_decode, redact, redact_query_password};
 use crate::usage::ConfigError;
 
-/// Which protocol an HTTP target speaks (DESIGN §8).
+/// Which protocol an HTTP target speaks: CrateDB's `/_sql` with `bulk_args`, the `_bulk` NDJSON
+/// of Elasticsearch and OpenSearch, ClickHouse's `INSERT … FORMAT JSONEachRow`, or plain NDJSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HttpProtocol {
     /// CrateDB: `POST /_sql` with `stmt` and `bulk_args`.
