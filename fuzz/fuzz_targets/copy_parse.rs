@@ -19,9 +19,10 @@ use std::io;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use loader::copy::{CopyBatch, Dialect, InputFormat, RawBatch};
 use loader::fuzzing;
-use loader::rows::{Batch, Column, RowFormat, Schema, SqlType};
+use loader::parts::{
+    Batch, Chunk, Column, CopyBatch, Dialect, InputFormat, RawBatch, RowFormat, Schema, SqlType,
+};
 
 const TYPES: [SqlType; 16] = [
     SqlType::Text,
@@ -92,7 +93,7 @@ fn reparse(format: InputFormat, columns: usize, data: Vec<u8>) -> CopyBatch {
     batch.fill(RawBatch {
         seq: 0,
         input: 0,
-        chunk: loader::copy::Chunk {
+        chunk: Chunk {
             data,
             first_line: 1,
             records: 0,

@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use loader::ingest::{ChunkBy, Chunker};
+use loader::parts::{ChunkBy, Chunker};
 
 fn units(text: &str, by: ChunkBy) -> usize {
     match by {

@@ -16,8 +16,8 @@
 use std::io::{self, Read};
 
 use libfuzzer_sys::fuzz_target;
-use loader::copy::Framing;
 use loader::fuzzing;
+use loader::parts::Framing;
 
 /// Hands out `data` in pieces of the sizes given, with an `Interrupted` error for a size of 0
 /// (never two in a row) and an error at `fail_at`.

@@ -1,4 +1,5 @@
-//! `target`: `Target::parse`, `Target::resolve` and `redact` (`src/target/`) on targets built from
+//! `target`: `Target::parse`, `Target::resolve` and `redact` (`src/target/`, through
+//! `fuzzing::target_texts`) on targets built from
 //! structured parts (scheme, user, password, hosts, port, database or path, query), plus raw
 //! arbitrary text; the environment lookup returns nothing.
 //!
@@ -13,7 +14,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use loader::target::{redact, Target};
+use loader::fuzzing;
 
 /// The password's own letters: nothing else in the input or in loader's messages holds them.
 const SECRET: [char; 8] = ['Æ', 'Ø', 'Å', 'Þ', 'Ð', 'ß', 'Ł', 'Ħ'];
@@ -88,40 +89,11 @@ fn leaks(text: &str) -> bool {
     text.contains(SECRET)
 }
 
-fn check(what: &str, text: &str, input: &str) {
+fn check(text: &str, input: &str) {
     assert!(
         !leaks(text),
-        "{what} shows the password: {text:?} (from {input:?})"
+        "shows the password: {text:?} (from {input:?})"
     );
-}
-
-fn check_target(result: &Result<Target, loader::config::ConfigError>, input: &str) {
-    match result {
-        Ok(target) => {
-            check("Display", &target.to_string(), input);
-            check("Debug", &format!("{target:?}"), input);
-            match target {
-                Target::Postgres(pg) => {
-                    for (i, single) in pg.split_hosts().iter().enumerate() {
-                        check("a host", &single.to_string(), input);
-                        check("a host name", &pg.host_name(i), input);
-                    }
-                }
-                Target::Http(http) => {
-                    for i in 0..http.hosts().len() {
-                        check("a base URL", &http.base_url(i), input);
-                        check("a host", &http.single_host(i).to_string(), input);
-                    }
-                }
-                _ => {}
-            }
-        }
-        Err(err) => check("an error", &err.to_string(), input),
-    }
-}
-
-fn no_env(_: &str) -> Option<String> {
-    None
 }
 
 /// The target text, and the `--target` values to resolve with it.
@@ -221,17 +193,15 @@ fn build(parts: &Parts) -> Option<(String, Vec<String>)> {
 fuzz_target!(|input: Input| {
     match input {
         Input::Raw(text) => {
-            let _ = Target::parse(&text, &no_env).map(|t| t.to_string());
-            let _ = Target::resolve(&[text.clone()], &no_env).map(|t| t.to_string());
-            let _ = redact(&text);
+            let _ = fuzzing::target_texts(&text, &[text.clone()]);
         }
         Input::Parts(parts) => {
             let Some((text, args)) = build(&parts) else {
                 return;
             };
-            check("redact", &redact(&text), &text);
-            check_target(&Target::parse(&text, &no_env), &text);
-            check_target(&Target::resolve(&args, &no_env), &text);
+            for shown in fuzzing::target_texts(&text, &args) {
+                check(&shown, &text);
+            }
         }
     }
 });
