@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the hot paths (DESIGN §10), per row of a 10,000-row batch:
+//! Criterion benchmarks of the hot paths, per row of a 10,000-row batch:
 //!
 //! - `generate`: refilling a reused [`ReadingsBatch`] with 10,000 `readings` rows
 //!   (`ReadingsBatch::fill`, i.e. `Reading::generate` per id);

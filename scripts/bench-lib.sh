@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 #
 # bench-lib.sh: what scripts/compare, bench-gen, bench-copy, bench-http and the other benchmarks
-# share (DESIGN §10): the throwaway PostgreSQL cluster, the checks of every run, the timed runs of
+# share: the throwaway PostgreSQL cluster, the checks of every run, the timed runs of
 # loader and its peers (psql `\copy`, pgbench, pgloader), medians and the results files. Sourced,
 # never run. A script sets BENCH_NAME and `set -euo pipefail`, then:
 #

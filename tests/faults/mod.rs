@@ -1,4 +1,4 @@
-//! The fault suite (issue 8, DESIGN §5, §10): faults injected into real loads, on loopback, each
+//! The fault suite (issue 8): faults injected into real loads, on loopback, each
 //! bounded in time, each ending with the count on the target compared with the report. Random
 //! points come from a seed printed first, so a failure can be replayed with `LOADER_FAULT_SEED`.
 

@@ -1,5 +1,5 @@
 //! HTTP targets end to end: a real ClickHouse the test starts, and local stand-ins answering as
-//! CrateDB and Elasticsearch do (DESIGN §8), partial failures, throttling and overload included.
+//! CrateDB and Elasticsearch do, partial failures, throttling and overload included.
 //! Every load is checked by counting what the target stored, against the report.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,4 +1,4 @@
-//! A TCP proxy that loses acknowledgements on purpose: the ambiguous failure of DESIGN §5, where
+//! A TCP proxy that loses acknowledgements on purpose: the ambiguous failure, where
 //! the server has done the work and the client never hears of it. Two rules:
 //!
 //! - [`Proxy::cutting_commits`] (PostgreSQL): cuts the connection right after the server's
