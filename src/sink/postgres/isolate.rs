@@ -20,11 +20,11 @@ use crate::reject::{Reject, RejectLog};
 /// The rows of one batch that the server refused, sorted, with their messages.
 #[derive(Debug, Default)]
 pub(crate) struct Excluded {
-    pub(crate) seq: Option<u64>,
+    pub seq: Option<u64>,
     /// Row, kind of refusal, the server's message.
-    pub(crate) rows: Vec<(usize, &'static str, String)>,
+    pub rows: Vec<(usize, &'static str, String)>,
     /// Whether they reached the reject file (done once, before the first COMMIT attempt).
-    pub(crate) logged: bool,
+    pub logged: bool,
 }
 
 impl Excluded {
