@@ -32,6 +32,10 @@ use crate::sql::TableName;
 use crate::stats::Stats;
 use crate::target::Target;
 
+// A mode tells `run` what to record of its documents; the type is the ledger's, whose readers
+// (the sinks' setup, ingest) act on it.
+pub(crate) use crate::ledger::Documents;
+
 /// Settings shared by every loading mode.
 #[derive(Debug, Clone)]
 pub(crate) struct LoadConfig {
@@ -86,17 +90,6 @@ pub(crate) struct Load<'a> {
     pub documents: Documents,
     /// The mode's stages in front of the workers, for the progress line and the report.
     pub stages: Option<&'a dyn Stages>,
-}
-
-/// What a mode records of the documents it loads (ingest mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Documents {
-    /// The mode loads rows, not documents.
-    NotRecorded,
-    /// Record them, and skip the ones earlier runs loaded.
-    Resume,
-    /// Record them, forgetting what earlier runs loaded.
-    Fresh,
 }
 
 /// A mode's sources, built once the target's columns (typed) and committed batches are known.
