@@ -8,14 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use postgres::config::TargetSessionAttrs;
 use serde_json::{json, Map, Value};
 
 use crate::engine::{
-    self, Counters, Job, ProgressOptions, RetryPolicy, Settlement, SinkFactory, SourceError,
-    SourceFactory, SourceSummary, Stages, StopSignal, Throughput,
+    self, Counters, Job, ProgressOptions, RetryPolicy, Settlement, SourceError, SourceFactory,
+    SourceSummary, Stages, StopSignal, Throughput,
 };
-use crate::failure::Failure;
 use crate::http_client::HttpOptions;
 use crate::ledger::Committed;
 use crate::metrics::MetricsServer;
@@ -23,11 +21,7 @@ use crate::pg::{self, local::LocalPostgres, Method};
 use crate::reject::RejectLog;
 use crate::report::{human, Report, EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Columns, Schema};
-use crate::sink::hosts::prepare_each;
-use crate::sink::http::HttpSinkFactory;
-use crate::sink::postgres::PgSinkFactory;
-use crate::sink::stream::{OutputFormat, StreamSinkFactory};
-use crate::sink::NullSinkFactory;
+use crate::sink::{self, stream::OutputFormat};
 use crate::sql::TableName;
 use crate::stats::Stats;
 use crate::target::Target;
@@ -102,15 +96,6 @@ pub(crate) trait SourcePlan {
     ) -> Result<Box<dyn SourceFactory + '_>, SourceError>;
 }
 
-/// The target, ready to load: its sinks, the typed columns to load, what the run committed.
-struct Prepared {
-    sinks: Box<dyn SinkFactory>,
-    schema: Schema,
-    committed: Committed,
-    /// How rows are written, for PostgreSQL targets (the others have one way).
-    method: Option<Method>,
-}
-
 /// Runs the load and returns the process exit code.
 pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     let config = load.config;
@@ -166,7 +151,8 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
         peak_threads: 0,
         throughput: Throughput::default(),
     };
-    let outcome = match prepare(&load, &target, &run_id, signal, &mut setup) {
+    let prepared = sink::prepare(&target, &sink_setup(&load, &run_id), signal, &mut setup);
+    let outcome = match prepared {
         Ok(prepared) => {
             method = prepared.method;
             match load
@@ -298,195 +284,28 @@ fn linger(time: Duration, signal: &StopSignal) {
     }
 }
 
-/// Prepares the target: for PostgreSQL the table (created, checked, typed) and the ledger of the
-/// run; then the sink factory.
-fn prepare(
-    load: &Load<'_>,
-    target: &Target,
-    run_id: &str,
-    signal: &StopSignal,
-    setup: &mut Stats,
-) -> Result<Prepared, Failure> {
+/// What preparing the target needs of the load.
+fn sink_setup<'a>(load: &'a Load<'_>, run_id: &'a str) -> sink::Setup<'a> {
     let config = load.config;
-    let on_retry = |err: &Failure, pause: Duration| {
-        setup.record_retry(err.kind());
-        if !config.quiet {
-            eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
-        }
-    };
-    if let Target::Http(http) = target {
-        let prepared = config.retry.run(
-            Some(signal.stopping_flag()),
-            || {
-                HttpSinkFactory::prepare(
-                    http,
-                    &config.http,
-                    &config.table,
-                    &load.columns,
-                    config.create,
-                )
-            },
-            on_retry,
-        )?;
-        warn_left_out(&prepared.left_out);
-        return Ok(Prepared {
-            sinks: Box::new(prepared.sinks),
-            schema: prepared.schema,
-            committed: Committed::default(),
-            method: None,
-        });
-    }
-    let Target::Postgres(pg_target) = target else {
-        let schema = match &load.columns {
-            Columns::Fixed(schema) => schema.clone(),
-            Columns::Named(names) => Schema::text(names),
-            Columns::Table => {
-                return Err(Failure::Permanent {
-                    kind: "schema",
-                    message: format!(
-                        "loading into {target} needs the column names: give --columns or --header"
-                    ),
-                })
-            }
-        };
-        let sinks: Box<dyn SinkFactory> = match target {
-            Target::Stdout => Box::new(StreamSinkFactory::stdout(load.output_format, &schema)?),
-            Target::File(path) => {
-                Box::new(StreamSinkFactory::file(path, load.output_format, &schema)?)
-            }
-            Target::Null => Box::new(NullSinkFactory),
-            _ => {
-                return Err(Failure::Permanent {
-                    kind: "internal",
-                    message: format!("the target {target} was not started"),
-                })
-            }
-        };
-        return Ok(Prepared {
-            sinks,
-            schema,
-            committed: Committed::default(),
-            method: None,
-        });
-    };
-    // With target_session_attrs (read-write, primary, …) the hosts are libpq's failover list, for
-    // the driver to pick one from; otherwise the workers spread over them.
-    let split = if pg_target.config().get_target_session_attrs() == TargetSessionAttrs::Any {
-        pg_target.split_hosts()
-    } else {
-        vec![pg_target.clone()]
-    };
-    let several = split.len() > 1;
-    // A throwaway cluster starts empty: the local target always creates the table.
-    let create = config.create || matches!(config.target, Target::Local);
-    let (schema, hosts, left_out) = config.retry.run(
-        Some(signal.stopping_flag()),
-        || {
-            let mut prepared = Vec::new();
-            let (schema, left_out) = prepare_each(split.len(), |host| {
-                let resolved = match pg::resolve(&split[host], config.connect_timeout) {
-                    // One host of several that does not resolve is left out, not fatal.
-                    Err(Failure::Permanent { kind, message }) if several => {
-                        Err(Failure::Transient { kind, message })
-                    }
-                    other => other,
-                }?;
-                // Worker `i` connects to host `i % hosts` first.
-                let workers = (config.threads + split.len() - 1 - host) / split.len();
-                let schema = pg::prepare(
-                    &resolved,
-                    workers,
-                    &config.table,
-                    &load.columns,
-                    config.method,
-                    create,
-                    config.truncate,
-                )?;
-                prepared.push(resolved);
-                Ok(schema)
-            })?;
-            Ok((schema, prepared, left_out))
-        },
-        on_retry,
-    )?;
-    let named: Vec<(String, Failure)> = left_out
-        .iter()
-        .map(|(host, err)| (split[*host].host_name(0), err.clone()))
-        .collect();
-    warn_left_out(&named);
-    let reads_ledgers = load.run_id.is_some() || load.documents != Documents::NotRecorded;
-    if let (true, Some((host, err))) = (reads_ledgers, named.first()) {
-        let what = if load.run_id.is_some() {
-            "--run-id reads the ledger"
-        } else {
-            "ingest reads which documents were loaded from the ledger"
-        };
-        return Err(Failure::Permanent {
-            kind: "ledger",
-            message: format!("{what} of every host, and {host} cannot be reached: {err}"),
-        });
-    }
-    let mut committed = match &load.run_id {
-        Some(run_id) => {
-            // Separate clusters each hold their share of the ledger: read them all.
-            let mut committed = Committed::default();
-            for host in &hosts {
-                committed.merge(pg::committed(host, &config.table, run_id, load.mode)?);
-            }
-            if !load.resume && !committed.is_empty() {
-                return Err(Failure::Permanent {
-                    kind: "run_id",
-                    message: format!(
-                        "run `{run_id}` already committed {} batches into {}; add --resume to \
-                         continue it, or choose another --run-id",
-                        committed.len(),
-                        config.table
-                    ),
-                });
-            }
-            committed
-        }
-        None => Committed::default(),
-    };
-    if load.documents != Documents::NotRecorded {
-        let forget = load.documents == Documents::Fresh || config.truncate;
-        for host in &hosts {
-            committed
-                .documents
-                .merge(pg::prepare_documents(host, &config.table, forget)?);
-        }
-    }
-    let mut method = config.method;
-    if method == Method::CopyBinary && !schema.is_binary_encodable() {
-        method = Method::CopyText;
-        if !config.quiet {
-            eprintln!(
-                "loader: {} has a column type without a binary encoder here; loading with text COPY",
-                config.table
-            );
-        }
-    }
-    let sinks = Box::new(PgSinkFactory::new(
-        hosts,
-        config.table.clone(),
-        &schema,
-        method,
-        run_id.to_string(),
-        load.mode.to_string(),
-        config.commit_every,
-    ));
-    Ok(Prepared {
-        sinks,
-        schema,
-        committed,
-        method: Some(method),
-    })
-}
-
-/// Says which hosts of the target are left out of the run, and why.
-fn warn_left_out(left_out: &[(String, Failure)]) {
-    for (host, err) in left_out {
-        eprintln!("loader: warning: host {host} is left out of this run: {err}");
+    sink::Setup {
+        mode: load.mode,
+        table: &config.table,
+        columns: &load.columns,
+        // A throwaway cluster starts empty: the local target always creates the table.
+        create: config.create || matches!(config.target, Target::Local),
+        truncate: config.truncate,
+        method: config.method,
+        threads: config.threads,
+        commit_every: config.commit_every,
+        retry: config.retry,
+        connect_timeout: config.connect_timeout,
+        http: &config.http,
+        output_format: load.output_format,
+        run_id,
+        given_run_id: load.run_id.as_deref(),
+        resume: load.resume,
+        documents: load.documents,
+        quiet: config.quiet,
     }
 }
 

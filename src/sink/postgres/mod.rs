@@ -4,15 +4,17 @@
 //!
 //! This file holds the factory the workers share (the statements, the ledger's SQL, the hosts) and
 //! the sink itself: its connection, the host it returns to, and how its failures are classified.
-//! The rest is split by concern: `transaction.rs` writes one transaction (ledger rows, COPY or
-//! INSERT, COMMIT; the batches held for `--commit-every`), `isolate.rs` finds the bad rows of a
-//! batch the server refused for its data, and `in_doubt.rs` settles a batch whose COMMIT may have
-//! reached the server before the connection dropped, on this host or on another.
+//! The rest is split by concern: `prepare.rs` readies the target for a load (the table on each
+//! host, the ledgers read) and builds the factory, `transaction.rs` writes one transaction (ledger
+//! rows, COPY or INSERT, COMMIT; the batches held for `--commit-every`), `isolate.rs` finds the bad
+//! rows of a batch the server refused for its data, and `in_doubt.rs` settles a batch whose COMMIT
+//! may have reached the server before the connection dropped, on this host or on another.
 //!
 //! Several hosts ([`Hosts`]): each worker prefers one and moves to the next when it fails.
 
 mod in_doubt;
 mod isolate;
+mod prepare;
 mod transaction;
 
 use postgres::error::DbError;
