@@ -1,7 +1,8 @@
-//! One load from start to end, for any mode: bring up the target (start the local cluster, prepare
-//! the table and learn its column types, read the ledger for `--resume`), build the sink factory
-//! and the mode's sources, run the engine, print and write the report, tear the target down, and
-//! decide the exit code. The summary is printed on every path, failures included.
+//! One load from start to end, for any mode: bring up the target (start the local cluster; then
+//! `sink::prepare` prepares the table, learns its column types, reads the ledger for `--resume` and
+//! builds the sink factory), build the mode's sources, run the engine, print and write the report,
+//! tear the target down, and decide the exit code. The summary is printed on every path, failures
+//! included. [`run`] reads as these steps, each a function below.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -96,50 +97,96 @@ pub(crate) trait SourcePlan {
     ) -> Result<Box<dyn SourceFactory + '_>, SourceError>;
 }
 
+/// What the engine run leaves for the report.
+struct Ran {
+    outcome: engine::Outcome,
+    /// How rows were written, for PostgreSQL targets (the others have one way).
+    method: Option<Method>,
+    /// What the sources skipped as committed before (`--resume`).
+    skipped: SourceSummary,
+    /// The target's hosts when it has several, and what became of the batches moved between them.
+    hosts: Vec<String>,
+    settlement: Settlement,
+}
+
 /// Runs the load and returns the process exit code.
-pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
+pub(crate) fn run(mut load: Load<'_>, signal: &StopSignal) -> u8 {
     let config = load.config;
     let run_id = load.run_id.clone().unwrap_or_else(new_run_id);
     // Before the local cluster starts: a port in use must not leave one behind.
     let counters = Arc::new(Counters::new(config.threads));
-    let metrics = match config.metrics_addr {
-        Some(address) => match MetricsServer::start(address, Arc::clone(&counters)) {
-            Ok(server) => {
-                if !config.quiet {
-                    eprintln!("loader: metrics at http://{}/metrics", server.address());
-                }
-                Some(server)
-            }
-            Err(message) => {
-                eprintln!("loader: error: {message}");
-                return EXIT_USAGE;
-            }
-        },
-        None => None,
+    let metrics = match start_metrics(config, &counters) {
+        Ok(metrics) => metrics,
+        Err(code) => return code,
     };
-
-    let mut local = None;
-    let target = match &config.target {
-        Target::Local => match start_local(config.quiet) {
-            Ok(cluster) => {
-                let target = Target::Postgres(cluster.target());
-                local = Some(cluster);
-                target
-            }
-            Err(message) => {
-                eprintln!("loader: error: {message}");
-                return EXIT_FATAL;
-            }
-        },
-        other => other.clone(),
+    let (target, local) = match start_target(config) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-
     let reject_path = config
         .reject_file
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("rejects-{run_id}.ndjson")));
     let rejects = RejectLog::new(reject_path, load.resume, config.max_rejects);
     let mut setup = Stats::default();
+    let ran = run_engine(
+        &mut load, &target, &run_id, &counters, &rejects, signal, &mut setup,
+    );
+    let settings = report_settings(&load, &target, &run_id, ran.method);
+    let report = build_report(&load, ran, &setup, &rejects, signal, settings, &run_id);
+    let exit_code = print_report(&report, config, &target);
+    exit_code.max(tear_down(metrics, local, config, signal))
+}
+
+/// Starts the Prometheus endpoint, if `--metrics-addr` asks for one; a failure is the exit code.
+fn start_metrics(
+    config: &LoadConfig,
+    counters: &Arc<Counters>,
+) -> Result<Option<MetricsServer>, u8> {
+    match config.metrics_addr {
+        Some(address) => match MetricsServer::start(address, Arc::clone(counters)) {
+            Ok(server) => {
+                if !config.quiet {
+                    eprintln!("loader: metrics at http://{}/metrics", server.address());
+                }
+                Ok(Some(server))
+            }
+            Err(message) => {
+                eprintln!("loader: error: {message}");
+                Err(EXIT_USAGE)
+            }
+        },
+        None => Ok(None),
+    }
+}
+
+/// The target to load into: the local target starts its throwaway cluster (returned too, for
+/// [`tear_down`]) and becomes that PostgreSQL. A failure to start is the exit code.
+fn start_target(config: &LoadConfig) -> Result<(Target, Option<LocalPostgres>), u8> {
+    match &config.target {
+        Target::Local => match start_local(config.quiet) {
+            Ok(cluster) => Ok((Target::Postgres(cluster.target()), Some(cluster))),
+            Err(message) => {
+                eprintln!("loader: error: {message}");
+                Err(EXIT_FATAL)
+            }
+        },
+        other => Ok((other.clone(), None)),
+    }
+}
+
+/// Prepares the target, builds the mode's sources and runs the engine. A failure before the
+/// workers start is the outcome's failure; the setup's errors and retries go into `setup`.
+fn run_engine(
+    load: &mut Load<'_>,
+    target: &Target,
+    run_id: &str,
+    counters: &Arc<Counters>,
+    rejects: &RejectLog,
+    signal: &StopSignal,
+    setup: &mut Stats,
+) -> Ran {
+    let config = load.config;
     let mut method = None;
     let mut skipped = SourceSummary::default();
     let mut hosts = Vec::new();
@@ -151,7 +198,7 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
         peak_threads: 0,
         throughput: Throughput::default(),
     };
-    let prepared = sink::prepare(&target, &sink_setup(&load, &run_id), signal, &mut setup);
+    let prepared = sink::prepare(target, &sink_setup(load, run_id), signal, setup);
     let outcome = match prepared {
         Ok(prepared) => {
             method = prepared.method;
@@ -171,10 +218,10 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
                             total: load.total_rows,
                             stages: load.stages,
                         },
-                        counters: &counters,
+                        counters,
                         sources: sources.as_ref(),
                         sinks: prepared.sinks.as_ref(),
-                        rejects: &rejects,
+                        rejects,
                         signal,
                     });
                     hosts = prepared.sinks.hosts().to_vec();
@@ -196,91 +243,12 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
             no_workers((!signal.is_interrupted()).then(|| err.to_string()))
         }
     };
-
-    let mut settings = Map::new();
-    settings.insert("target".into(), json!(target.to_string()));
-    settings.insert("table".into(), json!(config.table.to_string()));
-    if let Some(method) = method {
-        settings.insert("method".into(), json!(method));
-    }
-    settings.insert("threads".into(), json!(config.threads));
-    settings.insert("batch".into(), json!(config.batch));
-    if method.is_some() {
-        settings.insert("commit_every".into(), json!(config.commit_every));
-    }
-    settings.insert("pin".into(), json!(config.pin));
-    settings.insert("run_id".into(), json!(run_id));
-    settings.extend(load.settings.clone());
-    let mut report = Report::new(
-        load.mode,
-        &outcome,
-        &setup,
-        signal.is_interrupted(),
-        load.resume.then_some(skipped),
-        settings,
-    );
-    if !hosts.is_empty() {
-        for batch in &settlement.unverified {
-            eprintln!(
-                "loader: warning: batch {} ({} rows) was in doubt on {host} when it failed and \
-                 was loaded through another host; {host} was unreachable after the load, so if \
-                 its {} has the row run_id = '{run_id}', batch_seq = {}, those rows are on two \
-                 hosts",
-                batch.batch,
-                batch.rows,
-                pg::ledger_table(&config.table),
-                batch.batch,
-                host = batch.host,
-            );
-        }
-        report.add_hosts(&hosts, &outcome, settlement);
-    }
-    if let Some(stages) = load.stages {
-        let (figures, lines) = stages.report();
-        report.stages = Some(figures);
-        report.stage_lines = lines;
-    }
-    if rejects.count() > 0 {
-        report.reject_file = Some(rejects.path().display().to_string());
-        report.rejects = rejects.by_kind();
-    }
-
-    if let Some(error) = &report.error {
-        eprintln!("loader: error: {error}");
-    }
-    if !config.quiet {
-        let summary = human::summary(&report);
-        if matches!(target, Target::Stdout) {
-            eprint!("{summary}");
-        } else {
-            print!("{summary}");
-        }
-    }
-    let mut exit_code = report.exit_code;
-    if let Some(path) = &config.report {
-        if let Err(err) = report.write_to(path) {
-            eprintln!(
-                "loader: error: cannot write the report to {}: {err}",
-                path.display()
-            );
-            exit_code = exit_code.max(EXIT_FATAL);
-        }
-    }
-    if let Some(server) = metrics {
-        linger(config.metrics_linger, signal);
-        server.stop();
-    }
-    if let Some(cluster) = local {
-        exit_code = exit_code.max(finish_local(cluster, config.keep, config.quiet));
-    }
-    exit_code
-}
-
-/// Waits `--metrics-linger` (a Ctrl-C cuts it short), so that a last scrape sees the final figures.
-fn linger(time: Duration, signal: &StopSignal) {
-    let until = Instant::now() + time;
-    while Instant::now() < until && !signal.is_interrupted() {
-        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+    Ran {
+        outcome,
+        method,
+        skipped,
+        hosts,
+        settlement,
     }
 }
 
@@ -306,6 +274,131 @@ fn sink_setup<'a>(load: &'a Load<'_>, run_id: &'a str) -> sink::Setup<'a> {
         resume: load.resume,
         documents: load.documents,
         quiet: config.quiet,
+    }
+}
+
+/// The report's `config`: the load's settings, then the mode's own.
+fn report_settings(
+    load: &Load<'_>,
+    target: &Target,
+    run_id: &str,
+    method: Option<Method>,
+) -> Map<String, Value> {
+    let config = load.config;
+    let mut settings = Map::new();
+    settings.insert("target".into(), json!(target.to_string()));
+    settings.insert("table".into(), json!(config.table.to_string()));
+    if let Some(method) = method {
+        settings.insert("method".into(), json!(method));
+    }
+    settings.insert("threads".into(), json!(config.threads));
+    settings.insert("batch".into(), json!(config.batch));
+    if method.is_some() {
+        settings.insert("commit_every".into(), json!(config.commit_every));
+    }
+    settings.insert("pin".into(), json!(config.pin));
+    settings.insert("run_id".into(), json!(run_id));
+    settings.extend(load.settings.clone());
+    settings
+}
+
+/// The load's report: the outcome, the rows per host (a batch that may be on two hosts is
+/// warned about), the mode's stages, the rejects.
+fn build_report(
+    load: &Load<'_>,
+    ran: Ran,
+    setup: &Stats,
+    rejects: &RejectLog,
+    signal: &StopSignal,
+    settings: Map<String, Value>,
+    run_id: &str,
+) -> Report {
+    let mut report = Report::new(
+        load.mode,
+        &ran.outcome,
+        setup,
+        signal.is_interrupted(),
+        load.resume.then_some(ran.skipped),
+        settings,
+    );
+    if !ran.hosts.is_empty() {
+        for batch in &ran.settlement.unverified {
+            eprintln!(
+                "loader: warning: batch {} ({} rows) was in doubt on {host} when it failed and \
+                 was loaded through another host; {host} was unreachable after the load, so if \
+                 its {} has the row run_id = '{run_id}', batch_seq = {}, those rows are on two \
+                 hosts",
+                batch.batch,
+                batch.rows,
+                pg::ledger_table(&load.config.table),
+                batch.batch,
+                host = batch.host,
+            );
+        }
+        report.add_hosts(&ran.hosts, &ran.outcome, ran.settlement);
+    }
+    if let Some(stages) = load.stages {
+        let (figures, lines) = stages.report();
+        report.stages = Some(figures);
+        report.stage_lines = lines;
+    }
+    if rejects.count() > 0 {
+        report.reject_file = Some(rejects.path().display().to_string());
+        report.rejects = rejects.by_kind();
+    }
+    report
+}
+
+/// Prints the error and the summary (to stderr when the rows went to stdout), writes the report
+/// file, and returns the exit code.
+fn print_report(report: &Report, config: &LoadConfig, target: &Target) -> u8 {
+    if let Some(error) = &report.error {
+        eprintln!("loader: error: {error}");
+    }
+    if !config.quiet {
+        let summary = human::summary(report);
+        if matches!(target, Target::Stdout) {
+            eprint!("{summary}");
+        } else {
+            print!("{summary}");
+        }
+    }
+    let mut exit_code = report.exit_code;
+    if let Some(path) = &config.report {
+        if let Err(err) = report.write_to(path) {
+            eprintln!(
+                "loader: error: cannot write the report to {}: {err}",
+                path.display()
+            );
+            exit_code = exit_code.max(EXIT_FATAL);
+        }
+    }
+    exit_code
+}
+
+/// Stops the metrics endpoint after `--metrics-linger`, and the local cluster unless `--keep`;
+/// returns the exit code of the cluster's stop.
+fn tear_down(
+    metrics: Option<MetricsServer>,
+    local: Option<LocalPostgres>,
+    config: &LoadConfig,
+    signal: &StopSignal,
+) -> u8 {
+    if let Some(server) = metrics {
+        linger(config.metrics_linger, signal);
+        server.stop();
+    }
+    match local {
+        Some(cluster) => finish_local(cluster, config.keep, config.quiet),
+        None => 0,
+    }
+}
+
+/// Waits `--metrics-linger` (a Ctrl-C cuts it short), so that a last scrape sees the final figures.
+fn linger(time: Duration, signal: &StopSignal) {
+    let until = Instant::now() + time;
+    while Instant::now() < until && !signal.is_interrupted() {
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
     }
 }
 
