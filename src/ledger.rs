@@ -1,6 +1,7 @@
 //! The ledger's view of earlier attempts: the batches a run committed (what `--resume` skips and
 //! what an in-doubt write looks up) and the documents loaded whole (what ingest skips). The
-//! PostgreSQL ledger tables and the HTTP targets' state files are read into these.
+//! PostgreSQL ledger tables and the HTTP targets' state files are read into these. [`Documents`]
+//! says whether a load records its documents there, and whether it reads the earlier records.
 
 use std::collections::{HashMap, HashSet};
 
@@ -44,6 +45,17 @@ impl LoadedDocuments {
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
+}
+
+/// What a mode records of the documents it loads (ingest mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Documents {
+    /// The mode loads rows, not documents.
+    NotRecorded,
+    /// Record them, and skip the ones earlier runs loaded.
+    Resume,
+    /// Record them, forgetting what earlier runs loaded.
+    Fresh,
 }
 
 /// One committed batch, as the ledger recorded it.

@@ -1,21 +1,20 @@
-//! One load from start to end, for any mode: bring up the target (start the local cluster, prepare
-//! the table and learn its column types, read the ledger for `--resume`), build the sink factory
-//! and the mode's sources, run the engine, print and write the report, tear the target down, and
-//! decide the exit code. The summary is printed on every path, failures included.
+//! One load from start to end, for any mode: bring up the target (start the local cluster; then
+//! `sink::prepare` prepares the table, learns its column types, reads the ledger for `--resume` and
+//! builds the sink factory), build the mode's sources, run the engine, print and write the report,
+//! tear the target down, and decide the exit code. The summary is printed on every path, failures
+//! included. [`run`] reads as these steps, each a function below.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use postgres::config::TargetSessionAttrs;
 use serde_json::{json, Map, Value};
 
 use crate::engine::{
-    self, Counters, Job, ProgressOptions, RetryPolicy, Settlement, SinkFactory, SourceError,
-    SourceFactory, SourceSummary, Stages, StopSignal, Throughput,
+    self, Counters, Job, ProgressOptions, RetryPolicy, Settlement, SourceError, SourceFactory,
+    SourceSummary, Stages, StopSignal, Throughput,
 };
-use crate::failure::Failure;
 use crate::http_client::HttpOptions;
 use crate::ledger::Committed;
 use crate::metrics::MetricsServer;
@@ -23,14 +22,14 @@ use crate::pg::{self, local::LocalPostgres, Method};
 use crate::reject::RejectLog;
 use crate::report::{human, Report, EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Columns, Schema};
-use crate::sink::hosts::prepare_each;
-use crate::sink::http::HttpSinkFactory;
-use crate::sink::postgres::PgSinkFactory;
-use crate::sink::stream::{OutputFormat, StreamSinkFactory};
-use crate::sink::NullSinkFactory;
+use crate::sink::{self, stream::OutputFormat};
 use crate::sql::TableName;
 use crate::stats::Stats;
 use crate::target::Target;
+
+// A mode tells `run` what to record of its documents; the type is the ledger's, whose readers
+// (the sinks' setup, ingest) act on it.
+pub(crate) use crate::ledger::Documents;
 
 /// Settings shared by every loading mode.
 #[derive(Debug, Clone)]
@@ -88,17 +87,6 @@ pub(crate) struct Load<'a> {
     pub stages: Option<&'a dyn Stages>,
 }
 
-/// What a mode records of the documents it loads (ingest mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Documents {
-    /// The mode loads rows, not documents.
-    NotRecorded,
-    /// Record them, and skip the ones earlier runs loaded.
-    Resume,
-    /// Record them, forgetting what earlier runs loaded.
-    Fresh,
-}
-
 /// A mode's sources, built once the target's columns (typed) and committed batches are known.
 pub(crate) trait SourcePlan {
     fn start(
@@ -109,59 +97,96 @@ pub(crate) trait SourcePlan {
     ) -> Result<Box<dyn SourceFactory + '_>, SourceError>;
 }
 
-/// The target, ready to load: its sinks, the typed columns to load, what the run committed.
-struct Prepared {
-    sinks: Box<dyn SinkFactory>,
-    schema: Schema,
-    committed: Committed,
-    /// How rows are written, for PostgreSQL targets (the others have one way).
+/// What the engine run leaves for the report.
+struct Ran {
+    outcome: engine::Outcome,
+    /// How rows were written, for PostgreSQL targets (the others have one way).
     method: Option<Method>,
+    /// What the sources skipped as committed before (`--resume`).
+    skipped: SourceSummary,
+    /// The target's hosts when it has several, and what became of the batches moved between them.
+    hosts: Vec<String>,
+    settlement: Settlement,
 }
 
 /// Runs the load and returns the process exit code.
-pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
+pub(crate) fn run(mut load: Load<'_>, signal: &StopSignal) -> u8 {
     let config = load.config;
     let run_id = load.run_id.clone().unwrap_or_else(new_run_id);
     // Before the local cluster starts: a port in use must not leave one behind.
     let counters = Arc::new(Counters::new(config.threads));
-    let metrics = match config.metrics_addr {
-        Some(address) => match MetricsServer::start(address, Arc::clone(&counters)) {
-            Ok(server) => {
-                if !config.quiet {
-                    eprintln!("loader: metrics at http://{}/metrics", server.address());
-                }
-                Some(server)
-            }
-            Err(message) => {
-                eprintln!("loader: error: {message}");
-                return EXIT_USAGE;
-            }
-        },
-        None => None,
+    let metrics = match start_metrics(config, &counters) {
+        Ok(metrics) => metrics,
+        Err(code) => return code,
     };
-
-    let mut local = None;
-    let target = match &config.target {
-        Target::Local => match start_local(config.quiet) {
-            Ok(cluster) => {
-                let target = Target::Postgres(cluster.target());
-                local = Some(cluster);
-                target
-            }
-            Err(message) => {
-                eprintln!("loader: error: {message}");
-                return EXIT_FATAL;
-            }
-        },
-        other => other.clone(),
+    let (target, local) = match start_target(config) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-
     let reject_path = config
         .reject_file
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("rejects-{run_id}.ndjson")));
     let rejects = RejectLog::new(reject_path, load.resume, config.max_rejects);
     let mut setup = Stats::default();
+    let ran = run_engine(
+        &mut load, &target, &run_id, &counters, &rejects, signal, &mut setup,
+    );
+    let settings = report_settings(&load, &target, &run_id, ran.method);
+    let report = build_report(&load, ran, &setup, &rejects, signal, settings, &run_id);
+    let exit_code = print_report(&report, config, &target);
+    exit_code.max(tear_down(metrics, local, config, signal))
+}
+
+/// Starts the Prometheus endpoint, if `--metrics-addr` asks for one; a failure is the exit code.
+fn start_metrics(
+    config: &LoadConfig,
+    counters: &Arc<Counters>,
+) -> Result<Option<MetricsServer>, u8> {
+    match config.metrics_addr {
+        Some(address) => match MetricsServer::start(address, Arc::clone(counters)) {
+            Ok(server) => {
+                if !config.quiet {
+                    eprintln!("loader: metrics at http://{}/metrics", server.address());
+                }
+                Ok(Some(server))
+            }
+            Err(message) => {
+                eprintln!("loader: error: {message}");
+                Err(EXIT_USAGE)
+            }
+        },
+        None => Ok(None),
+    }
+}
+
+/// The target to load into: the local target starts its throwaway cluster (returned too, for
+/// [`tear_down`]) and becomes that PostgreSQL. A failure to start is the exit code.
+fn start_target(config: &LoadConfig) -> Result<(Target, Option<LocalPostgres>), u8> {
+    match &config.target {
+        Target::Local => match start_local(config.quiet) {
+            Ok(cluster) => Ok((Target::Postgres(cluster.target()), Some(cluster))),
+            Err(message) => {
+                eprintln!("loader: error: {message}");
+                Err(EXIT_FATAL)
+            }
+        },
+        other => Ok((other.clone(), None)),
+    }
+}
+
+/// Prepares the target, builds the mode's sources and runs the engine. A failure before the
+/// workers start is the outcome's failure; the setup's errors and retries go into `setup`.
+fn run_engine(
+    load: &mut Load<'_>,
+    target: &Target,
+    run_id: &str,
+    counters: &Arc<Counters>,
+    rejects: &RejectLog,
+    signal: &StopSignal,
+    setup: &mut Stats,
+) -> Ran {
+    let config = load.config;
     let mut method = None;
     let mut skipped = SourceSummary::default();
     let mut hosts = Vec::new();
@@ -173,7 +198,8 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
         peak_threads: 0,
         throughput: Throughput::default(),
     };
-    let outcome = match prepare(&load, &target, &run_id, signal, &mut setup) {
+    let prepared = sink::prepare(target, &sink_setup(load, run_id), signal, setup);
+    let outcome = match prepared {
         Ok(prepared) => {
             method = prepared.method;
             match load
@@ -192,10 +218,10 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
                             total: load.total_rows,
                             stages: load.stages,
                         },
-                        counters: &counters,
+                        counters,
                         sources: sources.as_ref(),
                         sinks: prepared.sinks.as_ref(),
-                        rejects: &rejects,
+                        rejects,
                         signal,
                     });
                     hosts = prepared.sinks.hosts().to_vec();
@@ -217,7 +243,48 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
             no_workers((!signal.is_interrupted()).then(|| err.to_string()))
         }
     };
+    Ran {
+        outcome,
+        method,
+        skipped,
+        hosts,
+        settlement,
+    }
+}
 
+/// What preparing the target needs of the load.
+fn sink_setup<'a>(load: &'a Load<'_>, run_id: &'a str) -> sink::Setup<'a> {
+    let config = load.config;
+    sink::Setup {
+        mode: load.mode,
+        table: &config.table,
+        columns: &load.columns,
+        // A throwaway cluster starts empty: the local target always creates the table.
+        create: config.create || matches!(config.target, Target::Local),
+        truncate: config.truncate,
+        method: config.method,
+        threads: config.threads,
+        commit_every: config.commit_every,
+        retry: config.retry,
+        connect_timeout: config.connect_timeout,
+        http: &config.http,
+        output_format: load.output_format,
+        run_id,
+        given_run_id: load.run_id.as_deref(),
+        resume: load.resume,
+        documents: load.documents,
+        quiet: config.quiet,
+    }
+}
+
+/// The report's `config`: the load's settings, then the mode's own.
+fn report_settings(
+    load: &Load<'_>,
+    target: &Target,
+    run_id: &str,
+    method: Option<Method>,
+) -> Map<String, Value> {
+    let config = load.config;
     let mut settings = Map::new();
     settings.insert("target".into(), json!(target.to_string()));
     settings.insert("table".into(), json!(config.table.to_string()));
@@ -232,16 +299,30 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
     settings.insert("pin".into(), json!(config.pin));
     settings.insert("run_id".into(), json!(run_id));
     settings.extend(load.settings.clone());
+    settings
+}
+
+/// The load's report: the outcome, the rows per host (a batch that may be on two hosts is
+/// warned about), the mode's stages, the rejects.
+fn build_report(
+    load: &Load<'_>,
+    ran: Ran,
+    setup: &Stats,
+    rejects: &RejectLog,
+    signal: &StopSignal,
+    settings: Map<String, Value>,
+    run_id: &str,
+) -> Report {
     let mut report = Report::new(
         load.mode,
-        &outcome,
-        &setup,
+        &ran.outcome,
+        setup,
         signal.is_interrupted(),
-        load.resume.then_some(skipped),
+        load.resume.then_some(ran.skipped),
         settings,
     );
-    if !hosts.is_empty() {
-        for batch in &settlement.unverified {
+    if !ran.hosts.is_empty() {
+        for batch in &ran.settlement.unverified {
             eprintln!(
                 "loader: warning: batch {} ({} rows) was in doubt on {host} when it failed and \
                  was loaded through another host; {host} was unreachable after the load, so if \
@@ -249,12 +330,12 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
                  hosts",
                 batch.batch,
                 batch.rows,
-                pg::ledger_table(&config.table),
+                pg::ledger_table(&load.config.table),
                 batch.batch,
                 host = batch.host,
             );
         }
-        report.add_hosts(&hosts, &outcome, settlement);
+        report.add_hosts(&ran.hosts, &ran.outcome, ran.settlement);
     }
     if let Some(stages) = load.stages {
         let (figures, lines) = stages.report();
@@ -265,12 +346,17 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
         report.reject_file = Some(rejects.path().display().to_string());
         report.rejects = rejects.by_kind();
     }
+    report
+}
 
+/// Prints the error and the summary (to stderr when the rows went to stdout), writes the report
+/// file, and returns the exit code.
+fn print_report(report: &Report, config: &LoadConfig, target: &Target) -> u8 {
     if let Some(error) = &report.error {
         eprintln!("loader: error: {error}");
     }
     if !config.quiet {
-        let summary = human::summary(&report);
+        let summary = human::summary(report);
         if matches!(target, Target::Stdout) {
             eprint!("{summary}");
         } else {
@@ -287,14 +373,25 @@ pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
             exit_code = exit_code.max(EXIT_FATAL);
         }
     }
+    exit_code
+}
+
+/// Stops the metrics endpoint after `--metrics-linger`, and the local cluster unless `--keep`;
+/// returns the exit code of the cluster's stop.
+fn tear_down(
+    metrics: Option<MetricsServer>,
+    local: Option<LocalPostgres>,
+    config: &LoadConfig,
+    signal: &StopSignal,
+) -> u8 {
     if let Some(server) = metrics {
         linger(config.metrics_linger, signal);
         server.stop();
     }
-    if let Some(cluster) = local {
-        exit_code = exit_code.max(finish_local(cluster, config.keep, config.quiet));
+    match local {
+        Some(cluster) => finish_local(cluster, config.keep, config.quiet),
+        None => 0,
     }
-    exit_code
 }
 
 /// Waits `--metrics-linger` (a Ctrl-C cuts it short), so that a last scrape sees the final figures.
@@ -302,198 +399,6 @@ fn linger(time: Duration, signal: &StopSignal) {
     let until = Instant::now() + time;
     while Instant::now() < until && !signal.is_interrupted() {
         std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
-    }
-}
-
-/// Prepares the target: for PostgreSQL the table (created, checked, typed) and the ledger of the
-/// run; then the sink factory.
-fn prepare(
-    load: &Load<'_>,
-    target: &Target,
-    run_id: &str,
-    signal: &StopSignal,
-    setup: &mut Stats,
-) -> Result<Prepared, Failure> {
-    let config = load.config;
-    let on_retry = |err: &Failure, pause: Duration| {
-        setup.record_retry(err.kind());
-        if !config.quiet {
-            eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
-        }
-    };
-    if let Target::Http(http) = target {
-        let prepared = config.retry.run(
-            Some(signal.stopping_flag()),
-            || {
-                HttpSinkFactory::prepare(
-                    http,
-                    &config.http,
-                    &config.table,
-                    &load.columns,
-                    config.create,
-                )
-            },
-            on_retry,
-        )?;
-        warn_left_out(&prepared.left_out);
-        return Ok(Prepared {
-            sinks: Box::new(prepared.sinks),
-            schema: prepared.schema,
-            committed: Committed::default(),
-            method: None,
-        });
-    }
-    let Target::Postgres(pg_target) = target else {
-        let schema = match &load.columns {
-            Columns::Fixed(schema) => schema.clone(),
-            Columns::Named(names) => Schema::text(names),
-            Columns::Table => {
-                return Err(Failure::Permanent {
-                    kind: "schema",
-                    message: format!(
-                        "loading into {target} needs the column names: give --columns or --header"
-                    ),
-                })
-            }
-        };
-        let sinks: Box<dyn SinkFactory> = match target {
-            Target::Stdout => Box::new(StreamSinkFactory::stdout(load.output_format, &schema)?),
-            Target::File(path) => {
-                Box::new(StreamSinkFactory::file(path, load.output_format, &schema)?)
-            }
-            Target::Null => Box::new(NullSinkFactory),
-            _ => {
-                return Err(Failure::Permanent {
-                    kind: "internal",
-                    message: format!("the target {target} was not started"),
-                })
-            }
-        };
-        return Ok(Prepared {
-            sinks,
-            schema,
-            committed: Committed::default(),
-            method: None,
-        });
-    };
-    // With target_session_attrs (read-write, primary, …) the hosts are libpq's failover list, for
-    // the driver to pick one from; otherwise the workers spread over them.
-    let split = if pg_target.config().get_target_session_attrs() == TargetSessionAttrs::Any {
-        pg_target.split_hosts()
-    } else {
-        vec![pg_target.clone()]
-    };
-    let several = split.len() > 1;
-    // A throwaway cluster starts empty: the local target always creates the table.
-    let create = config.create || matches!(config.target, Target::Local);
-    let (schema, hosts, left_out) = config.retry.run(
-        Some(signal.stopping_flag()),
-        || {
-            let mut prepared = Vec::new();
-            let (schema, left_out) = prepare_each(split.len(), |host| {
-                let resolved = match pg::resolve(&split[host], config.connect_timeout) {
-                    // One host of several that does not resolve is left out, not fatal.
-                    Err(Failure::Permanent { kind, message }) if several => {
-                        Err(Failure::Transient { kind, message })
-                    }
-                    other => other,
-                }?;
-                // Worker `i` connects to host `i % hosts` first.
-                let workers = (config.threads + split.len() - 1 - host) / split.len();
-                let schema = pg::prepare(
-                    &resolved,
-                    workers,
-                    &config.table,
-                    &load.columns,
-                    config.method,
-                    create,
-                    config.truncate,
-                )?;
-                prepared.push(resolved);
-                Ok(schema)
-            })?;
-            Ok((schema, prepared, left_out))
-        },
-        on_retry,
-    )?;
-    let named: Vec<(String, Failure)> = left_out
-        .iter()
-        .map(|(host, err)| (split[*host].host_name(0), err.clone()))
-        .collect();
-    warn_left_out(&named);
-    let reads_ledgers = load.run_id.is_some() || load.documents != Documents::NotRecorded;
-    if let (true, Some((host, err))) = (reads_ledgers, named.first()) {
-        let what = if load.run_id.is_some() {
-            "--run-id reads the ledger"
-        } else {
-            "ingest reads which documents were loaded from the ledger"
-        };
-        return Err(Failure::Permanent {
-            kind: "ledger",
-            message: format!("{what} of every host, and {host} cannot be reached: {err}"),
-        });
-    }
-    let mut committed = match &load.run_id {
-        Some(run_id) => {
-            // Separate clusters each hold their share of the ledger: read them all.
-            let mut committed = Committed::default();
-            for host in &hosts {
-                committed.merge(pg::committed(host, &config.table, run_id, load.mode)?);
-            }
-            if !load.resume && !committed.is_empty() {
-                return Err(Failure::Permanent {
-                    kind: "run_id",
-                    message: format!(
-                        "run `{run_id}` already committed {} batches into {}; add --resume to \
-                         continue it, or choose another --run-id",
-                        committed.len(),
-                        config.table
-                    ),
-                });
-            }
-            committed
-        }
-        None => Committed::default(),
-    };
-    if load.documents != Documents::NotRecorded {
-        let forget = load.documents == Documents::Fresh || config.truncate;
-        for host in &hosts {
-            committed
-                .documents
-                .merge(pg::prepare_documents(host, &config.table, forget)?);
-        }
-    }
-    let mut method = config.method;
-    if method == Method::CopyBinary && !schema.is_binary_encodable() {
-        method = Method::CopyText;
-        if !config.quiet {
-            eprintln!(
-                "loader: {} has a column type without a binary encoder here; loading with text COPY",
-                config.table
-            );
-        }
-    }
-    let sinks = Box::new(PgSinkFactory::new(
-        hosts,
-        config.table.clone(),
-        &schema,
-        method,
-        run_id.to_string(),
-        load.mode.to_string(),
-        config.commit_every,
-    ));
-    Ok(Prepared {
-        sinks,
-        schema,
-        committed,
-        method: Some(method),
-    })
-}
-
-/// Says which hosts of the target are left out of the run, and why.
-fn warn_left_out(left_out: &[(String, Failure)]) {
-    for (host, err) in left_out {
-        eprintln!("loader: warning: host {host} is left out of this run: {err}");
     }
 }
 

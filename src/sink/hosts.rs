@@ -186,6 +186,13 @@ pub(crate) fn prepare_each<T>(
     }
 }
 
+/// Says which hosts of the target are left out of the run, and why.
+pub(crate) fn warn_left_out(left_out: &[(String, Failure)]) {
+    for (host, err) in left_out {
+        eprintln!("loader: warning: host {host} is left out of this run: {err}");
+    }
+}
+
 /// Whether a transient failure says the host itself is unreachable or unwell (rather than the
 /// batch's data or a passing overload that another host of the same cluster would share).
 pub(crate) fn is_host_failure(err: &Failure) -> bool {

@@ -4,6 +4,10 @@
 //! A sink reports each failure as [`Failure::Transient`] (the engine backs off and calls `write`
 //! again with the same batch; the sink reconnects and resolves any doubt about the last attempt)
 //! or [`Failure::Permanent`] (the load stops with the message, which names the cause and the fix).
+//!
+//! [`prepare`] readies the target for a load and builds its factory: one arm per kind of target,
+//! each handing over to the target's own file (`postgres/`, `http/`, `stream.rs`; the `null` sink
+//! is here), with what it needs of the load in a [`Setup`].
 
 pub(crate) mod hosts;
 pub(crate) mod http;
@@ -11,11 +15,141 @@ pub(crate) mod postgres;
 pub(crate) mod stream;
 
 use std::ops::Range;
+use std::time::Duration;
 
-use crate::engine::{Sink, SinkFactory, Written};
+use crate::engine::{RetryPolicy, Sink, SinkFactory, StopSignal, Written};
 use crate::failure::Failure;
+use crate::http_client::HttpOptions;
+use crate::ledger::{Committed, Documents};
+use crate::pg::Method;
 use crate::reject::RejectLog;
-use crate::rows::{Batch, RowFormat, Unencodable};
+use crate::rows::{Batch, Columns, RowFormat, Schema, Unencodable};
+use crate::sql::TableName;
+use crate::stats::Stats;
+use crate::target::Target;
+use hosts::warn_left_out;
+use http::HttpSinkFactory;
+use postgres::PgSinkFactory;
+use stream::{OutputFormat, StreamSinkFactory};
+
+/// What preparing a target needs of the load: the mode's and the command line's settings.
+#[derive(Debug)]
+pub(crate) struct Setup<'a> {
+    /// `gen`, `copy`, …: the ledger's source.
+    pub mode: &'static str,
+    pub table: &'a TableName,
+    /// The columns the mode writes.
+    pub columns: &'a Columns,
+    /// Whether to create the table or index.
+    pub create: bool,
+    pub truncate: bool,
+    /// How rows are written to PostgreSQL (`--method`).
+    pub method: Method,
+    pub threads: usize,
+    /// Batches per PostgreSQL transaction.
+    pub commit_every: usize,
+    /// How the setup retries a host that fails.
+    pub retry: RetryPolicy,
+    pub connect_timeout: Duration,
+    /// How HTTP targets are spoken to.
+    pub http: &'a HttpOptions,
+    /// Row format of the stream targets.
+    pub output_format: OutputFormat,
+    /// This run's name in the ledger: `--run-id`, else a new one.
+    pub run_id: &'a str,
+    /// `--run-id`, when given: the ledgers are read for what it committed.
+    pub given_run_id: Option<&'a str>,
+    /// `--resume`: continue the run named by `--run-id`.
+    pub resume: bool,
+    /// Whether the mode records whole documents (ingest), and whether this run forgets the
+    /// earlier runs' records.
+    pub documents: Documents,
+    pub quiet: bool,
+}
+
+/// The target, ready to load: its sinks, the typed columns to load, what the run committed.
+pub(crate) struct Prepared {
+    pub sinks: Box<dyn SinkFactory>,
+    pub schema: Schema,
+    pub committed: Committed,
+    /// How rows are written, for PostgreSQL targets (the others have one way).
+    pub method: Option<Method>,
+}
+
+impl Prepared {
+    /// A target without a PostgreSQL ledger and with one way to write rows.
+    fn new(sinks: Box<dyn SinkFactory>, schema: Schema) -> Prepared {
+        Prepared {
+            sinks,
+            schema,
+            committed: Committed::default(),
+            method: None,
+        }
+    }
+}
+
+/// Prepares the target (for PostgreSQL the table, created, checked and typed, and the ledger of
+/// the run) and builds its sink factory. The local target must be started already: its cluster
+/// comes here as a PostgreSQL target. Each retry of the setup is counted in `stats`.
+pub(crate) fn prepare(
+    target: &Target,
+    setup: &Setup<'_>,
+    signal: &StopSignal,
+    stats: &mut Stats,
+) -> Result<Prepared, Failure> {
+    let on_retry = |err: &Failure, pause: Duration| {
+        stats.record_retry(err.kind());
+        if !setup.quiet {
+            eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
+        }
+    };
+    match target {
+        Target::Postgres(pg_target) => PgSinkFactory::prepare(pg_target, setup, signal, on_retry),
+        Target::Http(http) => {
+            let prepared = setup.retry.run(
+                Some(signal.stopping_flag()),
+                || {
+                    HttpSinkFactory::prepare(
+                        http,
+                        setup.http,
+                        setup.table,
+                        setup.columns,
+                        setup.create,
+                    )
+                },
+                on_retry,
+            )?;
+            warn_left_out(&prepared.left_out);
+            Ok(Prepared::new(Box::new(prepared.sinks), prepared.schema))
+        }
+        Target::Stdout | Target::File(_) => {
+            StreamSinkFactory::prepare(target, setup.columns, setup.output_format)
+        }
+        Target::Null => {
+            let schema = untyped_schema(target, setup.columns)?;
+            Ok(Prepared::new(Box::new(NullSinkFactory), schema))
+        }
+        Target::Local => Err(Failure::Permanent {
+            kind: "internal",
+            message: format!("the target {target} was not started"),
+        }),
+    }
+}
+
+/// The columns for a target that takes what it is given (`-`, `file:`, `null`): the mode's own, or
+/// the names of `--columns` or `--header`, as text.
+fn untyped_schema(target: &Target, columns: &Columns) -> Result<Schema, Failure> {
+    match columns {
+        Columns::Fixed(schema) => Ok(schema.clone()),
+        Columns::Named(names) => Ok(Schema::text(names)),
+        Columns::Table => Err(Failure::Permanent {
+            kind: "schema",
+            message: format!(
+                "loading into {target} needs the column names: give --columns or --header"
+            ),
+        }),
+    }
+}
 
 /// The `null` target: acknowledges every batch without looking at it.
 #[derive(Debug, Default)]

@@ -7,11 +7,13 @@ use std::path::Path;
 
 use parking_lot::Mutex;
 
+use super::{untyped_schema, Prepared};
 use crate::engine::{Sink, SinkFactory, Written};
 
 use crate::failure::Failure;
 use crate::reject::RejectLog;
-use crate::rows::{Batch, RowFormat, Schema};
+use crate::rows::{Batch, Columns, RowFormat, Schema};
+use crate::target::Target;
 
 /// Row format of the stream targets (`-`, `file:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -31,6 +33,21 @@ pub(crate) struct StreamSinkFactory {
 }
 
 impl StreamSinkFactory {
+    /// Prepares `target`, `-` (standard output) or a `file:` (created or truncated): the columns
+    /// as named, and a header line first for CSV.
+    pub(crate) fn prepare(
+        target: &Target,
+        columns: &Columns,
+        format: OutputFormat,
+    ) -> Result<Prepared, Failure> {
+        let schema = untyped_schema(target, columns)?;
+        let sinks = match target {
+            Target::File(path) => StreamSinkFactory::file(path, format, &schema)?,
+            _ => StreamSinkFactory::stdout(format, &schema)?,
+        };
+        Ok(Prepared::new(Box::new(sinks), schema))
+    }
+
     /// Writes to standard output.
     pub(crate) fn stdout(
         format: OutputFormat,

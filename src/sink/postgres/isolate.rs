@@ -1,0 +1,165 @@
+//! The bad rows of a batch that the PostgreSQL server refused for its data, found so that a few
+//! bad values neither stop the load nor lose the batch's good rows.
+//!
+//! When the server refuses a batch for its data (SQLSTATE class 22 or 23), the sink rolls back and
+//! isolates the bad rows inside one transaction: each candidate set of rows goes in under a
+//! savepoint; a set that fails is split at the row the error's CONTEXT names (or in halves), down
+//! to single rows, which are rejected with the server's message (and written to the reject file).
+//! The good rows stay in the transaction, which then commits with its ledger row.
+
+use std::ops::Range;
+
+use postgres::error::DbError;
+
+use super::transaction::Transaction;
+use super::{Connection, PgSink, StatementFailure};
+use crate::failure::Failure;
+use crate::pg;
+use crate::reject::{Reject, RejectLog};
+
+/// The rows of one batch that the server refused, sorted, with their messages.
+#[derive(Debug, Default)]
+pub(crate) struct Excluded {
+    pub seq: Option<u64>,
+    /// Row, kind of refusal, the server's message.
+    pub rows: Vec<(usize, &'static str, String)>,
+    /// Whether they reached the reject file (done once, before the first COMMIT attempt).
+    pub logged: bool,
+}
+
+impl Excluded {
+    pub(crate) fn contains(&self, row: usize) -> bool {
+        self.rows.binary_search_by_key(&row, |(r, ..)| *r).is_ok()
+    }
+
+    /// How many of the rows `rows` are bad.
+    pub(crate) fn count_in(&self, rows: Range<usize>) -> usize {
+        let below = |bound: usize| self.rows.partition_point(|(r, ..)| *r < bound);
+        below(rows.end) - below(rows.start)
+    }
+
+    fn add(&mut self, row: usize, db: &DbError) {
+        let kind = if db.code().code().starts_with("23") {
+            "constraint"
+        } else {
+            "data"
+        };
+        let at = self.rows.partition_point(|(r, ..)| *r < row);
+        self.rows.insert(at, (row, kind, reject_message(db)));
+    }
+}
+
+/// Data exceptions and integrity violations are a row's fault, not the connection's (the
+/// ledgers' keys are the sink's own business).
+pub(crate) fn is_row_level(db: &DbError) -> bool {
+    let class = &db.code().code()[..2];
+    let ledger_key = matches!(db.constraint(), Some(pg::LEDGER_KEY | pg::DOCUMENTS_KEY));
+    class == "22" || class == "23" && !ledger_key
+}
+
+/// The 1-based row of a COPY that the CONTEXT names (`COPY t, line 3, column x: …`).
+fn failing_line(db: &DbError) -> Option<usize> {
+    let context = db.where_()?;
+    let rest = &context[context.find(", line ")? + 7..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The server's words for a rejected row: its message, the column the CONTEXT names, the detail.
+pub(crate) fn reject_message(db: &DbError) -> String {
+    let mut message = db.message().to_string();
+    if let Some(column) = db
+        .where_()
+        .and_then(|context| context.split(", column ").nth(1))
+        .and_then(|rest| rest.split(':').next())
+    {
+        message.push_str(&format!(" (column {column})"));
+    }
+    if let Some(detail) = db.detail() {
+        message.push_str(&format!("; {detail}"));
+    }
+    message.push_str(&format!(" [SQLSTATE {}]", db.code().code()));
+    message
+}
+
+impl PgSink<'_> {
+    /// Loads every row of the transaction that is not bad: all of them in one statement first;
+    /// on a row-level refusal, again row set by row set under savepoints, rejecting the rows that
+    /// fail alone.
+    pub(crate) fn load_rows(
+        &mut self,
+        connection: &mut Connection,
+        transaction: &Transaction,
+    ) -> Result<(), StatementFailure> {
+        let candidates: Vec<usize> = (0..transaction.len())
+            .filter(|&row| !self.excluded.contains(row))
+            .collect();
+        match self.send_rows(connection, transaction, &candidates) {
+            Err(StatementFailure::Rows(_)) => {}
+            done => return done,
+        }
+        // The refusal aborted the transaction: start it again, ledger row first.
+        connection.client.batch_execute("ROLLBACK")?;
+        connection.client.batch_execute(&self.ledger_sql)?;
+        let mut pending = vec![candidates];
+        while let Some(rows) = pending.pop() {
+            connection.client.batch_execute("SAVEPOINT loader_rows")?;
+            match self.send_rows(connection, transaction, &rows) {
+                Ok(()) => connection
+                    .client
+                    .batch_execute("RELEASE SAVEPOINT loader_rows")?,
+                Err(StatementFailure::Rows(db)) => {
+                    connection.client.batch_execute(
+                        "ROLLBACK TO SAVEPOINT loader_rows; RELEASE SAVEPOINT loader_rows",
+                    )?;
+                    if let [row] = rows[..] {
+                        self.excluded.add(row, &db);
+                        continue;
+                    }
+                    // Split at the row the server names, else in halves; the parts are tried in
+                    // order (the stack pops the last pushed first).
+                    let parts = match failing_line(&db) {
+                        Some(line) if (1..=rows.len()).contains(&line) => {
+                            vec![&rows[line..], &rows[line - 1..line], &rows[..line - 1]]
+                        }
+                        _ => {
+                            let middle = rows.len() / 2;
+                            vec![&rows[middle..], &rows[..middle]]
+                        }
+                    };
+                    pending.extend(
+                        parts
+                            .into_iter()
+                            .filter(|part| !part.is_empty())
+                            .map(<[usize]>::to_vec),
+                    );
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the rejects found for this transaction to the reject file, once.
+    pub(crate) fn log_rejects(
+        &mut self,
+        transaction: &Transaction,
+        rejects: &RejectLog,
+    ) -> Result<(), Failure> {
+        if self.excluded.logged {
+            return Ok(());
+        }
+        let found: Vec<Reject> = self
+            .excluded
+            .rows
+            .iter()
+            .map(|(row, kind, message)| Reject {
+                origin: transaction.origin(*row),
+                kind,
+                error: message.clone(),
+            })
+            .collect();
+        self.excluded.logged = true;
+        rejects.record(&found)
+    }
+}

@@ -1,0 +1,275 @@
+//! One transaction of the PostgreSQL sink: the ledger rows first, the rows by COPY or INSERT, the
+//! documents the batch loads whole, and COMMIT.
+//!
+//! With `--commit-every N`, a transaction carries N batches instead of one: the sink holds an
+//! owned copy of each batch until the N-th (or the end of the load) arrives, then sends them all
+//! in one COPY (or INSERT) with one ledger row per batch, and acknowledges them together. Until
+//! then nothing is counted; held copies stay until the commit succeeds, so a retry resends them.
+//! A transaction closes early once its batches hold 64 MiB, so that large rows do not make a
+//! worker hold gigabytes.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::ops::Range;
+
+use super::{Connection, PgSink, SendError, StatementFailure};
+use crate::encode::binary;
+use crate::engine::Written;
+use crate::failure::Failure;
+use crate::pg::Method;
+use crate::reject::{RejectLog, RowOrigin};
+use crate::rows::{Batch, RowFormat, Unencodable};
+use crate::sql::quote_literal;
+
+/// COPY data goes to the driver in pieces of this size, each one CopyData message, so that no
+/// message nears the server's 1 GB limit and the driver's own copy of the data stays small.
+const COPY_CHUNK_BYTES: usize = 1 << 20;
+
+/// The batches one transaction commits, seen as one run of rows: the batch in hand, or with
+/// `--commit-every` the batches held until now. Its sequence number is its first batch's (the
+/// in-doubt lookup's key, as all of them commit together); the ledger gets a row per batch.
+pub(crate) struct Transaction<'b> {
+    batches: &'b [&'b dyn Batch],
+    /// Where each batch's rows end, in the transaction's row numbers.
+    ends: Vec<usize>,
+}
+
+impl<'b> Transaction<'b> {
+    pub(crate) fn new(batches: &'b [&'b dyn Batch]) -> Transaction<'b> {
+        let ends = batches
+            .iter()
+            .scan(0, |end, batch| {
+                *end += batch.len();
+                Some(*end)
+            })
+            .collect();
+        Transaction { batches, ends }
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.batches[0].seq()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+
+    /// Each batch with its rows' range in the transaction.
+    pub(crate) fn parts(&self) -> impl Iterator<Item = (&'b dyn Batch, Range<usize>)> + '_ {
+        self.batches
+            .iter()
+            .zip(&self.ends)
+            .map(|(batch, &end)| (*batch, end - batch.len()..end))
+    }
+
+    /// Appends the transaction's rows `rows` to `out`, as [`Batch::encode`] does.
+    fn encode(
+        &self,
+        rows: Range<usize>,
+        format: RowFormat,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Unencodable> {
+        let mut first = true;
+        for (batch, range) in self.parts() {
+            let (start, end) = (rows.start.max(range.start), rows.end.min(range.end));
+            if start >= end {
+                continue;
+            }
+            if !first {
+                out.extend_from_slice(format.run_separator());
+            }
+            first = false;
+            batch.encode(start - range.start..end - range.start, format, out)?;
+        }
+        Ok(())
+    }
+
+    /// Where transaction row `row` came from.
+    pub(crate) fn origin(&self, row: usize) -> RowOrigin {
+        let index = self.ends.partition_point(|&end| end <= row);
+        let batch = self.batches[index];
+        batch.origin(row + batch.len() - self.ends[index])
+    }
+
+    /// The documents whose chunks the transaction loads. Ingest mode, the only one with
+    /// documents, commits each batch on its own (it refuses `--commit-every`).
+    fn documents(&self) -> &'b [crate::rows::DocumentRecord] {
+        match self.batches {
+            [batch] => batch.documents(),
+            _ => &[],
+        }
+    }
+}
+
+impl PgSink<'_> {
+    /// Commits the held batches as one transaction; they stay held if it fails, for the retry.
+    pub(crate) fn commit_held(&mut self, rejects: &RejectLog) -> Result<Written, Failure> {
+        let held = std::mem::take(&mut self.held);
+        let batches: Vec<&dyn Batch> = held.iter().map(Box::as_ref).collect();
+        let committed = self.commit(&Transaction::new(&batches), rejects);
+        match committed {
+            Ok(_) => self.held_bytes = 0,
+            Err(_) => self.held = held,
+        }
+        committed
+    }
+
+    /// One attempt, in one transaction: the ledger rows first (so that a resend whose earlier
+    /// attempt is still committing waits for it and then hits the ledger's key, before sending any
+    /// data), the good rows, and COMMIT. The ledger row of each batch counts every record of it as
+    /// loaded or rejected, which `--resume` checks.
+    pub(crate) fn transfer(
+        &mut self,
+        connection: &mut Connection,
+        transaction: &Transaction,
+        rejects: &RejectLog,
+    ) -> Result<(), StatementFailure> {
+        let factory = self.factory;
+        self.payload_bytes = 0;
+        let known_rejects = self.excluded.rows.len();
+        let mut ledger_sql = std::mem::take(&mut self.ledger_sql);
+        ledger_sql.clear();
+        ledger_sql.push_str(&factory.ledger_insert);
+        for (i, (batch, rows)) in transaction.parts().enumerate() {
+            let (loaded, rejected) = self.ledger_counts(batch, rows);
+            let _ = write!(
+                ledger_sql,
+                "{}{}, {}, {}, {}, {loaded}, {rejected}, {})",
+                if i > 0 { ", " } else { "" },
+                factory.ledger_row_start,
+                factory.host_literals[connection.host],
+                batch.seq(),
+                self.worker,
+                batch.first_row(),
+            );
+        }
+        self.ledger_sql = ledger_sql;
+        connection.client.batch_execute(&self.ledger_sql)?;
+        self.load_rows(connection, transaction)?;
+        if let Err(err) = self.log_rejects(transaction, rejects) {
+            return Err(StatementFailure::Other(SendError::Refused(err)));
+        }
+        let mut commit = self.documents_insert(transaction);
+        if self.excluded.rows.len() != known_rejects {
+            for (batch, rows) in transaction.parts() {
+                let (loaded, rejected) = self.ledger_counts(batch, rows);
+                let _ = write!(
+                    commit,
+                    "UPDATE {} SET rows = {loaded}, rejected = {rejected} WHERE {} AND \
+                     batch_seq = {}; ",
+                    factory.ledger,
+                    factory.ledger_key,
+                    batch.seq()
+                );
+            }
+        }
+        commit.push_str("COMMIT");
+        // From here until the acknowledgement the batch may commit without the sink knowing.
+        if !self.in_doubt.contains(&connection.host) {
+            self.in_doubt.push(connection.host);
+        }
+        connection.client.batch_execute(&commit)?;
+        Ok(())
+    }
+
+    /// Sends the rows `rows` (sorted positions in the transaction) in one COPY or INSERT.
+    pub(crate) fn send_rows(
+        &mut self,
+        connection: &mut Connection,
+        transaction: &Transaction,
+        rows: &[usize],
+    ) -> Result<(), StatementFailure> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let factory = self.factory;
+        let buffer = &mut self.buffer;
+        let encode_runs = |format: RowFormat, buffer: &mut Vec<u8>| {
+            crate::sink::encode_runs(rows, format, buffer, |run, out| {
+                transaction.encode(run, format, out)
+            })
+        };
+        buffer.clear();
+        let statement = match factory.method {
+            Method::CopyBinary => {
+                buffer.extend_from_slice(binary::HEADER);
+                if encode_runs(RowFormat::CopyBinary, buffer).is_ok() {
+                    buffer.extend_from_slice(binary::TRAILER);
+                    connection.copy.as_ref()
+                } else {
+                    // A value the client does not parse: let the server's text input decide.
+                    buffer.clear();
+                    let _ = encode_runs(RowFormat::CopyText, buffer);
+                    connection.text_copy.as_ref()
+                }
+            }
+            Method::CopyText => {
+                let _ = encode_runs(RowFormat::CopyText, buffer);
+                connection.copy.as_ref()
+            }
+            Method::Insert => {
+                buffer.extend_from_slice(factory.statement.as_bytes());
+                let _ = encode_runs(RowFormat::SqlValues, buffer);
+                None
+            }
+        };
+        self.payload_bytes += buffer.len() as u64;
+        let client = &mut connection.client;
+        match statement {
+            Some(copy) => {
+                // CopyInWriter copies each piece into its own buffer and sends it on the next
+                // write (the last one at `finish`).
+                let mut writer = client.copy_in(copy)?;
+                for piece in buffer.chunks(COPY_CHUNK_BYTES) {
+                    writer.write_all(piece).map_err(SendError::Io)?;
+                }
+                writer.finish()?;
+            }
+            None => {
+                let sql = std::str::from_utf8(buffer).map_err(|_| SendError::NotUtf8)?;
+                client.batch_execute(sql)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The documents ledger insert of the documents the batch loads whole (ingest mode): each
+    /// one's chunks are the next rows of the batch, and a document with a refused row is left
+    /// out, so that a rerun loads it again. Empty when the batch lists no document.
+    fn documents_insert(&self, transaction: &Transaction) -> String {
+        let factory = self.factory;
+        let (run, table) = &factory.run_and_table;
+        let mut sql = String::new();
+        let mut first_row = 0;
+        for document in transaction.documents() {
+            let rows = first_row..first_row + document.chunks as usize;
+            first_row = rows.end;
+            if rows.clone().any(|row| self.excluded.contains(row)) {
+                continue;
+            }
+            let _ = write!(
+                sql,
+                "{}({table}, {}, {}, {}, {run})",
+                if sql.is_empty() {
+                    &factory.documents_insert
+                } else {
+                    ","
+                },
+                quote_literal(&document.id),
+                quote_literal(&document.source),
+                document.chunks,
+            );
+        }
+        if !sql.is_empty() {
+            sql.push_str("; ");
+        }
+        sql
+    }
+
+    /// A batch's ledger counts, its rows being `rows` of the transaction: rows loaded, and
+    /// records rejected (the parser's rejects included).
+    fn ledger_counts(&self, batch: &dyn Batch, rows: Range<usize>) -> (usize, usize) {
+        let excluded = self.excluded.count_in(rows);
+        (batch.len() - excluded, excluded + batch.invalid().len())
+    }
+}
