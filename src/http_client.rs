@@ -22,6 +22,7 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Body, Proxy};
 
 use crate::failure::Failure;
+use crate::pem::PemError;
 
 /// How to talk HTTP: timeouts, compression, TLS.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub(crate) struct HttpOptions {
 
 /// The TLS settings of an agent: the built-in roots, or the CA certificates of `ca_file`; no
 /// verification at all with `insecure`.
-pub(crate) fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConfig, String> {
+pub(crate) fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConfig, PemError> {
     let mut tls = TlsConfig::builder().disable_verification(insecure);
     if let Some(path) = ca_file {
         let certificates: Vec<_> = crate::pem::read_certificates(path, "--ca-file")?

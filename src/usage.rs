@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::pem::PemError;
+
 /// A flag or setting that cannot be used; printed as one line, exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -19,6 +21,9 @@ pub enum ConfigError {
     Input { path: String, reason: String },
     #[error("{0}")]
     Conflict(String),
+    /// A `--ca-file` that cannot be used.
+    #[error(transparent)]
+    Certificates(#[from] PemError),
 }
 
 /// `--FLAG VALUE: REASON`.
