@@ -30,12 +30,12 @@ pub enum ConfigError {
 pub(crate) fn invalid(
     flag: &'static str,
     value: impl fmt::Display,
-    reason: impl Into<String>,
+    reason: impl fmt::Display,
 ) -> ConfigError {
     ConfigError::Invalid {
         flag,
         value: value.to_string(),
-        reason: reason.into(),
+        reason: reason.to_string(),
     }
 }
 
