@@ -18,7 +18,7 @@ mod split;
 pub(crate) mod typed;
 
 pub use batch::{CopyBatch, RawBatch};
-pub(crate) use reader::{Input, Reader};
+pub(crate) use reader::{Input, InputError, Reader};
 pub use split::{Chunk, Framing, Splitter};
 
 use std::sync::Arc;
@@ -165,7 +165,7 @@ const RECEIVE_POLL: Duration = Duration::from_millis(100);
 
 /// Starts the reader thread and builds one [`CopySource`] per worker on the channel it feeds.
 pub(crate) struct CopySourceFactory {
-    receiver: Receiver<Result<RawBatch, String>>,
+    receiver: Receiver<Result<RawBatch, InputError>>,
     reader: Mutex<Option<JoinHandle<SourceSummary>>>,
     dialect: Arc<Dialect>,
     schema: Arc<Schema>,
@@ -241,7 +241,7 @@ impl SourceFactory for CopySourceFactory {
 
 /// One worker's end of the channel and its reused batch.
 struct CopySource<'a> {
-    receiver: Receiver<Result<RawBatch, String>>,
+    receiver: Receiver<Result<RawBatch, InputError>>,
     signal: &'a StopSignal,
     batch: CopyBatch,
 }
@@ -254,7 +254,7 @@ impl Source for CopySource<'_> {
                     self.batch.fill(raw);
                     return Ok(Some(&self.batch));
                 }
-                Ok(Err(message)) => return Err(SourceError(message)),
+                Ok(Err(err)) => return Err(SourceError(err.to_string())),
                 Err(RecvTimeoutError::Disconnected) => return Ok(None),
                 Err(RecvTimeoutError::Timeout) if self.signal.is_stopping() => return Ok(None),
                 Err(RecvTimeoutError::Timeout) => {}
