@@ -54,8 +54,8 @@ use crate::reject::Reject;
 use crate::rows::{Batch, Columns, Schema};
 use crate::run::{self, Documents, Load, SourcePlan};
 use crate::sink::stream::OutputFormat;
-use embed::Embedder;
-use fetch::Job;
+use embed::{EmbedError, Embedder};
+use fetch::{Job, ListError};
 
 /// Runs `loader ingest` and returns the exit code.
 pub(crate) fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
@@ -199,6 +199,15 @@ pub(crate) struct IngestCounters {
     started: OnceLock<Instant>,
 }
 
+/// Why a stage cannot go on: the load stops with it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StageError {
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+}
+
 /// What every stage thread shares: the limits, the stop signal, the counts and the first
 /// failure.
 pub(crate) struct Pipeline {
@@ -208,17 +217,17 @@ pub(crate) struct Pipeline {
     connect_timeout: Duration,
     signal: Arc<StopSignal>,
     counters: Arc<IngestCounters>,
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<Arc<StageError>>>,
 }
 
 impl Pipeline {
     /// A stage cannot go on: remember why and stop the load.
-    fn fail(&self, message: String) {
-        self.failure.lock().get_or_insert(message);
+    fn fail(&self, err: StageError) {
+        self.failure.lock().get_or_insert_with(|| Arc::new(err));
         self.signal.halt();
     }
 
-    fn failure(&self) -> Option<String> {
+    fn failure(&self) -> Option<Arc<StageError>> {
         self.failure.lock().clone()
     }
 }
@@ -264,7 +273,8 @@ impl SourcePlan for IngestPlan {
         let state = match &config.state_file {
             Some(path) => {
                 let forget = config.documents == Documents::Fresh || config.load.truncate;
-                let (state, recorded) = StateFile::open(path, forget).map_err(SourceError)?;
+                let (state, recorded) =
+                    StateFile::open(path, forget).map_err(|err| SourceError(err.to_string()))?;
                 loaded.merge(recorded);
                 Some(state)
             }
@@ -312,7 +322,8 @@ fn start_stages(
     let embedders = match &config.embed {
         Some(embed) => (0..embed.threads)
             .map(|_| Embedder::new(embed, config.load.connect_timeout, config.load.http.timeout))
-            .collect::<Result<Vec<_>, _>>()?,
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| err.to_string())?,
         None => Vec::new(),
     };
     let mut threads = Vec::new();
@@ -330,8 +341,8 @@ fn start_stages(
     threads.push(spawn(
         "loader-lister".into(),
         Box::new(move || {
-            if let Err(message) = lister_pipeline.list(&list, limit, &lister_loaded, &job_sender) {
-                lister_pipeline.fail(message);
+            if let Err(err) = lister_pipeline.list(&list, limit, &lister_loaded, &job_sender) {
+                lister_pipeline.fail(err.into());
             }
         }),
     )?);
@@ -537,7 +548,7 @@ impl SourceFactory for IngestSourceFactory {
             }
         }
         match pipeline.failure() {
-            Some(message) => Err(SourceError(message)),
+            Some(err) => Err(SourceError(err.to_string())),
             None => Ok(SourceSummary::default()),
         }
     }
@@ -561,7 +572,7 @@ impl Source for IngestSource<'_> {
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     return match pipeline.failure() {
-                        Some(message) => Err(SourceError(message)),
+                        Some(err) => Err(SourceError(err.to_string())),
                         None => Ok(None),
                     }
                 }
@@ -580,7 +591,9 @@ impl Source for IngestSource<'_> {
             return Ok(());
         }
         if let Some(state) = &self.factory.state_file {
-            state.record(documents).map_err(SourceError)?;
+            state
+                .record(documents)
+                .map_err(|err| SourceError(err.to_string()))?;
         }
         self.factory
             .pipeline
