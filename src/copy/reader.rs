@@ -50,6 +50,8 @@ pub(crate) enum InputError {
         committed_records: u64,
         committed_first_line: u64,
     },
+    #[error("the inputs were already read")]
+    AlreadyRead,
 }
 
 /// One input: a file (gzip by its `.gz` extension) or standard input.

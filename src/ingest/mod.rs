@@ -273,8 +273,7 @@ impl SourcePlan for IngestPlan {
         let state = match &config.state_file {
             Some(path) => {
                 let forget = config.documents == Documents::Fresh || config.load.truncate;
-                let (state, recorded) =
-                    StateFile::open(path, forget).map_err(|err| SourceError(err.to_string()))?;
+                let (state, recorded) = StateFile::open(path, forget).map_err(SourceError::mode)?;
                 loaded.merge(recorded);
                 Some(state)
             }
@@ -292,8 +291,7 @@ impl SourcePlan for IngestPlan {
             counters: Arc::clone(&self.counters),
             failure: Mutex::default(),
         });
-        let (threads, batches) =
-            start_stages(config, &pipeline, Arc::new(loaded), workers).map_err(SourceError)?;
+        let (threads, batches) = start_stages(config, &pipeline, Arc::new(loaded), workers)?;
         let _ = self.counters.started.set(Instant::now());
         Ok(Box::new(IngestSourceFactory {
             batches,
@@ -310,20 +308,23 @@ fn start_stages(
     pipeline: &Arc<Pipeline>,
     loaded: Arc<LoadedDocuments>,
     workers: usize,
-) -> Result<(Vec<JoinHandle<()>>, Receiver<ChunkBatch>), String> {
+) -> Result<(Vec<JoinHandle<()>>, Receiver<ChunkBatch>), SourceError> {
     let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
             .name(name)
             .stack_size(STAGE_STACK_BYTES)
             .spawn(body)
-            .map_err(|err| format!("cannot start an ingest thread: {err}"))
+            .map_err(|err| SourceError::Start {
+                what: "an ingest thread",
+                err: Box::new(err),
+            })
     };
     // Everything that can fail before a thread starts: the embedders' agents.
     let embedders = match &config.embed {
         Some(embed) => (0..embed.threads)
             .map(|_| Embedder::new(embed, config.load.connect_timeout, config.load.http.timeout))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|err| err.to_string())?,
+            .map_err(SourceError::mode)?,
         None => Vec::new(),
     };
     let mut threads = Vec::new();
@@ -366,7 +367,10 @@ fn start_stages(
         .num_threads(config.chunkers)
         .thread_name(|i| format!("loader-chunk-{i}"))
         .build()
-        .map_err(|err| format!("cannot start the chunking pool: {err}"))?;
+        .map_err(|err| SourceError::Start {
+            what: "the chunking pool",
+            err: Box::new(err),
+        })?;
     let (chunker, chunk_pipeline) = (config.chunker, Arc::clone(pipeline));
     threads.push(spawn(
         "loader-chunking".into(),
@@ -542,13 +546,13 @@ impl SourceFactory for IngestSourceFactory {
         drop(batches);
         for thread in threads.into_inner() {
             if !pipeline.signal.is_stopping() || thread.is_finished() {
-                thread
-                    .join()
-                    .map_err(|_| SourceError("internal error: an ingest thread panicked".into()))?;
+                thread.join().map_err(|_| SourceError::Panicked {
+                    what: "an ingest thread",
+                })?;
             }
         }
         match pipeline.failure() {
-            Some(err) => Err(SourceError(err.to_string())),
+            Some(err) => Err(SourceError::mode(err)),
             None => Ok(SourceSummary::default()),
         }
     }
@@ -572,7 +576,7 @@ impl Source for IngestSource<'_> {
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     return match pipeline.failure() {
-                        Some(err) => Err(SourceError(err.to_string())),
+                        Some(err) => Err(SourceError::mode(err)),
                         None => Ok(None),
                     }
                 }
@@ -591,9 +595,7 @@ impl Source for IngestSource<'_> {
             return Ok(());
         }
         if let Some(state) = &self.factory.state_file {
-            state
-                .record(documents)
-                .map_err(|err| SourceError(err.to_string()))?;
+            state.record(documents).map_err(SourceError::mode)?;
         }
         self.factory
             .pipeline
