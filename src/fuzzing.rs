@@ -24,7 +24,10 @@ pub fn splitter(input: Box<dyn Read + Send>, framing: Framing, read_bytes: usize
 }
 
 /// The column names of a header record (without its line feed), as copy mode reads them.
-pub fn parse_header(dialect: Dialect, record: &[u8]) -> Result<Vec<String>, String> {
+pub fn parse_header(
+    dialect: Dialect,
+    record: &[u8],
+) -> Result<Vec<String>, impl std::error::Error + Send + Sync + 'static> {
     crate::copy::batch::parse_header(Arc::new(dialect), record)
 }
 

@@ -22,6 +22,7 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Body, Proxy};
 
 use crate::failure::Failure;
+use crate::pem::PemError;
 
 /// How to talk HTTP: timeouts, compression, TLS.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub(crate) struct HttpOptions {
 
 /// The TLS settings of an agent: the built-in roots, or the CA certificates of `ca_file`; no
 /// verification at all with `insecure`.
-pub(crate) fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConfig, String> {
+pub(crate) fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsConfig, PemError> {
     let mut tls = TlsConfig::builder().disable_verification(insecure);
     if let Some(path) = ca_file {
         let certificates: Vec<_> = crate::pem::read_certificates(path, "--ca-file")?
@@ -48,6 +49,20 @@ pub(crate) fn tls_config(ca_file: Option<&Path>, insecure: bool) -> Result<TlsCo
         tls = tls.root_certs(RootCerts::new_with_certs(&certificates));
     }
     Ok(tls.build())
+}
+
+/// Why a host cannot be looked up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ResolveError {
+    #[error("{uri} has no host, or no port and no http(s) scheme")]
+    NoHost { uri: Uri },
+    #[error("cannot resolve {host_and_port}: {err}")]
+    Lookup {
+        host_and_port: String,
+        err: std::io::Error,
+    },
+    #[error("{host_and_port} resolves to no address")]
+    NoAddress { host_and_port: String },
 }
 
 /// The addresses of one `host:port`, looked up once.
@@ -60,18 +75,19 @@ pub(crate) struct ResolvedHost {
 
 impl ResolvedHost {
     /// Looks up the host of `uri` (its port, or the scheme's), unless a proxy will.
-    pub(crate) fn resolve(uri: &Uri) -> Result<ResolvedHost, String> {
-        let host_and_port = host_and_port(uri)
-            .ok_or_else(|| format!("{uri} has no host, or no port and no http(s) scheme"))?;
+    pub(crate) fn resolve(uri: &Uri) -> Result<ResolvedHost, ResolveError> {
+        let host_and_port =
+            host_and_port(uri).ok_or_else(|| ResolveError::NoHost { uri: uri.clone() })?;
         if Proxy::try_from_env().is_some() {
             return Ok(ResolvedHost {
                 host_and_port,
                 addresses: None,
             });
         }
-        let found = host_and_port
-            .to_socket_addrs()
-            .map_err(|err| format!("cannot resolve {host_and_port}: {err}"))?;
+        let found = match host_and_port.to_socket_addrs() {
+            Ok(found) => found,
+            Err(err) => return Err(ResolveError::Lookup { host_and_port, err }),
+        };
         let mut addresses = DefaultResolver::default().empty();
         for address in found {
             if addresses.try_push(address).is_err() {
@@ -79,7 +95,7 @@ impl ResolvedHost {
             }
         }
         if addresses.is_empty() {
-            return Err(format!("{host_and_port} resolves to no address"));
+            return Err(ResolveError::NoAddress { host_and_port });
         }
         Ok(ResolvedHost {
             host_and_port,

@@ -20,6 +20,20 @@ type CounterFamily = (&'static str, &'static str, fn(&Snapshot) -> u64);
 /// How often the server thread looks at its stop flag.
 const POLL: Duration = Duration::from_millis(100);
 
+/// Why the endpoint cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MetricsError {
+    #[error("cannot listen on {address} for --metrics-addr: {err}")]
+    Listen {
+        address: SocketAddr,
+        err: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("--metrics-addr {address} is not an IP address")]
+    NotIp { address: SocketAddr },
+    #[error("cannot start the metrics thread: {0}")]
+    Thread(std::io::Error),
+}
+
 /// A running endpoint; `stop` ends it.
 pub(crate) struct MetricsServer {
     address: SocketAddr,
@@ -32,13 +46,13 @@ impl MetricsServer {
     pub(crate) fn start(
         address: SocketAddr,
         counters: Arc<Counters>,
-    ) -> Result<MetricsServer, String> {
+    ) -> Result<MetricsServer, MetricsError> {
         let server = tiny_http::Server::http(address)
-            .map_err(|err| format!("cannot listen on {address} for --metrics-addr: {err}"))?;
+            .map_err(|err| MetricsError::Listen { address, err })?;
         let address = server
             .server_addr()
             .to_ip()
-            .ok_or_else(|| format!("--metrics-addr {address} is not an IP address"))?;
+            .ok_or(MetricsError::NotIp { address })?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("loader-metrics".into())
@@ -46,7 +60,7 @@ impl MetricsServer {
                 let stop = Arc::clone(&stop);
                 move || serve(&server, &counters, &stop)
             })
-            .map_err(|err| format!("cannot start the metrics thread: {err}"))?;
+            .map_err(MetricsError::Thread)?;
         Ok(MetricsServer {
             address,
             stop,

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::pem::PemError;
+
 /// A flag or setting that cannot be used; printed as one line, exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -19,18 +21,21 @@ pub enum ConfigError {
     Input { path: String, reason: String },
     #[error("{0}")]
     Conflict(String),
+    /// A `--ca-file` that cannot be used.
+    #[error(transparent)]
+    Certificates(#[from] PemError),
 }
 
 /// `--FLAG VALUE: REASON`.
 pub(crate) fn invalid(
     flag: &'static str,
     value: impl fmt::Display,
-    reason: impl Into<String>,
+    reason: impl fmt::Display,
 ) -> ConfigError {
     ConfigError::Invalid {
         flag,
         value: value.to_string(),
-        reason: reason.into(),
+        reason: reason.to_string(),
     }
 }
 

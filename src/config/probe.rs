@@ -99,8 +99,7 @@ impl ProbeConfig {
             host,
             connect_timeout: bounded_timeout("connect-timeout", args.connect_timeout)?,
             timeout: bounded_timeout("timeout", args.timeout)?,
-            tls: tls_config(args.tls.ca_file.as_deref(), args.tls.insecure)
-                .map_err(ConfigError::Conflict)?,
+            tls: tls_config(args.tls.ca_file.as_deref(), args.tls.insecure)?,
         };
         if let Some(path) = &args.report {
             check_report_path(path)?;

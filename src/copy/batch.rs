@@ -330,8 +330,30 @@ impl CopyBatch {
     }
 }
 
+/// Why a header line gives no column names; worded to follow "the header line".
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeaderError {
+    /// The line does not parse as a record, in the words of the rows' parser.
+    #[error("{0}")]
+    Record(String),
+    #[error("NDJSON has no header line")]
+    Ndjson,
+    /// A field that reads as NULL.
+    #[error("has an empty column name (column {column})")]
+    NullName { column: usize },
+    #[error("is not valid UTF-8")]
+    NotUtf8,
+    #[error("has an empty column name")]
+    EmptyName,
+    #[error("names column `{name}` twice (column {column})")]
+    Repeated { name: String, column: usize },
+}
+
 /// The fields of a header line, parsed as rows are: the column names it gives.
-pub(crate) fn parse_header(dialect: Arc<Dialect>, record: &[u8]) -> Result<Vec<String>, String> {
+pub(crate) fn parse_header(
+    dialect: Arc<Dialect>,
+    record: &[u8],
+) -> Result<Vec<String>, HeaderError> {
     let format = dialect.format;
     let no_columns = Arc::new(Schema {
         columns: std::borrow::Cow::Borrowed(&[]),
@@ -340,29 +362,34 @@ pub(crate) fn parse_header(dialect: Arc<Dialect>, record: &[u8]) -> Result<Vec<S
     batch.data = record.to_vec();
     batch.data.push(b'\n');
     match format {
-        InputFormat::Csv => batch.parse_csv(0).result?,
-        InputFormat::Tsv => batch.parse_tsv(0..record.len())?,
-        InputFormat::Ndjson => return Err("NDJSON has no header line".into()),
+        InputFormat::Csv => batch.parse_csv(0).result.map_err(HeaderError::Record)?,
+        InputFormat::Tsv => batch
+            .parse_tsv(0..record.len())
+            .map_err(HeaderError::Record)?,
+        InputFormat::Ndjson => return Err(HeaderError::Ndjson),
     }
     let names: Vec<String> = (0..batch.fields.len())
         .map(|i| {
             let field = batch.fields[i];
             if field.start == u32::MAX {
-                return Err(format!("has an empty column name (column {})", i + 1));
+                return Err(HeaderError::NullName { column: i + 1 });
             }
             String::from_utf8(batch.values[field.start as usize..field.end as usize].to_vec())
-                .map_err(|_| "is not valid UTF-8".to_string())
+                .map_err(|_| HeaderError::NotUtf8)
         })
         .collect::<Result<_, _>>()?;
     if names.iter().any(String::is_empty) {
-        return Err("has an empty column name".into());
+        return Err(HeaderError::EmptyName);
     }
     if let Some((i, name)) = names
         .iter()
         .enumerate()
         .find(|(i, name)| names[..*i].contains(name))
     {
-        return Err(format!("names column `{name}` twice (column {})", i + 1));
+        return Err(HeaderError::Repeated {
+            name: name.clone(),
+            column: i + 1,
+        });
     }
     Ok(names)
 }

@@ -18,7 +18,7 @@ mod split;
 pub(crate) mod typed;
 
 pub use batch::{CopyBatch, RawBatch};
-pub(crate) use reader::{Input, Reader};
+pub(crate) use reader::{Input, InputError, Reader};
 pub use split::{Chunk, Framing, Splitter};
 
 use std::sync::Arc;
@@ -165,7 +165,7 @@ const RECEIVE_POLL: Duration = Duration::from_millis(100);
 
 /// Starts the reader thread and builds one [`CopySource`] per worker on the channel it feeds.
 pub(crate) struct CopySourceFactory {
-    receiver: Receiver<Result<RawBatch, String>>,
+    receiver: Receiver<Result<RawBatch, InputError>>,
     reader: Mutex<Option<JoinHandle<SourceSummary>>>,
     dialect: Arc<Dialect>,
     schema: Arc<Schema>,
@@ -192,7 +192,10 @@ impl CopySourceFactory {
         let handle = std::thread::Builder::new()
             .name("loader-reader".into())
             .spawn(move || reader.run(&committed, &sender, &reader_signal))
-            .map_err(|err| SourceError(format!("cannot start the reader thread: {err}")))?;
+            .map_err(|err| SourceError::Start {
+                what: "the reader thread",
+                err: Box::new(err),
+            })?;
         Ok(CopySourceFactory {
             receiver,
             reader: Mutex::new(Some(handle)),
@@ -231,9 +234,11 @@ impl SourceFactory for CopySourceFactory {
         drop(receiver);
         let handle = reader.lock().take();
         match handle {
-            Some(handle) if !signal.is_stopping() || handle.is_finished() => handle
-                .join()
-                .map_err(|_| SourceError("internal error: the reader thread panicked".into())),
+            Some(handle) if !signal.is_stopping() || handle.is_finished() => {
+                handle.join().map_err(|_| SourceError::Panicked {
+                    what: "the reader thread",
+                })
+            }
             _ => Ok(SourceSummary::default()),
         }
     }
@@ -241,7 +246,7 @@ impl SourceFactory for CopySourceFactory {
 
 /// One worker's end of the channel and its reused batch.
 struct CopySource<'a> {
-    receiver: Receiver<Result<RawBatch, String>>,
+    receiver: Receiver<Result<RawBatch, InputError>>,
     signal: &'a StopSignal,
     batch: CopyBatch,
 }
@@ -254,7 +259,7 @@ impl Source for CopySource<'_> {
                     self.batch.fill(raw);
                     return Ok(Some(&self.batch));
                 }
-                Ok(Err(message)) => return Err(SourceError(message)),
+                Ok(Err(err)) => return Err(SourceError::mode(err)),
                 Err(RecvTimeoutError::Disconnected) => return Ok(None),
                 Err(RecvTimeoutError::Timeout) if self.signal.is_stopping() => return Ok(None),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -299,7 +304,7 @@ impl SourcePlan for CopyPlan {
         let reader = self
             .reader
             .take()
-            .ok_or_else(|| SourceError("the inputs were already read".into()))?;
+            .ok_or_else(|| SourceError::mode(InputError::AlreadyRead))?;
         // NDJSON keys are the names as given: the table may spell a column in another case.
         let keys = match &self.names {
             Some(names) => names.iter().cloned().collect(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
-use super::batch::{parse_header, RawBatch};
+use super::batch::{parse_header, HeaderError, RawBatch};
 use super::split::{SplitError, Splitter};
 use super::Dialect;
 use crate::engine::{SourceSummary, StopSignal};
@@ -19,6 +19,40 @@ use crate::ledger::Committed;
 /// Largest chunk in bytes: a batch is `--batch` records or this many bytes, whichever comes first,
 /// so that wide records cannot make a batch (and the channel's worth of them) huge.
 pub(crate) const MAX_BATCH_BYTES: usize = 16 << 20;
+
+/// Why the inputs cannot be read on: the load stops with it (before it starts, for the first
+/// input's header).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InputError {
+    #[error("cannot read {input}: {err}")]
+    Open { input: String, err: io::Error },
+    #[error("{input}: {err}")]
+    Split { input: String, err: SplitError },
+    #[error("{input}: the header line {err}")]
+    Header { input: String, err: HeaderError },
+    #[error(
+        "{input}: its header differs from the header of {first}; load files of different layouts \
+         separately"
+    )]
+    HeaderDiffers { input: String, first: String },
+    /// On `--resume`, a chunk that does not start where the committed batch of its number did.
+    #[error(
+        "cannot resume: batch {seq} is {records} records from line {first_line} of {input}, but \
+         the committed batch {seq} was {committed_records} records from line \
+         {committed_first_line}; resume with the same inputs, --batch and --limit as the first \
+         attempt"
+    )]
+    Moved {
+        seq: u64,
+        records: u64,
+        first_line: u64,
+        input: String,
+        committed_records: u64,
+        committed_first_line: u64,
+    },
+    #[error("the inputs were already read")]
+    AlreadyRead,
+}
 
 /// One input: a file (gzip by its `.gz` extension) or standard input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,27 +122,33 @@ impl Reader {
     }
 
     /// Opens the first input and, with `--header`, returns the column names its header gives.
-    pub(crate) fn open_first(&mut self) -> Result<Option<Vec<String>>, String> {
+    pub(crate) fn open_first(&mut self) -> Result<Option<Vec<String>>, InputError> {
         let (splitter, header) = self.open(0)?;
         self.first = Some(splitter);
         let Some(header) = header else {
             return Ok(None);
         };
-        let names = parse_header(Arc::clone(&self.dialect), &header)
-            .map_err(|err| format!("{}: the header line {err}", self.inputs[0].name()))?;
+        let names =
+            parse_header(Arc::clone(&self.dialect), &header).map_err(|err| InputError::Header {
+                input: self.inputs[0].name(),
+                err,
+            })?;
         self.first_header = Some(header);
         Ok(Some(names))
     }
 
     /// Opens input `index`, skips its `--skip-lines` and takes its header line.
-    fn open(&self, index: usize) -> Result<(Splitter, Option<Vec<u8>>), String> {
+    fn open(&self, index: usize) -> Result<(Splitter, Option<Vec<u8>>), InputError> {
         let input = &self.inputs[index];
-        let name = input.name();
-        let stream = input
-            .open()
-            .map_err(|err| format!("cannot read {name}: {err}"))?;
+        let stream = input.open().map_err(|err| InputError::Open {
+            input: input.name(),
+            err,
+        })?;
         let mut splitter = Splitter::new(stream, self.dialect.framing());
-        let in_input = |err: SplitError| format!("{name}: {err}");
+        let in_input = |err| InputError::Split {
+            input: input.name(),
+            err,
+        };
         splitter.prefetch().map_err(in_input)?;
         splitter.skip_lines(self.skip_lines).map_err(in_input)?;
         let header = if self.header {
@@ -124,12 +164,12 @@ impl Reader {
     pub(crate) fn run(
         mut self,
         committed: &Committed,
-        sender: &Sender<Result<RawBatch, String>>,
+        sender: &Sender<Result<RawBatch, InputError>>,
         signal: &StopSignal,
     ) -> SourceSummary {
         let mut summary = SourceSummary::default();
-        if let Err(message) = self.send_all(committed, sender, signal, &mut summary) {
-            let _ = sender.send(Err(message));
+        if let Err(err) = self.send_all(committed, sender, signal, &mut summary) {
+            let _ = sender.send(Err(err));
         }
         summary
     }
@@ -137,10 +177,10 @@ impl Reader {
     fn send_all(
         &mut self,
         committed: &Committed,
-        sender: &Sender<Result<RawBatch, String>>,
+        sender: &Sender<Result<RawBatch, InputError>>,
         signal: &StopSignal,
         summary: &mut SourceSummary,
-    ) -> Result<(), String> {
+    ) -> Result<(), InputError> {
         let mut seq = 0u64;
         let mut remaining = self.limit.unwrap_or(u64::MAX);
         for index in 0..self.inputs.len() {
@@ -150,11 +190,10 @@ impl Reader {
                 _ => {
                     let (splitter, header) = self.open(index)?;
                     if header.is_some() && header != self.first_header {
-                        return Err(format!(
-                            "{name}: its header differs from the header of {}; load files of \
-                             different layouts separately",
-                            self.inputs[0].name()
-                        ));
+                        return Err(InputError::HeaderDiffers {
+                            input: name,
+                            first: self.inputs[0].name(),
+                        });
                     }
                     splitter
                 }
@@ -162,7 +201,10 @@ impl Reader {
             while remaining > 0 && !signal.is_stopping() {
                 let chunk = splitter
                     .next_chunk(self.batch_rows.min(remaining), MAX_BATCH_BYTES)
-                    .map_err(|err| format!("{name}: {err}"))?;
+                    .map_err(|err| InputError::Split {
+                        input: name.clone(),
+                        err,
+                    })?;
                 let Some(chunk) = chunk else {
                     break;
                 };
@@ -174,15 +216,14 @@ impl Reader {
                     if done.first_row != chunk.first_line
                         || done.rows + done.rejected != chunk.records
                     {
-                        return Err(format!(
-                            "cannot resume: batch {seq} is {} records from line {} of {name}, but \
-                             the committed batch {seq} was {} records from line {}; resume with \
-                             the same inputs, --batch and --limit as the first attempt",
-                            chunk.records,
-                            chunk.first_line,
-                            done.rows + done.rejected,
-                            done.first_row
-                        ));
+                        return Err(InputError::Moved {
+                            seq,
+                            records: chunk.records,
+                            first_line: chunk.first_line,
+                            input: name,
+                            committed_records: done.rows + done.rejected,
+                            committed_first_line: done.first_row,
+                        });
                     }
                     summary.skipped_batches += 1;
                     summary.skipped_rows += done.rows;

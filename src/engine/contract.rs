@@ -3,6 +3,8 @@
 //! by a factory shared across the workers (`Sync`); what a write acknowledged ([`Written`]); and
 //! what the sources skipped or the sinks settled after the workers ended.
 
+use std::error::Error;
+
 use crate::failure::Failure;
 use crate::reject::RejectLog;
 use crate::rows::Batch;
@@ -37,10 +39,29 @@ pub(crate) struct SourceSummary {
     pub skipped_rejected: u64,
 }
 
-/// A source that cannot go on: the load stops with this message.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct SourceError(pub String);
+/// Why a source cannot go on: the load stops with its message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SourceError {
+    /// A thread (or pool of threads) the source needs could not be started; `what` names it.
+    #[error("cannot start {what}: {err}")]
+    Start {
+        what: &'static str,
+        err: Box<dyn Error + Send + Sync>,
+    },
+    /// A thread of the source panicked; `what` names it.
+    #[error("internal error: {what} panicked")]
+    Panicked { what: &'static str },
+    /// The mode's own error: copy's inputs, ingest's stages and state file.
+    #[error(transparent)]
+    Mode(Box<dyn Error + Send + Sync>),
+}
+
+impl SourceError {
+    /// Wraps the mode's own error.
+    pub(crate) fn mode(err: impl Error + Send + Sync + 'static) -> SourceError {
+        SourceError::Mode(Box::new(err))
+    }
+}
 
 /// What a successful write acknowledged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

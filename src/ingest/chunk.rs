@@ -31,16 +31,26 @@ pub struct Chunker {
     by: ChunkBy,
 }
 
+/// Why a size and overlap make no [`Chunker`]; worded to follow `--chunk-size N: `.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkerError {
+    /// The size is 0.
+    #[error("must be at least 1")]
+    NoSize,
+    /// The overlap is more than half the size (rounded down).
+    #[error("--overlap must be at most half of --chunk-size")]
+    OverlapOverHalf,
+}
+
 impl Chunker {
     /// A chunker of `size` units per chunk and `overlap` units shared by consecutive chunks;
-    /// `Err` with the reason, worded to follow `--chunk-size N: `, when `size` is 0 or `overlap` is
-    /// more than `size / 2` (rounded down).
-    pub fn new(size: usize, overlap: usize, by: ChunkBy) -> Result<Chunker, String> {
+    /// `Err` when `size` is 0 or `overlap` is more than `size / 2` (rounded down).
+    pub fn new(size: usize, overlap: usize, by: ChunkBy) -> Result<Chunker, ChunkerError> {
         if size == 0 {
-            return Err("must be at least 1".to_owned());
+            return Err(ChunkerError::NoSize);
         }
         if overlap > size / 2 {
-            return Err("--overlap must be at most half of --chunk-size".to_owned());
+            return Err(ChunkerError::OverlapOverHalf);
         }
         Ok(Chunker { size, overlap, by })
     }
@@ -348,12 +358,12 @@ mod tests {
     #[test]
     fn new_rejects_size_zero_and_overlap_over_half() {
         assert_eq!(
-            Chunker::new(0, 0, ChunkBy::Chars),
+            Chunker::new(0, 0, ChunkBy::Chars).map_err(|err| err.to_string()),
             Err("must be at least 1".to_owned())
         );
         for (size, overlap) in [(10, 6), (1, 1), (3, 2), (2, 2)] {
             assert_eq!(
-                Chunker::new(size, overlap, ChunkBy::Words),
+                Chunker::new(size, overlap, ChunkBy::Words).map_err(|err| err.to_string()),
                 Err("--overlap must be at most half of --chunk-size".to_owned())
             );
         }

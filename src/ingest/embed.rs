@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Receiver, Sender};
 use serde::Deserialize;
+use ureq::http::uri::InvalidUri;
 use ureq::http::Uri;
 use ureq::Agent;
 
@@ -15,7 +16,27 @@ use super::config::EmbedConfig;
 use super::fetch::status_error;
 use super::{ChunkedDocument, Item, Pipeline};
 use crate::failure::Failure;
-use crate::http_client::{agent_config, transport_failure, Answer, ResolvedHost};
+use crate::http_client::{agent_config, transport_failure, Answer, ResolveError, ResolvedHost};
+
+/// Why the embedding stage cannot start or go on; the load stops with it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EmbedError {
+    #[error("--embed-url {url}: {err}")]
+    Url { url: String, err: InvalidUri },
+    #[error("--embed-url: {0}")]
+    Resolve(ResolveError),
+    /// A request that failed for good.
+    #[error(transparent)]
+    Request(Failure),
+    #[error(
+        "the embeddings endpoint {url} answered vectors of {dimensions} and of {other} dimensions"
+    )]
+    Dimensions {
+        url: String,
+        dimensions: usize,
+        other: usize,
+    },
+}
 
 /// The largest answer read: 2048 vectors of 3072 dimensions as JSON stay well under it.
 const MAX_ANSWER_BYTES: u64 = 256 << 20;
@@ -42,13 +63,12 @@ impl Embedder {
         config: &EmbedConfig,
         connect_timeout: std::time::Duration,
         timeout: std::time::Duration,
-    ) -> Result<Embedder, String> {
-        let uri: Uri = config
-            .url
-            .parse()
-            .map_err(|err| format!("--embed-url {}: {err}", config.url))?;
-        let host =
-            ResolvedHost::resolve(&uri).map_err(|reason| format!("--embed-url: {reason}"))?;
+    ) -> Result<Embedder, EmbedError> {
+        let uri: Uri = config.url.parse().map_err(|err| EmbedError::Url {
+            url: config.url.clone(),
+            err,
+        })?;
+        let host = ResolvedHost::resolve(&uri).map_err(EmbedError::Resolve)?;
         let agent_config = agent_config(connect_timeout, timeout)
             .max_redirects(0)
             .build();
@@ -128,9 +148,9 @@ impl Pipeline {
                     Err(_) => break,
                 }
             }
-            if let Err(message) = self.embed_all(embedder, &mut waiting) {
+            if let Err(err) = self.embed_all(embedder, &mut waiting) {
                 if !self.signal.is_stopping() {
-                    self.fail(message);
+                    self.fail(err.into());
                 }
                 return;
             }
@@ -147,7 +167,7 @@ impl Pipeline {
         &self,
         embedder: &Embedder,
         documents: &mut [Item<ChunkedDocument>],
-    ) -> Result<(), String> {
+    ) -> Result<(), EmbedError> {
         let texts: Vec<&str> = documents
             .iter()
             .flatten()
@@ -172,17 +192,16 @@ impl Pipeline {
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);
                     },
                 )
-                .map_err(|err| err.to_string())?;
+                .map_err(EmbedError::Request)?;
             vectors.extend(answer);
         }
         let dimensions = vectors.first().map_or(0, Vec::len);
         if let Some(other) = vectors.iter().find(|v| v.len() != dimensions) {
-            return Err(format!(
-                "the embeddings endpoint {} answered vectors of {} and of {} dimensions",
-                embedder.config.url,
+            return Err(EmbedError::Dimensions {
+                url: embedder.config.url.clone(),
                 dimensions,
-                other.len()
-            ));
+                other: other.len(),
+            });
         }
         let mut vectors = vectors.into_iter();
         for document in documents.iter_mut().flatten() {

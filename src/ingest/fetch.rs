@@ -6,7 +6,7 @@
 //! retries spent) is rejected with its reason; the others go on.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::{Map, Value};
 use ureq::http::Uri;
 use ureq::Agent;
+use url::{ParseError, Url};
 
 use super::config::{DocumentList, Fields};
 use super::{Document, Item, Pipeline};
@@ -29,6 +30,47 @@ use crate::reject::RowOrigin;
 const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
 /// Buffers of a fetcher's connection each way (ureq's default is 128 KiB).
 const CONNECTION_BUFFER_BYTES: usize = 32 * 1024;
+
+/// Why the lister cannot go on: the list cannot be read, or a listing page makes no sense. The
+/// load stops with it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ListError {
+    #[error("cannot read {input}: {err}")]
+    Read { input: String, err: io::Error },
+    #[error("{url}: {err}")]
+    FirstPage { url: String, err: ParseError },
+    #[error("the listing comes back to {url}; check --next")]
+    Loop { url: String },
+    #[error("cannot read the listing page: {0}")]
+    Page(Failure),
+    #[error("the listing page {url} is not JSON: {err}")]
+    NotJson { url: String, err: serde_json::Error },
+    #[error("the listing page {url} has no array of items at {pointer}; give --items")]
+    NoItems { url: String, pointer: String },
+    #[error("{url}: item {index} `{link}`: {err}")]
+    ItemLink {
+        url: String,
+        index: usize,
+        link: String,
+        err: ParseError,
+    },
+    #[error(
+        "the listing page {url} has item {index} that is neither a URL nor a document: {item}"
+    )]
+    NotAnItem {
+        url: String,
+        index: usize,
+        item: Value,
+    },
+    #[error("{url}: next page `{link}`: {err}")]
+    NextLink {
+        url: String,
+        link: String,
+        err: ParseError,
+    },
+    #[error("the listing page {url} has a next page that is not a URL: {next}")]
+    NextNotALink { url: String, next: Value },
+}
 
 /// A document to fetch, or one a listing page gave whole.
 pub(crate) enum Listed {
@@ -139,7 +181,7 @@ impl Pipeline {
         limit: Option<u64>,
         loaded: &LoadedDocuments,
         jobs: &Sender<Job>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ListError> {
         let mut lister = Lister {
             pipeline: self,
             loaded,
@@ -149,14 +191,13 @@ impl Pipeline {
         };
         match list {
             DocumentList::Urls(input) => {
-                let name = input.name();
-                let reader = BufReader::new(
-                    input
-                        .open()
-                        .map_err(|err| format!("cannot read {name}: {err}"))?,
-                );
+                let unreadable = |err| ListError::Read {
+                    input: input.name(),
+                    err,
+                };
+                let reader = BufReader::new(input.open().map_err(unreadable)?);
                 for line in reader.lines() {
-                    let line = line.map_err(|err| format!("cannot read {name}: {err}"))?;
+                    let line = line.map_err(unreadable)?;
                     let url = line.trim();
                     if url.is_empty() || url.starts_with('#') {
                         continue;
@@ -260,41 +301,56 @@ impl Lister<'_> {
         first: &str,
         items: Option<&str>,
         next: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ListError> {
         let mut fetcher = Fetcher::new(self.pipeline.connect_timeout, self.pipeline.fetch_timeout);
-        let mut page_url = url::Url::parse(first).map_err(|err| format!("{first}: {err}"))?;
+        let mut page_url = Url::parse(first).map_err(|err| ListError::FirstPage {
+            url: first.to_string(),
+            err,
+        })?;
         let mut seen = HashSet::new();
         loop {
             if !seen.insert(page_url.to_string()) {
-                return Err(format!(
-                    "the listing comes back to {page_url}; check --next"
-                ));
+                return Err(ListError::Loop {
+                    url: page_url.to_string(),
+                });
             }
             let body = match self.pipeline.fetch(&mut fetcher, page_url.as_str()) {
                 Ok(body) => body,
                 Err(_) if self.pipeline.signal.is_stopping() => return Ok(()),
-                Err(err) => return Err(format!("cannot read the listing page: {err}")),
+                Err(err) => return Err(ListError::Page(err)),
             };
             self.pipeline.counters.pages.fetch_add(1, Ordering::Relaxed);
-            let page: Value = serde_json::from_slice(&body)
-                .map_err(|err| format!("the listing page {page_url} is not JSON: {err}"))?;
+            let page: Value = match serde_json::from_slice(&body) {
+                Ok(page) => page,
+                Err(err) => {
+                    return Err(ListError::NotJson {
+                        url: page_url.to_string(),
+                        err,
+                    })
+                }
+            };
             let found = match items {
                 Some(pointer) => page.pointer(pointer),
                 None if page.is_array() => Some(&page),
                 None => page.pointer("/items"),
             };
             let Some(Value::Array(found)) = found else {
-                return Err(format!(
-                    "the listing page {page_url} has no array of items at {}; give --items",
-                    items.unwrap_or("/items")
-                ));
+                return Err(ListError::NoItems {
+                    url: page_url.to_string(),
+                    pointer: items.unwrap_or("/items").to_string(),
+                });
             };
             for (index, item) in found.iter().enumerate() {
                 let listed = match item {
                     Value::String(link) => Listed::Url(
                         page_url
                             .join(link)
-                            .map_err(|err| format!("{page_url}: item {index} `{link}`: {err}"))?
+                            .map_err(|err| ListError::ItemLink {
+                                url: page_url.to_string(),
+                                index,
+                                link: link.clone(),
+                                err,
+                            })?
                             .to_string(),
                     ),
                     Value::Object(_) => Listed::Inline {
@@ -302,10 +358,11 @@ impl Lister<'_> {
                         document: item.clone(),
                     },
                     other => {
-                        return Err(format!(
-                            "the listing page {page_url} has item {index} that is neither a URL \
-                             nor a document: {other}"
-                        ))
+                        return Err(ListError::NotAnItem {
+                            url: page_url.to_string(),
+                            index,
+                            item: other.clone(),
+                        })
                     }
                 };
                 if !self.send(listed) {
@@ -317,14 +374,17 @@ impl Lister<'_> {
                 None | Some(Value::Null) => return Ok(()),
                 Some(Value::String(link)) if link.is_empty() => return Ok(()),
                 Some(Value::String(link)) => {
-                    page_url = page_url
-                        .join(link)
-                        .map_err(|err| format!("{page_url}: next page `{link}`: {err}"))?;
+                    page_url = page_url.join(link).map_err(|err| ListError::NextLink {
+                        url: page_url.to_string(),
+                        link: link.clone(),
+                        err,
+                    })?;
                 }
                 Some(other) => {
-                    return Err(format!(
-                        "the listing page {page_url} has a next page that is not a URL: {other}"
-                    ))
+                    return Err(ListError::NextNotALink {
+                        url: page_url.to_string(),
+                        next: other.clone(),
+                    })
                 }
             }
         }

@@ -54,8 +54,8 @@ use crate::reject::Reject;
 use crate::rows::{Batch, Columns, Schema};
 use crate::run::{self, Documents, Load, SourcePlan};
 use crate::sink::stream::OutputFormat;
-use embed::Embedder;
-use fetch::Job;
+use embed::{EmbedError, Embedder};
+use fetch::{Job, ListError};
 
 /// Runs `loader ingest` and returns the exit code.
 pub(crate) fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
@@ -199,6 +199,15 @@ pub(crate) struct IngestCounters {
     started: OnceLock<Instant>,
 }
 
+/// Why a stage cannot go on: the load stops with it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StageError {
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+}
+
 /// What every stage thread shares: the limits, the stop signal, the counts and the first
 /// failure.
 pub(crate) struct Pipeline {
@@ -208,17 +217,17 @@ pub(crate) struct Pipeline {
     connect_timeout: Duration,
     signal: Arc<StopSignal>,
     counters: Arc<IngestCounters>,
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<Arc<StageError>>>,
 }
 
 impl Pipeline {
     /// A stage cannot go on: remember why and stop the load.
-    fn fail(&self, message: String) {
-        self.failure.lock().get_or_insert(message);
+    fn fail(&self, err: StageError) {
+        self.failure.lock().get_or_insert_with(|| Arc::new(err));
         self.signal.halt();
     }
 
-    fn failure(&self) -> Option<String> {
+    fn failure(&self) -> Option<Arc<StageError>> {
         self.failure.lock().clone()
     }
 }
@@ -264,7 +273,7 @@ impl SourcePlan for IngestPlan {
         let state = match &config.state_file {
             Some(path) => {
                 let forget = config.documents == Documents::Fresh || config.load.truncate;
-                let (state, recorded) = StateFile::open(path, forget).map_err(SourceError)?;
+                let (state, recorded) = StateFile::open(path, forget).map_err(SourceError::mode)?;
                 loaded.merge(recorded);
                 Some(state)
             }
@@ -282,8 +291,7 @@ impl SourcePlan for IngestPlan {
             counters: Arc::clone(&self.counters),
             failure: Mutex::default(),
         });
-        let (threads, batches) =
-            start_stages(config, &pipeline, Arc::new(loaded), workers).map_err(SourceError)?;
+        let (threads, batches) = start_stages(config, &pipeline, Arc::new(loaded), workers)?;
         let _ = self.counters.started.set(Instant::now());
         Ok(Box::new(IngestSourceFactory {
             batches,
@@ -300,19 +308,23 @@ fn start_stages(
     pipeline: &Arc<Pipeline>,
     loaded: Arc<LoadedDocuments>,
     workers: usize,
-) -> Result<(Vec<JoinHandle<()>>, Receiver<ChunkBatch>), String> {
+) -> Result<(Vec<JoinHandle<()>>, Receiver<ChunkBatch>), SourceError> {
     let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
             .name(name)
             .stack_size(STAGE_STACK_BYTES)
             .spawn(body)
-            .map_err(|err| format!("cannot start an ingest thread: {err}"))
+            .map_err(|err| SourceError::Start {
+                what: "an ingest thread",
+                err: Box::new(err),
+            })
     };
     // Everything that can fail before a thread starts: the embedders' agents.
     let embedders = match &config.embed {
         Some(embed) => (0..embed.threads)
             .map(|_| Embedder::new(embed, config.load.connect_timeout, config.load.http.timeout))
-            .collect::<Result<Vec<_>, _>>()?,
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(SourceError::mode)?,
         None => Vec::new(),
     };
     let mut threads = Vec::new();
@@ -330,8 +342,8 @@ fn start_stages(
     threads.push(spawn(
         "loader-lister".into(),
         Box::new(move || {
-            if let Err(message) = lister_pipeline.list(&list, limit, &lister_loaded, &job_sender) {
-                lister_pipeline.fail(message);
+            if let Err(err) = lister_pipeline.list(&list, limit, &lister_loaded, &job_sender) {
+                lister_pipeline.fail(err.into());
             }
         }),
     )?);
@@ -355,7 +367,10 @@ fn start_stages(
         .num_threads(config.chunkers)
         .thread_name(|i| format!("loader-chunk-{i}"))
         .build()
-        .map_err(|err| format!("cannot start the chunking pool: {err}"))?;
+        .map_err(|err| SourceError::Start {
+            what: "the chunking pool",
+            err: Box::new(err),
+        })?;
     let (chunker, chunk_pipeline) = (config.chunker, Arc::clone(pipeline));
     threads.push(spawn(
         "loader-chunking".into(),
@@ -531,13 +546,13 @@ impl SourceFactory for IngestSourceFactory {
         drop(batches);
         for thread in threads.into_inner() {
             if !pipeline.signal.is_stopping() || thread.is_finished() {
-                thread
-                    .join()
-                    .map_err(|_| SourceError("internal error: an ingest thread panicked".into()))?;
+                thread.join().map_err(|_| SourceError::Panicked {
+                    what: "an ingest thread",
+                })?;
             }
         }
         match pipeline.failure() {
-            Some(message) => Err(SourceError(message)),
+            Some(err) => Err(SourceError::mode(err)),
             None => Ok(SourceSummary::default()),
         }
     }
@@ -561,7 +576,7 @@ impl Source for IngestSource<'_> {
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     return match pipeline.failure() {
-                        Some(message) => Err(SourceError(message)),
+                        Some(err) => Err(SourceError::mode(err)),
                         None => Ok(None),
                     }
                 }
@@ -580,7 +595,7 @@ impl Source for IngestSource<'_> {
             return Ok(());
         }
         if let Some(state) = &self.factory.state_file {
-            state.record(documents).map_err(SourceError)?;
+            state.record(documents).map_err(SourceError::mode)?;
         }
         self.factory
             .pipeline

@@ -14,6 +14,25 @@ use parking_lot::Mutex;
 use crate::ledger::LoadedDocuments;
 use crate::rows::DocumentRecord;
 
+/// Why the state file cannot be used; the load stops with it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StateFileError {
+    #[error("cannot use the state file {}: {err}", path.display())]
+    Use { path: PathBuf, err: io::Error },
+    #[error(
+        "the state file {} line {line} is not a document record ({err}); remove it or give \
+         --no-resume",
+        path.display()
+    )]
+    NotARecord {
+        path: PathBuf,
+        line: usize,
+        err: serde_json::Error,
+    },
+    #[error("cannot append to the state file {}: {err}", path.display())]
+    Append { path: PathBuf, err: io::Error },
+}
+
 /// The open state file, appended to by every worker.
 #[derive(Debug)]
 pub(crate) struct StateFile {
@@ -25,9 +44,14 @@ impl StateFile {
     /// Opens (or creates, mode 0600) the state file and reads the documents it records; with
     /// `forget` (`--no-resume`) it is emptied instead. A torn last line (a crash mid-append) is
     /// ignored; any other unreadable line is an error.
-    pub(crate) fn open(path: &Path, forget: bool) -> Result<(StateFile, LoadedDocuments), String> {
-        let failed =
-            |err: io::Error| format!("cannot use the state file {}: {err}", path.display());
+    pub(crate) fn open(
+        path: &Path,
+        forget: bool,
+    ) -> Result<(StateFile, LoadedDocuments), StateFileError> {
+        let failed = |err: io::Error| StateFileError::Use {
+            path: path.to_path_buf(),
+            err,
+        };
         let mut loaded = LoadedDocuments::default();
         if !forget && path.exists() {
             let lines: Vec<String> = BufReader::new(File::open(path).map_err(failed)?)
@@ -39,12 +63,11 @@ impl StateFile {
                     Ok(record) => loaded.insert(record.id, record.source),
                     Err(_) if number + 1 == lines.len() => {}
                     Err(err) => {
-                        return Err(format!(
-                            "the state file {} line {} is not a document record ({err}); remove \
-                             it or give --no-resume",
-                            path.display(),
-                            number + 1
-                        ))
+                        return Err(StateFileError::NotARecord {
+                            path: path.to_path_buf(),
+                            line: number + 1,
+                            err,
+                        })
                     }
                 }
             }
@@ -76,7 +99,7 @@ impl StateFile {
     }
 
     /// Appends the documents of an acknowledged batch, in one write.
-    pub(crate) fn record(&self, documents: &[DocumentRecord]) -> Result<(), String> {
+    pub(crate) fn record(&self, documents: &[DocumentRecord]) -> Result<(), StateFileError> {
         if documents.is_empty() {
             return Ok(());
         }
@@ -85,12 +108,13 @@ impl StateFile {
             serde_json::to_writer(&mut lines, document).expect("writing JSON to a Vec cannot fail");
             lines.push(b'\n');
         }
-        self.file.lock().write_all(&lines).map_err(|err| {
-            format!(
-                "cannot append to the state file {}: {err}",
-                self.path.display()
-            )
-        })
+        self.file
+            .lock()
+            .write_all(&lines)
+            .map_err(|err| StateFileError::Append {
+                path: self.path.clone(),
+                err,
+            })
     }
 }
 
@@ -148,7 +172,7 @@ mod tests {
             "nonsense\n{\"id\":\"a\",\"source\":\"s\",\"chunks\":1}\n",
         )
         .unwrap();
-        let message = StateFile::open(&path, false).unwrap_err();
+        let message = StateFile::open(&path, false).unwrap_err().to_string();
         assert!(message.contains("line 1"), "{message}");
     }
 }

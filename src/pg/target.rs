@@ -330,7 +330,7 @@ impl TlsKeys {
             None => SslMode::default(),
         };
         let root_cert = self.sslrootcert.or_else(|| env("PGSSLROOTCERT"));
-        PgTls::new(mode, root_cert.map(PathBuf::from))
+        PgTls::new(mode, root_cert.map(PathBuf::from)).map_err(|err| err.to_string())
     }
 }
 

@@ -28,6 +28,7 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStor
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::PgTarget;
+use crate::pem::PemError;
 
 /// libpq's `sslmode` (all but `allow`, which the driver cannot do).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,6 +75,23 @@ impl fmt::Display for SslMode {
     }
 }
 
+/// Why a target's TLS settings cannot be used: one line naming the setting or the file.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TlsSetupError {
+    #[error("cannot set up TLS: {0}")]
+    Protocols(rustls::Error),
+    #[error(
+        "sslmode=verify-ca needs sslrootcert=PATH, the CA the server's certificate must chain to \
+         (without it any public CA would do and no host name is checked); use verify-full to rely \
+         on the built-in roots"
+    )]
+    VerifyCaWithoutRoot,
+    #[error(transparent)]
+    RootCertFile(#[from] PemError),
+    #[error("sslrootcert {} holds a certificate that cannot be used: {err}", path.display())]
+    UnusableRootCert { path: PathBuf, err: rustls::Error },
+}
+
 /// How one target uses TLS: its mode, its root certificate file, and (unless disabled) the
 /// connector built from them once, which every connection clones (an `Arc` inside).
 #[derive(Clone)]
@@ -86,7 +104,7 @@ pub(crate) struct PgTls {
 impl PgTls {
     /// Reads `root_cert` (when the mode uses it) and builds the connector; the error is one line
     /// naming the file.
-    pub(crate) fn new(mode: SslMode, root_cert: Option<PathBuf>) -> Result<PgTls, String> {
+    pub(crate) fn new(mode: SslMode, root_cert: Option<PathBuf>) -> Result<PgTls, TlsSetupError> {
         let connector = match mode {
             SslMode::Disable => None,
             _ => Some(MakeRustlsConnect::new(client_config(
@@ -137,22 +155,15 @@ impl PgTls {
 
 /// The rustls settings of `mode`: the standard verifier for verify-full, [`ChainOnly`] for the
 /// rest. Built on the ring provider explicitly, so nothing depends on a process-wide default.
-fn client_config(mode: SslMode, root_cert: Option<&Path>) -> Result<ClientConfig, String> {
+fn client_config(mode: SslMode, root_cert: Option<&Path>) -> Result<ClientConfig, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algorithms = provider.signature_verification_algorithms;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|err| format!("cannot set up TLS: {err}"))?;
+        .map_err(TlsSetupError::Protocols)?;
     let builder = match (mode, root_cert) {
         // As libpq: a chain to any public CA, with no name checked, would vouch for anyone.
-        (SslMode::VerifyCa, None) => {
-            return Err(
-                "sslmode=verify-ca needs sslrootcert=PATH, the CA the server's \
-                        certificate must chain to (without it any public CA would do and no \
-                        host name is checked); use verify-full to rely on the built-in roots"
-                    .into(),
-            )
-        }
+        (SslMode::VerifyCa, None) => return Err(TlsSetupError::VerifyCaWithoutRoot),
         (SslMode::VerifyFull, _) => builder.with_root_certificates(roots(root_cert)?),
         (SslMode::VerifyCa, _) | (SslMode::Require, Some(_)) => builder
             .dangerous()
@@ -171,7 +182,7 @@ fn client_config(mode: SslMode, root_cert: Option<&Path>) -> Result<ClientConfig
 }
 
 /// The CA certificates of `root_cert`, else the built-in (webpki, Mozilla's) roots.
-fn roots(root_cert: Option<&Path>) -> Result<RootCertStore, String> {
+fn roots(root_cert: Option<&Path>) -> Result<RootCertStore, TlsSetupError> {
     let Some(path) = root_cert else {
         return Ok(RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -179,12 +190,12 @@ fn roots(root_cert: Option<&Path>) -> Result<RootCertStore, String> {
     };
     let mut roots = RootCertStore::empty();
     for certificate in crate::pem::read_certificates(path, "sslrootcert")? {
-        roots.add(certificate).map_err(|err| {
-            format!(
-                "sslrootcert {} holds a certificate that cannot be used: {err}",
-                path.display()
-            )
-        })?;
+        roots
+            .add(certificate)
+            .map_err(|err| TlsSetupError::UnusableRootCert {
+                path: path.to_path_buf(),
+                err,
+            })?;
     }
     Ok(roots)
 }
@@ -330,7 +341,10 @@ mod tests {
         for mode in [SslMode::Require, SslMode::VerifyFull] {
             assert_eq!(driver(mode), Driver::Require);
         }
-        let refused = PgTls::new(SslMode::VerifyCa, None).err().unwrap();
+        let refused = PgTls::new(SslMode::VerifyCa, None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(refused.contains("verify-ca needs sslrootcert"), "{refused}");
         assert!(PgTls::new(SslMode::Disable, None)
             .unwrap()
@@ -342,7 +356,7 @@ mod tests {
     fn a_root_certificate_is_read_when_the_mode_uses_it() {
         let missing = Some(PathBuf::from("/nonexistent/ca.pem"));
         for mode in [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull] {
-            let Err(message) = PgTls::new(mode, missing.clone()) else {
+            let Err(message) = PgTls::new(mode, missing.clone()).map_err(|e| e.to_string()) else {
                 panic!("{mode} must read sslrootcert")
             };
             assert!(
@@ -360,7 +374,8 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n",
         )
         .unwrap();
-        let Err(message) = PgTls::new(SslMode::VerifyFull, Some(path)) else {
+        let Err(message) = PgTls::new(SslMode::VerifyFull, Some(path)).map_err(|e| e.to_string())
+        else {
             panic!("three bytes are no certificate")
         };
         assert!(message.contains("cannot be used"), "{message}");

@@ -360,6 +360,16 @@ impl AllWaiting {
     }
 }
 
+/// Why a round could not run: one of its user threads could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start user thread {user} of {users}: {err}; lower --users")]
+pub(crate) struct RoundError {
+    /// The user that could not be started, counted from 1.
+    user: usize,
+    users: usize,
+    err: std::io::Error,
+}
+
 /// Runs one round and returns what it measured, or why its users could not be started.
 pub(crate) fn run(
     plan: RoundPlan,
@@ -367,7 +377,7 @@ pub(crate) fn run(
     agent: &AgentOptions,
     progress: Progress,
     signal: &StopSignal,
-) -> Result<Round, String> {
+) -> Result<Round, RoundError> {
     let schedule = Schedule::new(&plan);
     let dispatch = Dispatch {
         schedule,
@@ -416,11 +426,11 @@ pub(crate) fn run(
                 Err(err) => {
                     dispatch.abort.store(true, Ordering::Relaxed);
                     drop(go);
-                    return Err(format!(
-                        "cannot start user thread {} of {}: {err}; lower --users",
-                        users.len() + 1,
-                        plan.users
-                    ));
+                    return Err(RoundError {
+                        user: users.len() + 1,
+                        users: plan.users,
+                        err,
+                    });
                 }
             }
         }

@@ -158,7 +158,7 @@ impl HttpTarget {
     }
 
     /// Adds the hosts of `other`, a target that differs from this one in its hosts only.
-    pub(crate) fn add_hosts(&mut self, other: HttpTarget) -> Result<(), String> {
+    pub(crate) fn add_hosts(&mut self, other: HttpTarget) -> Result<(), DifferentTargets> {
         let same = self.protocol == other.protocol
             && self.transport == other.transport
             && self.path == other.path
@@ -166,10 +166,10 @@ impl HttpTarget {
             && self.user == other.user
             && self.password == other.password;
         if !same {
-            return Err(format!(
-                "{other} differs from {self} in more than its host; the hosts of one target \
-                 take the same scheme, path, query and credentials"
-            ));
+            return Err(DifferentTargets {
+                other: other.to_string(),
+                target: self.to_string(),
+            });
         }
         self.hosts.extend(other.hosts);
         Ok(())
@@ -190,6 +190,18 @@ impl HttpTarget {
             self.password = password;
         }
     }
+}
+
+/// Hosts that cannot join a target: the URL they came in differs from the target's in more than
+/// its hosts (both as displayed, without their passwords).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{other} differs from {target} in more than its host; the hosts of one target take the same \
+     scheme, path, query and credentials"
+)]
+pub(crate) struct DifferentTargets {
+    other: String,
+    target: String,
 }
 
 impl fmt::Display for HttpTarget {

@@ -44,9 +44,9 @@ impl Target {
                     reason,
                 };
                 match (&mut target, Target::parse(text, env)?) {
-                    (Target::Http(http), Target::Http(other)) => {
-                        http.add_hosts(other).map_err(invalid)?
-                    }
+                    (Target::Http(http), Target::Http(other)) => http
+                        .add_hosts(other)
+                        .map_err(|err| invalid(err.to_string()))?,
                     (Target::Postgres(_), Target::Postgres(_)) => {
                         return Err(invalid(
                             "name the hosts of one PostgreSQL target in one URL, as in \

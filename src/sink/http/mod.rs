@@ -124,10 +124,10 @@ pub(crate) struct HttpClient {
 impl HttpClient {
     /// A client for the first host of `target` ([`HttpTarget::single_host`] picks another).
     pub(crate) fn new(target: &HttpTarget, options: &HttpOptions) -> Result<HttpClient, Failure> {
-        let tls = tls_config(options.ca_file.as_deref(), options.insecure).map_err(|message| {
+        let tls = tls_config(options.ca_file.as_deref(), options.insecure).map_err(|err| {
             Failure::Permanent {
                 kind: "tls",
-                message,
+                message: err.to_string(),
             }
         })?;
         let uri = target
