@@ -13,247 +13,25 @@
 //! a resend overwrite instead of duplicate (exactly-once for them).
 
 mod clickhouse;
+mod client;
 mod cratedb;
 mod elastic;
 mod ndjson;
+mod protocol;
 
-use std::io::Write as _;
-
-use base64::Engine as _;
-use ureq::Agent;
+pub(crate) use client::{query_suffix, query_value, status_failure, HttpClient};
+#[cfg(feature = "fuzzing")]
+pub(crate) use protocol::judge_answer;
+pub(crate) use protocol::{encode_rows, parse_answer, Item, Judgement, Protocol};
 
 use super::hosts::{is_host_failure, prepare_each, Hosts};
 use crate::engine::{Sink, SinkFactory, Written};
 use crate::failure::Failure;
-use crate::http_client::{
-    agent_config, answer_excerpt, is_retryable_status, tls_config, transport_failure, Answer,
-    HttpOptions, ResolvedHost,
-};
+use crate::http_client::{answer_excerpt, HttpOptions};
 use crate::reject::{Reject, RejectLog};
 use crate::rows::{Batch, Columns, Schema};
 use crate::sql::TableName;
 use crate::target::{HttpProtocol, HttpTarget};
-
-/// The largest answer read: `_bulk` answers for big batches run to many megabytes.
-const MAX_RESPONSE_BYTES: u64 = 256 << 20;
-
-/// What one answer means for the rows it was about.
-#[derive(Debug)]
-pub(crate) enum Judgement {
-    /// Every row was stored.
-    Stored,
-    /// One result per row, in order (made by [`Judgement::items`], which checks the count).
-    Items(Vec<Item>),
-    /// The row at this position is bad and nothing was stored: reject it, resend the others.
-    BadRow { position: usize, message: String },
-    /// The request as a whole failed.
-    Failed(Failure),
-}
-
-impl Judgement {
-    /// `Items(items)` for an answer about `rows` rows, or a protocol failure when the answer gives
-    /// another number of results: they are paired with the rows sent, in order, so a missing or
-    /// extra result would store, resend or reject the wrong rows.
-    fn items(target: &str, items: Vec<Item>, rows: usize) -> Judgement {
-        if items.len() == rows {
-            return Judgement::Items(items);
-        }
-        Judgement::Failed(Failure::Permanent {
-            kind: "protocol",
-            message: format!(
-                "{target} answered {} item results for {rows} rows",
-                items.len()
-            ),
-        })
-    }
-}
-
-/// One row's result in a per-item answer.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Item {
-    Stored,
-    /// Refused for now (overload): resend it.
-    Retry,
-    /// Refused for its data: reject it with this message.
-    Rejected(String),
-}
-
-/// A target's wire protocol.
-pub(crate) trait Protocol: Send + Sync {
-    /// Path and query of the write request, after the base URL.
-    fn endpoint(&self) -> &str;
-    fn content_type(&self) -> &'static str;
-    /// Appends the body of a request for the rows `rows` (positions in `batch`).
-    fn body(&self, batch: &dyn Batch, rows: &[usize], out: &mut Vec<u8>);
-    /// Judges the answer of `target` (the host's name, for messages) to a request for `rows` rows.
-    fn judge(&self, target: &str, status: u16, body: &[u8], rows: usize) -> Judgement;
-}
-
-/// Judges `status` and `body` as the sink of `protocol` does, without a connection: the fuzz
-/// targets' way in (`crate::fuzzing`).
-#[cfg(feature = "fuzzing")]
-pub(crate) fn judge_answer(
-    protocol: HttpProtocol,
-    table: &TableName,
-    target: &str,
-    status: u16,
-    body: &[u8],
-    rows: usize,
-) -> Judgement {
-    match protocol {
-        HttpProtocol::Crate => cratedb::judge(target, table, status, body, rows),
-        HttpProtocol::Elasticsearch | HttpProtocol::OpenSearch => {
-            elastic::judge(target, status, body, rows)
-        }
-        HttpProtocol::ClickHouse => clickhouse::judge(target, table, status, body, rows),
-        HttpProtocol::Ndjson => ndjson::judge(target, status, body),
-    }
-}
-
-/// One worker's (or the setup's) connection to the target.
-pub(crate) struct HttpClient {
-    agent: Agent,
-    base_url: String,
-    /// The target URL's query, passed on with every write request.
-    query: Option<String>,
-    authorization: Option<String>,
-    gzip: bool,
-    target: String,
-}
-
-impl HttpClient {
-    /// A client for the first host of `target` ([`HttpTarget::single_host`] picks another).
-    pub(crate) fn new(target: &HttpTarget, options: &HttpOptions) -> Result<HttpClient, Failure> {
-        let tls = tls_config(options.ca_file.as_deref(), options.insecure).map_err(|err| {
-            Failure::Permanent {
-                kind: "tls",
-                message: err.to_string(),
-            }
-        })?;
-        let uri = target
-            .base_url(0)
-            .parse()
-            .map_err(|err| Failure::Permanent {
-                kind: "request",
-                message: format!("{target} is not a URL: {err}"),
-            })?;
-        let host = ResolvedHost::resolve(&uri).map_err(|reason| Failure::Transient {
-            kind: "dns",
-            message: format!("cannot reach {target}: {reason}"),
-        })?;
-        let config = agent_config(options.connect_timeout, options.timeout)
-            // A redirected POST would be followed as a GET without its body.
-            .max_redirects(0)
-            .tls_config(tls)
-            .build();
-        let authorization = target.user.as_ref().map(|user| {
-            let credentials = format!("{user}:{}", target.password().unwrap_or(""));
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(credentials)
-            )
-        });
-        Ok(HttpClient {
-            agent: host.agent(config),
-            base_url: target.base_url(0),
-            query: target.query.clone(),
-            authorization,
-            gzip: options.gzip,
-            target: target.to_string(),
-        })
-    }
-
-    /// Sends `body` with `method` to the base URL followed by `path`.
-    pub(crate) fn send(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<Answer, Failure> {
-        let url = format!("{}{path}", self.base_url);
-        let mut request = ureq::http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("Content-Type", content_type);
-        if let Some(authorization) = &self.authorization {
-            request = request.header("Authorization", authorization);
-        }
-        let payload = if self.gzip && !body.is_empty() {
-            request = request.header("Content-Encoding", "gzip");
-            let mut encoder = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 4),
-                flate2::Compression::fast(),
-            );
-            encoder
-                .write_all(body)
-                .and_then(|()| encoder.finish())
-                .map_err(|err| self.failure(&ureq::Error::Io(err)))?
-        } else {
-            body.to_vec()
-        };
-        let request = request.body(payload).map_err(|err| Failure::Permanent {
-            kind: "request",
-            message: format!("cannot build a request to {}: {err}", self.target),
-        })?;
-        let response = self.agent.run(request).map_err(|err| self.failure(&err))?;
-        Answer::read(response, MAX_RESPONSE_BYTES).map_err(|err| self.failure(&err))
-    }
-
-    fn failure(&self, err: &ureq::Error) -> Failure {
-        transport_failure(&self.target, err)
-    }
-}
-
-/// The whole-request failure an HTTP status means, with the start of the answer as its cause.
-/// Retried by [`is_retryable_status`].
-pub(crate) fn status_failure(target: &str, status: u16, body: &[u8]) -> Failure {
-    let text = answer_excerpt(body);
-    match status {
-        _ if is_retryable_status(status) => Failure::Transient {
-            kind: match status {
-                429 => "throttled",
-                500 => "server_error",
-                _ => "unavailable",
-            },
-            message: format!("{target} answered HTTP {status}: {text}"),
-        },
-        300..=399 => Failure::Permanent {
-            kind: "redirect",
-            message: format!(
-                "{target} redirects elsewhere (HTTP {status}); give the final URL as the target"
-            ),
-        },
-        413 => Failure::Permanent {
-            kind: "too_large",
-            message: format!("{target} refused a request as too large (HTTP 413); lower --batch"),
-        },
-        401 | 403 => Failure::Permanent {
-            kind: "authentication",
-            message: format!(
-                "{target} refused the credentials (HTTP {status}): {text}; check the user and \
-                 the password (in the URL, --password-file or LOADER_PASSWORD)"
-            ),
-        },
-        _ => Failure::Permanent {
-            kind: "server",
-            message: format!("{target} answered HTTP {status}: {text}"),
-        },
-    }
-}
-
-/// A 200 answer's JSON body, or the judgement that the target answered something unreadable.
-pub(crate) fn parse_answer<T: serde::de::DeserializeOwned>(
-    target: &str,
-    body: &[u8],
-) -> Result<T, Judgement> {
-    serde_json::from_slice(body).map_err(|err| {
-        Judgement::Failed(Failure::Permanent {
-            kind: "protocol",
-            message: format!("{target} answered 200 with an unreadable body: {err}"),
-        })
-    })
-}
 
 /// Shared by the workers: the target, its protocol, how to talk to it.
 pub(crate) struct HttpSinkFactory {
@@ -548,38 +326,4 @@ impl Sink for HttpSink<'_> {
     fn finish(self: Box<Self>) -> Result<(), Failure> {
         Ok(())
     }
-}
-
-/// Encodes the rows `rows` (sorted positions) of `batch` in `format`, run by run
-/// ([`super::encode_runs`]).
-pub(crate) fn encode_rows(
-    batch: &dyn Batch,
-    rows: &[usize],
-    format: crate::rows::RowFormat,
-    out: &mut Vec<u8>,
-) {
-    // JSON formats carry any value: encoding cannot fail.
-    let _ = super::encode_runs(rows, format, out, |run, out| batch.encode(run, format, out));
-}
-
-/// `?query` of the target URL, or nothing.
-pub(crate) fn query_suffix(client: &HttpClient) -> String {
-    client
-        .query
-        .as_ref()
-        .map_or(String::new(), |query| format!("?{query}"))
-}
-
-/// Percent-encodes a URL query value.
-pub(crate) fn query_value(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3 / 2);
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }
