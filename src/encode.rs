@@ -198,6 +198,22 @@ pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
+/// Appends each of `items` with `each`, and `separator` between them.
+#[inline]
+pub(crate) fn separated<T>(
+    out: &mut Vec<u8>,
+    separator: u8,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut Vec<u8>, T),
+) {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(separator);
+        }
+        each(out, item);
+    }
+}
+
 /// Appends `text` between `quote`s, doubling any `quote` inside (CSV fields, SQL literals).
 pub(crate) fn quoted(out: &mut Vec<u8>, text: &[u8], quote: u8) {
     out.push(quote);
