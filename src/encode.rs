@@ -185,8 +185,6 @@ pub(crate) fn csv_field(out: &mut Vec<u8>, text: &[u8]) {
     quoted(out, text, b'"');
 }
 
-/// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
-/// (Howard Hinnant's `civil_from_days`).
 /// Days in `month` (1-12) of `year`, proleptic Gregorian.
 pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
@@ -237,6 +235,8 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
+/// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
