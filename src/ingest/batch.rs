@@ -94,6 +94,20 @@ fn float_list(out: &mut Vec<u8>, values: &[f32], open: u8, close: u8) {
     out.push(close);
 }
 
+/// Appends `values` as the CSV field `[v1,v2]`, quoted as [`encode::csv_field`] quotes it, without
+/// a buffer of its own: a list of two or more holds a comma, and numbers hold no quote or line
+/// break.
+fn csv_float_list(out: &mut Vec<u8>, values: &[f32]) {
+    let quoted = values.len() > 1;
+    if quoted {
+        out.push(b'"');
+    }
+    float_list(out, values, b'[', b']');
+    if quoted {
+        out.push(b'"');
+    }
+}
+
 /// One row's values: a chunk of a document.
 pub(crate) struct ChunkRow<'a> {
     id: &'a str,
@@ -195,9 +209,7 @@ impl RowEncoders for ChunkBatch {
         }
         if let Some(embedding) = row.embedding {
             out.push(b',');
-            let mut list = Vec::new();
-            float_list(&mut list, embedding, b'[', b']');
-            encode::csv_field(out, &list);
+            csv_float_list(out, embedding);
         }
     }
 
@@ -340,6 +352,48 @@ mod tests {
             }]
         );
         assert_eq!(batch.origin(1).record, "cd,e");
+    }
+
+    #[test]
+    fn csv_float_lists_are_quoted_as_csv_fields_are() {
+        let lists: [&[f32]; 4] = [&[], &[0.5], &[1.0, -2.0], &[f32::NAN, f32::INFINITY, 1e-7]];
+        for values in lists {
+            let mut list = Vec::new();
+            float_list(&mut list, values, b'[', b']');
+            let mut expected = Vec::new();
+            encode::csv_field(&mut expected, &list);
+            let mut out = Vec::new();
+            csv_float_list(&mut out, values);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+    }
+
+    /// Encoding into a buffer that has grown to its size allocates nothing, embeddings included.
+    #[test]
+    fn encoding_into_a_reused_buffer_allocates_nothing() {
+        let formats = [
+            RowFormat::CopyBinary,
+            RowFormat::CopyText,
+            RowFormat::SqlValues,
+            RowFormat::Csv,
+            RowFormat::Ndjson,
+            RowFormat::JsonEachRow,
+            RowFormat::JsonArrays,
+        ];
+        let embedded = batch(true);
+        let mut out = Vec::with_capacity(4096);
+        let measured = allocation_counter::measure(|| {
+            for format in formats {
+                out.clear();
+                embedded
+                    .encode(0..embedded.len(), format, &mut out)
+                    .unwrap();
+            }
+        });
+        assert_eq!(measured.count_total, 0, "{measured:?}");
     }
 
     #[test]
