@@ -1,10 +1,10 @@
 //! The contract between sources and sinks: a [`Batch`] of rows that can encode itself in each
 //! [`RowFormat`] a sink speaks, and the [`Schema`] that names and types its columns.
 //!
-//! A sink frames a batch (COPY header and trailer, the INSERT prefix, a request body) and asks the
-//! batch to encode its rows into the sink's reused buffer: one dynamic call per batch, none per row.
-//! A batch type writes only its rows' fields, once per format ([`RowEncoders`]); how rows are framed
-//! and separated in each format is written once, here.
+//! A sink frames a batch (COPY header and trailer, the INSERT prefix, a request body) and asks
+//! the batch to encode its rows into the sink's reused buffer: one dynamic call per batch, none
+//! per row. A batch type writes only its rows' fields, once per format ([`RowEncoders`]); how
+//! rows are framed and separated in each format is written once, here.
 
 use std::borrow::Cow;
 use std::ops::Range;

@@ -1,5 +1,6 @@
-//! `ingest` mode ([`IngestConfig`], [`run`]): documents from an HTTP JSON API, cut into chunks, optionally embedded, loaded
-//! into any target by the engine's pinned workers; a rerun skips the documents already loaded.
+//! `ingest` mode ([`IngestConfig`], [`run`]): documents from an HTTP JSON API, cut into chunks,
+//! optionally embedded, loaded into any target by the engine's pinned workers; a rerun skips the
+//! documents already loaded.
 //!
 //! ```text
 //! lister ── URL file, stdin or listing pages; skips URLs loaded before; --limit

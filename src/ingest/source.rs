@@ -1,7 +1,7 @@
-//! What the engine sees of ingest mode: [`IngestPlan`] starts the stage threads once the target is
-//! ready; its [`IngestSourceFactory`] gives each worker an [`IngestSource`] on the batcher's channel
-//! and joins the stage threads at the end; a source records its batch's documents in the state
-//! file once the target has acknowledged them.
+//! What the engine sees of ingest mode: [`IngestPlan`] starts the stage threads once the target
+//! is ready; its [`IngestSourceFactory`] gives each worker an [`IngestSource`] on the batcher's
+//! channel and joins the stage threads at the end; a source records its batch's documents in the
+//! state file once the target has acknowledged them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,7 +31,8 @@ pub(crate) struct IngestPlan {
 }
 
 impl IngestPlan {
-    /// The stages will count into `counters` (which an [`IngestStages`](super::IngestStages) shows).
+    /// The stages will count into `counters` (which an [`IngestStages`](super::IngestStages)
+    /// shows).
     pub(crate) fn new(
         config: IngestConfig,
         signal: Arc<StopSignal>,
