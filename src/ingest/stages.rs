@@ -7,13 +7,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use super::batcher::Batcher;
 use super::embed::Embedder;
 use super::fetch::Job;
-use super::{ChunkBatch, ChunkedDocument, Chunker, Document, IngestConfig, Pipeline};
+use super::{
+    ChunkBatch, ChunkedDocument, Chunker, Document, EmbedConfig, IngestConfig, Item, Pipeline,
+};
 use crate::ledger::LoadedDocuments;
 
 /// Stack of a fetcher or embedder thread: they wait on I/O and hold little.
@@ -26,13 +28,6 @@ pub(crate) fn start_stages(
     loaded: Arc<LoadedDocuments>,
     workers: usize,
 ) -> Result<(Vec<JoinHandle<()>>, Receiver<ChunkBatch>), String> {
-    let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
-        std::thread::Builder::new()
-            .name(name)
-            .stack_size(STAGE_STACK_BYTES)
-            .spawn(body)
-            .map_err(|err| format!("cannot start an ingest thread: {err}"))
-    };
     // Everything that can fail before a thread starts: the embedders' agents.
     let embedders = match &config.embed {
         Some(embed) => (0..embed.threads)
@@ -46,11 +41,48 @@ pub(crate) fn start_stages(
     let (chunked_sender, chunked) = crossbeam_channel::bounded(2 * config.chunkers);
     let (batch_sender, batches) = crossbeam_channel::bounded(2 * workers.max(1));
 
+    start_lister(config, pipeline, &loaded, job_sender, &mut threads)?;
+    start_fetchers(config, pipeline, jobs, document_sender, &mut threads)?;
+    start_chunking(config, pipeline, documents, chunked_sender, &mut threads)?;
+    let to_batcher = match &config.embed {
+        Some(embed) => start_embedders(embed, embedders, pipeline, chunked, &mut threads)?,
+        None => chunked,
+    };
+    let batcher = Batcher {
+        pipeline: Arc::clone(pipeline),
+        loaded,
+        batch_chunks: config.load.batch,
+        embedded: config.embed.is_some(),
+    };
+    threads.push(spawn(
+        "loader-batcher".into(),
+        Box::new(move || batcher.run(&to_batcher, &batch_sender)),
+    )?);
+    Ok((threads, batches))
+}
+
+/// Starts a stage thread.
+fn spawn(name: String, body: Box<dyn FnOnce() + Send>) -> Result<JoinHandle<()>, String> {
+    std::thread::Builder::new()
+        .name(name)
+        .stack_size(STAGE_STACK_BYTES)
+        .spawn(body)
+        .map_err(|err| format!("cannot start an ingest thread: {err}"))
+}
+
+/// The lister: lists the documents and hands the fetchers the ones not loaded before.
+fn start_lister(
+    config: &IngestConfig,
+    pipeline: &Arc<Pipeline>,
+    loaded: &Arc<LoadedDocuments>,
+    job_sender: Sender<Job>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<(), String> {
     let (list, limit, lister_pipeline, lister_loaded) = (
         config.list.clone(),
         config.limit,
         Arc::clone(pipeline),
-        Arc::clone(&loaded),
+        Arc::clone(loaded),
     );
     threads.push(spawn(
         "loader-lister".into(),
@@ -60,6 +92,18 @@ pub(crate) fn start_stages(
             }
         }),
     )?);
+    Ok(())
+}
+
+/// The fetchers, each with its own agent; they hold the only ends of `jobs` and `document_sender`
+/// left once this returns.
+fn start_fetchers(
+    config: &IngestConfig,
+    pipeline: &Arc<Pipeline>,
+    jobs: Receiver<Job>,
+    document_sender: Sender<Item<Document>>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<(), String> {
     for fetcher in 0..config.fetchers {
         let (pipeline, fields, jobs, documents) = (
             Arc::clone(pipeline),
@@ -74,8 +118,18 @@ pub(crate) fn start_stages(
             }),
         )?);
     }
-    drop((jobs, document_sender));
+    Ok(())
+}
 
+/// The chunking pool (`--chunkers` threads), fed by one thread that bridges the fetched documents
+/// into it.
+fn start_chunking(
+    config: &IngestConfig,
+    pipeline: &Arc<Pipeline>,
+    documents: Receiver<Item<Document>>,
+    chunked_sender: Sender<Item<ChunkedDocument>>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<(), String> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.chunkers)
         .thread_name(|i| format!("loader-chunk-{i}"))
@@ -93,39 +147,31 @@ pub(crate) fn start_stages(
             })
         }),
     )?);
+    Ok(())
+}
 
-    let to_batcher = match &config.embed {
-        Some(embed) => {
-            let (embedded_sender, embedded_documents) =
-                crossbeam_channel::bounded(2 * embed.threads);
-            for (thread, embedder) in embedders.into_iter().enumerate() {
-                let (pipeline, chunked, embedded_sender) = (
-                    Arc::clone(pipeline),
-                    chunked.clone(),
-                    embedded_sender.clone(),
-                );
-                threads.push(spawn(
-                    format!("loader-embed-{thread}"),
-                    Box::new(move || {
-                        pipeline.embed_documents(&embedder, &chunked, &embedded_sender)
-                    }),
-                )?);
-            }
-            embedded_documents
-        }
-        None => chunked,
-    };
-    let batcher = Batcher {
-        pipeline: Arc::clone(pipeline),
-        loaded,
-        batch_chunks: config.load.batch,
-        embedded: config.embed.is_some(),
-    };
-    threads.push(spawn(
-        "loader-batcher".into(),
-        Box::new(move || batcher.run(&to_batcher, &batch_sender)),
-    )?);
-    Ok((threads, batches))
+/// The embedders, one thread per agent in `embedders`, between the chunking pool and the batcher;
+/// returns the channel of embedded documents.
+fn start_embedders(
+    embed: &EmbedConfig,
+    embedders: Vec<Embedder>,
+    pipeline: &Arc<Pipeline>,
+    chunked: Receiver<Item<ChunkedDocument>>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<Receiver<Item<ChunkedDocument>>, String> {
+    let (embedded_sender, embedded_documents) = crossbeam_channel::bounded(2 * embed.threads);
+    for (thread, embedder) in embedders.into_iter().enumerate() {
+        let (pipeline, chunked, embedded_sender) = (
+            Arc::clone(pipeline),
+            chunked.clone(),
+            embedded_sender.clone(),
+        );
+        threads.push(spawn(
+            format!("loader-embed-{thread}"),
+            Box::new(move || pipeline.embed_documents(&embedder, &chunked, &embedded_sender)),
+        )?);
+    }
+    Ok(embedded_documents)
 }
 
 impl Pipeline {
