@@ -185,8 +185,6 @@ pub(crate) fn csv_field(out: &mut Vec<u8>, text: &[u8]) {
     quoted(out, text, b'"');
 }
 
-/// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
-/// (Howard Hinnant's `civil_from_days`).
 /// Days in `month` (1-12) of `year`, proleptic Gregorian.
 pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
@@ -195,6 +193,22 @@ pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
+    }
+}
+
+/// Appends each of `items` with `each`, and `separator` between them.
+#[inline]
+pub(crate) fn separated<T>(
+    out: &mut Vec<u8>,
+    separator: u8,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut Vec<u8>, T),
+) {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(separator);
+        }
+        each(out, item);
     }
 }
 
@@ -221,6 +235,8 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
+/// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -1,12 +1,15 @@
 //! The contract between sources and sinks: a [`Batch`] of rows that can encode itself in each
 //! [`RowFormat`] a sink speaks, and the [`Schema`] that names and types its columns.
 //!
-//! A sink frames a batch (COPY header and trailer, the INSERT prefix, a request body) and asks the
-//! batch to encode its rows into the sink's reused buffer: one dynamic call per batch, none per row.
+//! A sink frames a batch (COPY header and trailer, the INSERT prefix, a request body) and asks
+//! the batch to encode its rows into the sink's reused buffer: one dynamic call per batch, none
+//! per row. A batch type writes only its rows' fields, once per format ([`RowEncoders`]); how
+//! rows are framed and separated in each format is written once, here.
 
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::encode::{self, binary};
 use crate::reject::{Reject, RowOrigin};
 
 /// How a sink wants rows encoded.
@@ -220,6 +223,97 @@ pub trait Batch: ToOwnedBatch {
     }
     /// About how many bytes the batch's rows take in memory: what holding it costs.
     fn size_bytes(&self) -> usize;
+}
+
+/// A batch type's row encoders, one per [`RowFormat`]: each appends the fields of one row with the
+/// separators between them, and [`RowEncoders::encode_rows`] puts the format's frame around each
+/// row and between rows (the tuple's field count, the line feed, the parentheses, brackets or
+/// braces, the comma between list items). It picks the format once per call, then runs one loop
+/// over [`RowEncoders::rows`] with one statically dispatched encoder: no dynamic call and no format
+/// test per row.
+pub(crate) trait RowEncoders {
+    /// A row as the encoders read it.
+    type Row<'a>
+    where
+        Self: 'a;
+    /// The rows at the positions `rows`, in order.
+    fn rows(&self, rows: Range<usize>) -> impl Iterator<Item = Self::Row<'_>>;
+    /// The number of fields of a binary COPY tuple.
+    fn binary_fields(&self) -> i16;
+    /// Binary COPY fields, after the tuple's field count. This encoder alone can fail.
+    fn binary(&self, row: Self::Row<'_>, out: &mut Vec<u8>) -> Result<(), Unencodable>;
+    /// Text COPY fields, separated by tabs, before the line feed.
+    fn copy_text(&self, row: Self::Row<'_>, out: &mut Vec<u8>);
+    /// SQL literals, separated by commas, inside the tuple's parentheses.
+    fn sql_values(&self, row: Self::Row<'_>, out: &mut Vec<u8>);
+    /// CSV fields, separated by commas, before the line feed.
+    fn csv(&self, row: Self::Row<'_>, out: &mut Vec<u8>);
+    /// `"name":value` members, separated by commas, inside the object's braces; `format` is
+    /// [`RowFormat::Ndjson`] or [`RowFormat::JsonEachRow`].
+    fn json_members(&self, row: Self::Row<'_>, format: RowFormat, out: &mut Vec<u8>);
+    /// JSON values, separated by commas, inside the array's brackets.
+    fn json_array(&self, row: Self::Row<'_>, out: &mut Vec<u8>);
+
+    /// [`Batch::encode`] with these encoders: appends the rows in `rows` to `out`, framed as
+    /// `format` frames them.
+    fn encode_rows(
+        &self,
+        rows: Range<usize>,
+        format: RowFormat,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Unencodable> {
+        let rows = self.rows(rows);
+        match format {
+            RowFormat::CopyBinary => {
+                let fields = self.binary_fields();
+                for row in rows {
+                    binary::tuple(out, fields);
+                    self.binary(row, out)?;
+                }
+            }
+            RowFormat::CopyText => lines(rows, out, |row, out| self.copy_text(row, out)),
+            RowFormat::Csv => lines(rows, out, |row, out| self.csv(row, out)),
+            RowFormat::Ndjson | RowFormat::JsonEachRow => {
+                for row in rows {
+                    out.push(b'{');
+                    self.json_members(row, format, out);
+                    out.extend_from_slice(b"}\n");
+                }
+            }
+            RowFormat::SqlValues => list(rows, *b"()", out, |row, out| self.sql_values(row, out)),
+            RowFormat::JsonArrays => list(rows, *b"[]", out, |row, out| self.json_array(row, out)),
+        }
+        Ok(())
+    }
+}
+
+/// Each row, then a line feed.
+#[inline]
+fn lines<R>(
+    rows: impl Iterator<Item = R>,
+    out: &mut Vec<u8>,
+    mut each: impl FnMut(R, &mut Vec<u8>),
+) {
+    for row in rows {
+        each(row, out);
+        out.push(b'\n');
+    }
+}
+
+/// Each row between `open` and `close`, and a comma between rows (as between runs of rows:
+/// [`RowFormat::run_separator`]).
+#[inline]
+fn list<R>(
+    rows: impl Iterator<Item = R>,
+    [open, close]: [u8; 2],
+    out: &mut Vec<u8>,
+    mut each: impl FnMut(R, &mut Vec<u8>),
+) {
+    encode::separated(out, b',', rows, |out, row| {
+        out.push(open);
+        each(row, out);
+        out.push(close);
+    });
 }
 
 /// A document loaded whole by one batch, as the documents ledger records it.

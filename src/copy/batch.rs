@@ -15,7 +15,7 @@ use super::{Dialect, InputFormat};
 use crate::encode::{self, binary};
 use crate::reject::Reject;
 use crate::reject::RowOrigin;
-use crate::rows::{Batch, RowFormat, Schema, Unencodable};
+use crate::rows::{Batch, RowEncoders, RowFormat, Schema, Unencodable};
 
 /// A chunk in hand, as the reader sent it.
 #[derive(Debug)]
@@ -500,91 +500,7 @@ impl Batch for CopyBatch {
         format: RowFormat,
         out: &mut Vec<u8>,
     ) -> Result<(), Unencodable> {
-        let columns = &self.schema.columns;
-        let first = rows.start;
-        for row in rows {
-            match format {
-                RowFormat::CopyBinary => {
-                    binary::tuple(out, columns.len() as i16);
-                    for (field, column) in self.row_fields(row).zip(columns.iter()) {
-                        match field {
-                            None => binary::null(out),
-                            Some(value) => typed::encode_field(column.sql_type, value, out)?,
-                        }
-                    }
-                }
-                RowFormat::CopyText => {
-                    for (i, field) in self.row_fields(row).enumerate() {
-                        if i > 0 {
-                            out.push(b'\t');
-                        }
-                        match field {
-                            None => out.extend_from_slice(b"\\N"),
-                            Some(value) => encode::copy_text(out, value),
-                        }
-                    }
-                    out.push(b'\n');
-                }
-                RowFormat::SqlValues => {
-                    if row > first {
-                        out.push(b',');
-                    }
-                    out.push(b'(');
-                    for (i, field) in self.row_fields(row).enumerate() {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        match field {
-                            None => out.extend_from_slice(b"NULL"),
-                            Some(value) => encode::quoted(out, value, b'\''),
-                        }
-                    }
-                    out.push(b')');
-                }
-                RowFormat::Csv => {
-                    for (i, field) in self.row_fields(row).enumerate() {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        match field {
-                            None => {}
-                            Some([]) => out.extend_from_slice(b"\"\""),
-                            Some(value) => encode::csv_field(out, value),
-                        }
-                    }
-                    out.push(b'\n');
-                }
-                // Values go as JSON strings (the targets convert them to their column types),
-                // NULL as null.
-                RowFormat::Ndjson | RowFormat::JsonEachRow => {
-                    out.push(b'{');
-                    for (i, (field, column)) in self.row_fields(row).zip(columns.iter()).enumerate()
-                    {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        encode::json_string(out, &column.name);
-                        out.push(b':');
-                        json_value(field, out);
-                    }
-                    out.extend_from_slice(b"}\n");
-                }
-                RowFormat::JsonArrays => {
-                    if row > first {
-                        out.push(b',');
-                    }
-                    out.push(b'[');
-                    for (i, field) in self.row_fields(row).enumerate() {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        json_value(field, out);
-                    }
-                    out.push(b']');
-                }
-            }
-        }
-        Ok(())
+        self.encode_rows(rows, format, out)
     }
 
     fn row_key(&self, row: usize) -> String {
@@ -601,6 +517,77 @@ impl Batch for CopyBatch {
     }
 }
 
+/// Binary COPY encodes each field by its column's type; the other formats spell the field's text
+/// as it came, and the target converts it.
+impl RowEncoders for CopyBatch {
+    /// The row's position: [`CopyBatch::row_fields`] finds its fields.
+    type Row<'a> = usize;
+
+    #[inline]
+    fn rows(&self, rows: Range<usize>) -> impl Iterator<Item = usize> {
+        rows
+    }
+
+    #[inline]
+    fn binary_fields(&self) -> i16 {
+        self.schema.columns.len() as i16
+    }
+
+    #[inline]
+    fn binary(&self, row: usize, out: &mut Vec<u8>) -> Result<(), Unencodable> {
+        for (field, column) in self.row_fields(row).zip(self.schema.columns.iter()) {
+            match field {
+                None => binary::null(out),
+                Some(value) => typed::encode_field(column.sql_type, value, out)?,
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn copy_text(&self, row: usize, out: &mut Vec<u8>) {
+        encode::separated(out, b'\t', self.row_fields(row), |out, field| match field {
+            None => out.extend_from_slice(b"\\N"),
+            Some(value) => encode::copy_text(out, value),
+        });
+    }
+
+    #[inline]
+    fn sql_values(&self, row: usize, out: &mut Vec<u8>) {
+        encode::separated(out, b',', self.row_fields(row), |out, field| match field {
+            None => out.extend_from_slice(b"NULL"),
+            Some(value) => encode::quoted(out, value, b'\''),
+        });
+    }
+
+    #[inline]
+    fn csv(&self, row: usize, out: &mut Vec<u8>) {
+        encode::separated(out, b',', self.row_fields(row), |out, field| match field {
+            None => {}
+            Some([]) => out.extend_from_slice(b"\"\""),
+            Some(value) => encode::csv_field(out, value),
+        });
+    }
+
+    #[inline]
+    fn json_members(&self, row: usize, _format: RowFormat, out: &mut Vec<u8>) {
+        let fields = self.row_fields(row).zip(self.schema.columns.iter());
+        encode::separated(out, b',', fields, |out, (field, column)| {
+            encode::json_string(out, &column.name);
+            out.push(b':');
+            json_value(field, out);
+        });
+    }
+
+    #[inline]
+    fn json_array(&self, row: usize, out: &mut Vec<u8>) {
+        encode::separated(out, b',', self.row_fields(row), |out, field| {
+            json_value(field, out)
+        });
+    }
+}
+
+/// A field as a JSON value: a string (the targets convert it to their column types), NULL as null.
 fn json_value(field: Option<&[u8]>, out: &mut Vec<u8>) {
     match field {
         None => out.extend_from_slice(b"null"),

@@ -8,9 +8,10 @@ use crate::gen::Shard;
 use std::borrow::Cow;
 
 use crate::reject::RowOrigin;
-use crate::rows::{Batch, Column, RowFormat, Schema, SqlType, Unencodable};
+use crate::rows::{Batch, Column, RowEncoders, RowFormat, Schema, SqlType, Unencodable};
 
-/// The built-in schema, the reference table every benchmark loads so that figures compare.
+/// The built-in schema: the `readings` table that gen mode creates and fills, the reference
+/// table every benchmark loads so that figures compare.
 pub const READINGS_SCHEMA: Schema = Schema {
     columns: Cow::Borrowed(&[
         Column::fixed("id", SqlType::Int8),
@@ -158,35 +159,7 @@ impl Batch for ReadingsBatch {
         format: RowFormat,
         out: &mut Vec<u8>,
     ) -> Result<(), Unencodable> {
-        let rows = &self.rows[rows];
-        match format {
-            RowFormat::CopyBinary => rows.iter().for_each(|row| encode_binary(row, out)),
-            RowFormat::CopyText => rows.iter().for_each(|row| encode_copy_text(row, out)),
-            RowFormat::Csv => rows.iter().for_each(|row| encode_csv(row, out)),
-            RowFormat::Ndjson => rows
-                .iter()
-                .for_each(|row| encode_json_object(row, TimestampStyle::Rfc3339, out)),
-            RowFormat::JsonEachRow => rows
-                .iter()
-                .for_each(|row| encode_json_object(row, TimestampStyle::Seconds, out)),
-            RowFormat::JsonArrays => {
-                for (i, row) in rows.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    encode_json_array(row, out);
-                }
-            }
-            RowFormat::SqlValues => {
-                for (i, row) in rows.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    encode_sql_values(row, out);
-                }
-            }
-        }
-        Ok(())
+        self.encode_rows(rows, format, out)
     }
 
     fn row_key(&self, row: usize) -> String {
@@ -195,8 +168,7 @@ impl Batch for ReadingsBatch {
 
     fn origin(&self, row: usize) -> RowOrigin {
         let mut record = Vec::new();
-        encode_csv(&self.rows[row], &mut record);
-        record.pop();
+        self.csv(&self.rows[row], &mut record);
         RowOrigin {
             source: "gen".into(),
             line: self.rows[row].id as u64,
@@ -207,16 +179,73 @@ impl Batch for ReadingsBatch {
 
 // Locations and statuses are fixed lowercase words: they need no quoting or escaping in any format.
 
-#[inline]
-fn encode_binary(row: &Reading, out: &mut Vec<u8>) {
-    binary::tuple(out, 7);
-    binary::int8(out, row.id);
-    binary::timestamptz(out, row.ts_micros);
-    binary::int4(out, row.sensor_id);
-    binary::text(out, row.location);
-    binary::float8(out, row.temperature());
-    binary::float8(out, row.humidity());
-    binary::text(out, row.status);
+impl RowEncoders for ReadingsBatch {
+    type Row<'a> = &'a Reading;
+
+    #[inline]
+    fn rows(&self, rows: Range<usize>) -> impl Iterator<Item = &Reading> {
+        self.rows[rows].iter()
+    }
+
+    #[inline]
+    fn binary_fields(&self) -> i16 {
+        7
+    }
+
+    #[inline]
+    fn binary(&self, row: &Reading, out: &mut Vec<u8>) -> Result<(), Unencodable> {
+        binary::int8(out, row.id);
+        binary::timestamptz(out, row.ts_micros);
+        binary::int4(out, row.sensor_id);
+        binary::text(out, row.location);
+        binary::float8(out, row.temperature());
+        binary::float8(out, row.humidity());
+        binary::text(out, row.status);
+        Ok(())
+    }
+
+    #[inline]
+    fn copy_text(&self, row: &Reading, out: &mut Vec<u8>) {
+        encode_delimited(row, b'\t', TimestampStyle::Postgres, b"", out);
+    }
+
+    #[inline]
+    fn sql_values(&self, row: &Reading, out: &mut Vec<u8>) {
+        encode_delimited(row, b',', TimestampStyle::Postgres, b"'", out);
+    }
+
+    #[inline]
+    fn csv(&self, row: &Reading, out: &mut Vec<u8>) {
+        encode_delimited(row, b',', TimestampStyle::Rfc3339, b"", out);
+    }
+
+    #[inline]
+    fn json_members(&self, row: &Reading, format: RowFormat, out: &mut Vec<u8>) {
+        let style = match format {
+            RowFormat::JsonEachRow => TimestampStyle::Seconds,
+            _ => TimestampStyle::Rfc3339,
+        };
+        out.extend_from_slice(b"\"id\":");
+        encode::integer(out, row.id);
+        out.extend_from_slice(b",\"ts\":\"");
+        encode::timestamp(out, row.ts_micros, style);
+        out.extend_from_slice(b"\",\"sensor_id\":");
+        encode::integer(out, row.sensor_id);
+        out.extend_from_slice(b",\"location\":\"");
+        out.extend_from_slice(row.location.as_bytes());
+        out.extend_from_slice(b"\",\"temperature\":");
+        encode::hundredths(out, row.temperature_centi);
+        out.extend_from_slice(b",\"humidity\":");
+        encode::hundredths(out, row.humidity_centi);
+        out.extend_from_slice(b",\"status\":\"");
+        out.extend_from_slice(row.status.as_bytes());
+        out.push(b'"');
+    }
+
+    #[inline]
+    fn json_array(&self, row: &Reading, out: &mut Vec<u8>) {
+        encode_delimited(row, b',', TimestampStyle::Rfc3339, b"\"", out);
+    }
 }
 
 /// Writes the seven fields separated by `separator`, the timestamp in `style`, and the timestamp and
@@ -248,51 +277,6 @@ fn encode_delimited(
     out.extend_from_slice(quote);
     out.extend_from_slice(row.status.as_bytes());
     out.extend_from_slice(quote);
-}
-
-#[inline]
-fn encode_copy_text(row: &Reading, out: &mut Vec<u8>) {
-    encode_delimited(row, b'\t', TimestampStyle::Postgres, b"", out);
-    out.push(b'\n');
-}
-
-#[inline]
-fn encode_csv(row: &Reading, out: &mut Vec<u8>) {
-    encode_delimited(row, b',', TimestampStyle::Rfc3339, b"", out);
-    out.push(b'\n');
-}
-
-#[inline]
-fn encode_sql_values(row: &Reading, out: &mut Vec<u8>) {
-    out.push(b'(');
-    encode_delimited(row, b',', TimestampStyle::Postgres, b"'", out);
-    out.push(b')');
-}
-
-#[inline]
-fn encode_json_array(row: &Reading, out: &mut Vec<u8>) {
-    out.push(b'[');
-    encode_delimited(row, b',', TimestampStyle::Rfc3339, b"\"", out);
-    out.push(b']');
-}
-
-#[inline]
-fn encode_json_object(row: &Reading, style: TimestampStyle, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"id\":");
-    encode::integer(out, row.id);
-    out.extend_from_slice(b",\"ts\":\"");
-    encode::timestamp(out, row.ts_micros, style);
-    out.extend_from_slice(b"\",\"sensor_id\":");
-    encode::integer(out, row.sensor_id);
-    out.extend_from_slice(b",\"location\":\"");
-    out.extend_from_slice(row.location.as_bytes());
-    out.extend_from_slice(b"\",\"temperature\":");
-    encode::hundredths(out, row.temperature_centi);
-    out.extend_from_slice(b",\"humidity\":");
-    encode::hundredths(out, row.humidity_centi);
-    out.extend_from_slice(b",\"status\":\"");
-    out.extend_from_slice(row.status.as_bytes());
-    out.extend_from_slice(b"\"}\n");
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::ops::Range;
 use super::ChunkedDocument;
 use crate::encode::{self, binary};
 use crate::reject::{Reject, RowOrigin};
-use crate::rows::{Batch, Column, DocumentRecord, RowFormat, Schema, SqlType, Unencodable};
+use crate::rows::{
+    Batch, Column, DocumentRecord, RowEncoders, RowFormat, Schema, SqlType, Unencodable,
+};
 
 /// The columns of ingest rows; `embedding` only when chunks are embedded.
 pub(crate) fn schema(embedded: bool) -> Schema {
@@ -86,13 +88,166 @@ impl ChunkBatch {
 /// Appends `values` as `{v1,v2}` (PostgreSQL array text) or `[v1,v2]` (JSON).
 fn float_list(out: &mut Vec<u8>, values: &[f32], open: u8, close: u8) {
     out.push(open);
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    encode::separated(out, b',', values, |out, value| {
         let _ = write!(out, "{value}");
-    }
+    });
     out.push(close);
+}
+
+/// Appends `values` as the CSV field `[v1,v2]`, quoted as [`encode::csv_field`] quotes it, without
+/// a buffer of its own: a list of two or more holds a comma, and numbers hold no quote or line
+/// break.
+fn csv_float_list(out: &mut Vec<u8>, values: &[f32]) {
+    let quoted = values.len() > 1;
+    if quoted {
+        out.push(b'"');
+    }
+    float_list(out, values, b'[', b']');
+    if quoted {
+        out.push(b'"');
+    }
+}
+
+/// One row's values: a chunk of a document.
+pub(crate) struct ChunkRow<'a> {
+    id: &'a str,
+    chunk: usize,
+    text: &'a str,
+    /// The document's `--meta` fields, a JSON object.
+    meta: Option<&'a str>,
+    embedding: Option<&'a [f32]>,
+}
+
+impl RowEncoders for ChunkBatch {
+    type Row<'a> = ChunkRow<'a>;
+
+    #[inline]
+    fn rows(&self, rows: Range<usize>) -> impl Iterator<Item = ChunkRow<'_>> {
+        rows.map(|row| {
+            let (document, chunk, text) = self.chunk(row);
+            ChunkRow {
+                id: document.document.id.as_str(),
+                chunk,
+                text,
+                meta: document.document.meta.as_deref(),
+                embedding: self.embedding(row),
+            }
+        })
+    }
+
+    #[inline]
+    fn binary_fields(&self) -> i16 {
+        if self.embedded {
+            5
+        } else {
+            4
+        }
+    }
+
+    #[inline]
+    fn binary(&self, row: ChunkRow<'_>, out: &mut Vec<u8>) -> Result<(), Unencodable> {
+        binary::text(out, row.id);
+        binary::int4(out, row.chunk as i32);
+        binary::text(out, row.text);
+        match row.meta {
+            Some(meta) => binary::jsonb(out, meta.as_bytes()),
+            None => binary::null(out),
+        }
+        if let Some(embedding) = row.embedding {
+            binary::float4_array(out, embedding);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn copy_text(&self, row: ChunkRow<'_>, out: &mut Vec<u8>) {
+        encode::copy_text(out, row.id.as_bytes());
+        out.push(b'\t');
+        encode::integer(out, row.chunk);
+        out.push(b'\t');
+        encode::copy_text(out, row.text.as_bytes());
+        out.push(b'\t');
+        match row.meta {
+            Some(meta) => encode::copy_text(out, meta.as_bytes()),
+            None => out.extend_from_slice(b"\\N"),
+        }
+        if let Some(embedding) = row.embedding {
+            out.push(b'\t');
+            float_list(out, embedding, b'{', b'}');
+        }
+    }
+
+    #[inline]
+    fn sql_values(&self, row: ChunkRow<'_>, out: &mut Vec<u8>) {
+        encode::quoted(out, row.id.as_bytes(), b'\'');
+        out.push(b',');
+        encode::integer(out, row.chunk);
+        out.push(b',');
+        encode::quoted(out, row.text.as_bytes(), b'\'');
+        out.push(b',');
+        match row.meta {
+            Some(meta) => encode::quoted(out, meta.as_bytes(), b'\''),
+            None => out.extend_from_slice(b"NULL"),
+        }
+        if let Some(embedding) = row.embedding {
+            out.extend_from_slice(b",'");
+            float_list(out, embedding, b'{', b'}');
+            out.push(b'\'');
+        }
+    }
+
+    #[inline]
+    fn csv(&self, row: ChunkRow<'_>, out: &mut Vec<u8>) {
+        encode::csv_field(out, row.id.as_bytes());
+        out.push(b',');
+        encode::integer(out, row.chunk);
+        out.push(b',');
+        encode::csv_field(out, row.text.as_bytes());
+        out.push(b',');
+        if let Some(meta) = row.meta {
+            encode::csv_field(out, meta.as_bytes());
+        }
+        if let Some(embedding) = row.embedding {
+            out.push(b',');
+            csv_float_list(out, embedding);
+        }
+    }
+
+    #[inline]
+    fn json_members(&self, row: ChunkRow<'_>, format: RowFormat, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"\"doc_id\":");
+        encode::json_string(out, row.id);
+        out.extend_from_slice(b",\"chunk_index\":");
+        encode::integer(out, row.chunk);
+        out.extend_from_slice(b",\"text\":");
+        encode::json_string(out, row.text);
+        out.extend_from_slice(b",\"meta\":");
+        match row.meta {
+            // ClickHouse 18 keeps JSON in a String column: send it as a string.
+            Some(meta) if format == RowFormat::JsonEachRow => encode::json_string(out, meta),
+            Some(meta) => out.extend_from_slice(meta.as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        if let Some(embedding) = row.embedding {
+            out.extend_from_slice(b",\"embedding\":");
+            float_list(out, embedding, b'[', b']');
+        }
+    }
+
+    #[inline]
+    fn json_array(&self, row: ChunkRow<'_>, out: &mut Vec<u8>) {
+        encode::json_string(out, row.id);
+        out.push(b',');
+        encode::integer(out, row.chunk);
+        out.push(b',');
+        encode::json_string(out, row.text);
+        out.push(b',');
+        out.extend_from_slice(row.meta.map_or(&b"null"[..], str::as_bytes));
+        if let Some(embedding) = row.embedding {
+            out.push(b',');
+            float_list(out, embedding, b'[', b']');
+        }
+    }
 }
 
 impl Batch for ChunkBatch {
@@ -124,128 +279,7 @@ impl Batch for ChunkBatch {
         format: RowFormat,
         out: &mut Vec<u8>,
     ) -> Result<(), Unencodable> {
-        let first = rows.start;
-        let fields = if self.embedded { 5 } else { 4 };
-        for row in rows {
-            let (document, chunk, text) = self.chunk(row);
-            let id = document.document.id.as_str();
-            let meta = document.document.meta.as_deref();
-            let embedding = self.embedding(row);
-            let separated = |out: &mut Vec<u8>| {
-                if row > first {
-                    out.push(b',');
-                }
-            };
-            match format {
-                RowFormat::CopyBinary => {
-                    binary::tuple(out, fields);
-                    binary::text(out, id);
-                    binary::int4(out, chunk as i32);
-                    binary::text(out, text);
-                    match meta {
-                        Some(meta) => binary::jsonb(out, meta.as_bytes()),
-                        None => binary::null(out),
-                    }
-                    if let Some(embedding) = embedding {
-                        binary::float4_array(out, embedding);
-                    }
-                }
-                RowFormat::CopyText => {
-                    encode::copy_text(out, id.as_bytes());
-                    out.push(b'\t');
-                    encode::integer(out, chunk);
-                    out.push(b'\t');
-                    encode::copy_text(out, text.as_bytes());
-                    out.push(b'\t');
-                    match meta {
-                        Some(meta) => encode::copy_text(out, meta.as_bytes()),
-                        None => out.extend_from_slice(b"\\N"),
-                    }
-                    if let Some(embedding) = embedding {
-                        out.push(b'\t');
-                        float_list(out, embedding, b'{', b'}');
-                    }
-                    out.push(b'\n');
-                }
-                RowFormat::SqlValues => {
-                    separated(out);
-                    out.push(b'(');
-                    encode::quoted(out, id.as_bytes(), b'\'');
-                    out.push(b',');
-                    encode::integer(out, chunk);
-                    out.push(b',');
-                    encode::quoted(out, text.as_bytes(), b'\'');
-                    out.push(b',');
-                    match meta {
-                        Some(meta) => encode::quoted(out, meta.as_bytes(), b'\''),
-                        None => out.extend_from_slice(b"NULL"),
-                    }
-                    if let Some(embedding) = embedding {
-                        out.extend_from_slice(b",'");
-                        float_list(out, embedding, b'{', b'}');
-                        out.push(b'\'');
-                    }
-                    out.push(b')');
-                }
-                RowFormat::Csv => {
-                    encode::csv_field(out, id.as_bytes());
-                    out.push(b',');
-                    encode::integer(out, chunk);
-                    out.push(b',');
-                    encode::csv_field(out, text.as_bytes());
-                    out.push(b',');
-                    if let Some(meta) = meta {
-                        encode::csv_field(out, meta.as_bytes());
-                    }
-                    if let Some(embedding) = embedding {
-                        out.push(b',');
-                        let mut list = Vec::new();
-                        float_list(&mut list, embedding, b'[', b']');
-                        encode::csv_field(out, &list);
-                    }
-                    out.push(b'\n');
-                }
-                RowFormat::Ndjson | RowFormat::JsonEachRow => {
-                    out.extend_from_slice(b"{\"doc_id\":");
-                    encode::json_string(out, id);
-                    out.extend_from_slice(b",\"chunk_index\":");
-                    encode::integer(out, chunk);
-                    out.extend_from_slice(b",\"text\":");
-                    encode::json_string(out, text);
-                    out.extend_from_slice(b",\"meta\":");
-                    match meta {
-                        // ClickHouse 18 keeps JSON in a String column: send it as a string.
-                        Some(meta) if format == RowFormat::JsonEachRow => {
-                            encode::json_string(out, meta)
-                        }
-                        Some(meta) => out.extend_from_slice(meta.as_bytes()),
-                        None => out.extend_from_slice(b"null"),
-                    }
-                    if let Some(embedding) = embedding {
-                        out.extend_from_slice(b",\"embedding\":");
-                        float_list(out, embedding, b'[', b']');
-                    }
-                    out.extend_from_slice(b"}\n");
-                }
-                RowFormat::JsonArrays => {
-                    separated(out);
-                    out.push(b'[');
-                    encode::json_string(out, id);
-                    out.push(b',');
-                    encode::integer(out, chunk);
-                    out.push(b',');
-                    encode::json_string(out, text);
-                    out.push(b',');
-                    out.extend_from_slice(meta.map_or(&b"null"[..], str::as_bytes));
-                    if let Some(embedding) = embedding {
-                        out.push(b',');
-                        float_list(out, embedding, b'[', b']');
-                    }
-                    out.push(b']');
-                }
-            }
-        }
-        Ok(())
+        self.encode_rows(rows, format, out)
     }
 
     fn origin(&self, row: usize) -> RowOrigin {
@@ -318,6 +352,48 @@ mod tests {
             }]
         );
         assert_eq!(batch.origin(1).record, "cd,e");
+    }
+
+    #[test]
+    fn csv_float_lists_are_quoted_as_csv_fields_are() {
+        let lists: [&[f32]; 4] = [&[], &[0.5], &[1.0, -2.0], &[f32::NAN, f32::INFINITY, 1e-7]];
+        for values in lists {
+            let mut list = Vec::new();
+            float_list(&mut list, values, b'[', b']');
+            let mut expected = Vec::new();
+            encode::csv_field(&mut expected, &list);
+            let mut out = Vec::new();
+            csv_float_list(&mut out, values);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+    }
+
+    /// Encoding into a buffer that has grown to its size allocates nothing, embeddings included.
+    #[test]
+    fn encoding_into_a_reused_buffer_allocates_nothing() {
+        let formats = [
+            RowFormat::CopyBinary,
+            RowFormat::CopyText,
+            RowFormat::SqlValues,
+            RowFormat::Csv,
+            RowFormat::Ndjson,
+            RowFormat::JsonEachRow,
+            RowFormat::JsonArrays,
+        ];
+        let embedded = batch(true);
+        let mut out = Vec::with_capacity(4096);
+        let measured = allocation_counter::measure(|| {
+            for format in formats {
+                out.clear();
+                embedded
+                    .encode(0..embedded.len(), format, &mut out)
+                    .unwrap();
+            }
+        });
+        assert_eq!(measured.count_total, 0, "{measured:?}");
     }
 
     #[test]
