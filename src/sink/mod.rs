@@ -126,7 +126,7 @@ pub(crate) fn prepare(
             StreamSinkFactory::prepare(target, setup.columns, setup.output_format)
         }
         Target::Null => {
-            let schema = untyped_schema(target, setup.columns)?;
+            let schema = named_schema(target, setup.columns)?;
             Ok(Prepared::new(Box::new(NullSinkFactory), schema))
         }
         Target::Local => Err(Failure::Permanent {
@@ -136,9 +136,10 @@ pub(crate) fn prepare(
     }
 }
 
-/// The columns for a target that takes what it is given (`-`, `file:`, `null`): the mode's own, or
-/// the names of `--columns` or `--header`, as text.
-fn untyped_schema(target: &Target, columns: &Columns) -> Result<Schema, Failure> {
+/// The columns of a mode that names them, for a target that does not type them itself (`-`,
+/// `file:`, `null`, the HTTP targets without a catalog): the mode's own schema, or the names of
+/// `--columns` or `--header`, as text.
+fn named_schema(target: &dyn std::fmt::Display, columns: &Columns) -> Result<Schema, Failure> {
     match columns {
         Columns::Fixed(schema) => Ok(schema.clone()),
         Columns::Named(names) => Ok(Schema::text(names)),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use parking_lot::Mutex;
 
-use super::{untyped_schema, Prepared};
+use super::{named_schema, Prepared};
 use crate::engine::{Sink, SinkFactory, Written};
 
 use crate::failure::Failure;
@@ -40,7 +40,7 @@ impl StreamSinkFactory {
         columns: &Columns,
         format: OutputFormat,
     ) -> Result<Prepared, Failure> {
-        let schema = untyped_schema(target, columns)?;
+        let schema = named_schema(target, columns)?;
         let sinks = match target {
             Target::File(path) => StreamSinkFactory::file(path, format, &schema)?,
             _ => StreamSinkFactory::stdout(format, &schema)?,

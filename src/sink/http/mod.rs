@@ -25,6 +25,7 @@ pub(crate) use protocol::judge_answer;
 pub(crate) use protocol::{encode_rows, parse_answer, Item, Judgement, Protocol};
 
 use super::hosts::{is_host_failure, prepare_each, Hosts};
+use super::named_schema;
 use crate::engine::{Sink, SinkFactory, Written};
 use crate::failure::Failure;
 use crate::http_client::{answer_excerpt, HttpOptions};
@@ -98,12 +99,12 @@ impl HttpSinkFactory {
                 (Box::new(protocol), schema)
             }
             HttpProtocol::Crate => {
-                let schema = named_schema(columns, target)?;
+                let schema = named_schema(target, columns)?;
                 let protocol = cratedb::CrateDb::prepare(client, table, &schema, create)?;
                 (Box::new(protocol), schema)
             }
             HttpProtocol::Elasticsearch | HttpProtocol::OpenSearch => {
-                let schema = named_schema(columns, target)?;
+                let schema = named_schema(target, columns)?;
                 let protocol = elastic::Elastic::prepare(client, table, &schema, create)?;
                 (Box::new(protocol), schema)
             }
@@ -114,7 +115,7 @@ impl HttpSinkFactory {
                         message: format!("--create does not apply to {target}"),
                     });
                 }
-                let schema = named_schema(columns, target)?;
+                let schema = named_schema(target, columns)?;
                 (Box::new(ndjson::Ndjson::new(client)), schema)
             }
         };
@@ -124,20 +125,6 @@ impl HttpSinkFactory {
     /// A client for host `host`.
     fn client(&self, host: usize) -> Result<HttpClient, Failure> {
         HttpClient::new(&self.target.single_host(host), &self.options)
-    }
-}
-
-/// The columns of a mode that names them (gen's schema, or copy's `--columns`/header, as text).
-fn named_schema(columns: &Columns, target: &HttpTarget) -> Result<Schema, Failure> {
-    match columns {
-        Columns::Fixed(schema) => Ok(schema.clone()),
-        Columns::Named(names) => Ok(Schema::text(names)),
-        Columns::Table => Err(Failure::Permanent {
-            kind: "schema",
-            message: format!(
-                "loading into {target} needs the column names: give --columns or --header"
-            ),
-        }),
     }
 }
 
