@@ -32,6 +32,18 @@ pub enum RowFormat {
 }
 
 impl RowFormat {
+    /// Every format, for the tests that encode a batch in each.
+    #[cfg(test)]
+    pub(crate) const ALL: [RowFormat; 7] = [
+        RowFormat::CopyBinary,
+        RowFormat::CopyText,
+        RowFormat::SqlValues,
+        RowFormat::Csv,
+        RowFormat::Ndjson,
+        RowFormat::JsonEachRow,
+        RowFormat::JsonArrays,
+    ];
+
     /// What goes between two separately encoded runs of rows: a comma for the formats whose rows
     /// are a comma-separated list, nothing for the line- and tuple-framed ones.
     pub fn run_separator(self) -> &'static [u8] {

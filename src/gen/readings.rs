@@ -378,15 +378,7 @@ mod tests {
     #[test]
     fn filling_and_encoding_reused_buffers_allocate_nothing() {
         const ROWS: u64 = 1000;
-        let formats = [
-            RowFormat::CopyBinary,
-            RowFormat::CopyText,
-            RowFormat::SqlValues,
-            RowFormat::Csv,
-            RowFormat::Ndjson,
-            RowFormat::JsonEachRow,
-            RowFormat::JsonArrays,
-        ];
+        let formats = RowFormat::ALL;
         let mut batch = ReadingsBatch::with_capacity(7, ROWS as usize);
         let mut out = Vec::new();
         let round = |seq: u64, batch: &mut ReadingsBatch, out: &mut Vec<u8>| {

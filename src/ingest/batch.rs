@@ -374,15 +374,7 @@ mod tests {
     /// Encoding into a buffer that has grown to its size allocates nothing, embeddings included.
     #[test]
     fn encoding_into_a_reused_buffer_allocates_nothing() {
-        let formats = [
-            RowFormat::CopyBinary,
-            RowFormat::CopyText,
-            RowFormat::SqlValues,
-            RowFormat::Csv,
-            RowFormat::Ndjson,
-            RowFormat::JsonEachRow,
-            RowFormat::JsonArrays,
-        ];
+        let formats = RowFormat::ALL;
         let embedded = batch(true);
         let mut out = Vec::with_capacity(4096);
         let measured = allocation_counter::measure(|| {
