@@ -8,7 +8,8 @@
 // Everything but the API below is `pub(crate)`, so that rustc reports unused code.
 #![warn(unreachable_pub)]
 
-// The rooms, from the top down: a room uses only the rooms below it (tests/layers checks this).
+// The rooms. A room uses only the rooms below it in their order, which tests/layers/mod.rs holds
+// and checks (docs/ARCHITECTURE.md, "Rooms").
 mod cli;
 mod config;
 mod conninfo;
