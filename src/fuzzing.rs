@@ -82,7 +82,9 @@ pub fn judge_answer(protocol: usize, status: u16, body: &[u8], rows: usize) -> J
                 .map(|item| match item {
                     Item::Stored => ItemResult::Stored,
                     Item::Retry => ItemResult::Retry,
-                    Item::Rejected(message) => ItemResult::Rejected(message),
+                    Item::Rejected(message) | Item::Duplicate(message) => {
+                        ItemResult::Rejected(message)
+                    }
                 })
                 .collect(),
         ),

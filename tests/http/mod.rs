@@ -202,6 +202,66 @@ fn cratedb_rejects_failed_rows_retries_throttling_and_names_a_missing_table() {
     );
 }
 
+/// A CrateDB stand-in for a table whose primary key is `id`: a row whose key is stored already is
+/// refused with DuplicateKeyException (rowcount -2, code 4091), as CrateDB does.
+fn keyed_crate_answer(stored: &mut BTreeSet<i64>, seen: &Seen) -> (u16, String) {
+    let request: Value = serde_json::from_slice(&seen.body).expect("a JSON body");
+    let Some(rows) = request["bulk_args"].as_array() else {
+        return (200, json!({"cols": [], "rowcount": 1}).to_string());
+    };
+    let results: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            if stored.insert(row[0].as_i64().expect("an id")) {
+                json!({"rowcount": 1})
+            } else {
+                json!({"rowcount": -2, "error": {"code": 4091, "message":
+                    "DuplicateKeyException[A document with the same primary key exists already]"}})
+            }
+        })
+        .collect();
+    (200, json!({"cols": [], "results": results}).to_string())
+}
+
+#[test]
+fn cratedb_with_a_primary_key_counts_a_batch_whose_answer_was_lost_once() {
+    let stored = Arc::new(Mutex::new(BTreeSet::new()));
+    let server_stored = Arc::clone(&stored);
+    let server = ProtocolServer::start(move |seen| {
+        keyed_crate_answer(&mut server_stored.lock().unwrap(), seen)
+    });
+    // The first three connections lose the answer to a request the server stored.
+    let proxy = Proxy::dropping_answers(server.port, 3);
+    let (run, report) = gen_into(&format!("crate+http://127.0.0.1:{}", proxy.port), &[]);
+    assert_eq!(proxy.cut(), 3);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(stored.lock().unwrap().len(), ROWS as usize);
+    assert_eq!(report["rows_loaded"], ROWS, "counted once: {report}");
+    assert_eq!(report["rows_rejected"], 0, "{report}");
+    assert_eq!(report["retries"]["connection"], 3, "{report}");
+
+    // A key that is there already on a first attempt is the data's duplicate: rejected.
+    let dir = scratch();
+    let rejects = dir.path().join("rejects.ndjson");
+    let run = Loader::new()
+        .args(["--rows", "10", "--quiet", "--target"])
+        .arg(&format!("crate+http://127.0.0.1:{}", server.port))
+        .arg("--reject-file")
+        .arg_path(&rejects)
+        .arg("--report")
+        .arg_path(&dir.path().join("r.json"))
+        .run();
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let report = read_report(&dir.path().join("r.json"));
+    assert_eq!(report["rows_loaded"], 0, "{report}");
+    assert_eq!(report["rows_rejected"], 10, "{report}");
+    assert_eq!(
+        std::fs::read_to_string(&rejects).unwrap().lines().count(),
+        10
+    );
+    assert_eq!(stored.lock().unwrap().len(), ROWS as usize);
+}
+
 /// An Elasticsearch stand-in: documents whose status is `fail` get item status 400; every third
 /// document is refused with 429 the first time it is seen; every fifth request is a whole-request
 /// 503 or 429.

@@ -132,6 +132,11 @@ pub(super) fn judge(
             if result.rowcount >= 0 {
                 return Item::Stored;
             }
+            let duplicate = result.error.as_ref().and_then(|error| error.code) == Some(4091)
+                || result
+                    .error_message
+                    .as_deref()
+                    .is_some_and(|message| message.contains("DuplicateKeyException"));
             let message = result
                 .error
                 .and_then(|error| error.message)
@@ -142,7 +147,11 @@ pub(super) fn judge(
                         result.rowcount
                     )
                 });
-            Item::Rejected(message)
+            if duplicate {
+                Item::Duplicate(message)
+            } else {
+                Item::Rejected(message)
+            }
         })
         .collect();
     Judgement::items(target, items, rows)
@@ -228,6 +237,19 @@ mod tests {
                 Item::Rejected("old".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_duplicate_key_is_told_apart_by_its_code_or_its_old_message() {
+        let answer = br#"{"results":[{"rowcount":-2,"error":{"code":4091,"message":"dup"}},
+            {"rowcount":-2,"error_message":"DuplicateKeyException[A document with the same primary key exists already]"},
+            {"rowcount":-2,"error":{"code":4000,"message":"other"}}]}"#;
+        let Judgement::Items(items) = judge("h", &table(), 200, answer, 3) else {
+            panic!("per-item results")
+        };
+        assert!(matches!(&items[0], Item::Duplicate(m) if m == "dup"));
+        assert!(matches!(&items[1], Item::Duplicate(m) if m.starts_with("DuplicateKeyException")));
+        assert_eq!(items[2], Item::Rejected("other".into()));
     }
 
     /// Like the `_bulk` answer the `answers` fuzz target found: `results` of another length than

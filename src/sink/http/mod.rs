@@ -158,6 +158,9 @@ struct BatchState {
     /// How many of `rejected` reached the reject file.
     logged: usize,
     bytes: u64,
+    /// A request of this batch failed after it may have reached the target (the connection
+    /// dropped, the answer timed out): its rows may be stored without our knowing.
+    in_doubt: bool,
 }
 
 struct HttpSink<'a> {
@@ -199,12 +202,17 @@ impl HttpSink<'_> {
         while !self.state.pending.is_empty() {
             self.buffer.clear();
             protocol.body(batch, &self.state.pending, &mut self.buffer);
-            let answer = self.client.send(
-                "POST",
-                protocol.endpoint(),
-                protocol.content_type(),
-                &self.buffer,
-            )?;
+            let answer = self
+                .client
+                .send(
+                    "POST",
+                    protocol.endpoint(),
+                    protocol.content_type(),
+                    &self.buffer,
+                )
+                .inspect_err(|err| {
+                    self.state.in_doubt |= !matches!(err, Failure::Permanent { .. })
+                })?;
             self.state.bytes += self.buffer.len() as u64;
             let state = &mut self.state;
             let judgement = protocol.judge(
@@ -227,6 +235,11 @@ impl HttpSink<'_> {
                             Item::Stored => state.stored += 1,
                             Item::Retry => retry.push(row),
                             Item::Rejected(message) => state.rejected.push((row, "item", message)),
+                            // Exactly once for keyed tables: the lost answer's rows are there.
+                            Item::Duplicate(_) if state.in_doubt => state.stored += 1,
+                            Item::Duplicate(message) => {
+                                state.rejected.push((row, "duplicate_key", message))
+                            }
                         }
                     }
                     state.pending = retry;

@@ -51,6 +51,10 @@ pub(crate) enum Item {
     Retry,
     /// Refused for its data: reject it with this message.
     Rejected(String),
+    /// Refused because the target holds a row with its key already (CrateDB's
+    /// DuplicateKeyException): stored by an earlier attempt whose answer was lost when the batch
+    /// is in doubt, else the data's own duplicate, rejected with this message.
+    Duplicate(String),
 }
 
 /// A target's wire protocol.
