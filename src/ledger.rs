@@ -95,3 +95,11 @@ impl Committed {
         self.batches.is_empty()
     }
 }
+
+/// FNV-1a, a stable 64-bit hash: of a target in a state file's name, of an input's first MiB in the
+/// ledger's source, so that a later run knows whether it reads the same things.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

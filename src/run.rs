@@ -62,8 +62,11 @@ pub(crate) struct LoadConfig {
 
 /// What a mode hands to [`run`].
 pub(crate) struct Load<'a> {
-    /// `gen`, `copy`, …: names the mode in the summary and report, and is the ledger's source.
+    /// `gen`, `copy`, …: names the mode in the summary and report.
     pub mode: &'static str,
+    /// What the ledger records as the run's source, checked on `--resume`: the mode, and for copy
+    /// which inputs it reads; the mode's name when `None`.
+    pub source: Option<String>,
     pub config: &'a LoadConfig,
     /// The columns the mode writes.
     pub columns: Columns,
@@ -256,7 +259,7 @@ fn run_engine(
 fn sink_setup<'a>(load: &'a Load<'_>, run_id: &'a str) -> sink::Setup<'a> {
     let config = load.config;
     sink::Setup {
-        mode: load.mode,
+        source: load.source.as_deref().unwrap_or(load.mode),
         table: &config.table,
         columns: &load.columns,
         // A throwaway cluster starts empty: the local target always creates the table.

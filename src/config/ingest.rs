@@ -8,6 +8,7 @@ use super::{default_threads, positive, rate, MAX_THREADS};
 use crate::cli::IngestArgs;
 use crate::copy::Input;
 use crate::ingest::{Chunker, DocumentList, EmbedConfig, Fields, IngestConfig, DEFAULT_TABLE};
+use crate::ledger::fnv1a;
 use crate::run::{Documents, LoadConfig};
 use crate::sql::TableName;
 use crate::target::Target;
@@ -163,7 +164,7 @@ fn state_file(load: &LoadConfig, args: &IngestArgs) -> Result<Option<PathBuf>, C
         (Target::Http(_), None) => Ok(Some(PathBuf::from(format!(
             "ingest-{}-{:08x}.state.ndjson",
             load.table,
-            fnv1a(&load.target.to_string()) as u32
+            fnv1a(load.target.to_string().as_bytes()) as u32
         )))),
         (_, Some(_)) => Err(ConfigError::Conflict(
             "--state-file applies to HTTP targets only: PostgreSQL records the loaded documents \
@@ -172,13 +173,6 @@ fn state_file(load: &LoadConfig, args: &IngestArgs) -> Result<Option<PathBuf>, C
         )),
         (_, None) => Ok(None),
     }
-}
-
-/// FNV-1a: a stable short hash of the target, so that two targets get two state files.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// An `http://` or `https://` URL.

@@ -64,6 +64,13 @@ pub(crate) struct CopyConfig {
     pub resume: bool,
 }
 
+/// The ledger's source of a copy run: `copy` and the identity of every input, so that `--resume`
+/// refuses other files.
+fn source(inputs: &[Input]) -> String {
+    let identities: Vec<String> = inputs.iter().map(Input::identity).collect();
+    format!("copy {}", identities.join("; "))
+}
+
 /// Runs `loader copy` and returns the exit code.
 pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
     let dialect = Arc::new(config.dialect.clone());
@@ -99,6 +106,7 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
     run::run(
         Load {
             mode: "copy",
+            source: Some(source(&config.inputs)),
             config: &config.load,
             columns,
             sources: &mut sources,

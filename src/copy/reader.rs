@@ -14,7 +14,7 @@ use super::batch::{parse_header, HeaderError, RawBatch};
 use super::split::{SplitError, Splitter};
 use super::Dialect;
 use crate::engine::{SourceSummary, StopSignal};
-use crate::ledger::Committed;
+use crate::ledger::{fnv1a, Committed};
 
 /// Largest chunk in bytes: a batch is `--batch` records or this many bytes, whichever comes first,
 /// so that wide records cannot make a batch (and the channel's worth of them) huge.
@@ -54,6 +54,9 @@ pub(crate) enum InputError {
     AlreadyRead,
 }
 
+/// The bytes of an input hashed into its identity.
+const IDENTITY_BYTES: u64 = 1 << 20;
+
 /// One input: a file (gzip by its `.gz` extension) or standard input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Input {
@@ -68,6 +71,35 @@ impl Input {
             Input::Stdin => "-".into(),
             Input::File { path, .. } => path.display().to_string(),
         }
+    }
+
+    /// What tells this input from another across runs, for the ledger's source: the path, the
+    /// size, the modification time and a hash of the first MiB; `-` for standard input, which a
+    /// later run cannot check.
+    pub(crate) fn identity(&self) -> String {
+        let Input::File { path, .. } = self else {
+            return "-".into();
+        };
+        let name = path.display();
+        let Ok(metadata) = std::fs::metadata(path) else {
+            return name.to_string();
+        };
+        let modified = metadata
+            .modified()
+            .ok()
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |since| since.as_nanos());
+        let mut head = Vec::with_capacity(IDENTITY_BYTES as usize);
+        let hashed =
+            File::open(path).and_then(|file| file.take(IDENTITY_BYTES).read_to_end(&mut head));
+        let hash = hashed.map_or_else(
+            |_| "unreadable".into(),
+            |_| format!("{:016x}", fnv1a(&head)),
+        );
+        format!(
+            "{name} ({} bytes, modified {modified} ns after 1970, first MiB {hash})",
+            metadata.len()
+        )
     }
 
     pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {

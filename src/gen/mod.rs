@@ -71,6 +71,7 @@ pub(crate) fn run(config: &GenConfig, signal: &Arc<StopSignal>) -> u8 {
     run::run(
         Load {
             mode: "gen",
+            source: None,
             config: &config.load,
             columns: Columns::Fixed(READINGS_SCHEMA),
             sources: &mut sources,

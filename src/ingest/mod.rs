@@ -74,6 +74,7 @@ pub(crate) fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
     run::run(
         Load {
             mode: "ingest",
+            source: None,
             config: &load_config,
             columns: Columns::Fixed(schema),
             sources: &mut plan,

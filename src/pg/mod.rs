@@ -317,7 +317,8 @@ pub(crate) fn prepare(
     Ok(schema)
 }
 
-/// The batches run `run_id` committed from `source` into `table`, by the ledger.
+/// The batches run `run_id` committed from `source` into `table`, by the ledger. A run that
+/// recorded another source (other inputs) cannot be continued by this one.
 pub(crate) fn committed(
     target: &PgTarget,
     table: &TableName,
@@ -328,13 +329,26 @@ pub(crate) fn committed(
     let rows = client
         .query(
             &format!(
-                "SELECT batch_seq, first_row, rows, rejected FROM {} \
-                 WHERE run_id = $1 AND source = $2 AND target_table = $3",
+                "SELECT batch_seq, first_row, rows, rejected, source FROM {} \
+                 WHERE run_id = $1 AND target_table = $2",
                 ledger_table(table).quoted()
             ),
-            &[&run_id, &source, &table.to_string()],
+            &[&run_id, &table.to_string()],
         )
         .map_err(|err| classify(&err, target, Some(table)))?;
+    if let Some(recorded) = rows
+        .iter()
+        .map(|row| row.get::<_, &str>(4))
+        .find(|recorded| *recorded != source)
+    {
+        return Err(Failure::Permanent {
+            kind: "run_id",
+            message: format!(
+                "run `{run_id}` loaded other inputs into {table}: its ledger records `{recorded}`, \
+                 this run reads `{source}`; resume with the same inputs, or choose another --run-id"
+            ),
+        });
+    }
     Ok(Committed::new(rows.iter().map(|row| {
         let (seq, first_row, rows, rejected): (i64, i64, i64, i64) =
             (row.get(0), row.get(1), row.get(2), row.get(3));

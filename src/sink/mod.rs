@@ -35,8 +35,8 @@ use stream::{OutputFormat, StreamSinkFactory};
 /// What preparing a target needs of the load: the mode's and the command line's settings.
 #[derive(Debug)]
 pub(crate) struct Setup<'a> {
-    /// `gen`, `copy`, …: the ledger's source.
-    pub mode: &'static str,
+    /// What the ledger records as the run's source (the mode, and copy's inputs).
+    pub source: &'a str,
     pub table: &'a TableName,
     /// The columns the mode writes.
     pub columns: &'a Columns,

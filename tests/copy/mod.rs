@@ -358,6 +358,39 @@ fn killed_mid_load_then_resumed_every_row_is_present_exactly_once() {
 }
 
 #[test]
+fn resume_refuses_other_inputs_naming_what_differs() {
+    let pg = Pg::start();
+    let (first_dir, other_dir) = (scratch(), scratch());
+    pg.execute(READINGS_DDL);
+    let path = readings_csv(first_dir.path(), "200000");
+    // The same rows and more: its first lines match every committed batch, its size does not.
+    let other = readings_csv(other_dir.path(), "300000");
+    let copy = |input: &Path, extra: &[&str]| {
+        Loader::new()
+            .arg("copy")
+            .arg_path(input)
+            .args(["--header", "--threads", "2", "--batch", "1000", "--quiet"])
+            .args(["--run-id", "files-1", "--target", &pg.url()])
+            .args(extra)
+            .run()
+    };
+    copy(&path, &["--limit", "50000"]).assert_success();
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 50_000);
+
+    let refused = copy(&other, &["--resume"]);
+    assert_eq!(refused.code(), 3, "{}", refused.stderr());
+    let stderr = refused.stderr();
+    assert!(
+        stderr.contains("files-1") && stderr.contains("bytes") && stderr.contains("other inputs"),
+        "{stderr}"
+    );
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 50_000);
+
+    copy(&path, &["--resume"]).assert_success();
+    assert_every_id_once(&pg, 200_000);
+}
+
+#[test]
 fn postgres_stopped_mid_copy_and_restarted_loads_every_row_once() {
     let pg = Pg::start();
     let dir = scratch();

@@ -34,7 +34,7 @@ impl PgSinkFactory {
             &schema,
             method,
             setup.run_id.to_string(),
-            setup.mode.to_string(),
+            setup.source.to_string(),
             setup.commit_every,
         ));
         Ok(Prepared {
@@ -121,7 +121,7 @@ fn committed(hosts: &[PgTarget], setup: &Setup<'_>) -> Result<Committed, Failure
             // Separate clusters each hold their share of the ledger: read them all.
             let mut committed = Committed::default();
             for host in hosts {
-                committed.merge(pg::committed(host, setup.table, run_id, setup.mode)?);
+                committed.merge(pg::committed(host, setup.table, run_id, setup.source)?);
             }
             if !setup.resume && !committed.is_empty() {
                 return Err(Failure::Permanent {
