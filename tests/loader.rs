@@ -236,6 +236,54 @@ fn postgres_killed_and_restarted_mid_load_loses_and_duplicates_nothing() {
     assert_loaded_through_outage(&pg, &output, &report_path, 2_000_000);
 }
 
+/// `ALTER COLUMN … TYPE` while binary COPY loads: the rows sent after it no longer fit the
+/// column (int→bigint: the server calls it a protocol violation, 08P01; bigint→int: invalid binary
+/// data, 22P03, for every row). The load stops at once with one line saying the table changed,
+/// and the report still equals the count.
+#[test]
+fn a_column_type_changed_under_a_binary_copy_load_stops_it_with_one_line() {
+    for (column, new_type) in [("sensor_id", "bigint"), ("id", "integer")] {
+        let pg = Pg::start();
+        let dir = scratch();
+        let report_path = dir.path().join("r.json");
+        let child = Loader::new()
+            .args(["--threads", "2", "--batch", "1000", "--rows", "3000000"])
+            .args(["--create", "--quiet", "--target", &pg.url(), "--report"])
+            .arg_path(&report_path)
+            .arg("--reject-file")
+            .arg_path(&dir.path().join("rejects.ndjson"))
+            .spawn();
+        wait_until(Duration::from_secs(60), "some rows", || {
+            count_or_zero(&pg, "readings") > 100_000
+        });
+        pg.execute(&format!(
+            "ALTER TABLE readings ALTER COLUMN {column} TYPE {new_type}"
+        ));
+        let started = Instant::now();
+        let output = wait_with_limit(child, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{column}: {stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{column}: stopped at once"
+        );
+        assert!(
+            stderr.contains("changed under the load") && stderr.contains(column),
+            "{column}: {stderr}"
+        );
+        let report = read_report(&report_path);
+        assert_eq!(
+            report["rows_rejected"], 0,
+            "{column}: no good row rejected: {report}"
+        );
+        assert_eq!(
+            report["rows_loaded"],
+            pg.scalar("SELECT count(*) FROM readings"),
+            "{column}: {report}"
+        );
+    }
+}
+
 #[test]
 fn bad_flags_get_one_clear_line_and_exit_code_2() {
     for args in [

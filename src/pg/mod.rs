@@ -455,6 +455,29 @@ fn create_if_missing(client: &mut Client, ddl: &str) -> Result<(), postgres::Err
     }
 }
 
+/// Whether `table` still has the column types binary COPY encodes `schema` for, asked on a new
+/// connection after the server refused binary data (a column's type changed under the load, and
+/// every row sent from then on is refused): `None` when it does, or cannot be asked, else the
+/// failure that names the column.
+pub(crate) fn changed_under_load(
+    target: &PgTarget,
+    table: &TableName,
+    schema: &Schema,
+) -> Option<Failure> {
+    let mut client = connect(target).ok()?;
+    let columns = Columns::Fixed(schema.clone());
+    match check_columns(&mut client, table, &columns, Method::CopyBinary, target) {
+        Err(Failure::Permanent { message, .. }) => Some(Failure::Permanent {
+            kind: "schema_changed",
+            message: format!(
+                "table {table} changed under the load: {message}; the rows loaded before are \
+                 counted"
+            ),
+        }),
+        _ => None,
+    }
+}
+
 /// Reads the table's columns and picks the ones to load: they must all exist, and for a fixed
 /// schema under binary COPY have the exact types, since the server does not convert binary values.
 fn check_columns(

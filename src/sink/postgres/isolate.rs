@@ -9,12 +9,12 @@
 
 use std::ops::Range;
 
-use postgres::error::DbError;
+use postgres::error::{DbError, SqlState};
 
 use super::transaction::Transaction;
-use super::{Connection, PgSink, StatementFailure};
+use super::{Connection, PgSink, SendError, StatementFailure};
 use crate::failure::Failure;
-use crate::pg;
+use crate::pg::{self, Method};
 use crate::reject::{Reject, RejectLog};
 
 /// The rows of one batch that the server refused, sorted, with their messages.
@@ -83,6 +83,24 @@ pub(crate) fn reject_message(db: &DbError) -> String {
 }
 
 impl PgSink<'_> {
+    /// The table's change under the load, when `sent` failed the way binary data that no longer
+    /// fits a column fails (22P03 for every row, or 08P01 when it is longer than the column's
+    /// type): checked then, since isolating rows or retrying the connection cannot help.
+    fn changed_table(&self, host: usize, sent: &Result<(), StatementFailure>) -> Option<Failure> {
+        let factory = self.factory;
+        let code = match sent {
+            Err(StatementFailure::Rows(db)) => db.code(),
+            Err(StatementFailure::Other(SendError::Driver(err))) => err.code()?,
+            _ => return None,
+        };
+        let binary_refused = *code == SqlState::INVALID_BINARY_REPRESENTATION
+            || *code == SqlState::PROTOCOL_VIOLATION;
+        if !binary_refused || factory.method != Method::CopyBinary {
+            return None;
+        }
+        pg::changed_under_load(&factory.targets[host], &factory.table, &factory.schema)
+    }
+
     /// Loads every row of the transaction that is not bad: all of them in one statement first;
     /// on a row-level refusal, again row set by row set under savepoints, rejecting the rows that
     /// fail alone.
@@ -94,7 +112,11 @@ impl PgSink<'_> {
         let candidates: Vec<usize> = (0..transaction.len())
             .filter(|&row| !self.excluded.contains(row))
             .collect();
-        match self.send_rows(connection, transaction, &candidates) {
+        let sent = self.send_rows(connection, transaction, &candidates);
+        if let Some(changed) = self.changed_table(connection.host, &sent) {
+            return Err(StatementFailure::Other(SendError::Refused(changed)));
+        }
+        match sent {
             Err(StatementFailure::Rows(_)) => {}
             done => return done,
         }

@@ -50,6 +50,8 @@ pub(crate) struct PgSinkFactory {
     /// Batches committed on another host than the one they were in doubt on.
     moved: Mutex<Vec<MovedBatch>>,
     table: TableName,
+    /// The columns written, with the types binary COPY encodes them as.
+    schema: Schema,
     method: Method,
     /// `COPY … FROM STDIN …` or `INSERT INTO … VALUES `.
     statement: String,
@@ -128,6 +130,7 @@ impl PgSinkFactory {
             moved: Mutex::default(),
             targets,
             table,
+            schema: schema.clone(),
             method,
             statement,
             text_statement,
