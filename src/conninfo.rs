@@ -106,12 +106,87 @@ fn redact_key_value_password(text: &str) -> String {
         rest = &value[value_len..];
     }
     out.push_str(rest);
-    out
+    mask_unknown_keys(&out)
+}
+
+/// The keys of a libpq connection string: a value under any other key (`pasword=…`, a typo) is
+/// shown as `***`, since it may be the secret the user meant to give.
+const KNOWN_KEYS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "connect_timeout",
+    "client_encoding",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "sslmode",
+    "sslnegotiation",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "sslcompression",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "channel_binding",
+    "gssencmode",
+    "requirepeer",
+    "krbsrvname",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+    "replication",
+];
+
+/// A key=value DSN with the values of unknown keys as `***`; from a pair it cannot read on, the
+/// rest as it is.
+fn mask_unknown_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let trimmed = rest.trim_start();
+        out.push_str(&rest[..rest.len() - trimmed.len()]);
+        rest = trimmed;
+        let Some((len, key, _)) = dsn_pair(rest).filter(|_| !rest.is_empty()) else {
+            out.push_str(rest);
+            return out;
+        };
+        if KNOWN_KEYS.contains(&key) {
+            out.push_str(&rest[..len]);
+        } else {
+            out.push_str(key);
+            out.push_str("=***");
+        }
+        rest = &rest[len..];
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_under_an_unknown_key_is_masked_as_a_possible_secret() {
+        assert_eq!(
+            redact("host=h pasword=s3cret user=u"),
+            "host=h pasword=*** user=u"
+        );
+        assert_eq!(
+            redact("host=h passwd = 'a b' dbname=d"),
+            "host=h passwd=*** dbname=d"
+        );
+        assert_eq!(redact("host=h port=5432"), "host=h port=5432");
+    }
 
     #[test]
     fn redaction_covers_urls_and_key_values() {

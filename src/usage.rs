@@ -15,7 +15,7 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
-    #[error("target `{target}`: {reason}")]
+    #[error("target `{}`: {reason}", printable(.target))]
     Target { target: String, reason: String },
     #[error("cannot read {path}: {reason}")]
     Input { path: String, reason: String },
@@ -26,7 +26,8 @@ pub enum ConfigError {
     Certificates(#[from] PemError),
 }
 
-/// `--FLAG VALUE: REASON`.
+/// `--FLAG VALUE: REASON`, the value's control characters escaped (`\u{1b}`, `\n`) so that what
+/// the user typed cannot move the cursor, recolour the terminal or break the one line.
 pub(crate) fn invalid(
     flag: &'static str,
     value: impl fmt::Display,
@@ -34,9 +35,25 @@ pub(crate) fn invalid(
 ) -> ConfigError {
     ConfigError::Invalid {
         flag,
-        value: value.to_string(),
+        value: printable(&value.to_string()),
         reason: reason.to_string(),
     }
+}
+
+/// `text` with its control characters escaped as Rust writes them; the rest as it is.
+pub(crate) fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Reads one environment variable; injected so that resolution is testable.

@@ -86,6 +86,7 @@ impl LoadConfig {
         let timeout = positive("timeout", args.timeout)?;
         apply_credentials(&mut target, args, env)?;
         check_target_flags(&target, args)?;
+        let table = table_name(args, &target)?;
         if let Some(path) = &args.report {
             check_report_path(path)?;
         }
@@ -104,7 +105,7 @@ impl LoadConfig {
             threads,
             batch: args.batch as usize,
             commit_every: args.commit_every as usize,
-            table: TableName::parse(args.table.as_deref().unwrap_or(DEFAULT_TABLE))?,
+            table,
             create: args.create,
             truncate: args.truncate,
             method: args.method,
@@ -132,6 +133,31 @@ impl LoadConfig {
             metrics_linger: args.metrics_linger.into(),
         })
     }
+}
+
+/// The longest name PostgreSQL keeps: it cuts longer ones to this many bytes without a word.
+const PG_NAME_BYTES: usize = 63;
+
+/// `--table`, or the mode's default; on PostgreSQL each part at most [`PG_NAME_BYTES`], since the
+/// server would load into a table of another (cut) name.
+fn table_name(args: &LoadArgs, target: &Target) -> Result<TableName, ConfigError> {
+    let text = args.table.as_deref().unwrap_or(DEFAULT_TABLE);
+    let table = TableName::parse(text)?;
+    let parts = [Some(table.name.as_str()), table.schema.as_deref()];
+    let too_long = parts
+        .into_iter()
+        .flatten()
+        .any(|part| part.len() > PG_NAME_BYTES);
+    if too_long && matches!(target, Target::Postgres(_) | Target::Local) {
+        return Err(invalid(
+            "table",
+            text,
+            format!(
+                "PostgreSQL keeps at most {PG_NAME_BYTES} bytes of a name; choose a shorter one"
+            ),
+        ));
+    }
+    Ok(table)
 }
 
 /// `--threads`, `--batch` and `--commit-every` within their bounds; returns the thread count.

@@ -4,7 +4,7 @@
 //! chunks the ledger shows committed, after checking they start on the same line as before.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -52,6 +52,15 @@ pub(crate) enum InputError {
     },
     #[error("the inputs were already read")]
     AlreadyRead,
+}
+
+/// `input` without the UTF-8 byte order mark it may start with.
+fn without_bom(input: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
+    Ok(Box::new(reader))
 }
 
 /// The bytes of an input hashed into its identity.
@@ -102,13 +111,17 @@ impl Input {
         )
     }
 
+    /// The input's bytes, decompressed; a file's UTF-8 byte order mark (which would otherwise be
+    /// part of its first column's name or value, invisibly) left out.
     pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
             Input::Stdin => Box::new(io::stdin()),
-            Input::File { path, gzip: false } => Box::new(File::open(path)?),
-            Input::File { path, gzip: true } => Box::new(flate2::read::MultiGzDecoder::new(
-                BufReader::with_capacity(1 << 16, File::open(path)?),
-            )),
+            Input::File { path, gzip: false } => without_bom(Box::new(File::open(path)?))?,
+            Input::File { path, gzip: true } => {
+                without_bom(Box::new(flate2::read::MultiGzDecoder::new(
+                    BufReader::with_capacity(1 << 16, File::open(path)?),
+                )))?
+            }
         })
     }
 }

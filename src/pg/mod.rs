@@ -218,6 +218,15 @@ pub(crate) fn classify(
             "permission",
             format!("{server}; grant `{}` the privilege or use another user", target.user()),
         ),
+        // A statement_timeout (the role's or the database's) cancels a COPY of a large batch.
+        &SqlState::QUERY_CANCELED => permanent(
+            "statement_timeout",
+            format!(
+                "{server}: a statement_timeout cut a batch's COPY; lower --batch, or lift the \
+                 timeout for the loading role (ALTER ROLE {} SET statement_timeout = 0)",
+                quote_ident(target.user())
+            ),
+        ),
         _ if code.code().starts_with("22") || code == &SqlState::DATATYPE_MISMATCH => permanent(
             "data",
             format!("{server}: the columns of {table_name} do not take the loaded values; check its column types"),

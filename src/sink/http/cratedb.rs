@@ -129,8 +129,12 @@ pub(super) fn judge(
     let items = results
         .into_iter()
         .map(|result| {
-            if result.rowcount >= 0 {
+            if result.rowcount > 0 {
                 return Item::Stored;
+            }
+            if result.rowcount == 0 && result.error.is_none() && result.error_message.is_none() {
+                // An INSERT of one row that stored nothing, without saying why: not loaded.
+                return Item::Rejected("CrateDB stored nothing for the row (rowcount 0)".into());
             }
             let duplicate = result.error.as_ref().and_then(|error| error.code) == Some(4091)
                 || result
@@ -250,6 +254,16 @@ mod tests {
         assert!(matches!(&items[0], Item::Duplicate(m) if m == "dup"));
         assert!(matches!(&items[1], Item::Duplicate(m) if m.starts_with("DuplicateKeyException")));
         assert_eq!(items[2], Item::Rejected("other".into()));
+    }
+
+    #[test]
+    fn a_row_count_of_zero_is_not_a_stored_row() {
+        let answer = br#"{"results":[{"rowcount":1},{"rowcount":0}]}"#;
+        let Judgement::Items(items) = judge("h", &table(), 200, answer, 2) else {
+            panic!("per-item results")
+        };
+        assert_eq!(items[0], Item::Stored);
+        assert!(matches!(&items[1], Item::Rejected(m) if m.contains("rowcount 0")));
     }
 
     /// Like the `_bulk` answer the `answers` fuzz target found: `results` of another length than

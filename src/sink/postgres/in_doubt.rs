@@ -158,6 +158,19 @@ impl PgSink<'_> {
                 }
                 Ok(self.committed_on(host, transaction))
             }
+            // Not in doubt, yet the ledger holds the batch: another process loads the same run.
+            Err(StatementFailure::Other(SendError::Driver(err))) if violates_ledger_key(&err) => {
+                Err(Failure::Permanent {
+                    kind: "run_id",
+                    message: format!(
+                        "run `{}` is being loaded by another process: it committed batch {} into \
+                         {} first; give each process its own --run-id",
+                        factory.run_id,
+                        transaction.seq(),
+                        factory.table
+                    ),
+                })
+            }
             Err(StatementFailure::Other(err)) => Err(self.failed(host, self.send_error(host, err))),
             // Only reachable if the ledger insert itself breaks a constraint of the data's kind.
             Err(StatementFailure::Rows(db)) => Err(Failure::Permanent {

@@ -68,6 +68,8 @@ pub(crate) struct PgSinkFactory {
     documents_insert: String,
     /// This run's id and the target table, as SQL literals, for the documents ledger's rows.
     run_and_table: (String, String),
+    /// This run's id, for messages.
+    run_id: String,
     /// Looks up which host committed one batch (`$1`) of this run, and its rows.
     ledger_host: String,
     /// The ledger table, quoted.
@@ -123,6 +125,7 @@ impl PgSinkFactory {
                 pg::documents_table(&table).quoted()
             ),
             run_and_table: (run_literal, table_literal),
+            run_id: run_id.clone(),
             ledger_key,
             ledger,
             host_literals: names.iter().map(|name| quote_literal(name)).collect(),
