@@ -443,6 +443,8 @@ fn create_if_missing(client: &mut Client, ddl: &str) -> Result<(), postgres::Err
 
 /// Reads the table's columns and picks the ones to load: they must all exist, and for a fixed
 /// schema under binary COPY have the exact types, since the server does not convert binary values.
+/// Without a column list, the columns the server fills itself (generated, identity `ALWAYS`) are
+/// left out, as psql's `\copy` does; named, they are sent and the server decides.
 fn check_columns(
     client: &mut Client,
     table: &TableName,
@@ -452,8 +454,8 @@ fn check_columns(
 ) -> Result<Schema, Failure> {
     let rows = client
         .query(
-            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod) \
-             FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
+            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod), \
+             a.attgenerated <> '' OR a.attidentity = 'a' FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
              AND NOT a.attisdropped ORDER BY a.attnum",
             &[&table.quoted()],
         )
@@ -468,6 +470,7 @@ fn check_columns(
         .iter()
         .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect();
+    let server_filled: Vec<bool> = rows.iter().map(|row| row.get(3)).collect();
     let names: Vec<&str> = found.iter().map(|(name, ..)| name.as_str()).collect();
     // An exact match, else the one column equal but for case (a header's `ID` for `id`).
     let lookup = |name: &str| {
@@ -516,7 +519,13 @@ fn check_columns(
                 .into(),
         }),
         Columns::Table => Ok(Schema {
-            columns: found.iter().map(typed).collect::<Vec<_>>().into(),
+            columns: found
+                .iter()
+                .zip(&server_filled)
+                .filter(|(_, &filled)| !filled)
+                .map(|(column, _)| typed(column))
+                .collect::<Vec<_>>()
+                .into(),
         }),
     }
 }

@@ -1,0 +1,78 @@
+//! Exact on every ending: loads whose target table does part of the work itself (generated and
+//! identity columns, deferred constraints, triggers that drop rows), each checked by counting on
+//! the real PostgreSQL the test starts, against the report.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::support::{read_report, scratch, Loader, Pg};
+
+fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write a test input");
+    path
+}
+
+/// `rows` CSV lines `i,x<i>` for i in 1..=rows.
+fn pairs_csv(rows: u64) -> String {
+    let mut csv = String::new();
+    for i in 1..=rows {
+        let _ = writeln!(csv, "{i},x{i}");
+    }
+    csv
+}
+
+#[test]
+fn generated_and_identity_always_columns_are_left_to_the_server() {
+    let pg = Pg::start();
+    let dir = scratch();
+    let path = write_file(dir.path(), "pairs.csv", &pairs_csv(1000));
+    for method in ["copy-binary", "copy-text", "insert"] {
+        pg.execute(
+            "DROP TABLE IF EXISTS t, u, loader_ledger; \
+             CREATE TABLE t (a int, b text, g int GENERATED ALWAYS AS (a * 2) STORED); \
+             CREATE TABLE u (id bigint GENERATED ALWAYS AS IDENTITY, a int, b text)",
+        );
+        for table in ["t", "u"] {
+            let report_path = dir.path().join(format!("{method}-{table}.json"));
+            let run = Loader::new()
+                .arg("copy")
+                .arg_path(&path)
+                .args(["--table", table, "--method", method, "--batch", "300"])
+                .args(["--quiet", "--target", &pg.url(), "--report"])
+                .arg_path(&report_path)
+                .run();
+            assert_eq!(run.code(), 0, "{method} into {table}: {}", run.stderr());
+            let count = pg.scalar(&format!("SELECT count(*) FROM {table}"));
+            assert_eq!(count, 1000, "{method} into {table}");
+            assert_eq!(read_report(&report_path)["rows_loaded"], count);
+        }
+        assert_eq!(pg.scalar("SELECT count(*) FROM t WHERE g = a * 2"), 1000);
+        assert_eq!(pg.scalar("SELECT sum(a)::bigint FROM t"), 500_500);
+        assert_eq!(
+            pg.scalar("SELECT count(DISTINCT id) FROM u WHERE b = 'x' || a"),
+            1000,
+            "{method}: the server numbered every row"
+        );
+    }
+    // Named, a generated column is sent and the server's refusal says why.
+    let run = Loader::new()
+        .arg("copy")
+        .arg_path(&path)
+        .args([
+            "--table",
+            "t",
+            "--columns",
+            "a,g",
+            "--quiet",
+            "--target",
+            &pg.url(),
+        ])
+        .run();
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("generated column"),
+        "{}",
+        run.stderr()
+    );
+}
