@@ -76,3 +76,55 @@ fn generated_and_identity_always_columns_are_left_to_the_server() {
         run.stderr()
     );
 }
+
+#[test]
+fn a_deferred_unique_violation_at_commit_rejects_the_one_row_and_loads_the_rest() {
+    let pg = Pg::start();
+    let dir = scratch();
+    // Line 500 repeats key 7 of a row already in the table: the server says so only at COMMIT.
+    let mut csv = String::new();
+    for i in 1..=1000u64 {
+        let key = if i == 500 { 7_000_000 } else { i };
+        let _ = writeln!(csv, "{key},x{i}");
+    }
+    let path = write_file(dir.path(), "keys.csv", &csv);
+    for method in ["copy-binary", "insert"] {
+        pg.execute(
+            "DROP TABLE IF EXISTS d, loader_ledger; \
+             CREATE TABLE d (k bigint UNIQUE DEFERRABLE INITIALLY DEFERRED, b text); \
+             INSERT INTO d VALUES (7000000, 'there before')",
+        );
+        let rejects_path = dir.path().join(format!("{method}.ndjson"));
+        let report_path = dir.path().join(format!("{method}.json"));
+        let run = Loader::new()
+            .arg("copy")
+            .arg_path(&path)
+            .args(["--table", "d", "--method", method, "--batch", "1000"])
+            .args(["--quiet", "--target", &pg.url(), "--reject-file"])
+            .arg_path(&rejects_path)
+            .arg("--report")
+            .arg_path(&report_path)
+            .run();
+        assert_eq!(run.code(), 1, "{method}: {}", run.stderr());
+        assert_eq!(pg.scalar("SELECT count(*) FROM d"), 1000, "{method}");
+        assert_eq!(pg.scalar("SELECT count(*) FROM d WHERE k = 7000000"), 1);
+        let report = read_report(&report_path);
+        assert_eq!(report["rows_loaded"], 999, "{method}: {report}");
+        assert_eq!(report["rows_rejected"], 1, "{method}: {report}");
+        assert_eq!(
+            pg.scalar("SELECT sum(rows)::bigint FROM loader_ledger"),
+            999,
+            "{method}: the ledger row counts the rows stored"
+        );
+        let rejects = std::fs::read_to_string(&rejects_path).unwrap();
+        let lines: Vec<serde_json::Value> = rejects
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{method}: {rejects}");
+        assert_eq!(lines[0]["line"], 500, "{method}: {rejects}");
+        let error = lines[0]["error"].as_str().unwrap();
+        assert!(error.contains("duplicate key"), "{method}: {error}");
+        assert!(error.contains("23505"), "{method}: {error}");
+    }
+}

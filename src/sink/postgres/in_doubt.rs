@@ -159,7 +159,8 @@ impl PgSink<'_> {
                 Ok(self.committed_on(host, transaction))
             }
             Err(StatementFailure::Other(err)) => Err(self.failed(host, self.send_error(host, err))),
-            // Only reachable if the ledger insert itself breaks a constraint of the data's kind.
+            // Only reachable if the ledger insert itself breaks a constraint of the data's kind, or
+            // a deferred constraint still refuses at COMMIT after the rows were isolated.
             Err(StatementFailure::Rows(db)) => Err(Failure::Permanent {
                 kind: "server",
                 message: reject_message(&db),

@@ -146,9 +146,40 @@ impl PgSink<'_> {
         self.ledger_sql = ledger_sql;
         connection.client.batch_execute(&self.ledger_sql)?;
         self.load_rows(connection, transaction)?;
-        if let Err(err) = self.log_rejects(transaction, rejects) {
-            return Err(StatementFailure::Other(SendError::Refused(err)));
+        let mut isolated = false;
+        loop {
+            if let Err(err) = self.log_rejects(transaction, rejects) {
+                return Err(StatementFailure::Other(SendError::Refused(err)));
+            }
+            let commit = self.commit_sql(transaction, known_rejects);
+            // From here until the acknowledgement the batch may commit without the sink knowing.
+            if !self.in_doubt.contains(&connection.host) {
+                self.in_doubt.push(connection.host);
+            }
+            let refused = match connection.client.batch_execute(&commit) {
+                Ok(()) => return Ok(()),
+                Err(err) => StatementFailure::from(err),
+            };
+            let StatementFailure::Rows(_) = refused else {
+                return Err(refused);
+            };
+            // A deferred constraint refused a row at COMMIT: the transaction rolled back, so the
+            // batch is not in doubt here. Once: the isolating transaction checks them at once.
+            self.in_doubt.retain(|&host| host != connection.host);
+            if isolated {
+                return Err(refused);
+            }
+            isolated = true;
+            connection.client.batch_execute(&self.ledger_sql)?;
+            let candidates = self.candidates(transaction);
+            self.isolate(connection, transaction, candidates)?;
         }
+    }
+
+    /// The end of the transaction: the documents it loads whole, the ledger rows' counts when rows
+    /// were refused since they were written (`known_rejects` were known then), and COMMIT.
+    fn commit_sql(&self, transaction: &Transaction, known_rejects: usize) -> String {
+        let factory = self.factory;
         let mut commit = self.documents_insert(transaction);
         if self.excluded.rows.len() != known_rejects {
             for (batch, rows) in transaction.parts() {
@@ -164,12 +195,7 @@ impl PgSink<'_> {
             }
         }
         commit.push_str("COMMIT");
-        // From here until the acknowledgement the batch may commit without the sink knowing.
-        if !self.in_doubt.contains(&connection.host) {
-            self.in_doubt.push(connection.host);
-        }
-        connection.client.batch_execute(&commit)?;
-        Ok(())
+        commit
     }
 
     /// Sends the rows `rows` (sorted positions in the transaction) in one COPY or INSERT.
