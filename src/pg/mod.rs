@@ -289,11 +289,13 @@ pub(crate) fn prepare(
     }
     let schema = check_columns(&mut client, table, columns, method, target)?;
     create_if_missing(&mut client, &ledger_ddl(table)).map_err(classify_for_table)?;
-    // Ledgers made before rejects were counted, or before multi-host targets, lack a column.
+    // Ledgers made before rejects were counted, before multi-host targets, or before rows that
+    // a trigger dropped were counted, lack a column.
     client
         .batch_execute(&format!(
             "ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS rejected bigint NOT NULL DEFAULT 0; \
-             ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS host text",
+             ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS host text; \
+             ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS skipped bigint NOT NULL DEFAULT 0",
             ledger = ledger_table(table).quoted()
         ))
         .map_err(classify_for_table)?;
@@ -328,7 +330,7 @@ pub(crate) fn committed(
     let rows = client
         .query(
             &format!(
-                "SELECT batch_seq, first_row, rows, rejected FROM {} \
+                "SELECT batch_seq, first_row, rows, rejected, skipped FROM {} \
                  WHERE run_id = $1 AND source = $2 AND target_table = $3",
                 ledger_table(table).quoted()
             ),
@@ -336,14 +338,15 @@ pub(crate) fn committed(
         )
         .map_err(|err| classify(&err, target, Some(table)))?;
     Ok(Committed::new(rows.iter().map(|row| {
-        let (seq, first_row, rows, rejected): (i64, i64, i64, i64) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (seq, first_row, rows, rejected, skipped): (i64, i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
         (
             seq as u64,
             CommittedBatch {
                 first_row: first_row as u64,
                 rows: rows as u64,
                 rejected: rejected as u64,
+                skipped: skipped as u64,
             },
         )
     })))

@@ -41,6 +41,8 @@ fn generated_and_identity_always_columns_are_left_to_the_server() {
                 .args(["--table", table, "--method", method, "--batch", "300"])
                 .args(["--quiet", "--target", &pg.url(), "--report"])
                 .arg_path(&report_path)
+                .arg("--reject-file")
+                .arg_path(&dir.path().join(format!("{method}-{table}.ndjson")))
                 .run();
             assert_eq!(run.code(), 0, "{method} into {table}: {}", run.stderr());
             let count = pg.scalar(&format!("SELECT count(*) FROM {table}"));
@@ -68,6 +70,8 @@ fn generated_and_identity_always_columns_are_left_to_the_server() {
             "--target",
             &pg.url(),
         ])
+        .arg("--reject-file")
+        .arg_path(&dir.path().join("named.ndjson"))
         .run();
     assert_eq!(run.code(), 3, "{}", run.stderr());
     assert!(
@@ -127,4 +131,81 @@ fn a_deferred_unique_violation_at_commit_rejects_the_one_row_and_loads_the_rest(
         assert!(error.contains("duplicate key"), "{method}: {error}");
         assert!(error.contains("23505"), "{method}: {error}");
     }
+}
+
+#[test]
+fn rows_a_trigger_drops_are_not_counted_as_loaded() {
+    let pg = Pg::start();
+    let dir = scratch();
+    // 5 rows in one batch, then 10,000 in batches of 1,000 (one transaction, then three batches
+    // per transaction); the trigger drops the even ids.
+    let runs = [
+        (5u64, "1000", "1", "copy-binary"),
+        (10_000, "1000", "1", "insert"),
+    ]
+    .into_iter()
+    .chain([(10_000, "1000", "3", "copy-text")]);
+    for (rows, batch, commit_every, method) in runs {
+        let what = format!("{rows} rows, {method}, --commit-every {commit_every}");
+        pg.execute(
+            "DROP TABLE IF EXISTS k, loader_ledger; CREATE TABLE k (id bigint, b text); \
+             CREATE OR REPLACE FUNCTION odd_only() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN IF NEW.id % 2 = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER odd_only BEFORE INSERT ON k FOR EACH ROW EXECUTE FUNCTION odd_only()",
+        );
+        let path = write_file(dir.path(), "k.csv", &pairs_csv(rows));
+        let report_path = dir.path().join("k.json");
+        let run_id = format!("k-{method}");
+        let load = || {
+            Loader::new()
+                .arg("copy")
+                .arg_path(&path)
+                .args(["--table", "k", "--method", method, "--batch", batch])
+                .args(["--commit-every", commit_every, "--threads", "1"])
+                .args(["--run-id", &run_id, "--target", &pg.url(), "--report"])
+                .arg_path(&report_path)
+                .arg("--reject-file")
+                .arg_path(&dir.path().join("k.ndjson"))
+        };
+        let run = load().run();
+        assert_eq!(run.code(), 0, "{what}: {}", run.stderr());
+        let stored = pg.scalar("SELECT count(*) FROM k");
+        let expected = (rows as i64 + 1) / 2;
+        assert_eq!(stored, expected, "{what}");
+        let report = read_report(&report_path);
+        assert_eq!(report["rows_loaded"], expected, "{what}: {report}");
+        assert_eq!(report["rows_sent"], rows, "{what}: {report}");
+        assert_eq!(
+            report["rows_skipped_by_server"],
+            rows as i64 - expected,
+            "{what}: {report}"
+        );
+        assert_eq!(
+            pg.scalar("SELECT sum(rows)::bigint FROM loader_ledger"),
+            expected,
+            "{what}: the ledger counts the rows stored"
+        );
+        let summary = format!("sent {}, stored {}", figure(rows), figure(expected as u64));
+        assert!(run.stdout().contains(&summary), "{what}: {}", run.stdout());
+        // The ledger's rows, rejects and dropped rows add up to each batch's records: resumable.
+        let run = load().arg("--resume").run();
+        assert_eq!(run.code(), 0, "{what}, resumed: {}", run.stderr());
+        assert_eq!(pg.scalar("SELECT count(*) FROM k"), expected, "{what}");
+        let report = read_report(&report_path);
+        assert_eq!(report["rows_loaded"], 0, "{what}: {report}");
+        assert_eq!(report["resumed"]["skipped_rows"], expected, "{what}");
+    }
+}
+
+/// `n` as the summary writes it: `10,000`.
+fn figure(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -257,7 +257,7 @@ impl HttpSink<'_> {
             bytes: self.state.bytes,
             rejected: self.state.rejected.len() as u64,
             host: self.host,
-            held: false,
+            ..Written::default()
         })
     }
 }
@@ -306,7 +306,7 @@ impl Sink for HttpSink<'_> {
             bytes: state.bytes,
             rejected: state.logged as u64,
             host: self.host,
-            held: false,
+            ..Written::default()
         }
     }
 

@@ -174,9 +174,10 @@ impl PgSink<'_> {
     fn committed_on(&mut self, host: usize, transaction: &Transaction) -> Written {
         let rejected = self.excluded.rows.len() as u64;
         let written = Written {
-            rows: transaction.len() as u64 - rejected,
+            rows: self.stored,
             bytes: self.payload_bytes,
             rejected,
+            skipped: self.skipped(transaction),
             host,
             held: false,
         };

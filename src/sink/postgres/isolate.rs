@@ -128,6 +128,7 @@ impl PgSink<'_> {
         connection
             .client
             .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")?;
+        self.stored = 0;
         let mut pending = vec![candidates];
         while let Some(rows) = pending.pop() {
             connection.client.batch_execute("SAVEPOINT loader_rows")?;

@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::ops::Range;
 
+use postgres::SimpleQueryMessage;
+
 use super::{Connection, PgSink, SendError, StatementFailure};
 use crate::encode::binary;
 use crate::engine::Written;
@@ -117,7 +119,7 @@ impl PgSink<'_> {
     /// One attempt, in one transaction: the ledger rows first (so that a resend whose earlier
     /// attempt is still committing waits for it and then hits the ledger's key, before sending any
     /// data), the good rows, and COMMIT. The ledger row of each batch counts every record of it as
-    /// loaded or rejected, which `--resume` checks.
+    /// loaded (by the server's count), rejected or dropped by the server, which `--resume` checks.
     pub(crate) fn transfer(
         &mut self,
         connection: &mut Connection,
@@ -145,6 +147,7 @@ impl PgSink<'_> {
         }
         self.ledger_sql = ledger_sql;
         connection.client.batch_execute(&self.ledger_sql)?;
+        self.stored = 0;
         self.load_rows(connection, transaction)?;
         let mut isolated = false;
         loop {
@@ -177,17 +180,25 @@ impl PgSink<'_> {
     }
 
     /// The end of the transaction: the documents it loads whole, the ledger rows' counts when rows
-    /// were refused since they were written (`known_rejects` were known then), and COMMIT.
+    /// were refused since they were written (`known_rejects` were known then) or the server
+    /// stored fewer rows than were sent, and COMMIT. The rows the server dropped (a trigger, a
+    /// rule) are `skipped`, so that rows + rejected + skipped stay each batch's records; the
+    /// server counts them per statement, so in a transaction of several batches they are given to
+    /// its batches in order, each up to its rows.
     fn commit_sql(&self, transaction: &Transaction, known_rejects: usize) -> String {
         let factory = self.factory;
         let mut commit = self.documents_insert(transaction);
-        if self.excluded.rows.len() != known_rejects {
+        let mut skipped = self.skipped(transaction);
+        if self.excluded.rows.len() != known_rejects || skipped > 0 {
             for (batch, rows) in transaction.parts() {
-                let (loaded, rejected) = self.ledger_counts(batch, rows);
+                let (sent, rejected) = self.ledger_counts(batch, rows);
+                let dropped = skipped.min(sent as u64);
+                skipped -= dropped;
+                let loaded = sent as u64 - dropped;
                 let _ = write!(
                     commit,
-                    "UPDATE {} SET rows = {loaded}, rejected = {rejected} WHERE {} AND \
-                     batch_seq = {}; ",
+                    "UPDATE {} SET rows = {loaded}, rejected = {rejected}, skipped = {dropped} \
+                     WHERE {} AND batch_seq = {}; ",
                     factory.ledger,
                     factory.ledger_key,
                     batch.seq()
@@ -249,11 +260,15 @@ impl PgSink<'_> {
                 for piece in buffer.chunks(COPY_CHUNK_BYTES) {
                     writer.write_all(piece).map_err(SendError::Io)?;
                 }
-                writer.finish()?;
+                self.stored += writer.finish()?;
             }
             None => {
                 let sql = std::str::from_utf8(buffer).map_err(|_| SendError::NotUtf8)?;
-                client.batch_execute(sql)?;
+                for message in client.simple_query(sql)? {
+                    if let SimpleQueryMessage::CommandComplete(rows) = message {
+                        self.stored += rows;
+                    }
+                }
             }
         }
         Ok(())
@@ -292,7 +307,13 @@ impl PgSink<'_> {
         sql
     }
 
-    /// A batch's ledger counts, its rows being `rows` of the transaction: rows loaded, and
+    /// Rows of the transaction sent in its latest attempt that the server did not store.
+    pub(crate) fn skipped(&self, transaction: &Transaction) -> u64 {
+        let sent = (transaction.len() - self.excluded.rows.len()) as u64;
+        sent.saturating_sub(self.stored)
+    }
+
+    /// A batch's ledger counts, its rows being `rows` of the transaction: rows sent, and
     /// records rejected (the parser's rejects included).
     fn ledger_counts(&self, batch: &dyn Batch, rows: Range<usize>) -> (usize, usize) {
         let excluded = self.excluded.count_in(rows);
