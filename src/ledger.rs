@@ -66,6 +66,8 @@ pub(crate) struct CommittedBatch {
     pub rows: u64,
     /// Records rejected (by the parser or the server).
     pub rejected: u64,
+    /// Rows sent that the server did not store (a trigger or rule dropped them).
+    pub skipped: u64,
 }
 
 impl Committed {

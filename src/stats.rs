@@ -17,6 +17,10 @@ pub(crate) struct Stats {
     pub batches: u64,
     /// Rows rejected for their data (by the source or the target).
     pub rejected: u64,
+    /// Rows sent and acknowledged that the server did not store ([`Written::skipped`]).
+    ///
+    /// [`Written::skipped`]: crate::engine::Written::skipped
+    pub skipped: u64,
     /// Retried failures by kind.
     pub retries: BTreeMap<&'static str, u64>,
     /// Failures that were not retried, or whose retries ran out, by kind.
@@ -52,6 +56,7 @@ impl AddAssign<&Stats> for Stats {
         self.bytes += other.bytes;
         self.batches += other.batches;
         self.rejected += other.rejected;
+        self.skipped += other.skipped;
         for (kind, count) in &other.retries {
             *self.retries.entry(kind).or_default() += count;
         }

@@ -259,14 +259,14 @@ impl Reader {
                 remaining -= chunk.records;
                 if let Some(done) = committed.get(seq) {
                     if done.first_row != chunk.first_line
-                        || done.rows + done.rejected != chunk.records
+                        || done.rows + done.rejected + done.skipped != chunk.records
                     {
                         return Err(InputError::Moved {
                             seq,
                             records: chunk.records,
                             first_line: chunk.first_line,
                             input: name,
-                            committed_records: done.rows + done.rejected,
+                            committed_records: done.rows + done.rejected + done.skipped,
                             committed_first_line: done.first_row,
                         });
                     }

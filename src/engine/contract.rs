@@ -72,6 +72,9 @@ pub(crate) struct Written {
     pub bytes: u64,
     /// Rows the target refused for their data, now in the reject file.
     pub rejected: u64,
+    /// Rows sent that the target acknowledged without storing them: a trigger returning NULL or a
+    /// `DO INSTEAD NOTHING` rule dropped them (PostgreSQL's `COPY n` counts only rows stored).
+    pub skipped: u64,
     /// Which of the target's hosts the worker wrote them through (0 for a target with one host).
     pub host: usize,
     /// The batch is held for a later commit (`--commit-every`): nothing is acknowledged yet.

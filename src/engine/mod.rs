@@ -365,6 +365,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
             return;
         }
         let latency = started.elapsed();
+        stats.stats.skipped += written.skipped;
         stats
             .stats
             .record_batch(written.rows, written.bytes, latency, written.host);

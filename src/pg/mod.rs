@@ -298,11 +298,13 @@ pub(crate) fn prepare(
     }
     let schema = check_columns(&mut client, table, columns, method, target)?;
     create_if_missing(&mut client, &ledger_ddl(table)).map_err(classify_for_table)?;
-    // Ledgers made before rejects were counted, or before multi-host targets, lack a column.
+    // Ledgers made before rejects were counted, before multi-host targets, or before rows that
+    // a trigger dropped were counted, lack a column.
     client
         .batch_execute(&format!(
             "ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS rejected bigint NOT NULL DEFAULT 0; \
-             ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS host text",
+             ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS host text; \
+             ALTER TABLE {ledger} ADD COLUMN IF NOT EXISTS skipped bigint NOT NULL DEFAULT 0",
             ledger = ledger_table(table).quoted()
         ))
         .map_err(classify_for_table)?;
@@ -338,7 +340,7 @@ pub(crate) fn committed(
     let rows = client
         .query(
             &format!(
-                "SELECT batch_seq, first_row, rows, rejected, source FROM {} \
+                "SELECT batch_seq, first_row, rows, rejected, skipped, source FROM {} \
                  WHERE run_id = $1 AND target_table = $2",
                 ledger_table(table).quoted()
             ),
@@ -347,7 +349,7 @@ pub(crate) fn committed(
         .map_err(|err| classify(&err, target, Some(table)))?;
     if let Some(recorded) = rows
         .iter()
-        .map(|row| row.get::<_, &str>(4))
+        .map(|row| row.get::<_, &str>(5))
         .find(|recorded| *recorded != source)
     {
         return Err(Failure::Permanent {
@@ -359,14 +361,15 @@ pub(crate) fn committed(
         });
     }
     Ok(Committed::new(rows.iter().map(|row| {
-        let (seq, first_row, rows, rejected): (i64, i64, i64, i64) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (seq, first_row, rows, rejected, skipped): (i64, i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
         (
             seq as u64,
             CommittedBatch {
                 first_row: first_row as u64,
                 rows: rows as u64,
                 rejected: rejected as u64,
+                skipped: skipped as u64,
             },
         )
     })))
@@ -489,6 +492,8 @@ pub(crate) fn changed_under_load(
 
 /// Reads the table's columns and picks the ones to load: they must all exist, and for a fixed
 /// schema under binary COPY have the exact types, since the server does not convert binary values.
+/// Without a column list, the columns the server fills itself (generated, identity `ALWAYS`) are
+/// left out, as psql's `\copy` does; named, they are sent and the server decides.
 fn check_columns(
     client: &mut Client,
     table: &TableName,
@@ -498,8 +503,8 @@ fn check_columns(
 ) -> Result<Schema, Failure> {
     let rows = client
         .query(
-            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod) \
-             FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
+            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod), \
+             a.attgenerated <> '' OR a.attidentity = 'a' FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
              AND NOT a.attisdropped ORDER BY a.attnum",
             &[&table.quoted()],
         )
@@ -514,6 +519,7 @@ fn check_columns(
         .iter()
         .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect();
+    let server_filled: Vec<bool> = rows.iter().map(|row| row.get(3)).collect();
     let names: Vec<&str> = found.iter().map(|(name, ..)| name.as_str()).collect();
     // An exact match, else the one column equal but for case (a header's `ID` for `id`).
     let lookup = |name: &str| {
@@ -562,7 +568,13 @@ fn check_columns(
                 .into(),
         }),
         Columns::Table => Ok(Schema {
-            columns: found.iter().map(typed).collect::<Vec<_>>().into(),
+            columns: found
+                .iter()
+                .zip(&server_filled)
+                .filter(|(_, &filled)| !filled)
+                .map(|(column, _)| typed(column))
+                .collect::<Vec<_>>()
+                .into(),
         }),
     }
 }

@@ -40,6 +40,15 @@ pub(crate) fn summary(report: &Report) -> String {
         report.errors.values().sum::<u64>(),
         count(report.rows_rejected),
     );
+    if report.rows_skipped_by_server > 0 {
+        let _ = writeln!(
+            out,
+            "  stored    sent {}, stored {}: the server dropped {} (a trigger or rule)",
+            count(report.rows_sent),
+            count(report.rows_loaded),
+            count(report.rows_skipped_by_server),
+        );
+    }
     if let Some(file) = &report.reject_file {
         let kinds: Vec<String> = report
             .rejects

@@ -74,8 +74,13 @@ pub(crate) struct Report {
     pub exit_code: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Rows the target acknowledged.
+    /// Rows the target stored, by its own count (PostgreSQL's `COPY n`, `INSERT 0 n`).
     pub rows_loaded: u64,
+    /// Rows sent and acknowledged: `rows_loaded` plus `rows_skipped_by_server`.
+    pub rows_sent: u64,
+    /// Rows sent that the server did not store: a trigger returning NULL, a `DO INSTEAD NOTHING`
+    /// rule.
+    pub rows_skipped_by_server: u64,
     /// Rows rejected for their data; each is a line of `reject_file`.
     pub rows_rejected: u64,
     /// Rejected rows by kind (`parse`, `data`, `constraint`, `item`).
@@ -173,6 +178,8 @@ impl Report {
             exit_code,
             error: engine.failure.clone(),
             rows_loaded: total.rows,
+            rows_sent: total.rows + total.skipped,
+            rows_skipped_by_server: total.skipped,
             rows_rejected: total.rejected,
             rejects: BTreeMap::new(),
             reject_file: None,
@@ -353,6 +360,11 @@ fn headline(report: &Report) -> Vec<(&'static str, String)> {
         ("workers", report.setting("threads")),
         ("batch", report.setting("batch")),
         ("rows_loaded", report.rows_loaded.to_string()),
+        ("rows_sent", report.rows_sent.to_string()),
+        (
+            "rows_skipped_by_server",
+            report.rows_skipped_by_server.to_string(),
+        ),
         ("rows_rejected", report.rows_rejected.to_string()),
         ("rows_per_s", format!("{:.1}", report.rows_per_s)),
         ("bytes_sent", report.bytes_sent.to_string()),

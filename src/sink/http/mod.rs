@@ -270,7 +270,7 @@ impl HttpSink<'_> {
             bytes: self.state.bytes,
             rejected: self.state.rejected.len() as u64,
             host: self.host,
-            held: false,
+            ..Written::default()
         })
     }
 }
@@ -319,7 +319,7 @@ impl Sink for HttpSink<'_> {
             bytes: state.bytes,
             rejected: state.logged as u64,
             host: self.host,
-            held: false,
+            ..Written::default()
         }
     }
 

@@ -172,7 +172,8 @@ impl PgSink<'_> {
                 })
             }
             Err(StatementFailure::Other(err)) => Err(self.failed(host, self.send_error(host, err))),
-            // Only reachable if the ledger insert itself breaks a constraint of the data's kind.
+            // Only reachable if the ledger insert itself breaks a constraint of the data's kind, or
+            // a deferred constraint still refuses at COMMIT after the rows were isolated.
             Err(StatementFailure::Rows(db)) => Err(Failure::Permanent {
                 kind: "server",
                 message: reject_message(&db),
@@ -186,9 +187,10 @@ impl PgSink<'_> {
     fn committed_on(&mut self, host: usize, transaction: &Transaction) -> Written {
         let rejected = self.excluded.rows.len() as u64;
         let written = Written {
-            rows: transaction.len() as u64 - rejected,
+            rows: self.stored,
             bytes: self.payload_bytes,
             rejected,
+            skipped: self.skipped(transaction),
             host,
             held: false,
         };

@@ -6,6 +6,11 @@
 //! savepoint; a set that fails is split at the row the error's CONTEXT names (or in halves), down
 //! to single rows, which are rejected with the server's message (and written to the reject file).
 //! The good rows stay in the transaction, which then commits with its ledger row.
+//!
+//! A deferred constraint (`DEFERRABLE INITIALLY DEFERRED`) refuses at COMMIT, with no row named:
+//! that COMMIT did not commit, and the transaction is isolated in the same way, its deferred
+//! constraints made immediate (`SET CONSTRAINTS ALL IMMEDIATE`) so that each row set is checked
+//! inside its savepoint.
 
 use std::ops::Range;
 
@@ -23,8 +28,9 @@ pub(crate) struct Excluded {
     pub seq: Option<u64>,
     /// Row, kind of refusal, the server's message.
     pub rows: Vec<(usize, &'static str, String)>,
-    /// Whether they reached the reject file (done once, before the first COMMIT attempt).
-    pub logged: bool,
+    /// The rows of them that reached the reject file (before each COMMIT attempt, the ones not
+    /// there yet: a COMMIT refused for a deferred constraint finds more).
+    pub logged: Vec<usize>,
 }
 
 impl Excluded {
@@ -109,9 +115,7 @@ impl PgSink<'_> {
         connection: &mut Connection,
         transaction: &Transaction,
     ) -> Result<(), StatementFailure> {
-        let candidates: Vec<usize> = (0..transaction.len())
-            .filter(|&row| !self.excluded.contains(row))
-            .collect();
+        let candidates = self.candidates(transaction);
         let sent = self.send_rows(connection, transaction, &candidates);
         if let Some(changed) = self.changed_table(connection.host, &sent) {
             return Err(StatementFailure::Other(SendError::Refused(changed)));
@@ -123,6 +127,30 @@ impl PgSink<'_> {
         // The refusal aborted the transaction: start it again, ledger row first.
         connection.client.batch_execute("ROLLBACK")?;
         connection.client.batch_execute(&self.ledger_sql)?;
+        self.isolate(connection, transaction, candidates)
+    }
+
+    /// The rows of the transaction not found bad so far.
+    pub(crate) fn candidates(&self, transaction: &Transaction) -> Vec<usize> {
+        (0..transaction.len())
+            .filter(|&row| !self.excluded.contains(row))
+            .collect()
+    }
+
+    /// Loads `candidates` row set by row set under savepoints, in the transaction begun with the
+    /// ledger rows, rejecting the rows that fail alone. The deferred constraints are checked at
+    /// once in it, so that a row a deferred constraint refuses fails in its own savepoint instead
+    /// of at COMMIT.
+    pub(crate) fn isolate(
+        &mut self,
+        connection: &mut Connection,
+        transaction: &Transaction,
+        candidates: Vec<usize>,
+    ) -> Result<(), StatementFailure> {
+        connection
+            .client
+            .batch_execute("SET CONSTRAINTS ALL IMMEDIATE")?;
+        self.stored = 0;
         let mut pending = vec![candidates];
         while let Some(rows) = pending.pop() {
             connection.client.batch_execute("SAVEPOINT loader_rows")?;
@@ -162,26 +190,27 @@ impl PgSink<'_> {
         Ok(())
     }
 
-    /// Writes the rejects found for this transaction to the reject file, once.
+    /// Writes the rejects found for this transaction to the reject file, each once.
     pub(crate) fn log_rejects(
         &mut self,
         transaction: &Transaction,
         rejects: &RejectLog,
     ) -> Result<(), Failure> {
-        if self.excluded.logged {
-            return Ok(());
-        }
-        let found: Vec<Reject> = self
-            .excluded
+        let excluded = &mut self.excluded;
+        let found: Vec<Reject> = excluded
             .rows
             .iter()
+            .filter(|(row, ..)| !excluded.logged.contains(row))
             .map(|(row, kind, message)| Reject {
                 origin: transaction.origin(*row),
                 kind,
                 error: message.clone(),
             })
             .collect();
-        self.excluded.logged = true;
+        if found.is_empty() {
+            return Ok(());
+        }
+        excluded.logged = excluded.rows.iter().map(|(row, ..)| *row).collect();
         rejects.record(&found)
     }
 }

@@ -175,6 +175,7 @@ impl SinkFactory for PgSinkFactory {
             connection: Some(connection),
             buffer: Vec::new(),
             payload_bytes: 0,
+            stored: 0,
             ledger_sql: String::new(),
             in_doubt: Vec::new(),
             excluded: Excluded::default(),
@@ -210,6 +211,10 @@ struct PgSink<'a> {
     buffer: Vec<u8>,
     /// Bytes of rows and framing sent for the batch in hand.
     payload_bytes: u64,
+    /// Rows the server stored in the latest attempt at the transaction in hand, by its own counts
+    /// (`COPY n`, `INSERT 0 n`): what a trigger or rule dropped is not in it. Kept after the
+    /// attempt, for the acknowledgement of a COMMIT found in the ledger.
+    stored: u64,
     /// `BEGIN` and the batch's ledger row, reused.
     ledger_sql: String,
     /// The hosts on which the batch in hand may have committed: an attempt failed there after

@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::ops::Range;
 
+use postgres::SimpleQueryMessage;
+
 use super::{Connection, PgSink, SendError, StatementFailure};
 use crate::encode::binary;
 use crate::engine::Written;
@@ -117,7 +119,7 @@ impl PgSink<'_> {
     /// One attempt, in one transaction: the ledger rows first (so that a resend whose earlier
     /// attempt is still committing waits for it and then hits the ledger's key, before sending any
     /// data), the good rows, and COMMIT. The ledger row of each batch counts every record of it as
-    /// loaded or rejected, which `--resume` checks.
+    /// loaded (by the server's count), rejected or dropped by the server, which `--resume` checks.
     pub(crate) fn transfer(
         &mut self,
         connection: &mut Connection,
@@ -145,18 +147,58 @@ impl PgSink<'_> {
         }
         self.ledger_sql = ledger_sql;
         connection.client.batch_execute(&self.ledger_sql)?;
+        self.stored = 0;
         self.load_rows(connection, transaction)?;
-        if let Err(err) = self.log_rejects(transaction, rejects) {
-            return Err(StatementFailure::Other(SendError::Refused(err)));
+        let mut isolated = false;
+        loop {
+            if let Err(err) = self.log_rejects(transaction, rejects) {
+                return Err(StatementFailure::Other(SendError::Refused(err)));
+            }
+            let commit = self.commit_sql(transaction, known_rejects);
+            // From here until the acknowledgement the batch may commit without the sink knowing.
+            if !self.in_doubt.contains(&connection.host) {
+                self.in_doubt.push(connection.host);
+            }
+            let refused = match connection.client.batch_execute(&commit) {
+                Ok(()) => return Ok(()),
+                Err(err) => StatementFailure::from(err),
+            };
+            let StatementFailure::Rows(_) = refused else {
+                return Err(refused);
+            };
+            // A deferred constraint refused a row at COMMIT: the transaction rolled back, so the
+            // batch is not in doubt here. Once: the isolating transaction checks them at once.
+            self.in_doubt.retain(|&host| host != connection.host);
+            if isolated {
+                return Err(refused);
+            }
+            isolated = true;
+            connection.client.batch_execute(&self.ledger_sql)?;
+            let candidates = self.candidates(transaction);
+            self.isolate(connection, transaction, candidates)?;
         }
+    }
+
+    /// The end of the transaction: the documents it loads whole, the ledger rows' counts when rows
+    /// were refused since they were written (`known_rejects` were known then) or the server
+    /// stored fewer rows than were sent, and COMMIT. The rows the server dropped (a trigger, a
+    /// rule) are `skipped`, so that rows + rejected + skipped stay each batch's records; the
+    /// server counts them per statement, so in a transaction of several batches they are given to
+    /// its batches in order, each up to its rows.
+    fn commit_sql(&self, transaction: &Transaction, known_rejects: usize) -> String {
+        let factory = self.factory;
         let mut commit = self.documents_insert(transaction);
-        if self.excluded.rows.len() != known_rejects {
+        let mut skipped = self.skipped(transaction);
+        if self.excluded.rows.len() != known_rejects || skipped > 0 {
             for (batch, rows) in transaction.parts() {
-                let (loaded, rejected) = self.ledger_counts(batch, rows);
+                let (sent, rejected) = self.ledger_counts(batch, rows);
+                let dropped = skipped.min(sent as u64);
+                skipped -= dropped;
+                let loaded = sent as u64 - dropped;
                 let _ = write!(
                     commit,
-                    "UPDATE {} SET rows = {loaded}, rejected = {rejected} WHERE {} AND \
-                     batch_seq = {}; ",
+                    "UPDATE {} SET rows = {loaded}, rejected = {rejected}, skipped = {dropped} \
+                     WHERE {} AND batch_seq = {}; ",
                     factory.ledger,
                     factory.ledger_key,
                     batch.seq()
@@ -164,12 +206,7 @@ impl PgSink<'_> {
             }
         }
         commit.push_str("COMMIT");
-        // From here until the acknowledgement the batch may commit without the sink knowing.
-        if !self.in_doubt.contains(&connection.host) {
-            self.in_doubt.push(connection.host);
-        }
-        connection.client.batch_execute(&commit)?;
-        Ok(())
+        commit
     }
 
     /// Sends the rows `rows` (sorted positions in the transaction) in one COPY or INSERT.
@@ -223,11 +260,15 @@ impl PgSink<'_> {
                 for piece in buffer.chunks(COPY_CHUNK_BYTES) {
                     writer.write_all(piece).map_err(SendError::Io)?;
                 }
-                writer.finish()?;
+                self.stored += writer.finish()?;
             }
             None => {
                 let sql = std::str::from_utf8(buffer).map_err(|_| SendError::NotUtf8)?;
-                client.batch_execute(sql)?;
+                for message in client.simple_query(sql)? {
+                    if let SimpleQueryMessage::CommandComplete(rows) = message {
+                        self.stored += rows;
+                    }
+                }
             }
         }
         Ok(())
@@ -266,7 +307,13 @@ impl PgSink<'_> {
         sql
     }
 
-    /// A batch's ledger counts, its rows being `rows` of the transaction: rows loaded, and
+    /// Rows of the transaction sent in its latest attempt that the server did not store.
+    pub(crate) fn skipped(&self, transaction: &Transaction) -> u64 {
+        let sent = (transaction.len() - self.excluded.rows.len()) as u64;
+        sent.saturating_sub(self.stored)
+    }
+
+    /// A batch's ledger counts, its rows being `rows` of the transaction: rows sent, and
     /// records rejected (the parser's rejects included).
     fn ledger_counts(&self, batch: &dyn Batch, rows: Range<usize>) -> (usize, usize) {
         let excluded = self.excluded.count_in(rows);
