@@ -3,6 +3,7 @@
 
 mod copy;
 mod faults;
+mod hostile;
 mod hosts;
 mod http;
 mod ingest;

