@@ -64,3 +64,63 @@ fn a_closed_stdout_after_a_probe_still_writes_the_report() {
     let round = &report["rounds"][0];
     assert_eq!(round["answered"], 20, "{report}");
 }
+
+/// A value no clock can add: `u64::MAX` seconds.
+const HUGE: &str = "18446744073709551615s";
+
+/// Asserts `args` with `flag` set to [`HUGE`] is refused as a usage error naming the flag.
+fn refused_as_too_large(args: &[&str], flag: &str) {
+    let run = Loader::new()
+        .args(args)
+        .args([flag, HUGE])
+        .run_within(Duration::from_secs(20));
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 2, "{args:?} {flag}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(flag) && stderr.contains("at most"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_duration_flag_refuses_a_value_too_large_for_the_clock() {
+    let load = ["--target", "null", "--rows", "10"];
+    for flag in [
+        "--timeout",
+        "--connect-timeout",
+        "--retry-for",
+        "--progress-every",
+    ] {
+        refused_as_too_large(&load, flag);
+    }
+    refused_as_too_large(
+        &[
+            "--target",
+            "null",
+            "--rows",
+            "10",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        "--metrics-linger",
+    );
+    refused_as_too_large(&["--target", "null"], "--duration");
+    refused_as_too_large(
+        &["--target", "http://127.0.0.1:1/rows", "--rows", "10"],
+        "--timeout",
+    );
+    refused_as_too_large(
+        &["ingest", "--target", "null", "--text", "/text", "-"],
+        "--fetch-timeout",
+    );
+    let probe = ["probe", "http://127.0.0.1:1/"];
+    for flag in [
+        "--duration",
+        "--timeout",
+        "--connect-timeout",
+        "--progress-every",
+    ] {
+        refused_as_too_large(&probe, flag);
+    }
+}
