@@ -3,8 +3,12 @@
 //! with an exact exit code, one clear line and no panic, and where rows were loaded the report
 //! agrees with the target.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde_json::json;
+
+use crate::support::protocol::{ProtocolServer, Seen};
 use crate::support::stream::{Script, StreamServer};
 use crate::support::{read_report, scratch, Loader, Pg, Run};
 
@@ -122,5 +126,62 @@ fn every_duration_flag_refuses_a_value_too_large_for_the_clock() {
         "--progress-every",
     ] {
         refused_as_too_large(&probe, flag);
+    }
+}
+
+/// How the broken stand-in answers a `_bulk` request of `n` documents.
+#[derive(Clone, Copy)]
+enum Miscount {
+    OneShort,
+    ThreeMore,
+}
+
+/// An Elasticsearch stand-in that stores and acknowledges the first two `_bulk` requests and
+/// then answers every one with `"errors": false` and a wrong number of items, storing nothing of
+/// it; `stored` counts the documents it stored.
+fn miscounting_elastic(miscount: Miscount, stored: Arc<Mutex<usize>>) -> ProtocolServer {
+    let mut requests = 0;
+    ProtocolServer::start(move |seen: &Seen| {
+        if seen.method == "PUT" {
+            return (200, json!({"acknowledged": true}).to_string());
+        }
+        requests += 1;
+        let documents = String::from_utf8_lossy(&seen.body).lines().count() / 2;
+        let items = if requests <= 2 {
+            *stored.lock().unwrap() += documents;
+            documents
+        } else {
+            match miscount {
+                Miscount::OneShort => documents - 1,
+                Miscount::ThreeMore => documents + 3,
+            }
+        };
+        let items = vec![json!({"index": {"status": 201}}); items];
+        (200, json!({"errors": false, "items": items}).to_string())
+    })
+}
+
+#[test]
+fn a_bulk_answer_with_a_wrong_item_count_stops_the_load_whatever_errors_says() {
+    for (miscount, answered) in [(Miscount::OneShort, 499), (Miscount::ThreeMore, 503)] {
+        let stored = Arc::new(Mutex::new(0));
+        let server = miscounting_elastic(miscount, Arc::clone(&stored));
+        let target = format!("es+http://127.0.0.1:{}", server.port);
+        let dir = scratch();
+        let report = dir.path().join("r.json");
+        let run = Loader::new()
+            .args(["--target", &target, "--rows", "2000", "--batch", "500"])
+            .args(["--threads", "1", "--quiet", "--report"])
+            .arg_path(&report)
+            .run();
+        let stderr = run.stderr();
+        assert_eq!(run.code(), 3, "{stderr}");
+        let expected = format!("answered {answered} item results for 500 rows");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(&expected)).collect();
+        assert_eq!(errors.len(), 1, "one line with the counts: {stderr}");
+        assert!(errors[0].contains(&format!("127.0.0.1:{}", server.port)));
+        let report = read_report(&report);
+        assert_eq!(report["rows_loaded"], *stored.lock().unwrap(), "{report}");
+        assert_eq!(report["rows_loaded"], 1000, "{report}");
     }
 }
