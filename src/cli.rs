@@ -65,7 +65,7 @@ pub(crate) struct ProbeArgs {
     #[arg(short = 'n', long, value_name = "N", value_parser = parse_count, conflicts_with = "duration")]
     pub requests: Option<u64>,
 
-    /// Length of each round (e.g. 10s, 1m).
+    /// Length of each round (e.g. 10s, 1m; at most 100years).
     #[arg(short, long, value_name = "TIME")]
     pub duration: Option<humantime::Duration>,
 
@@ -86,11 +86,12 @@ pub(crate) struct ProbeArgs {
     #[arg(long, value_name = "TEXT|@FILE")]
     pub body: Option<String>,
 
-    /// Longest time one request may take, answer included; a slower one counts as a timeout.
+    /// Longest time one request may take, answer included; a slower one counts as a timeout (at
+    /// most 24h).
     #[arg(long, value_name = "TIME", default_value = "30s")]
     pub timeout: humantime::Duration,
 
-    /// Time allowed to open one connection.
+    /// Time allowed to open one connection (at most 24h).
     #[arg(long, value_name = "TIME", default_value = "10s")]
     pub connect_timeout: humantime::Duration,
 
@@ -113,7 +114,7 @@ pub(crate) struct ProbeArgs {
 /// How progress is shown.
 #[derive(Debug, Args)]
 pub(crate) struct ProgressArgs {
-    /// Interval of the live progress lines.
+    /// Interval of the live progress lines (50ms to 24h).
     #[arg(long, value_name = "TIME", default_value = "1s")]
     pub progress_every: humantime::Duration,
 
@@ -233,7 +234,7 @@ pub(crate) struct IngestArgs {
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
 
-    /// Longest time one fetch may take, answer included.
+    /// Longest time one fetch may take, answer included (at most 24h).
     #[arg(long, value_name = "TIME", default_value = "30s")]
     pub fetch_timeout: humantime::Duration,
 
@@ -301,7 +302,7 @@ pub(crate) struct GenArgs {
     #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "duration")]
     pub rows: Option<u64>,
 
-    /// Stop taking new batches after this long (e.g. 30s, 5m).
+    /// Stop taking new batches after this long (e.g. 30s, 5m; at most 100years).
     #[arg(long, value_name = "TIME")]
     pub duration: Option<humantime::Duration>,
 
@@ -391,11 +392,12 @@ pub(crate) struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_retries: u32,
 
-    /// Longest time spent retrying one batch, connection or setup before the load stops.
+    /// Longest time spent retrying one batch, connection or setup before the load stops (at most
+    /// 24h).
     #[arg(long, value_name = "TIME", default_value = "60s")]
     pub retry_for: humantime::Duration,
 
-    /// Time allowed to open one connection.
+    /// Time allowed to open one connection (at most 24h).
     #[arg(long, value_name = "TIME", default_value = "10s")]
     pub connect_timeout: humantime::Duration,
 
@@ -416,7 +418,7 @@ pub(crate) struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
-    /// HTTP targets: longest time one request may take, answer included.
+    /// HTTP targets: longest time one request may take, answer included (at most 24h).
     #[arg(long, value_name = "TIME", default_value = "60s")]
     pub timeout: humantime::Duration,
 
@@ -433,7 +435,7 @@ pub(crate) struct LoadArgs {
     pub metrics_addr: Option<String>,
 
     /// With --metrics-addr: keep serving the final figures this long after the load ends, for a
-    /// last scrape.
+    /// last scrape (at most 24h).
     #[arg(
         long,
         value_name = "TIME",

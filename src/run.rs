@@ -363,7 +363,7 @@ fn print_report(report: &Report, config: &LoadConfig, target: &Target) -> u8 {
         if matches!(target, Target::Stdout) {
             eprint!("{summary}");
         } else {
-            print!("{summary}");
+            human::print_stdout(&summary);
         }
     }
     let mut exit_code = report.exit_code;

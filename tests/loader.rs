@@ -14,6 +14,7 @@ mod probe;
 mod security;
 mod support;
 mod tls;
+mod untrusted;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;

@@ -1,8 +1,6 @@
 //! `loader gen`'s flags into a [`GenConfig`].
 
-use std::time::Duration;
-
-use super::rate;
+use super::{positive, rate, A_CENTURY};
 use crate::cli::GenArgs;
 use crate::gen::{GenConfig, Shard};
 use crate::run::LoadConfig;
@@ -26,10 +24,10 @@ impl GenConfig {
         if args.rows == Some(0) {
             return Err(invalid("rows", 0, "must be at least 1"));
         }
-        let duration = args.duration.map(Duration::from);
-        if duration == Some(Duration::ZERO) {
-            return Err(invalid("duration", "0s", "must be longer than zero"));
-        }
+        let duration = args
+            .duration
+            .map(|duration| positive("duration", duration, A_CENTURY))
+            .transpose()?;
         let output_format = match (&load.target, args.output_format) {
             (_, Some(format)) => format,
             (Target::File(path), None) => match path.extension().and_then(|e| e.to_str()) {

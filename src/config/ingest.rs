@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{default_threads, positive, rate, MAX_THREADS};
+use super::{default_threads, positive, rate, A_DAY, MAX_THREADS};
 use crate::cli::IngestArgs;
 use crate::copy::Input;
 use crate::ingest::{Chunker, DocumentList, EmbedConfig, Fields, IngestConfig, DEFAULT_TABLE};
@@ -55,7 +55,7 @@ impl IngestConfig {
             fields: fields(args)?,
             fetchers,
             rate: rate(args.rate, MAX_RATE, "requests")?,
-            fetch_timeout: positive("fetch-timeout", args.fetch_timeout)?,
+            fetch_timeout: positive("fetch-timeout", args.fetch_timeout, A_DAY)?,
             chunker,
             chunkers,
             embed: embed_config(args, env)?,

@@ -29,21 +29,59 @@ pub(crate) const MAX_THREADS: usize = 4096;
 /// The table gen and copy load into when `--table` is not given.
 pub(crate) const DEFAULT_TABLE: &str = "readings";
 
-/// The interval of the live progress lines: at least 50 ms.
+/// The longest value a time flag accepts, and how its help and its error spell it. Every time
+/// flag has one, so that no `Instant + value` can overflow (which panics).
+#[derive(Clone, Copy)]
+pub(crate) struct Longest {
+    duration: Duration,
+    spelled: &'static str,
+}
+
+/// The longest timeout, `--retry-for`, `--progress-every` and `--metrics-linger`: a day.
+pub(crate) const A_DAY: Longest = Longest {
+    duration: Duration::from_secs(24 * 3600),
+    spelled: "24h",
+};
+
+/// The longest `--duration`: 100 years (of humantime's 365.25 days).
+pub(crate) const A_CENTURY: Longest = Longest {
+    duration: Duration::from_secs(100 * 31_557_600),
+    spelled: "100years",
+};
+
+/// A time flag's value, at most `longest`.
+pub(crate) fn at_most(
+    flag: &'static str,
+    value: humantime::Duration,
+    longest: Longest,
+) -> Result<Duration, ConfigError> {
+    let duration = Duration::from(value);
+    if duration > longest.duration {
+        return Err(invalid(
+            flag,
+            value,
+            format!("must be at most {}; give a shorter time", longest.spelled),
+        ));
+    }
+    Ok(duration)
+}
+
+/// The interval of the live progress lines: at least 50 ms, at most a day.
 pub(crate) fn progress_interval(every: humantime::Duration) -> Result<Duration, ConfigError> {
-    let interval = Duration::from(every);
+    let interval = at_most("progress-every", every, A_DAY)?;
     if interval < Duration::from_millis(50) {
         return Err(invalid("progress-every", every, "must be at least 50ms"));
     }
     Ok(interval)
 }
 
-/// A timeout flag's value, which must be longer than zero.
+/// A time flag's value, which must be longer than zero and at most `longest`.
 pub(crate) fn positive(
     flag: &'static str,
     value: humantime::Duration,
+    longest: Longest,
 ) -> Result<Duration, ConfigError> {
-    let duration = Duration::from(value);
+    let duration = at_most(flag, value, longest)?;
     if duration.is_zero() {
         return Err(invalid(flag, "0s", "must be longer than zero"));
     }
@@ -81,9 +119,9 @@ impl LoadConfig {
     ) -> Result<LoadConfig, ConfigError> {
         let threads = sizes(args)?;
         let progress_every = progress_interval(args.progress.progress_every)?;
-        let connect_timeout = positive("connect-timeout", args.connect_timeout)?;
+        let connect_timeout = positive("connect-timeout", args.connect_timeout, A_DAY)?;
         let mut target = Target::resolve(&args.target, env)?;
-        let timeout = positive("timeout", args.timeout)?;
+        let timeout = positive("timeout", args.timeout, A_DAY)?;
         apply_credentials(&mut target, args, env)?;
         check_target_flags(&target, args)?;
         let table = table_name(args, &target)?;
@@ -116,7 +154,7 @@ impl LoadConfig {
             quiet: args.progress.quiet,
             retry: RetryPolicy {
                 max_retries: args.max_retries,
-                max_elapsed: args.retry_for.into(),
+                max_elapsed: at_most("retry-for", args.retry_for, A_DAY)?,
                 ..RetryPolicy::default()
             },
             connect_timeout,
@@ -130,7 +168,7 @@ impl LoadConfig {
                 insecure: args.tls.insecure,
             },
             metrics_addr,
-            metrics_linger: args.metrics_linger.into(),
+            metrics_linger: at_most("metrics-linger", args.metrics_linger, A_DAY)?,
         })
     }
 }

@@ -13,6 +13,7 @@ mod round;
 mod verdict;
 
 use crate::engine::StopSignal;
+use crate::report::human::print_stdout;
 use crate::report::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_REJECTS};
 
 pub(crate) use client::{AgentOptions, RequestTemplate};
@@ -75,13 +76,13 @@ pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
         let lone_user = baseline.flatten();
         let judged = RoundReport::new(&measured, lone_user.as_ref());
         if !config.quiet {
-            println!("{}", judged.summary());
+            print_stdout(&format!("{}\n", judged.summary()));
         }
         probe.rounds.push(judged);
     }
     probe.finish(baseline.flatten(), signal.is_interrupted());
     if !config.quiet {
-        println!("{}", probe.summary());
+        print_stdout(&format!("{}\n", probe.summary()));
     }
     if let Some(path) = &config.report {
         if let Err(err) = probe.write_to(path) {

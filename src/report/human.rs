@@ -1,9 +1,24 @@
-//! The short summary printed at the end of every load.
+//! The short summary printed at the end of every load, and printing it without a panic when
+//! standard output is closed.
 
 use std::fmt::Write;
 
 use super::Report;
 use crate::figures::count;
+
+/// Prints `text` (a summary) to standard output without panicking as `print!` does: a reader
+/// that went away (`loader … | head -0`) is no error, the rows are loaded and the report file is
+/// still to be written; any other failure is said in one line on stderr.
+pub(crate) fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let written = std::io::Write::write_all(&mut out, text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut out));
+    if let Err(err) = written {
+        if err.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("loader: warning: cannot print the summary to standard output: {err}");
+        }
+    }
+}
 
 /// The final summary, a few aligned lines.
 pub(crate) fn summary(report: &Report) -> String {

@@ -1,205 +1,187 @@
-//! Hostile input and servers that lie: each case asserts the exit code, one clear line, and that
-//! the report's `rows_loaded` equals what the target holds.
+//! Hostile endings end to end: a standard output closed before the summary, durations too large
+//! for the clock, and `_bulk` answers with another number of items than rows sent. Each ends
+//! with an exact exit code, one clear line and no panic, and where rows were loaded the report
+//! agrees with the target.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::support::protocol::ProtocolServer;
-use crate::support::{read_report, scratch, wait_until, wait_with_limit, Loader, Pg};
+use crate::support::protocol::{ProtocolServer, Seen};
+use crate::support::stream::{Script, StreamServer};
+use crate::support::{read_report, scratch, Loader, Pg, Run};
 
-/// A readings CSV of `rows` rows with a header, written by loader's own file target.
-fn readings_csv(dir: &Path, rows: u64) -> PathBuf {
-    let path = dir.join("readings.csv");
-    Loader::new()
-        .args(["--rows", &rows.to_string(), "--quiet", "--target"])
-        .arg_path_prefixed("file:", &path)
-        .run()
-        .assert_success();
-    path
+/// The exit code of a panic in Rust's main thread.
+const PANIC_EXIT: i32 = 101;
+
+/// Asserts a run with its stdout closed neither panicked nor lost its report, and returns the
+/// report.
+fn ended_well(run: &Run, report: &std::path::Path) -> serde_json::Value {
+    assert_ne!(run.code(), PANIC_EXIT, "{}", run.stderr());
+    assert!(!run.stderr().contains("panicked at"), "{}", run.stderr());
+    assert!(report.exists(), "no report; stderr: {}", run.stderr());
+    read_report(report)
 }
 
 #[test]
-fn cratedb_rows_answered_with_a_row_count_of_zero_are_not_counted_as_loaded() {
-    // Even ids are answered `rowcount: 0` and not stored: no error, no row.
-    let server = ProtocolServer::start(|seen| {
-        let request: Value = serde_json::from_slice(&seen.body).expect("a JSON body");
-        let Some(rows) = request["bulk_args"].as_array() else {
-            return (200, json!({"cols": [], "rowcount": 1}).to_string());
-        };
-        let results: Vec<Value> = rows
-            .iter()
-            .map(|row| json!({"rowcount": i64::from(row[0].as_i64().unwrap() % 2 == 1)}))
-            .collect();
-        (200, json!({"cols": [], "results": results}).to_string())
-    });
+fn a_closed_stdout_after_a_load_into_null_still_writes_the_report() {
     let dir = scratch();
-    let report_path = dir.path().join("r.json");
+    let report = dir.path().join("r.json");
     let run = Loader::new()
-        .args(["--rows", "400", "--batch", "100", "--quiet", "--target"])
-        .arg(&format!("crate+http://127.0.0.1:{}", server.port))
-        .arg("--reject-file")
-        .arg_path(&dir.path().join("rejects.ndjson"))
-        .arg("--report")
-        .arg_path(&report_path)
-        .run();
-    assert_eq!(run.code(), 1, "{}", run.stderr());
-    let report = read_report(&report_path);
-    assert_eq!(report["rows_loaded"], 200, "{report}");
-    assert_eq!(report["rows_rejected"], 200, "{report}");
+        .args(["--target", "null", "--rows", "100000", "--report"])
+        .arg_path(&report)
+        .run_with_stdout_closed();
+    let report = ended_well(&run, &report);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(report["rows_loaded"], 100_000, "{report}");
 }
 
 #[test]
-fn a_second_process_loading_the_same_run_is_named() {
+fn a_closed_stdout_after_a_load_into_postgres_still_writes_the_report() {
     let pg = Pg::start();
     let dir = scratch();
-    let path = readings_csv(dir.path(), 20_000);
-    pg.execute(
-        "CREATE TABLE readings (id bigint, ts timestamptz, sensor_id int, location text, \
-         temperature double precision, humidity double precision, status text)",
-    );
-    let copy = |run_id: &str| {
-        Loader::new()
-            .arg("copy")
-            .arg_path(&path)
-            .args(["--header", "--threads", "1", "--batch", "1000", "--quiet"])
-            .args(["--run-id", run_id, "--target", &pg.url()])
-    };
-    copy("first")
-        .args(["--limit", "1000"])
-        .run()
-        .assert_success();
-    let source = pg.text("SELECT source FROM loader_ledger LIMIT 1");
-    let first_seq = pg.scalar("SELECT batch_seq FROM loader_ledger LIMIT 1");
-    // Its first COPY waits behind a SHARE lock on the table, its setup done.
-    let mut locker = pg.client();
-    let mut lock = locker.transaction().unwrap();
-    lock.batch_execute("LOCK TABLE readings IN SHARE MODE")
-        .unwrap();
-    let report_path = dir.path().join("r.json");
-    let child = copy("shared")
+    let report = dir.path().join("r.json");
+    let run = Loader::new()
+        .args(["--target", &pg.url(), "--create", "--rows", "20000"])
         .arg("--report")
-        .arg_path(&report_path)
-        .spawn();
-    let pg = &pg;
-    let waiting_on = |what: &str| {
-        let sql = format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-             AND query LIKE '{what}%'"
-        );
-        move || pg.scalar(&sql) > 0
-    };
-    wait_until(
-        Duration::from_secs(60),
-        "its first COPY waiting",
-        waiting_on("COPY"),
-    );
-    // Another process holds the run's next batch, not yet committed.
-    let mut other = pg.client();
-    let mut held = other.transaction().unwrap();
-    held.execute(
-        "INSERT INTO loader_ledger (run_id, source, target_table, host, batch_seq, worker, rows, \
-         rejected, first_row) VALUES ('shared', $1, 'readings', 'other', $2, 0, 1000, 0, 1002)",
-        &[&source, &(first_seq + 1)],
-    )
-    .unwrap();
-    lock.commit().unwrap();
-    wait_until(
-        Duration::from_secs(60),
-        "its second batch waiting",
-        waiting_on("BEGIN"),
-    );
-    held.commit().unwrap();
-    let output = wait_with_limit(child, Duration::from_secs(60));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+        .arg_path(&report)
+        .run_with_stdout_closed();
+    let report = ended_well(&run, &report);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stored = pg.scalar("SELECT count(*) FROM readings");
+    assert_eq!(stored, 20_000);
+    assert_eq!(report["rows_loaded"], stored, "{report}");
+}
+
+#[test]
+fn a_closed_stdout_after_a_probe_still_writes_the_report() {
+    let server = StreamServer::start(Script::streaming(1, Duration::ZERO));
+    let dir = scratch();
+    let report = dir.path().join("probe.json");
+    let run = Loader::new()
+        .args(["probe", &server.url, "--users", "2", "--requests", "20"])
+        .arg("--report")
+        .arg_path(&report)
+        .run_with_stdout_closed();
+    let report = ended_well(&run, &report);
+    let round = &report["rounds"][0];
+    assert_eq!(round["answered"], 20, "{report}");
+}
+
+/// A value no clock can add: `u64::MAX` seconds.
+const HUGE: &str = "18446744073709551615s";
+
+/// Asserts `args` with `flag` set to [`HUGE`] is refused as a usage error naming the flag.
+fn refused_as_too_large(args: &[&str], flag: &str) {
+    let run = Loader::new()
+        .args(args)
+        .args([flag, HUGE])
+        .run_within(Duration::from_secs(20));
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 2, "{args:?} {flag}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     assert!(
-        stderr.contains("run `shared` is being loaded by another process"),
+        stderr.contains(flag) && stderr.contains("at most"),
         "{stderr}"
     );
-    assert!(!stderr.contains("loader_ledger_key"), "{stderr}");
-    let report = read_report(&report_path);
-    assert_eq!(report["rows_loaded"], 1000, "its first batch: {report}");
-    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 2000);
 }
 
 #[test]
-fn what_the_user_typed_is_echoed_without_secrets_or_control_characters() {
-    // A DSN with a misspelt password key: its value may be the secret.
-    let run = Loader::new()
-        .args([
+fn every_duration_flag_refuses_a_value_too_large_for_the_clock() {
+    let load = ["--target", "null", "--rows", "10"];
+    for flag in [
+        "--timeout",
+        "--connect-timeout",
+        "--retry-for",
+        "--progress-every",
+    ] {
+        refused_as_too_large(&load, flag);
+    }
+    refused_as_too_large(
+        &[
+            "--target",
+            "null",
             "--rows",
             "10",
-            "--target",
-            "host=127.0.0.1 pasword=s3cr3t-pw user=u",
-        ])
-        .run();
-    assert_eq!(run.code(), 2, "{}", run.stderr());
-    assert!(!run.stderr().contains("s3cr3t-pw"), "{}", run.stderr());
-    assert!(run.stderr().contains("pasword"), "{}", run.stderr());
-    // An escape sequence in a flag's value comes back escaped.
-    let run = Loader::new().args(["--shard", "\u{1b}[31mred"]).run();
-    assert_eq!(run.code(), 2, "{}", run.stderr());
-    assert!(!run.stderr().contains('\u{1b}'), "{:?}", run.stderr());
-    assert!(run.stderr().contains("\\u{1b}[31mred"), "{}", run.stderr());
-    assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        "--metrics-linger",
+    );
+    refused_as_too_large(&["--target", "null"], "--duration");
+    refused_as_too_large(
+        &["--target", "http://127.0.0.1:1/rows", "--rows", "10"],
+        "--timeout",
+    );
+    refused_as_too_large(
+        &["ingest", "--target", "null", "--text", "/text", "-"],
+        "--fetch-timeout",
+    );
+    let probe = ["probe", "http://127.0.0.1:1/"];
+    for flag in [
+        "--duration",
+        "--timeout",
+        "--connect-timeout",
+        "--progress-every",
+    ] {
+        refused_as_too_large(&probe, flag);
+    }
+}
+
+/// How the broken stand-in answers a `_bulk` request of `n` documents.
+#[derive(Clone, Copy)]
+enum Miscount {
+    OneShort,
+    ThreeMore,
+}
+
+/// An Elasticsearch stand-in that stores and acknowledges the first two `_bulk` requests and
+/// then answers every one with `"errors": false` and a wrong number of items, storing nothing of
+/// it; `stored` counts the documents it stored.
+fn miscounting_elastic(miscount: Miscount, stored: Arc<Mutex<usize>>) -> ProtocolServer {
+    let mut requests = 0;
+    ProtocolServer::start(move |seen: &Seen| {
+        if seen.method == "PUT" {
+            return (200, json!({"acknowledged": true}).to_string());
+        }
+        requests += 1;
+        let documents = String::from_utf8_lossy(&seen.body).lines().count() / 2;
+        let items = if requests <= 2 {
+            *stored.lock().unwrap() += documents;
+            documents
+        } else {
+            match miscount {
+                Miscount::OneShort => documents - 1,
+                Miscount::ThreeMore => documents + 3,
+            }
+        };
+        let items = vec![json!({"index": {"status": 201}}); items];
+        (200, json!({"errors": false, "items": items}).to_string())
+    })
 }
 
 #[test]
-fn a_table_name_postgresql_would_cut_is_refused() {
-    let name = "t".repeat(64);
-    let run = Loader::new()
-        .args(["--rows", "10", "--table", &name, "--target"])
-        .arg("postgres://postgres@127.0.0.1:9/postgres")
-        .run();
-    assert_eq!(run.code(), 2, "{}", run.stderr());
-    assert!(run.stderr().contains("63 bytes"), "{}", run.stderr());
-}
-
-#[test]
-fn a_header_with_a_byte_order_mark_names_its_columns_and_a_statement_timeout_is_explained() {
-    let pg = Pg::start();
-    let dir = scratch();
-    pg.execute("CREATE TABLE items (a int, b text)");
-    let path = dir.path().join("bom.csv");
-    let mut file = std::fs::File::create(&path).unwrap();
-    file.write_all(b"\xEF\xBB\xBFa,b\n1,x\n2,y\n").unwrap();
-    drop(file);
-    let load = || {
-        Loader::new().arg("copy").arg_path(&path).args([
-            "--header",
-            "--table",
-            "items",
-            "--quiet",
-            "--target",
-            &pg.url(),
-        ])
-    };
-    load().run().assert_success();
-    assert_eq!(pg.scalar("SELECT sum(a)::bigint FROM items"), 3);
-
-    // A role whose statement_timeout cuts every COPY.
-    pg.execute(
-        "CREATE ROLE hurried LOGIN SUPERUSER; ALTER ROLE hurried SET statement_timeout = 100",
-    );
-    pg.execute(
-        "CREATE OR REPLACE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \
-                $$ BEGIN PERFORM pg_sleep(0.2); RETURN NEW; END $$; \
-                CREATE TRIGGER slow BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION slow()",
-    );
-    let url = pg.url().replacen("postgres@", "hurried@", 1);
-    let run = Loader::new()
-        .arg("copy")
-        .arg_path(&path)
-        .args(["--header", "--table", "items", "--target", &url])
-        .run();
-    assert_eq!(run.code(), 3, "{}", run.stderr());
-    assert!(
-        run.stderr().contains("statement_timeout") && run.stderr().contains("ALTER ROLE"),
-        "{}",
-        run.stderr()
-    );
-    assert_eq!(pg.scalar("SELECT count(*) FROM items"), 2);
+fn a_bulk_answer_with_a_wrong_item_count_stops_the_load_whatever_errors_says() {
+    for (miscount, answered) in [(Miscount::OneShort, 499), (Miscount::ThreeMore, 503)] {
+        let stored = Arc::new(Mutex::new(0));
+        let server = miscounting_elastic(miscount, Arc::clone(&stored));
+        let target = format!("es+http://127.0.0.1:{}", server.port);
+        let dir = scratch();
+        let report = dir.path().join("r.json");
+        let run = Loader::new()
+            .args(["--target", &target, "--rows", "2000", "--batch", "500"])
+            .args(["--threads", "1", "--quiet", "--report"])
+            .arg_path(&report)
+            .run();
+        let stderr = run.stderr();
+        assert_eq!(run.code(), 3, "{stderr}");
+        let expected = format!("answered {answered} item results for 500 rows");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(&expected)).collect();
+        assert_eq!(errors.len(), 1, "one line with the counts: {stderr}");
+        assert!(errors[0].contains(&format!("127.0.0.1:{}", server.port)));
+        let report = read_report(&report);
+        assert_eq!(report["rows_loaded"], *stored.lock().unwrap(), "{report}");
+        assert_eq!(report["rows_loaded"], 1000, "{report}");
+    }
 }

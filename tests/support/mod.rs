@@ -167,6 +167,25 @@ impl Loader {
         }
     }
 
+    /// Runs to completion with standard output a pipe whose read end is closed before the binary
+    /// writes to it, as in `loader … | head -0`.
+    pub fn run_with_stdout_closed(mut self) -> Run {
+        let started = Instant::now();
+        let mut child = self
+            .command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn loader");
+        drop(child.stdout.take());
+        let output = wait_with_limit(child, Duration::from_secs(120));
+        Run {
+            output,
+            elapsed: started.elapsed(),
+        }
+    }
+
     /// Starts without waiting, for tests that signal the process.
     pub fn spawn(mut self) -> Child {
         self.command
@@ -178,12 +197,15 @@ impl Loader {
     }
 }
 
-/// Waits for `child`, killing it and failing the test after `limit`.
+/// Waits for `child`, killing it and failing the test after `limit`, or when its stderr shows a
+/// panic: no run of the binary may panic, whatever it was given.
 pub fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
     let started = Instant::now();
     loop {
         if child.try_wait().expect("poll loader").is_some() {
-            return child.wait_with_output().expect("collect loader output");
+            let output = child.wait_with_output().expect("collect loader output");
+            assert_no_panic(&output);
+            return output;
         }
         if started.elapsed() > limit {
             let _ = child.kill();
@@ -196,6 +218,17 @@ pub fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Fails the test when the binary's stderr shows a panic (a Rust panic message says
+/// "panicked at").
+pub fn assert_no_panic(output: &Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked at"),
+        "loader panicked (exit {:?}):\n{stderr}",
+        output.status.code()
+    );
 }
 
 /// A finished run.

@@ -1,8 +1,9 @@
 //! Elasticsearch and OpenSearch: `POST /_bulk` with an action line and a source line per row.
 //! Every document's `_id` is the row's key, so a resend overwrites instead of duplicating. The
-//! answer is 200 with `"errors": true` and one item per row, in request order, when some rows
-//! failed: items with status 429 (`es_rejected_execution_exception`, OpenSearch's
-//! `rejected_execution_exception`) or 5xx are resent alone; other failed items are rejected.
+//! answer is 200 with one item per row, in request order (another count is a protocol failure,
+//! `"errors"` true or false), and `"errors": true` when some rows failed: items with status 429
+//! (`es_rejected_execution_exception`, OpenSearch's `rejected_execution_exception`) or 5xx are
+//! resent alone; other failed items are rejected.
 
 use serde::Deserialize;
 
@@ -103,7 +104,11 @@ pub(super) fn judge(target: &str, status: u16, body: &[u8], rows: usize) -> Judg
         Err(failed) => return failed,
     };
     if !answer.errors {
-        return Judgement::Stored;
+        // `"errors": false` does not excuse a wrong count of items.
+        return match Judgement::counted(target, answer.items.len(), rows) {
+            Ok(()) => Judgement::Stored,
+            Err(failed) => failed,
+        };
     }
     let items: Vec<Item> = answer.items.iter().map(item_result).collect();
     // Every row refused for want of an index (auto-creation off) is one problem, not a reject
@@ -173,6 +178,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_wrong_item_count_fails_even_without_errors() {
+        for items in [1, 3] {
+            let answer = format!(
+                r#"{{"errors":false,"items":[{}]}}"#,
+                vec![r#"{"index":{"status":201}}"#; items].join(",")
+            );
+            assert!(matches!(
+                judge("h", 200, answer.as_bytes(), 2),
+                Judgement::Failed(Failure::Permanent {
+                    kind: "protocol",
+                    ..
+                })
+            ));
+        }
+        let two =
+            br#"{"errors":false,"items":[{"index":{"status":201}},{"index":{"status":201}}]}"#;
+        assert!(matches!(judge("h", 200, two, 2), Judgement::Stored));
+    }
+
     /// Found by the `answers` fuzz target: an answer with `"errors": true` and fewer items than
     /// rows (here none: the key is misspelt) was judged `Items` with too few results.
     #[test]
@@ -184,7 +209,7 @@ mod tests {
             matches!(
                 &judged,
                 Judgement::Failed(Failure::Permanent { kind: "protocol", message })
-                    if message == "h answered 0 item results for 2 rows"
+                    if message.starts_with("h answered 0 item results for 2 rows:")
             ),
             "{judged:?}"
         );

@@ -30,16 +30,27 @@ impl Judgement {
     /// another number of results: they are paired with the rows sent, in order, so a missing or
     /// extra result would store, resend or reject the wrong rows.
     pub(crate) fn items(target: &str, items: Vec<Item>, rows: usize) -> Judgement {
-        if items.len() == rows {
-            return Judgement::Items(items);
+        match Judgement::counted(target, items.len(), rows) {
+            Ok(()) => Judgement::Items(items),
+            Err(failed) => failed,
         }
-        Judgement::Failed(Failure::Permanent {
+    }
+
+    /// Ok when an answer about `rows` rows gives `results` results, else a permanent protocol
+    /// failure: a server that answers another count is broken, and since the results cannot be
+    /// paired with the rows, which rows it stored is unknown and none of them is counted.
+    pub(crate) fn counted(target: &str, results: usize, rows: usize) -> Result<(), Judgement> {
+        if results == rows {
+            return Ok(());
+        }
+        Err(Judgement::Failed(Failure::Permanent {
             kind: "protocol",
             message: format!(
-                "{target} answered {} item results for {rows} rows",
-                items.len()
+                "{target} answered {results} item results for {rows} rows: which of them it \
+                 stored is unknown, so none is counted; check the server (or a proxy in front of \
+                 it) before loading again"
             ),
-        })
+        }))
     }
 }
 
