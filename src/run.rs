@@ -198,6 +198,17 @@ fn run_engine(
         peak_threads: 0,
         throughput: Throughput::default(),
     };
+    // A signal before the load began (copy mode awaiting its first input): nothing to prepare,
+    // and the load ends as interrupted.
+    if signal.is_interrupted() {
+        return Ran {
+            outcome: no_workers(None),
+            method,
+            skipped,
+            hosts,
+            settlement,
+        };
+    }
     let prepared = sink::prepare(target, &sink_setup(load, run_id), signal, setup);
     let outcome = match prepared {
         Ok(prepared) => {
