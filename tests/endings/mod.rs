@@ -1,7 +1,8 @@
 //! Loads that end early, each checked for an exact ending: the exit code, one clear line, no
 //! panic, a bounded time, and the report's `rows_loaded` equal to the count on the target. A
-//! signal before the first input arrives.
+//! signal before the first input arrives; a PostgreSQL host that accepts and never answers.
 
+use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -77,4 +78,74 @@ fn a_signal_before_the_first_input_arrives_ends_the_load_with_a_summary_and_a_re
             assert_eq!(read_report(&report_path)["rows_loaded"], 0, "{what}");
         }
     }
+}
+
+/// A loopback port that accepts TCP connections and never says a word; they are held open until
+/// the test ends.
+fn silent_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_host_that_accepts_and_never_answers_times_out_and_is_left_out() {
+    let silent = silent_port();
+    let dir = scratch();
+    let report_path = dir.path().join("silent.json");
+    let run = Loader::new()
+        .args(["--rows", "100", "--connect-timeout", "2s"])
+        .args(["--max-retries", "2", "--retry-for", "30s"])
+        .arg("--target")
+        .arg(&format!("postgres://postgres@127.0.0.1:{silent}/x"))
+        .arg("--report")
+        .arg_path(&report_path)
+        .run_within(Duration::from_secs(30));
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 3, "{stderr}");
+    // Three attempts of 2 s and two pauses of at most 0.2 s.
+    assert!(run.elapsed < Duration::from_secs(15), "{:?}", run.elapsed);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains(&format!(
+            "127.0.0.1:{silent} accepted the connection but did not answer the startup within 2s"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(read_report(&report_path)["rows_loaded"], 0);
+
+    // Beside a healthy host, the silent one is left out and every row loads through the other.
+    let pg = Pg::start();
+    let report_path = dir.path().join("two.json");
+    let target = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{silent}/postgres",
+        pg.cluster.port()
+    );
+    let run = Loader::new()
+        .args(["--rows", "20000", "--threads", "2", "--batch", "1000"])
+        .args(["--connect-timeout", "2s", "--max-retries", "5"])
+        .args([
+            "--retry-for",
+            "30s",
+            "--create",
+            "--quiet",
+            "--target",
+            &target,
+        ])
+        .arg("--report")
+        .arg_path(&report_path)
+        .run_within(Duration::from_secs(60));
+    run.assert_success();
+    assert!(!run.stderr().contains("panicked"), "{}", run.stderr());
+    let report = read_report(&report_path);
+    assert_eq!(report["rows_loaded"], 20_000, "{report}");
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 20_000);
 }
