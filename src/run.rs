@@ -328,6 +328,7 @@ fn build_report(
         load.mode,
         &ran.outcome,
         setup,
+        rejects,
         signal.is_interrupted(),
         load.resume.then_some(ran.skipped),
         settings,
@@ -352,10 +353,6 @@ fn build_report(
         let (figures, lines) = stages.report();
         report.stages = Some(figures);
         report.stage_lines = lines;
-    }
-    if rejects.count() > 0 {
-        report.reject_file = Some(rejects.path().display().to_string());
-        report.rejects = rejects.by_kind();
     }
     report
 }

@@ -1,6 +1,7 @@
 //! Loads that end early, each checked for an exact ending: the exit code, one clear line, no
 //! panic, a bounded time, and the report's `rows_loaded` equal to the count on the target. A
-//! signal before the first input arrives; a PostgreSQL host that accepts and never answers.
+//! signal before the first input arrives; a PostgreSQL host that accepts and never answers; a load
+//! stopped at `--max-rejects`.
 
 use std::net::TcpListener;
 use std::process::Command;
@@ -148,4 +149,85 @@ fn a_host_that_accepts_and_never_answers_times_out_and_is_left_out() {
     let report = read_report(&report_path);
     assert_eq!(report["rows_loaded"], 20_000, "{report}");
     assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 20_000);
+}
+
+#[test]
+fn a_load_stopped_at_max_rejects_counts_every_reject_once_everywhere() {
+    let pg = Pg::start();
+    pg.execute("CREATE TABLE items (id bigint, name text)");
+    let dir = scratch();
+    // Half the records are bad, of two kinds: a missing field (the parser's) and a bad integer
+    // (the server's, found by isolating the batch's rows).
+    let mut csv = String::new();
+    for i in 0..20_000u64 {
+        match i % 4 {
+            1 => csv.push_str(&format!("{i}\n")),
+            3 => csv.push_str(&format!("x{i},bad\n")),
+            _ => csv.push_str(&format!("{i},name {i}\n")),
+        }
+    }
+    let input = dir.path().join("items.csv");
+    std::fs::write(&input, csv).unwrap();
+    for max in ["1000", "0"] {
+        pg.execute("TRUNCATE items");
+        let rejects_path = dir.path().join(format!("rejects-{max}.ndjson"));
+        let report_path = dir.path().join(format!("r-{max}.json"));
+        let run = Loader::new()
+            .arg("copy")
+            .arg_path(&input)
+            .args(["--table", "items", "--threads", "2", "--batch", "500"])
+            .args(["--max-rejects", max, "--target", &pg.url()])
+            .arg("--reject-file")
+            .arg_path(&rejects_path)
+            .arg("--report")
+            .arg_path(&report_path)
+            .run_within(Duration::from_secs(60));
+        let (stdout, stderr) = (run.stdout(), run.stderr());
+        assert_eq!(run.code(), 3, "--max-rejects {max}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains("--max-rejects"), "{stderr}");
+        let report = read_report(&report_path);
+        let rejected = report["rows_rejected"].as_u64().unwrap();
+        let by_kind: u64 = report["rejects"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        let lines = std::fs::read_to_string(&rejects_path)
+            .unwrap()
+            .lines()
+            .count() as u64;
+        assert_eq!(
+            (rejected, by_kind),
+            (lines, lines),
+            "--max-rejects {max}: {report}"
+        );
+        assert!(rejected > max.parse().unwrap(), "{report}");
+        let figure = loader_figure(rejected);
+        assert!(
+            stdout.contains(&format!("{figure} rows rejected")),
+            "--max-rejects {max}: {stdout}"
+        );
+        assert_eq!(
+            report["rows_loaded"].as_i64().unwrap(),
+            pg.scalar("SELECT count(*) FROM items"),
+            "--max-rejects {max}"
+        );
+    }
+}
+
+/// `1,234`: a count as the summary prints it.
+fn loader_figure(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
