@@ -201,6 +201,17 @@ fn run_engine(
         peak_threads: 0,
         throughput: Throughput::default(),
     };
+    // A signal before the load began (copy mode awaiting its first input): nothing to prepare,
+    // and the load ends as interrupted.
+    if signal.is_interrupted() {
+        return Ran {
+            outcome: no_workers(None),
+            method,
+            skipped,
+            hosts,
+            settlement,
+        };
+    }
     let prepared = sink::prepare(target, &sink_setup(load, run_id), signal, setup);
     let outcome = match prepared {
         Ok(prepared) => {
@@ -320,6 +331,7 @@ fn build_report(
         load.mode,
         &ran.outcome,
         setup,
+        rejects,
         signal.is_interrupted(),
         load.resume.then_some(ran.skipped),
         settings,
@@ -344,10 +356,6 @@ fn build_report(
         let (figures, lines) = stages.report();
         report.stages = Some(figures);
         report.stage_lines = lines;
-    }
-    if rejects.count() > 0 {
-        report.reject_file = Some(rejects.path().display().to_string());
-        report.rejects = rejects.by_kind();
     }
     report
 }

@@ -155,10 +155,16 @@ fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, ConfigError> {
                 path: path.display().to_string(),
                 reason,
             };
-            if path.is_dir() {
+            let metadata = std::fs::metadata(path).map_err(|err| unreadable(err.to_string()))?;
+            if metadata.is_dir() {
                 return Err(unreadable("is a directory".into()));
             }
-            std::fs::File::open(path).map_err(|err| unreadable(err.to_string()))?;
+            // A regular file is opened to see that it can be read. A FIFO is not: opening it
+            // waits for a writer (the load waits for its input where a signal can end it), and a
+            // reader that comes and goes could break the writer's pipe.
+            if metadata.is_file() {
+                std::fs::File::open(path).map_err(|err| unreadable(err.to_string()))?;
+            }
             let gzip = path.extension().is_some_and(|ext| ext == "gz");
             Ok(Input::File {
                 path: path.clone(),

@@ -33,7 +33,7 @@ use serde_json::{json, Map};
 use crate::engine::{Source, SourceError, SourceFactory, SourceSummary, StopSignal};
 
 use crate::ledger::Committed;
-use crate::report::EXIT_USAGE;
+use crate::report::{EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Batch, Columns, Schema};
 use crate::run::{self, Documents, Load, LoadConfig, SourcePlan};
 use crate::sink::stream::OutputFormat;
@@ -74,7 +74,7 @@ fn source(inputs: &[Input]) -> String {
 /// Runs `loader copy` and returns the exit code.
 pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
     let dialect = Arc::new(config.dialect.clone());
-    let mut reader = Reader::new(
+    let reader = Reader::new(
         config.inputs.clone(),
         Arc::clone(&dialect),
         config.header,
@@ -82,11 +82,17 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         config.limit,
         config.load.batch as u64,
     );
-    let header = match reader.open_first() {
-        Ok(header) => header,
-        Err(message) => {
+    let inputs = reader.names();
+    let (reader, header) = match first_input(reader, signal) {
+        Ok(Some((reader, Ok(header)))) => (Some(reader), header),
+        Ok(Some((_, Err(message)))) => {
             eprintln!("loader: error: {message}");
             return EXIT_USAGE;
+        }
+        Ok(None) => (None, None),
+        Err(err) => {
+            eprintln!("loader: error: cannot start the input thread: {err}");
+            return EXIT_FATAL;
         }
     };
     let names = config.columns.clone().or(header);
@@ -95,7 +101,7 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         None => Columns::Table,
     };
     let mut settings = Map::new();
-    settings.insert("inputs".into(), json!(reader.names().to_vec()));
+    settings.insert("inputs".into(), json!(inputs.to_vec()));
     settings.insert("format".into(), json!(config.dialect.format));
     settings.insert("header".into(), json!(config.header));
     settings.insert("columns".into(), json!(config.columns));
@@ -121,6 +127,34 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         },
         signal,
     )
+}
+
+/// The reader with its first input open, and what its header gave.
+type Opened = (Reader, Result<Option<Vec<String>>, InputError>);
+
+/// Opens the first input and reads its header on a thread of its own, which main waits for while
+/// watching the stop signal: a pipe nobody writes to yet, or a FIFO without a writer (where
+/// open(2) itself blocks), must not make Ctrl-C and SIGTERM wait. A thread blocked in the kernel
+/// cannot be woken portably, so on a signal it is left to the exiting process: `None`. Otherwise
+/// the reader, positioned after the header, and the column names the header gives.
+fn first_input(mut reader: Reader, signal: &StopSignal) -> std::io::Result<Option<Opened>> {
+    let (sender, receiver) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("loader-open".into())
+        .spawn(move || {
+            let header = reader.open_first();
+            let _ = sender.send((reader, header));
+        })?;
+    loop {
+        match receiver.recv_timeout(RECEIVE_POLL) {
+            Ok(opened) => return Ok(Some(opened)),
+            Err(RecvTimeoutError::Timeout) if signal.is_interrupted() => return Ok(None),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(std::io::Error::other("it panicked opening the first input"))
+            }
+        }
+    }
 }
 
 /// How the records of the inputs are written.
@@ -276,7 +310,7 @@ impl Source for CopySource<'_> {
     }
 }
 
-/// Copy mode's [`SourcePlan`]: the reader, opened on main (its first header already read), is
+/// Copy mode's [`SourcePlan`]: the reader, its first input opened (its header already read), is
 /// handed to its own thread once the target's column types are known.
 pub(crate) struct CopyPlan {
     reader: Option<Reader>,
@@ -287,14 +321,16 @@ pub(crate) struct CopyPlan {
 }
 
 impl CopyPlan {
+    /// The plan of a load whose first input is opened (`reader`), or not opened because a signal
+    /// came first (`None`: the load ends before it starts).
     pub(crate) fn new(
-        reader: Reader,
+        reader: Option<Reader>,
         dialect: Arc<Dialect>,
         names: Option<Vec<String>>,
         signal: Arc<StopSignal>,
     ) -> CopyPlan {
         CopyPlan {
-            reader: Some(reader),
+            reader,
             dialect,
             names,
             signal,
@@ -312,7 +348,7 @@ impl SourcePlan for CopyPlan {
         let reader = self
             .reader
             .take()
-            .ok_or_else(|| SourceError::mode(InputError::AlreadyRead))?;
+            .ok_or_else(|| SourceError::mode(InputError::NotOpen))?;
         // NDJSON keys are the names as given: the table may spell a column in another case.
         let keys = match &self.names {
             Some(names) => names.iter().cloned().collect(),

@@ -50,8 +50,10 @@ pub(crate) enum InputError {
         committed_records: u64,
         committed_first_line: u64,
     },
-    #[error("the inputs were already read")]
-    AlreadyRead,
+    /// The plan was started twice, or without the first input (a signal came while it was
+    /// awaited, and the load does not start).
+    #[error("the inputs are not open: already read, or interrupted before the first was opened")]
+    NotOpen,
 }
 
 /// `input` without the UTF-8 byte order mark it may start with.

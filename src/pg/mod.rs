@@ -86,8 +86,50 @@ pub(crate) fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<Pg
     Ok(resolved)
 }
 
-/// Opens one connection, with TLS as the target's sslmode says.
+/// How much longer than `--connect-timeout` [`connect`] waits for the whole connect: the driver's
+/// own timeout of the TCP connect fires first, so a timeout here means the server accepted.
+const STARTUP_GRACE: Duration = Duration::from_millis(250);
+
+/// Opens one connection, with TLS as the target's sslmode says, within the target's connect
+/// timeout ([`resolve`] sets it) for all of it: TCP, TLS negotiation, startup and authentication.
+///
+/// The driver's `connect_timeout` bounds only the TCP connect, so a server that accepts and then
+/// says nothing would hold the caller forever, and the synchronous driver gives no access to its
+/// socket to set a read timeout before the startup. So the connect runs on a thread of its own,
+/// waited for with the timeout. One that times out is abandoned: it is one thread per connection
+/// attempt (never per batch), it does not keep the process alive (the process ends with main),
+/// and should it connect after all, its client is dropped, closing the connection.
 pub(crate) fn connect(target: &PgTarget) -> Result<Client, Failure> {
+    let Some(timeout) = target.config().get_connect_timeout().copied() else {
+        return connect_now(target);
+    };
+    let (sender, receiver) = crossbeam_channel::bounded(1);
+    let owned = target.clone();
+    std::thread::Builder::new()
+        .name("loader-connect".into())
+        .spawn(move || {
+            let _ = sender.send(connect_now(&owned));
+        })
+        .map_err(|err| Failure::Transient {
+            kind: "connection",
+            message: format!("cannot start a thread to connect to {target}: {err}"),
+        })?;
+    receiver
+        .recv_timeout(timeout + STARTUP_GRACE)
+        .unwrap_or_else(|_| {
+            Err(Failure::Transient {
+                kind: "timeout",
+                message: format!(
+                    "{} accepted the connection but did not answer the startup within {}",
+                    target.host_name(0),
+                    humantime::format_duration(timeout)
+                ),
+            })
+        })
+}
+
+/// Opens one connection on this thread, bounded only by the driver's timeout of the TCP connect.
+fn connect_now(target: &PgTarget) -> Result<Client, Failure> {
     target
         .tls()
         .connect(target.config())

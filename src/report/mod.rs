@@ -17,6 +17,7 @@ use crate::encode;
 use crate::engine::{Outcome as EngineOutcome, Settlement, SourceSummary, Throughput};
 use crate::figures;
 use crate::process::ProcessCost;
+use crate::reject::RejectLog;
 use crate::stats::{add_at, LatencyBucket, LatencySummary, Stats};
 use svg::SvgReport;
 
@@ -146,11 +147,15 @@ pub(crate) struct WorkerReport {
 impl Report {
     /// Builds the report of a finished (or failed, or interrupted) load; `setup` holds the retries
     /// and errors of preparing the target before the workers started; `resumed` what `--resume`
-    /// skipped (its rejects also make the exit code 1).
+    /// skipped (its rejects also make the exit code 1). The rows rejected are the reject log's, so
+    /// that `rows_rejected`, the counts by kind and the reject file's lines agree on every ending:
+    /// the workers' own counts leave out the rejects of a batch that failed after they were
+    /// written (the one that went past `--max-rejects`, among others).
     pub(crate) fn new(
         mode: &'static str,
         engine: &EngineOutcome,
         setup: &Stats,
+        rejects: &RejectLog,
         interrupted: bool,
         resumed: Option<SourceSummary>,
         config: serde_json::Map<String, serde_json::Value>,
@@ -167,8 +172,9 @@ impl Report {
         let seconds = engine.elapsed.as_secs_f64();
         let per_second = |value: u64| figures::per_second(value, seconds);
         let earlier_rejects = resumed.map_or(0, |resumed| resumed.skipped_rejected);
+        let rejected = rejects.count();
         let exit_code = match outcome {
-            Outcome::Completed if total.rejected + earlier_rejects > 0 => EXIT_REJECTS,
+            Outcome::Completed if rejected + earlier_rejects > 0 => EXIT_REJECTS,
             _ => outcome.exit_code(),
         };
         Report {
@@ -180,9 +186,9 @@ impl Report {
             rows_loaded: total.rows,
             rows_sent: total.rows + total.skipped,
             rows_skipped_by_server: total.skipped,
-            rows_rejected: total.rejected,
-            rejects: BTreeMap::new(),
-            reject_file: None,
+            rows_rejected: rejected,
+            rejects: rejects.by_kind(),
+            reject_file: (rejected > 0).then(|| rejects.path().display().to_string()),
             resumed,
             rows_per_s: per_second(total.rows),
             bytes_sent: total.bytes,

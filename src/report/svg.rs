@@ -237,7 +237,16 @@ mod tests {
         };
         let mut config = serde_json::Map::new();
         config.insert("target".into(), "postgres://me@db:5432/x?a=<&>".into());
-        Report::new("gen", &engine, &Stats::default(), false, None, config)
+        let rejects = crate::reject::RejectLog::new("unused.ndjson".into(), false, 0);
+        Report::new(
+            "gen",
+            &engine,
+            &Stats::default(),
+            &rejects,
+            false,
+            None,
+            config,
+        )
     }
 
     #[test]

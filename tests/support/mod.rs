@@ -187,9 +187,19 @@ impl Loader {
     }
 
     /// Starts without waiting, for tests that signal the process.
-    pub fn spawn(mut self) -> Child {
+    pub fn spawn(self) -> Child {
+        self.spawn_with_stdin(Stdio::null())
+    }
+
+    /// Starts without waiting, standard input a pipe the test holds open and never writes to
+    /// (`child.stdin`): input that has not arrived yet.
+    pub fn spawn_with_silent_stdin(self) -> Child {
+        self.spawn_with_stdin(Stdio::piped())
+    }
+
+    fn spawn_with_stdin(mut self, stdin: Stdio) -> Child {
         self.command
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
