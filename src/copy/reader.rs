@@ -85,14 +85,15 @@ impl Input {
     }
 
     /// What tells this input from another across runs, for the ledger's source: the path, the
-    /// size, the modification time and a hash of the first MiB; `-` for standard input, which a
-    /// later run cannot check.
+    /// size, the modification time and a hash of the first MiB; the name alone for standard input
+    /// and anything else that is not a regular file, which a later run cannot check.
     pub(crate) fn identity(&self) -> String {
         let Input::File { path, .. } = self else {
             return "-".into();
         };
         let name = path.display();
-        let Ok(metadata) = std::fs::metadata(path) else {
+        // Only a regular file is read for its hash: opening a FIFO would wait for its writer.
+        let Some(metadata) = std::fs::metadata(path).ok().filter(|m| m.is_file()) else {
             return name.to_string();
         };
         let modified = metadata
