@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::{read_report, scratch, wait_with_limit, Loader, Pg};
+use crate::support::{figure, read_report, scratch, wait_with_limit, Loader, Pg};
 
 /// Asserts a stop by a signal: exit 130, the summary, no panic, the report's count on the target.
 fn assert_interrupted_exactly(
@@ -206,7 +206,7 @@ fn a_load_stopped_at_max_rejects_counts_every_reject_once_everywhere() {
             "--max-rejects {max}: {report}"
         );
         assert!(rejected > max.parse().unwrap(), "{report}");
-        let figure = loader_figure(rejected);
+        let figure = figure(rejected);
         assert!(
             stdout.contains(&format!("{figure} rows rejected")),
             "--max-rejects {max}: {stdout}"
@@ -217,17 +217,4 @@ fn a_load_stopped_at_max_rejects_counts_every_reject_once_everywhere() {
             "--max-rejects {max}"
         );
     }
-}
-
-/// `1,234`: a count as the summary prints it.
-fn loader_figure(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

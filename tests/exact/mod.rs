@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::support::{read_report, scratch, Loader, Pg};
+use crate::support::{figure, read_report, scratch, Loader, Pg};
 
 fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
     let path = dir.join(name);
@@ -195,17 +195,4 @@ fn rows_a_trigger_drops_are_not_counted_as_loaded() {
         assert_eq!(report["rows_loaded"], 0, "{what}: {report}");
         assert_eq!(report["resumed"]["skipped_rows"], expected, "{what}");
     }
-}
-
-/// `n` as the summary writes it: `10,000`.
-fn figure(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -145,41 +145,43 @@ impl Loader {
     }
 
     /// Runs to completion with `input` on standard input.
-    pub fn run_with_stdin(mut self, input: Vec<u8>) -> Run {
-        let started = Instant::now();
-        let mut child = self
-            .command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn loader");
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let writer = std::thread::spawn(move || {
-            use std::io::Write;
-            let _ = stdin.write_all(&input);
-        });
-        let output = wait_with_limit(child, Duration::from_secs(120));
-        writer.join().expect("stdin writer");
-        Run {
-            output,
-            elapsed: started.elapsed(),
-        }
+    pub fn run_with_stdin(self, input: Vec<u8>) -> Run {
+        self.run_piped(Stdio::piped(), |child| {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stdin.write_all(&input);
+            })
+        })
     }
 
     /// Runs to completion with standard output a pipe whose read end is closed before the binary
     /// writes to it, as in `loader … | head -0`.
-    pub fn run_with_stdout_closed(mut self) -> Run {
+    pub fn run_with_stdout_closed(self) -> Run {
+        self.run_piped(Stdio::null(), |child| {
+            drop(child.stdout.take());
+            std::thread::spawn(|| {})
+        })
+    }
+
+    /// Runs to completion with `stdin`, stdout and stderr piped; `prepare` acts on the started
+    /// child before the wait, and the thread it returns is joined after it.
+    fn run_piped(
+        mut self,
+        stdin: Stdio,
+        prepare: impl FnOnce(&mut Child) -> std::thread::JoinHandle<()>,
+    ) -> Run {
         let started = Instant::now();
         let mut child = self
             .command
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn loader");
-        drop(child.stdout.take());
+        let helper = prepare(&mut child);
         let output = wait_with_limit(child, Duration::from_secs(120));
+        helper.join().expect("the stdin writer");
         Run {
             output,
             elapsed: started.elapsed(),
@@ -348,4 +350,17 @@ pub fn scratch() -> tempfile::TempDir {
 pub fn read_report(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).expect("read the report");
     serde_json::from_str(&text).expect("the report is JSON")
+}
+
+/// `n` as the summary writes it: `10,000`.
+pub fn figure(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
