@@ -178,6 +178,11 @@ pub(crate) struct CopyArgs {
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub limit: Option<u64>,
 
+    /// The longest record accepted, in bytes (binary units: 64KiB, 16MiB, 1GiB); a longer one,
+    /// usually an unbalanced quote, stops the load naming the line it starts on.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub max_record_size: u64,
+
     /// The run's name in the ledger: with --resume, continue that run after a crash [default: a
     /// new id, printed in the report].
     #[arg(long, value_name = "ID")]
@@ -461,10 +466,44 @@ pub(crate) fn parse_count(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is not a count (examples: 1000, 1_000_000, 250k, 2M)"))
 }
 
+/// Parses a size in bytes such as `4096`, `64KiB`, `16MiB` or `1GiB` (K, M and G alone are
+/// binary units too).
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "K" | "k" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        _ => 0,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|_| scale > 0)
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("`{text}` is not a size (examples: 4096, 64KiB, 16MiB, 1GiB)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("1.5MiB").is_err());
+        assert!(parse_size("3MB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
 
     #[test]
     fn verify_cli() {

@@ -12,6 +12,10 @@ use crate::usage::{invalid, ConfigError};
 
 /// The longest `--run-id` accepted.
 const MAX_RUN_ID_CHARS: usize = 100;
+/// The range of `--max-record-size`: below 1 KiB ordinary records fail, above 1 GiB one record
+/// could take the machine's memory.
+const MIN_RECORD_BYTES: u64 = 1 << 10;
+const MAX_RECORD_BYTES: u64 = 1 << 30;
 
 impl CopyConfig {
     /// Validates `loader copy` arguments; every input must exist and be readable.
@@ -33,6 +37,13 @@ impl CopyConfig {
         if args.limit == Some(0) {
             return Err(invalid("limit", 0, "must be at least 1"));
         }
+        if !(MIN_RECORD_BYTES..=MAX_RECORD_BYTES).contains(&args.max_record_size) {
+            return Err(invalid(
+                "max-record-size",
+                args.max_record_size,
+                "must be from 1KiB to 1GiB (a record is held in memory whole)",
+            ));
+        }
         check_resume(args, &load)?;
         Ok(CopyConfig {
             load,
@@ -42,6 +53,7 @@ impl CopyConfig {
             columns,
             skip_lines: args.skip_lines,
             limit: args.limit,
+            max_record_bytes: args.max_record_size as usize,
             run_id: args.run_id.clone(),
             resume: args.resume,
         })

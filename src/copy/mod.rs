@@ -60,6 +60,8 @@ pub(crate) struct CopyConfig {
     pub columns: Option<Vec<String>>,
     pub skip_lines: u64,
     pub limit: Option<u64>,
+    /// `--max-record-size`.
+    pub max_record_bytes: usize,
     pub run_id: Option<String>,
     pub resume: bool,
 }
@@ -81,6 +83,7 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         config.skip_lines,
         config.limit,
         config.load.batch as u64,
+        config.max_record_bytes,
     );
     let inputs = reader.names();
     let (reader, header) = match first_input(reader, signal) {
@@ -106,6 +109,7 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
     settings.insert("header".into(), json!(config.header));
     settings.insert("columns".into(), json!(config.columns));
     settings.insert("skip_lines".into(), json!(config.skip_lines));
+    settings.insert("max_record_bytes".into(), json!(config.max_record_bytes));
     settings.insert("limit".into(), json!(config.limit));
     settings.insert("resume".into(), json!(config.resume));
     let mut sources = CopyPlan::new(reader, dialect, names, Arc::clone(signal));

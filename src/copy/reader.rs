@@ -137,6 +137,8 @@ pub(crate) struct Reader {
     skip_lines: u64,
     limit: Option<u64>,
     batch_rows: u64,
+    /// `--max-record-size`.
+    max_record_bytes: usize,
     /// The first input, opened by [`Reader::open_first`], positioned after its header.
     first: Option<Splitter>,
     /// The first input's header line, which every later input must repeat.
@@ -151,6 +153,7 @@ impl Reader {
         skip_lines: u64,
         limit: Option<u64>,
         batch_rows: u64,
+        max_record_bytes: usize,
     ) -> Reader {
         Reader {
             inputs,
@@ -159,6 +162,7 @@ impl Reader {
             skip_lines,
             limit,
             batch_rows,
+            max_record_bytes,
             first: None,
             first_header: None,
         }
@@ -192,7 +196,8 @@ impl Reader {
             input: input.name(),
             err,
         })?;
-        let mut splitter = Splitter::new(stream, self.dialect.framing());
+        let mut splitter =
+            Splitter::new(stream, self.dialect.framing()).max_record_bytes(self.max_record_bytes);
         let in_input = |err| InputError::Split {
             input: input.name(),
             err,

@@ -8,11 +8,14 @@
 
 use std::io::{self, Read};
 
+use crate::figures;
+
 /// Bytes read from the input at a time.
 const READ_BYTES: usize = 1 << 20;
-/// The longest record accepted: beyond this an unbalanced quote is the likely cause, and holding
-/// the rest of the input in memory is not an option.
-pub(crate) const MAX_RECORD_BYTES: usize = 256 << 20;
+/// The longest record accepted unless `--max-record-size` says otherwise: a quoted field that runs
+/// past this is far more often an unbalanced quote than data, and without a cap one stray quote
+/// turns the rest of the file into one rejected "record" held in memory whole.
+pub(crate) const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// A run of whole records cut from one input.
 #[derive(Debug, Default)]
@@ -31,11 +34,16 @@ pub enum SplitError {
     #[error("{0}")]
     Io(#[from] io::Error),
     #[error(
-        "the record starting on line {line} is longer than {} MiB; an unbalanced quote is the \
-         likely cause (check --quote and --format)",
-        MAX_RECORD_BYTES >> 20
+        "the record starting on line {line} runs past {} bytes over {line_breaks} line breaks; \
+         an unbalanced quote on that line is the likely cause (check it, --quote and --format), \
+         or raise --max-record-size",
+        figures::count(*.limit as u64)
     )]
-    RecordTooLong { line: u64 },
+    RecordTooLong {
+        line: u64,
+        limit: usize,
+        line_breaks: u64,
+    },
 }
 
 /// Reads one input and hands out its records.
@@ -44,6 +52,8 @@ pub struct Splitter {
     framing: Framing,
     /// Bytes asked of `input` at a time ([`READ_BYTES`]; smaller in tests and fuzzing).
     read_bytes: usize,
+    /// The longest record accepted ([`DEFAULT_MAX_RECORD_BYTES`] unless raised).
+    max_record_bytes: usize,
     /// Read but not yet handed out; starts at a record boundary.
     pending: Vec<u8>,
     /// Where scanning resumes in `pending`.
@@ -91,6 +101,7 @@ impl Splitter {
             input,
             framing,
             read_bytes: read_bytes.max(1),
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             pending: Vec::new(),
             cursor: 0,
             record_start: 0,
@@ -99,6 +110,12 @@ impl Splitter {
             record_lines: 0,
             at_eof: false,
         }
+    }
+
+    /// Accepts records up to `bytes` long (`--max-record-size`).
+    pub(crate) fn max_record_bytes(mut self, bytes: usize) -> Splitter {
+        self.max_record_bytes = bytes;
+        self
     }
 
     /// Reads the first block of input, so that an unreadable input (a bad gzip header) is found
@@ -201,8 +218,12 @@ impl Splitter {
                 self.record_lines += 1;
                 break self.pending.len();
             }
-            if self.pending.len() - self.record_start > MAX_RECORD_BYTES {
-                return Err(SplitError::RecordTooLong { line: self.line });
+            if self.pending.len() - self.record_start > self.max_record_bytes {
+                return Err(SplitError::RecordTooLong {
+                    line: self.line,
+                    limit: self.max_record_bytes,
+                    line_breaks: self.record_lines,
+                });
             }
             self.fill()?;
         };
@@ -355,6 +376,34 @@ mod tests {
         assert_eq!(
             chunks("a\\\nb\tc\\\\\nd\n", Framing::Escaped, 10),
             [("a\\\nb\tc\\\\\nd\n".to_string(), 1, 2)]
+        );
+    }
+
+    #[test]
+    fn a_stray_quote_stops_at_the_record_cap_naming_its_line() {
+        let mut text = String::from("1,a\n2,\"b\n");
+        for id in 3..2_000 {
+            text.push_str(&format!("{id},c\n"));
+        }
+        let framing = Framing::Quoted(b'"');
+        let mut capped = Splitter::with_read_bytes(
+            Box::new(io::Cursor::new(text.clone().into_bytes())),
+            framing,
+            64,
+        )
+        .max_record_bytes(1_000);
+        let first = capped.next_chunk(1, usize::MAX).unwrap().unwrap();
+        assert_eq!(first.records, 1);
+        let err = capped.next_chunk(1, usize::MAX).unwrap_err();
+        assert!(
+            matches!(err, SplitError::RecordTooLong { line: 2, limit: 1_000, line_breaks } if line_breaks > 100),
+            "{err}"
+        );
+        assert!(err.to_string().contains("line 2"), "{err}");
+        // Under the default cap the same file is two records, the second holding the rest.
+        assert_eq!(
+            chunks(&text, framing, 10).iter().map(|c| c.2).sum::<u64>(),
+            2
         );
     }
 

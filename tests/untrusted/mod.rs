@@ -203,3 +203,62 @@ fn a_header_with_a_byte_order_mark_names_its_columns_and_a_statement_timeout_is_
     );
     assert_eq!(pg.scalar("SELECT count(*) FROM items"), 2);
 }
+
+#[test]
+fn a_stray_quote_stops_the_load_at_the_record_cap_naming_its_line() {
+    let pg = Pg::start();
+    let dir = scratch();
+    let clean = readings_csv(dir.path(), 200_000);
+    // Line 50,001 (the header is line 1) opens a quote that never closes: without a cap the rest
+    // of the file, about 12 MB, became one rejected record.
+    let text = std::fs::read_to_string(&clean).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[50_000] = lines[50_000].replacen(",", ",\"", 1);
+    let path = dir.path().join("stray.csv");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    pg.execute(
+        "CREATE TABLE readings (id bigint, ts timestamptz, sensor_id int, location text, \
+         temperature double precision, humidity double precision, status text)",
+    );
+    let report_path = dir.path().join("r.json");
+    let run = Loader::new()
+        .arg("copy")
+        .arg_path(&path)
+        .args(["--header", "--threads", "2", "--batch", "1000", "--quiet"])
+        .args(["--target", &pg.url(), "--report"])
+        .arg_path(&report_path)
+        .run();
+    assert_eq!(run.code(), 3, "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("the record starting on line 50001 runs past 1,048,576 bytes")
+            && stderr.contains("--max-record-size"),
+        "{stderr}"
+    );
+    let report = read_report(&report_path);
+    let stored = pg.scalar("SELECT count(*) FROM readings");
+    assert_eq!(report["rows_loaded"], stored, "{report}");
+    assert!(
+        stored <= 49_999,
+        "rows after the stray quote were loaded: {stored}"
+    );
+    assert_eq!(report["rows_rejected"], 0, "{report}");
+
+    // Raised above the rest of the file, the same input loads all but that one record.
+    let run = Loader::new()
+        .arg("copy")
+        .arg_path(&path)
+        .args(["--header", "--threads", "2", "--batch", "1000", "--quiet"])
+        .args([
+            "--max-record-size",
+            "64MiB",
+            "--truncate",
+            "--target",
+            &pg.url(),
+        ])
+        .arg("--reject-file")
+        .arg_path(&dir.path().join("rejects.ndjson"))
+        .run();
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 49_999);
+}
