@@ -196,3 +196,37 @@ fn rows_a_trigger_drops_are_not_counted_as_loaded() {
         assert_eq!(report["resumed"]["skipped_rows"], expected, "{what}");
     }
 }
+
+#[test]
+fn rows_a_rule_drops_are_not_counted_as_loaded() {
+    let pg = Pg::start();
+    let dir = scratch();
+    let path = write_file(dir.path(), "k.csv", &pairs_csv(3_000));
+    // INSERT obeys rules; COPY never does (PostgreSQL applies no rules to COPY FROM), so there
+    // every row is stored.
+    let cases = [
+        ("insert", "WHERE NEW.id % 2 = 0", 1_500),
+        ("insert", "", 0),
+        ("copy-binary", "WHERE NEW.id % 2 = 0", 3_000),
+    ];
+    for (method, condition, expected) in cases {
+        let what = format!("{method}, DO INSTEAD NOTHING {condition}");
+        pg.execute(&format!(
+            "DROP TABLE IF EXISTS k, loader_ledger; CREATE TABLE k (id bigint, b text); \
+             CREATE RULE skip AS ON INSERT TO k {condition} DO INSTEAD NOTHING"
+        ));
+        let report_path = dir.path().join("k.json");
+        let run = Loader::new()
+            .arg("copy")
+            .arg_path(&path)
+            .args(["--table", "k", "--method", method, "--batch", "1000"])
+            .args(["--threads", "2", "--target", &pg.url(), "--report"])
+            .arg_path(&report_path)
+            .run();
+        assert_eq!(run.code(), 0, "{what}: {}", run.stderr());
+        let report = read_report(&report_path);
+        assert_eq!(pg.scalar("SELECT count(*) FROM k"), expected, "{what}");
+        assert_eq!(report["rows_loaded"], expected, "{what}: {report}");
+        assert_eq!(report["rows_sent"], 3_000, "{what}: {report}");
+    }
+}
