@@ -138,4 +138,8 @@ pub(crate) trait SinkFactory: Sync {
     fn settle(&self) -> Settlement {
         Settlement::default()
     }
+    /// A second interrupt arrived: frees the workers blocked in a call that does not end by
+    /// itself (a statement waiting for a lock or for a standby), so that they give up their batch.
+    /// Targets whose every call is bounded by a timeout need nothing.
+    fn abandon(&self) {}
 }

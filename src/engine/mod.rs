@@ -138,6 +138,7 @@ pub(crate) fn run(job: &Job<'_>) -> Outcome {
         job.signal.halt();
     };
 
+    let workers_done = AtomicBool::new(false);
     let (workers, elapsed, peak_threads, throughput) = std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(job.threads);
         for worker in 0..job.threads {
@@ -161,6 +162,7 @@ pub(crate) fn run(job: &Job<'_>) -> Outcome {
                 }
             }
         }
+        scope.spawn(|| watch_for_abandon(job, &workers_done));
         let started = gate.open_when_all_arrived(handles.len());
         let peak_threads = crate::process::threads_now();
         let reporter = progress::Reporter::start(scope, counters, started, job.progress);
@@ -176,6 +178,7 @@ pub(crate) fn run(job: &Job<'_>) -> Outcome {
                 })
             })
             .collect();
+        workers_done.store(true, Ordering::SeqCst);
         let elapsed = started.elapsed();
         let observed = reporter.finish(elapsed);
         (
@@ -192,6 +195,22 @@ pub(crate) fn run(job: &Job<'_>) -> Outcome {
         failure: failure.into_inner(),
         peak_threads,
         throughput,
+    }
+}
+
+/// How often [`watch_for_abandon`] looks at the stop signal.
+const ABANDON_POLL: Duration = Duration::from_millis(50);
+
+/// Until the workers are done: tells the sinks once a second interrupt arrives, so that a worker
+/// blocked in its target (behind a lock, waiting for a standby) gives its batch up. A poll, as the
+/// signal handler runs elsewhere and cannot reach the sinks.
+fn watch_for_abandon(job: &Job<'_>, workers_done: &AtomicBool) {
+    while !workers_done.load(Ordering::SeqCst) {
+        if job.signal.is_abandoning() {
+            job.sinks.abandon();
+            return;
+        }
+        std::thread::sleep(ABANDON_POLL);
     }
 }
 

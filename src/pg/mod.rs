@@ -261,7 +261,7 @@ pub(crate) fn classify(
             format!("{server}; grant `{}` the privilege or use another user", target.user()),
         ),
         // A statement_timeout (the role's or the database's) cancels a COPY of a large batch.
-        &SqlState::QUERY_CANCELED => permanent(
+        &SqlState::QUERY_CANCELED if db.message().contains("statement timeout") => permanent(
             "statement_timeout",
             format!(
                 "{server}: a statement_timeout cut a batch's COPY; lower --batch, or lift the \
@@ -269,6 +269,8 @@ pub(crate) fn classify(
                 quote_ident(target.user())
             ),
         ),
+        // loader's own cancel after a second interrupt, or another session's pg_cancel_backend.
+        &SqlState::QUERY_CANCELED => permanent("canceled", server),
         _ if code.code().starts_with("22") || code == &SqlState::DATATYPE_MISMATCH => permanent(
             "data",
             format!("{server}: the columns of {table_name} do not take the loaded values; check its column types"),

@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use postgres::{Client, NoTls};
+use postgres::{CancelToken, Client, NoTls};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::verify_server_cert_signed_by_trust_anchor;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
@@ -149,6 +149,15 @@ impl PgTls {
         match &self.connector {
             Some(connector) => config.connect(connector.clone()),
             None => config.connect(NoTls),
+        }
+    }
+
+    /// Asks the server to cancel what the connection of `token` runs, over a new connection that
+    /// uses TLS as the first did.
+    pub(crate) fn cancel(&self, token: &CancelToken) -> Result<(), postgres::Error> {
+        match &self.connector {
+            Some(connector) => token.cancel_query(connector.clone()),
+            None => token.cancel_query(NoTls),
         }
     }
 }

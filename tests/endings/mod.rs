@@ -1,7 +1,9 @@
 //! Loads that end early, each checked for an exact ending: the exit code, one clear line, no
-//! panic, a bounded time, and the report's `rows_loaded` equal to the count on the target. A
-//! signal before the first input arrives; a PostgreSQL host that accepts and never answers; a load
-//! stopped at `--max-rejects`.
+//! panic, a bounded time, and the report's `rows_loaded` equal to the count on the target. Signals
+//! at every phase: before the first input arrives, while connecting to a host that never answers,
+//! while a batch waits for a lock, during a final commit that waits for a standby, while the report
+//! is written; a PostgreSQL host that accepts and never answers; a load stopped at
+//! `--max-rejects`.
 
 use std::net::TcpListener;
 use std::process::Command;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::{figure, read_report, scratch, wait_with_limit, Loader, Pg};
+use crate::support::{figure, read_report, scratch, wait_until, wait_with_limit, Loader, Pg};
 
 /// Asserts a stop by a signal: exit 130, the summary, no panic, the report's count on the target.
 fn assert_interrupted_exactly(
@@ -217,4 +219,174 @@ fn a_load_stopped_at_max_rejects_counts_every_reject_once_everywhere() {
             "--max-rejects {max}"
         );
     }
+}
+
+/// Sends a first signal, checks the load still waits for its batch in hand, then a second; returns
+/// the output and checks the second ended it within 10 s.
+fn interrupt_twice(child: std::process::Child, what: &str) -> std::process::Output {
+    let pid = Pid::from_raw(child.id() as i32);
+    kill(pid, Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let mut child = child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "{what}: the first signal waits for the batch in hand"
+    );
+    let second = Instant::now();
+    kill(pid, Signal::SIGINT).unwrap();
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    assert!(second.elapsed() < Duration::from_secs(10), "{what}");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn a_second_signal_frees_a_batch_waiting_for_a_lock() {
+    let pg = Pg::start();
+    pg.execute("CREATE TABLE items (id bigint, name text)");
+    let dir = scratch();
+    let input = dir.path().join("items.csv");
+    std::fs::write(
+        &input,
+        (0..10_000)
+            .map(|i| format!("{i},n{i}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    // Another session holds a lock that every COPY into the table waits behind, for good.
+    let mut locker = pg.client();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE items IN SHARE MODE")
+        .unwrap();
+    let report_path = dir.path().join("r.json");
+    let child = Loader::new()
+        .arg("copy")
+        .arg_path(&input)
+        .args(["--table", "items", "--threads", "2", "--batch", "1000"])
+        .args(["--target", &pg.url(), "--report"])
+        .arg_path(&report_path)
+        .spawn();
+    wait_until(
+        Duration::from_secs(20),
+        "both COPYs to wait for the lock",
+        || pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") == 2,
+    );
+    let output = interrupt_twice(child, "waiting for a lock");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("abandoned batch").count(), 2, "{stderr}");
+    lock.rollback().unwrap();
+    let report = read_report(&report_path);
+    assert_eq!(report["outcome"], "interrupted", "{report}");
+    assert_eq!(report["rows_loaded"], 0, "{report}");
+    assert_eq!(pg.scalar("SELECT count(*) FROM items"), 0);
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"),
+        0,
+        "the canceled COPYs are gone"
+    );
+}
+
+#[test]
+fn a_second_signal_ends_a_final_commit_waiting_for_a_standby() {
+    let pg = Pg::start();
+    let dir = scratch();
+    let report_path = dir.path().join("r.json");
+    // Every batch is held for one commit at the end, 3 s in (--rate).
+    let child = Loader::new()
+        .args(["--rows", "3000", "--batch", "500", "--commit-every", "100"])
+        .args(["--rate", "1000", "--threads", "1", "--create"])
+        .args(["--target", &pg.url(), "--report"])
+        .arg_path(&report_path)
+        .spawn();
+    wait_until(Duration::from_secs(20), "the load to start", || {
+        pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%'") == 1
+    });
+    // From now on a COMMIT waits for a synchronous standby that does not exist.
+    pg.execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+    pg.execute("SELECT pg_reload_conf()");
+    wait_until(Duration::from_secs(20), "the final commit to wait", || {
+        pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") == 1
+    });
+    let output = interrupt_twice(child, "waiting for a standby");
+    pg.execute("ALTER SYSTEM RESET synchronous_standby_names");
+    pg.execute("SELECT pg_reload_conf()");
+    // The canceled wait leaves the transaction committed locally, and counted.
+    let report = read_report(&report_path);
+    assert_eq!(report["outcome"], "interrupted", "{report}");
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 3000);
+    assert_eq!(report["rows_loaded"], 3000, "{report}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("interrupted"), "{stdout}");
+}
+
+#[test]
+fn a_signal_while_connecting_to_a_silent_host_ends_within_the_connect_timeout() {
+    let silent = silent_port();
+    let dir = scratch();
+    let report_path = dir.path().join("r.json");
+    let child = Loader::new()
+        .args([
+            "--rows",
+            "100",
+            "--connect-timeout",
+            "3s",
+            "--max-retries",
+            "10",
+        ])
+        .arg("--target")
+        .arg(&format!("postgres://postgres@127.0.0.1:{silent}/x"))
+        .arg("--report")
+        .arg_path(&report_path)
+        .spawn();
+    std::thread::sleep(Duration::from_secs(1));
+    let signalled = Instant::now();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let output = wait_with_limit(child, Duration::from_secs(15));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(130));
+    let report = read_report(&report_path);
+    assert_eq!(report["outcome"], "interrupted", "{report}");
+    assert_eq!(report["rows_loaded"], 0, "{report}");
+}
+
+#[test]
+fn a_signal_while_the_report_is_written_changes_nothing() {
+    let pg = Pg::start();
+    let dir = scratch();
+    // A FIFO holds the report's writer until the test reads it.
+    let report_path = dir.path().join("report.json");
+    let made = Command::new("mkfifo").arg(&report_path).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let child = Loader::new()
+        .args([
+            "--rows",
+            "5000",
+            "--create",
+            "--quiet",
+            "--target",
+            &pg.url(),
+            "--report",
+        ])
+        .arg_path(&report_path)
+        .spawn();
+    wait_until(Duration::from_secs(20), "the rows to be committed", || {
+        crate::support::count_or_zero(&pg, "readings") == 5000
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).expect("a whole report");
+    let output = wait_with_limit(child, Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(0), "the load had ended");
+    assert_eq!(report["outcome"], "completed", "{report}");
+    assert_eq!(report["rows_loaded"], 5000, "{report}");
 }

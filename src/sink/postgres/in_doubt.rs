@@ -120,7 +120,7 @@ impl PgSink<'_> {
             None => {
                 factory
                     .hosts
-                    .connect(self.worker, |host| factory.connect_host(host))?
+                    .connect(self.worker, |host| factory.connect_host(self.worker, host))?
                     .1
             }
         };

@@ -18,7 +18,9 @@ mod prepare;
 mod transaction;
 
 use postgres::error::DbError;
-use postgres::{Client, Statement};
+use std::collections::HashMap;
+
+use postgres::{CancelToken, Client, Statement};
 
 use parking_lot::Mutex;
 
@@ -40,7 +42,6 @@ use transaction::Transaction;
 const HELD_BYTES_LIMIT: usize = 64 << 20;
 
 /// Shared by the workers: where to connect, what to write, how.
-#[derive(Debug)]
 pub(crate) struct PgSinkFactory {
     /// One target per host, each resolved.
     targets: Vec<PgTarget>,
@@ -49,6 +50,8 @@ pub(crate) struct PgSinkFactory {
     host_literals: Vec<String>,
     /// Batches committed on another host than the one they were in doubt on.
     moved: Mutex<Vec<MovedBatch>>,
+    /// Each worker's latest connection, by host, and the token that cancels what it runs.
+    cancel_tokens: Mutex<HashMap<usize, (usize, CancelToken)>>,
     table: TableName,
     /// The columns written, with the types binary COPY encodes them as.
     schema: Schema,
@@ -131,6 +134,7 @@ impl PgSinkFactory {
             host_literals: names.iter().map(|name| quote_literal(name)).collect(),
             hosts: Hosts::new(names),
             moved: Mutex::default(),
+            cancel_tokens: Mutex::default(),
             targets,
             table,
             schema: schema.clone(),
@@ -140,10 +144,13 @@ impl PgSinkFactory {
         }
     }
 
-    /// Connects to host `host`.
-    fn connect_host(&self, host: usize) -> Result<Connection, Failure> {
+    /// Connects worker `worker` to host `host`.
+    fn connect_host(&self, worker: usize, host: usize) -> Result<Connection, Failure> {
         let target = &self.targets[host];
         let mut client = pg::connect(target)?;
+        self.cancel_tokens
+            .lock()
+            .insert(worker, (host, client.cancel_token()));
         let mut prepare = |sql: &str| {
             client
                 .prepare(sql)
@@ -168,7 +175,9 @@ impl PgSinkFactory {
 
 impl SinkFactory for PgSinkFactory {
     fn open(&self, worker: usize) -> Result<Box<dyn Sink + '_>, Failure> {
-        let (_, connection) = self.hosts.connect(worker, |host| self.connect_host(host))?;
+        let (_, connection) = self
+            .hosts
+            .connect(worker, |host| self.connect_host(worker, host))?;
         Ok(Box::new(PgSink {
             factory: self,
             worker,
@@ -191,6 +200,20 @@ impl SinkFactory for PgSinkFactory {
     /// Settles the batches moved between hosts while in doubt (`in_doubt.rs`).
     fn settle(&self) -> Settlement {
         self.settle_moved()
+    }
+
+    /// Cancels what every worker's connection runs. A COPY waiting for a lock fails and rolls
+    /// back; a COMMIT waiting for a synchronous standby returns, committed locally (the server
+    /// warns that it may not be replicated); an idle connection ignores the request. Each cancel
+    /// opens a connection of its own, on a thread of its own, so that an unreachable server holds
+    /// up nothing.
+    fn abandon(&self) {
+        for (host, token) in self.cancel_tokens.lock().values() {
+            let (tls, token) = (self.targets[*host].tls().clone(), token.clone());
+            let _ = std::thread::Builder::new()
+                .name("loader-cancel".into())
+                .spawn(move || tls.cancel(&token));
+        }
     }
 }
 
@@ -295,7 +318,7 @@ impl PgSink<'_> {
         if connection.host == home || !hosts.is_due(home) {
             return connection;
         }
-        match self.factory.connect_host(home) {
+        match self.factory.connect_host(self.worker, home) {
             Ok(home_connection) => {
                 hosts.succeeded(home);
                 home_connection
