@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
 use crate::engine::{
@@ -18,6 +19,7 @@ use crate::engine::{
 use crate::http_client::HttpOptions;
 use crate::ledger::Committed;
 use crate::metrics::MetricsServer;
+use crate::pg::activity::{Sampler, ServerTime};
 use crate::pg::{self, local::LocalPostgres, Method};
 use crate::reject::RejectLog;
 use crate::report::{human, Report, EXIT_FATAL, EXIT_USAGE};
@@ -110,6 +112,8 @@ struct Ran {
     /// The target's hosts when it has several, and what became of the batches moved between them.
     hosts: Vec<String>,
     settlement: Settlement,
+    /// Where the server's backends spent the load (PostgreSQL targets).
+    server_time: Option<ServerTime>,
 }
 
 /// Runs the load and returns the process exit code.
@@ -194,6 +198,7 @@ fn run_engine(
     let mut skipped = SourceSummary::default();
     let mut hosts = Vec::new();
     let mut settlement = Settlement::default();
+    let mut server_time = None;
     let no_workers = |failure: Option<String>| engine::Outcome {
         workers: Vec::new(),
         elapsed: Duration::ZERO,
@@ -210,6 +215,7 @@ fn run_engine(
             skipped,
             hosts,
             settlement,
+            server_time,
         };
     }
     let prepared = sink::prepare(target, &sink_setup(load, run_id), signal, setup);
@@ -221,6 +227,12 @@ fn run_engine(
                 .start(&prepared.schema, prepared.committed, config.threads)
             {
                 Ok(sources) => {
+                    let sampler = Mutex::new(None);
+                    let start_sampler = || {
+                        if let Target::Postgres(pg) = target {
+                            *sampler.lock() = Some(Sampler::start(pg, config.connect_timeout));
+                        }
+                    };
                     let mut outcome = engine::run(&Job {
                         threads: config.threads,
                         pin: config.pin,
@@ -237,7 +249,9 @@ fn run_engine(
                         sinks: prepared.sinks.as_ref(),
                         rejects,
                         signal,
+                        on_start: &start_sampler,
                     });
+                    server_time = sampler.into_inner().and_then(Sampler::finish);
                     hosts = prepared.sinks.hosts().to_vec();
                     settlement = prepared.sinks.settle();
                     match sources.finish() {
@@ -263,6 +277,7 @@ fn run_engine(
         skipped,
         hosts,
         settlement,
+        server_time,
     }
 }
 
@@ -351,6 +366,9 @@ fn build_report(
             );
         }
         report.add_hosts(&ran.hosts, &ran.outcome, ran.settlement);
+    }
+    if let Some(server) = ran.server_time {
+        report.add_server_time(server);
     }
     if let Some(stages) = load.stages {
         let (figures, lines) = stages.report();

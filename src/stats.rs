@@ -196,6 +196,11 @@ pub(crate) struct WorkerStats {
     pub stats: Stats,
     /// From the start barrier to the worker's end.
     pub elapsed: Duration,
+    /// Of that, the time spent getting batches from the source: generating, parsing, waiting
+    /// for input or for `--rate`.
+    pub producing: Duration,
+    /// And the time spent writing them to the target, retries and commits included.
+    pub writing: Duration,
 }
 
 #[cfg(test)]

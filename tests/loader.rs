@@ -1,6 +1,7 @@
 //! End-to-end tests of the `loader` binary against real PostgreSQL clusters that each test starts
 //! itself. Every load is checked by counting on the target, and against the report.
 
+mod attribution;
 mod copy;
 mod endings;
 mod exact;

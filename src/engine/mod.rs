@@ -107,6 +107,8 @@ pub(crate) struct Job<'a> {
     pub sinks: &'a dyn SinkFactory,
     pub rejects: &'a RejectLog,
     pub signal: &'a StopSignal,
+    /// Called once every worker has connected (or failed to), as the clock starts.
+    pub on_start: &'a (dyn Fn() + Sync),
 }
 
 /// What a load did.
@@ -164,6 +166,7 @@ pub(crate) fn run(job: &Job<'_>) -> Outcome {
         }
         scope.spawn(|| watch_for_abandon(job, &workers_done));
         let started = gate.open_when_all_arrived(handles.len());
+        (job.on_start)();
         let peak_threads = crate::process::threads_now();
         let reporter = progress::Reporter::start(scope, counters, started, job.progress);
         let workers: Vec<WorkerStats> = handles
@@ -327,10 +330,13 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
         let job = self.job;
         let deadline = job.duration.map(|duration| started + duration);
         while !job.signal.is_stopping() && deadline.is_none_or(|at| Instant::now() < at) {
-            let Some(batch) = source.next_batch().map_err(|err| err.to_string())? else {
+            let asked = Instant::now();
+            let next = source.next_batch().map_err(|err| err.to_string())?;
+            let batch_started = Instant::now();
+            stats.producing += batch_started - asked;
+            let Some(batch) = next else {
                 break;
             };
-            let batch_started = Instant::now();
             let invalid = batch.invalid();
             job.rejects
                 .record(invalid)
@@ -340,6 +346,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                 || sink.write(batch, job.rejects),
                 |err, pause| self.announce_retry(stats, err, pause),
             );
+            stats.writing += batch_started.elapsed();
             let written = match written {
                 Ok(written) => written,
                 Err(err) => {
@@ -365,6 +372,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
             || sink.flush(job.rejects),
             |err, pause| self.announce_retry(stats, err, pause),
         );
+        stats.writing += flush_started.elapsed();
         match flushed {
             Ok(Some(written)) => self.record(stats, written, 0, flush_started),
             Ok(None) => {}

@@ -3,6 +3,7 @@
 //! into [`Failure`]s that name the cause and the fix, and preparing the target table and the
 //! ledger before the load starts.
 
+pub(crate) mod activity;
 pub mod local;
 mod target;
 pub(crate) mod tls;
@@ -43,8 +44,15 @@ pub(crate) const DOCUMENTS_TABLE: &str = "loader_documents";
 /// Its primary key (table, document id): a document is loaded into a table once.
 pub(crate) const DOCUMENTS_KEY: &str = "loader_documents_key";
 
+/// The `application_name` of this process's worker connections, unless the target names one:
+/// what the server-time sampler ([`activity`]) looks for in `pg_stat_activity`.
+pub(crate) fn application_name() -> String {
+    format!("loader-{}", std::process::id())
+}
+
 /// Resolves every TCP host name once, so that workers connect by address and no resolver thread
-/// is started per connection; sets the connect timeout, TCP keepalives (a dead server or a
+/// is started per connection; names the connections (`application_name`, unless the target
+/// does); sets the connect timeout, TCP keepalives (a dead server or a
 /// half-open connection is noticed within about 25 s instead of hanging a worker) and a TCP user
 /// timeout (data the server has not acknowledged for 30 s breaks the connection, where the
 /// kernel's retransmissions would go on for about 15 minutes).
@@ -58,6 +66,10 @@ pub(crate) fn resolve(target: &PgTarget, connect_timeout: Duration) -> Result<Pg
         .keepalives_interval(Duration::from_secs(5))
         .keepalives_retries(3)
         .tcp_user_timeout(Duration::from_secs(30));
+    // The server-time sampler finds the workers' backends by this name.
+    if config.get_application_name().is_none() {
+        config.application_name(&application_name());
+    }
     let has_unix_socket = config
         .get_hosts()
         .iter()

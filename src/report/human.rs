@@ -94,6 +94,34 @@ pub(crate) fn summary(report: &Report) -> String {
         count(process.voluntary_context_switches.max(0) as u64),
         count(process.involuntary_context_switches.max(0) as u64),
     );
+    if let Some(server) = &report.server_time {
+        let shares = &server.shares;
+        let percent = |share: f64| format!("{:.0} %", share * 100.0);
+        let mut line = format!(
+            "  server    backends on CPU {}, waiting for loader {}, for commits {}, locks {}, I/O {}",
+            percent(shares.cpu),
+            percent(shares.client),
+            percent(shares.commit),
+            percent(shares.lock),
+            percent(shares.io),
+        );
+        if let (Some(bytes), Some(syncs)) = (server.wal_bytes, server.wal_syncs) {
+            let rows = report.rows_loaded.max(1) as f64;
+            let _ = write!(
+                line,
+                "; WAL {:.0} bytes and {:.2} flushes per 1,000 rows",
+                bytes as f64 / rows,
+                syncs as f64 * 1000.0 / rows
+            );
+        }
+        if let Some(checkpoints) = server.checkpoints {
+            let _ = write!(line, ", {checkpoints} checkpoints");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(verdict) = &report.verdict {
+        let _ = writeln!(out, "  bound by  {}", verdict.line());
+    }
     if !report.hosts.is_empty() {
         let hosts: Vec<String> = report
             .hosts

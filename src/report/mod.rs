@@ -4,6 +4,7 @@
 
 pub(crate) mod human;
 mod svg;
+mod verdict;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,10 +17,12 @@ use serde::Serialize;
 use crate::encode;
 use crate::engine::{Outcome as EngineOutcome, Settlement, SourceSummary, Throughput};
 use crate::figures;
+use crate::pg::activity::ServerTime;
 use crate::process::ProcessCost;
 use crate::reject::RejectLog;
 use crate::stats::{add_at, LatencyBucket, LatencySummary, Stats};
 use svg::SvgReport;
+use verdict::{ClientSide, Verdict};
 
 /// Buckets of the batch-latency histogram in the report.
 const LATENCY_BUCKETS: usize = 40;
@@ -121,8 +124,36 @@ pub(crate) struct Report {
     #[serde(skip)]
     pub stage_lines: Vec<String>,
     pub process: ProcessCost,
+    /// Where the workers spent the load, over all of them.
+    pub workers_time: WorkersTime,
+    /// Where the server's backends spent it (PostgreSQL targets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<ServerTime>,
+    /// What bound the load, from both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
     /// The settings of the run, secrets redacted.
     pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The workers' time, summed over them: producing batches (generating, parsing, waiting for input
+/// or `--rate`) and writing them (sending, the server's work, commits, retries).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct WorkersTime {
+    pub producing_s: f64,
+    pub writing_s: f64,
+}
+
+impl WorkersTime {
+    /// The share of the two spent producing (0 when the workers did neither).
+    fn producing_share(&self) -> f64 {
+        let total = self.producing_s + self.writing_s;
+        if total > 0.0 {
+            self.producing_s / total
+        } else {
+            0.0
+        }
+    }
 }
 
 /// One host's share.
@@ -220,8 +251,42 @@ impl Report {
             stages: None,
             stage_lines: Vec::new(),
             process: ProcessCost::measure(engine.peak_threads),
+            workers_time: WorkersTime {
+                producing_s: engine
+                    .workers
+                    .iter()
+                    .map(|worker| worker.producing.as_secs_f64())
+                    .sum(),
+                writing_s: engine
+                    .workers
+                    .iter()
+                    .map(|worker| worker.writing.as_secs_f64())
+                    .sum(),
+            },
+            server_time: None,
+            verdict: None,
             config,
         }
+    }
+
+    /// Adds where the server's backends spent the load, and the verdict it gives with loader's
+    /// own figures.
+    pub(crate) fn add_server_time(&mut self, server: ServerTime) {
+        let cpu_seconds = self.process.user_cpu_s + self.process.system_cpu_s;
+        let client = ClientSide {
+            producing_share: self.workers_time.producing_share(),
+            cpu_cores: if self.elapsed_s > 0.0 {
+                cpu_seconds / self.elapsed_s
+            } else {
+                0.0
+            },
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            threads: self.workers.len(),
+            rows: self.rows_loaded,
+            commits: self.batches,
+        };
+        self.verdict = Some(verdict::judge(&server, &client));
+        self.server_time = Some(server);
     }
 
     /// Adds the rows per host of a target with several (`names`, indexed as the workers counted
@@ -357,6 +422,10 @@ impl ReportWriter for MarkdownReport {
 fn headline(report: &Report) -> Vec<(&'static str, String)> {
     let latency = &report.batch_latency_ms;
     let process = &report.process;
+    let server = report.server_time.as_ref();
+    let share = |pick: fn(&crate::pg::activity::Shares) -> f64| {
+        server.map_or_else(String::new, |s| format!("{:.3}", pick(&s.shares)))
+    };
     vec![
         ("mode", report.mode.to_string()),
         ("outcome", report.outcome.to_string()),
@@ -396,5 +465,29 @@ fn headline(report: &Report) -> Vec<(&'static str, String)> {
             process.involuntary_context_switches.to_string(),
         ),
         ("process_threads", process.threads.to_string()),
+        (
+            "bound_by",
+            report
+                .verdict
+                .as_ref()
+                .map_or_else(String::new, Verdict::line),
+        ),
+        ("backend_cpu_share", share(|s| s.cpu)),
+        ("backend_client_share", share(|s| s.client)),
+        ("backend_commit_share", share(|s| s.commit)),
+        ("backend_lock_share", share(|s| s.lock)),
+        ("backend_io_share", share(|s| s.io)),
+        (
+            "wal_bytes",
+            server
+                .and_then(|s| s.wal_bytes)
+                .map_or_else(String::new, |b| b.to_string()),
+        ),
+        (
+            "wal_syncs",
+            server
+                .and_then(|s| s.wal_syncs)
+                .map_or_else(String::new, |n| n.to_string()),
+        ),
     ]
 }

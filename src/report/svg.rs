@@ -55,9 +55,12 @@ fn draw(report: &Report, root: Area<'_>) -> Drawn {
         report.elapsed_s,
         report.outcome
     );
-    let root = root
+    let mut root = root
         .titled(&title, (FONT, 20))?
         .titled(&format!("into {}", report.setting("target")), (FONT, 14))?;
+    if let Some(verdict) = &report.verdict {
+        root = root.titled(&format!("bound by {}", verdict.line()), (FONT, 12))?;
+    }
     let (top, bottom) = root.split_vertically(root.dim_in_pixel().1 / 2);
     throughput(report, &top)?;
     latency(report, &bottom)?;

@@ -1,0 +1,121 @@
+//! Where a PostgreSQL load's time went: the server's backends sampled in `pg_stat_activity`, the
+//! WAL counters, and the one verdict line, on three loads staged to be bound by commits, by the
+//! client and by a lock.
+
+use std::time::Duration;
+
+use loader::pg::local::Setup;
+
+use crate::support::{read_report, scratch, Loader, Pg};
+
+/// Runs `loader` with `args` into `pg` and returns its report.
+fn load(pg: &Pg, args: &[&str]) -> (serde_json::Value, String) {
+    let dir = scratch();
+    let report_path = dir.path().join("r.json");
+    let run = Loader::new()
+        .args(args)
+        .args(["--target", &pg.url(), "--report"])
+        .arg_path(&report_path)
+        .run();
+    run.assert_success();
+    (read_report(&report_path), run.stdout())
+}
+
+#[test]
+fn tiny_batches_on_a_durable_server_are_bound_by_commits() {
+    // fsync on (the throwaway cluster has it off), and each commit waits 2 ms more for company.
+    let pg = Pg::start_with(Setup {
+        settings: ["fsync=on", "commit_delay=2000", "commit_siblings=0"]
+            .map(String::from)
+            .to_vec(),
+        files: Vec::new(),
+    });
+    let (report, stdout) = load(
+        &pg,
+        &[
+            "--rows",
+            "4000",
+            "--batch",
+            "10",
+            "--threads",
+            "2",
+            "--create",
+        ],
+    );
+    let server = &report["server_time"];
+    assert!(server["samples"].as_u64().unwrap() >= 10, "{server}");
+    assert!(
+        server["shares"]["commit"].as_f64().unwrap() >= 0.3,
+        "{server}"
+    );
+    assert!(server["wal_syncs"].as_i64().unwrap() >= 200, "{server}");
+    assert_eq!(report["verdict"]["bound_by"], "commits", "{report}");
+    assert!(
+        stdout.contains("  bound by  commits (WAL flush): "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("10 rows per commit"), "{stdout}");
+    assert!(stdout.contains("  server    backends on CPU "), "{stdout}");
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 4000);
+}
+
+#[test]
+fn a_rate_limited_load_is_bound_by_the_client() {
+    let pg = Pg::start();
+    let (report, stdout) = load(
+        &pg,
+        &[
+            "--rows", "20000", "--batch", "500", "--rate", "10000", "--create",
+        ],
+    );
+    let server = &report["server_time"];
+    assert!(
+        server["shares"]["client"].as_f64().unwrap() >= 0.6,
+        "{server}"
+    );
+    let time = &report["workers_time"];
+    assert!(
+        time["producing_s"].as_f64().unwrap() > time["writing_s"].as_f64().unwrap(),
+        "{time}"
+    );
+    assert_eq!(report["verdict"]["bound_by"], "client", "{report}");
+    assert!(
+        stdout.contains("  bound by  the client (loader): "),
+        "{stdout}"
+    );
+    assert_eq!(pg.scalar("SELECT count(*) FROM readings"), 20000);
+}
+
+#[test]
+fn a_table_locked_by_another_session_is_bound_by_locks() {
+    let pg = Pg::start();
+    pg.execute(
+        "CREATE TABLE readings (id bigint, ts timestamptz, sensor_id int, location text, \
+         temperature double precision, humidity double precision, status text)",
+    );
+    let client = pg.client();
+    let locker = std::thread::spawn(move || {
+        let mut client = client;
+        let mut lock = client.transaction().unwrap();
+        // Taken as the load starts, held for 2 s of its 3.
+        lock.batch_execute("LOCK TABLE readings IN SHARE MODE")
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        lock.rollback().unwrap();
+    });
+    let (report, _) = load(
+        &pg,
+        &["--duration", "3s", "--batch", "1000", "--threads", "2"],
+    );
+    locker.join().unwrap();
+    let server = &report["server_time"];
+    assert!(
+        server["shares"]["lock"].as_f64().unwrap() >= 0.4,
+        "{server}"
+    );
+    assert_eq!(report["verdict"]["bound_by"], "locks", "{report}");
+    assert_eq!(
+        report["rows_loaded"].as_i64().unwrap(),
+        pg.scalar("SELECT count(*) FROM readings")
+    );
+}
