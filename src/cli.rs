@@ -41,6 +41,49 @@ pub(crate) enum Command {
     /// Measure an HTTP server with concurrent blocking users: latency, time to first byte,
     /// stalls, and whether it serializes requests.
     Probe(ProbeArgs),
+    /// Finds the fastest --threads, --batch and --commit-every for a PostgreSQL target: a short
+    /// gen load per setting into a scratch copy of the table (dropped after), then the table of
+    /// settings tried, the knee and the command to run.
+    Tune(TuneArgs),
+}
+
+/// Options of `loader tune`: gen's (the target, the table, TLS, retries; not the ones it tries)
+/// and the search's.
+#[derive(Debug, Args)]
+pub(crate) struct TuneArgs {
+    #[command(flatten)]
+    pub gen: GenArgs,
+
+    /// The whole search's time, split evenly over the settings tried (each at least 2 s).
+    #[arg(long, value_name = "TIME", default_value = "60s")]
+    pub budget: humantime::Duration,
+
+    /// Thread counts to try.
+    #[arg(
+        long,
+        value_name = "N,N…",
+        value_delimiter = ',',
+        default_value = "1,2,4,8,16"
+    )]
+    pub try_threads: Vec<usize>,
+
+    /// Batch sizes to try (rows).
+    #[arg(
+        long,
+        value_name = "N,N…",
+        value_delimiter = ',',
+        default_value = "1000,10000"
+    )]
+    pub try_batch: Vec<usize>,
+
+    /// Batches per transaction to try.
+    #[arg(
+        long,
+        value_name = "N,N…",
+        value_delimiter = ',',
+        default_value = "1,10"
+    )]
+    pub try_commit_every: Vec<usize>,
 }
 
 /// Options of `loader probe`.

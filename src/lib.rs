@@ -37,6 +37,7 @@ mod sink;
 mod sql;
 mod stats;
 mod target;
+mod tune;
 mod usage;
 
 /// The crate's API beside [`run`]: the parts that the benches (`benches/hot_path.rs`) time and the
@@ -62,6 +63,7 @@ use engine::StopSignal;
 use gen::GenConfig;
 use ingest::IngestConfig;
 use probe::ProbeConfig;
+use tune::TuneConfig;
 use usage::ConfigError;
 
 /// Runs `loader` with these arguments and returns its exit code.
@@ -94,6 +96,9 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         }),
         Some(Command::Probe(args)) => {
             validated(ProbeConfig::from_args(args), |c| probe::run(&c, &signal))
+        }
+        Some(Command::Tune(args)) => {
+            validated(TuneConfig::from_args(args, env), |c| tune::run(&c, &signal))
         }
     };
     ExitCode::from(code)

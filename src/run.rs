@@ -117,18 +117,24 @@ struct Ran {
 }
 
 /// Runs the load and returns the process exit code.
-pub(crate) fn run(mut load: Load<'_>, signal: &StopSignal) -> u8 {
+pub(crate) fn run(load: Load<'_>, signal: &StopSignal) -> u8 {
+    run_with_report(load, signal).0
+}
+
+/// Runs the load and returns the process exit code and its report (none when the load could
+/// not start: a metrics port in use, a local cluster that did not start).
+pub(crate) fn run_with_report(mut load: Load<'_>, signal: &StopSignal) -> (u8, Option<Report>) {
     let config = load.config;
     let run_id = load.run_id.clone().unwrap_or_else(new_run_id);
     // Before the local cluster starts: a port in use must not leave one behind.
     let counters = Arc::new(Counters::new(config.threads));
     let metrics = match start_metrics(config, &counters) {
         Ok(metrics) => metrics,
-        Err(code) => return code,
+        Err(code) => return (code, None),
     };
     let (target, local) = match start_target(config) {
         Ok(started) => started,
-        Err(code) => return code,
+        Err(code) => return (code, None),
     };
     let reject_path = config
         .reject_file
@@ -142,7 +148,8 @@ pub(crate) fn run(mut load: Load<'_>, signal: &StopSignal) -> u8 {
     let settings = report_settings(&load, &target, &run_id, ran.method);
     let report = build_report(&load, ran, &setup, &rejects, signal, settings, &run_id);
     let exit_code = print_report(&report, config, &target);
-    exit_code.max(tear_down(metrics, local, config, signal))
+    let exit_code = exit_code.max(tear_down(metrics, local, config, signal));
+    (exit_code, Some(report))
 }
 
 /// Starts the Prometheus endpoint, if `--metrics-addr` asks for one; a failure is the exit code.
@@ -431,7 +438,8 @@ fn linger(time: Duration, signal: &StopSignal) {
     }
 }
 
-fn start_local(quiet: bool) -> Result<LocalPostgres, String> {
+/// Starts the throwaway cluster of the `local` target and says where it is.
+pub(crate) fn start_local(quiet: bool) -> Result<LocalPostgres, String> {
     let cluster = LocalPostgres::start()
         .map_err(|err| format!("cannot start the local PostgreSQL: {err}"))?;
     if !quiet {
@@ -445,7 +453,7 @@ fn start_local(quiet: bool) -> Result<LocalPostgres, String> {
 }
 
 /// Stops the local cluster, or keeps it and says how to reach and stop it.
-fn finish_local(cluster: LocalPostgres, keep: bool, quiet: bool) -> u8 {
+pub(crate) fn finish_local(cluster: LocalPostgres, keep: bool, quiet: bool) -> u8 {
     if keep {
         let (url, stop) = (cluster.url(), cluster.stop_command());
         cluster.keep();

@@ -16,6 +16,7 @@ mod probe;
 mod security;
 mod support;
 mod tls;
+mod tune;
 mod untrusted;
 
 use std::collections::BTreeSet;

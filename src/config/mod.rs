@@ -8,6 +8,7 @@ mod copy;
 mod gen;
 mod ingest;
 mod probe;
+mod tune;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -22,6 +22,7 @@ use serde_json::{json, Map};
 use crate::engine::{RateLimit, Source, SourceError, SourceFactory, StopSignal};
 
 use crate::ledger::Committed;
+use crate::report::Report;
 use crate::rows::{Batch, Columns, Schema};
 use crate::run::{self, Documents, Load, LoadConfig, SourcePlan};
 use crate::sink::stream::OutputFormat;
@@ -48,6 +49,14 @@ impl GenConfig {
 
 /// Runs `loader gen` and returns the exit code.
 pub(crate) fn run(config: &GenConfig, signal: &Arc<StopSignal>) -> u8 {
+    run_with_report(config, signal).0
+}
+
+/// Runs `loader gen` and returns the exit code and the report ([`run::run_with_report`]).
+pub(crate) fn run_with_report(
+    config: &GenConfig,
+    signal: &Arc<StopSignal>,
+) -> (u8, Option<Report>) {
     let rows = config.rows_in_shard();
     let mut sources = GenPlan {
         rows_in_shard: rows,
@@ -68,7 +77,7 @@ pub(crate) fn run(config: &GenConfig, signal: &Arc<StopSignal>) -> u8 {
     settings.insert("rate".into(), json!(config.rate));
     settings.insert("seed".into(), json!(config.seed));
     settings.insert("shard".into(), json!(config.shard.to_string()));
-    run::run(
+    run::run_with_report(
         Load {
             mode: "gen",
             source: None,

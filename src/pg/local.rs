@@ -80,19 +80,7 @@ impl LocalPostgres {
     /// Like [`LocalPostgres::start`], with more settings and files.
     pub fn start_with(setup: Setup) -> Result<LocalPostgres, LocalError> {
         let bindir = find_bindir().ok_or(LocalError::NoBinaries)?;
-        let as_postgres_user = running_as_root();
-        let dir = tempfile::Builder::new().prefix("loader-pg-").tempdir()?;
-        if as_postgres_user {
-            let (uid, gid) = postgres_user_ids().ok_or(LocalError::NoPostgresUser)?;
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
-        }
-        let mut cluster = LocalPostgres {
-            bindir,
-            dir: Some(dir),
-            port: 0,
-            as_postgres_user,
-            settings: setup.settings,
-        };
+        let cluster = LocalPostgres::in_new_directory(bindir, setup.settings)?;
         let data = cluster.data_dir();
         cluster.run(
             "initdb",
@@ -113,12 +101,63 @@ impl LocalPostgres {
         for (name, contents) in &setup.files {
             cluster.write_private(name, contents)?;
         }
-        // A port can be taken between probing and binding: try a few.
+        cluster.start_on_a_free_port()
+    }
+
+    /// Starts a streaming standby of this cluster on a free port, with `settings` beyond the
+    /// usual ones: a copy made with `pg_basebackup -R`, which connects back for the WAL. For
+    /// tests of a primary that waits for its standby (`synchronous_standby_names`).
+    pub fn start_standby(&self, settings: Vec<String>) -> Result<LocalPostgres, LocalError> {
+        let standby = LocalPostgres::in_new_directory(self.bindir.clone(), settings)?;
+        let data = standby.data_dir();
+        standby.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                path_str(&data),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+        )?;
+        standby.start_on_a_free_port()
+    }
+
+    /// A cluster not yet started, in a new temporary directory that the server's user owns.
+    fn in_new_directory(
+        bindir: PathBuf,
+        settings: Vec<String>,
+    ) -> Result<LocalPostgres, LocalError> {
+        let as_postgres_user = running_as_root();
+        let dir = tempfile::Builder::new().prefix("loader-pg-").tempdir()?;
+        if as_postgres_user {
+            let (uid, gid) = postgres_user_ids().ok_or(LocalError::NoPostgresUser)?;
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+        }
+        Ok(LocalPostgres {
+            bindir,
+            dir: Some(dir),
+            port: 0,
+            as_postgres_user,
+            settings,
+        })
+    }
+
+    /// Starts the server on a free port: one can be taken between probing and binding, so a few
+    /// are tried.
+    fn start_on_a_free_port(mut self) -> Result<LocalPostgres, LocalError> {
         let mut last_error = None;
         for _ in 0..5 {
-            cluster.port = free_port()?;
-            match cluster.pg_ctl_start() {
-                Ok(()) => return Ok(cluster),
+            self.port = free_port()?;
+            match self.pg_ctl_start() {
+                Ok(()) => return Ok(self),
                 Err(err) => last_error = Some(err),
             }
         }

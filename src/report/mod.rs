@@ -21,6 +21,7 @@ use crate::pg::activity::ServerTime;
 use crate::process::ProcessCost;
 use crate::reject::RejectLog;
 use crate::stats::{add_at, LatencyBucket, LatencySummary, Stats};
+pub(crate) use svg::svg_bars;
 use svg::SvgReport;
 use verdict::{ClientSide, Verdict};
 

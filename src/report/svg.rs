@@ -180,6 +180,43 @@ fn legend<'a, X: Ranged, Y: Ranged>(
         .draw()
 }
 
+/// A bar chart of `bars` (label, rows/s), the bar at `marked` in another colour: `loader tune`'s
+/// picture of the settings it tried.
+pub(crate) fn svg_bars(title: &str, bars: &[(String, f64)], marked: usize) -> io::Result<String> {
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+    let drawn: Drawn = (|| {
+        root.fill(&WHITE)?;
+        let top = bars.iter().map(|bar| bar.1).fold(0.0, f64::max) * 1.1 + 1.0;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 18))
+            .margin(16)
+            .x_label_area_size(90)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0..bars.len(), 0.0..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.len())
+            .x_label_formatter(&|i| bars.get(*i).map_or(String::new(), |bar| bar.0.clone()))
+            .x_label_style(
+                TextStyle::from((FONT, 11).into_font()).transform(FontTransform::Rotate90),
+            )
+            .y_desc("rows/s")
+            .y_label_formatter(&|rate| short(*rate))
+            .light_line_style(FINE_GRID)
+            .draw()?;
+        chart.draw_series(bars.iter().enumerate().map(|(i, bar)| {
+            let color = if i == marked { P99 } else { RATE };
+            Rectangle::new([(i, 0.0), (i + 1, bar.1)], color.mix(0.8).filled())
+        }))?;
+        root.present()
+    })();
+    drawn.map_err(io::Error::other)?;
+    drop(root);
+    Ok(svg)
+}
+
 /// A panel with nothing to draw says why.
 fn nothing(area: &Area<'_>, message: &str) -> Drawn {
     let (width, height) = area.dim_in_pixel();

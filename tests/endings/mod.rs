@@ -115,7 +115,10 @@ fn a_host_that_accepts_and_never_answers_times_out_and_is_left_out() {
     // Three attempts of 2 s and two pauses of at most 0.2 s.
     assert!(run.elapsed < Duration::from_secs(15), "{:?}", run.elapsed);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("loader: error"))
+        .collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(
         errors[0].contains(&format!(
@@ -187,7 +190,11 @@ fn a_load_stopped_at_max_rejects_counts_every_reject_once_everywhere() {
         let (stdout, stderr) = (run.stdout(), run.stderr());
         assert_eq!(run.code(), 3, "--max-rejects {max}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+        // Progress lines ("errors 0") may be there too on a slow machine.
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("loader: error"))
+            .collect();
         assert_eq!(errors.len(), 1, "{stderr}");
         assert!(errors[0].contains("--max-rejects"), "{stderr}");
         let report = read_report(&report_path);

@@ -16,6 +16,7 @@ const ROOMS: &[&str] = &[
     "cli",
     "ingest",
     "copy",
+    "tune",
     "gen",
     "probe",
     "run",
