@@ -9,30 +9,41 @@
 #     source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 #     bench_init TOOL…                 # REPO, OUT, LOADER (built unless BUILD=0 or LOADER set),
 #                                      # WORK (a mktemp directory), the cleanup trap
-#     bench_start_cluster              # PGROOT, PORT, URL, sql(), PG_VERSION, bench_facts
+#     bench_start_cluster [CLUSTER]    # PGROOT, PORT, URL, sql(), PG_VERSION, bench_facts;
+#                                      # CLUSTER durable or fsync-off (the default)
+#     bench_stop_cluster               # stops and removes it (another may start after)
 #     bench_facts                      # (without a cluster) machine facts, DATE, RAW
 #     bench_on_exit FUNCTION           # FUNCTION runs at exit, before WORK is removed
 #     sql "CREATE TABLE readings (…)"
 #     reset_table readings; t0=$(now); …; t1=$(now)
 #     expect_count readings "$ROWS" "$name, run $run"
-#     record "$name" KIND ROWS THREADS "$(elapsed "$t0" "$t1")" [LOADER_ROWS_PER_S [REQUESTS [PEAK_RSS_MB]]]
+#     record "$name" KIND ROWS THREADS "$(elapsed "$t0" "$t1")" [LOADER_ROWS_PER_S [REQUESTS [PEAK_RSS_MB [CPU_S]]]]
 #     report_rate REPORT ROWS; report_value REPORT KEY.PATH   # loader's --report: checked; one field
 #     make_readings_csv "$WORK/readings.csv"   # + $WORK/half-a.csv, $WORK/half-b.csv
 #     run_psql_copy "$WORK/readings.csv"       # psql \copy, 1 stream and 2 parallel streams
 #     timed_runs NAME KIND ROWS THREADS TABLE COMMAND…          # RUNS checked, recorded runs
 #     timed_pair_runs NAME KIND ROWS TABLE COMMAND ARG_A ARG_B  # two at once, timed together
+#     client_runs NAME KIND THREADS COMMAND…   # into readings, + CPU and peak RSS (/usr/bin/time)
 #     loader_runs NAME KIND THREADS LOADER_ARGUMENTS…           # loader into readings, + report
 #     pgbench_runs SCALE                       # pgbench -i -I dtg -s SCALE
 #     find_pgloader install|skip; pgloader_runs "$WORK/readings.csv"  # pgloader, or a WARNING
 #     RESULT_TITLE=… RESULT_FACTS=… RESULT_NOTES=… RESULT_JSON=… bench_write_results
 #
 # The cluster: initdb into a mktemp directory (owned by `postgres` when run as root; initdb and the
-# server then run as that user), pg_ctl on a free 127.0.0.1 port with the settings of
-# src/pg/local.rs (fsync and full_page_writes off), stopped and removed on exit, with WORK.
+# server then run as that user), pg_ctl on a free 127.0.0.1 port, stopped and removed on exit, with
+# WORK. Two kinds (CLUSTER): `durable`, PostgreSQL's default durability (fsync, synchronous_commit
+# and full_page_writes on, as a production server runs), and `fsync-off`, the settings of
+# src/pg/local.rs (fsync and full_page_writes off: no commit waits for the disk). Both share the
+# sizing settings below, so that durability is the only difference.
 
-# The settings of src/pg/local.rs SERVER_SETTINGS.
-SERVER_SETTINGS=(fsync=off full_page_writes=off shared_buffers=256MB
-    max_wal_size=4GB max_connections=300)
+# The sizing both kinds share (src/pg/local.rs SERVER_SETTINGS without its two durability settings).
+SHARED_SETTINGS=(shared_buffers=256MB max_wal_size=4GB max_connections=300)
+# Each kind's durability settings (the durable ones are PostgreSQL's defaults, spelled out).
+DURABLE_SETTINGS=(fsync=on synchronous_commit=on full_page_writes=on)
+FSYNC_OFF_SETTINGS=(fsync=off full_page_writes=off)
+# The running cluster's settings (bench_start_cluster sets them); src/pg/local.rs's by default.
+SERVER_SETTINGS=("${FSYNC_OFF_SETTINGS[@]}" "${SHARED_SETTINGS[@]}")
+CLUSTER=fsync-off
 # The configuration every ratio is taken against (run by run_psql_copy).
 BASELINE='psql \copy CSV, 2 parallel streams'
 
@@ -106,11 +117,7 @@ bench_cleanup() {
     for hook in "${EXIT_HOOKS[@]}"; do
         "$hook"
     done
-    if ((PG_STARTED)); then
-        as_pg "$BINDIR/pg_ctl" -D "$PGROOT/data" -m fast -w stop >/dev/null 2>&1 ||
-            as_pg "$BINDIR/pg_ctl" -D "$PGROOT/data" -m immediate -w stop >/dev/null 2>&1
-    fi
-    [[ -n $PGROOT ]] && rm -rf "$PGROOT"
+    bench_stop_cluster
     [[ -n $WORK ]] && rm -rf "$WORK"
     exit "$status"
 }
@@ -144,7 +151,15 @@ free_port() {
 
 sql() { PGOPTIONS='-c client_min_messages=warning' psql "$URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 
+# bench_start_cluster [CLUSTER]: starts a throwaway cluster of that kind (durable, or fsync-off,
+# the default); CLUSTER and SERVER_SETTINGS say which.
 bench_start_cluster() {
+    CLUSTER=${1:-fsync-off}
+    case $CLUSTER in
+    durable) SERVER_SETTINGS=("${DURABLE_SETTINGS[@]}" "${SHARED_SETTINGS[@]}") ;;
+    fsync-off) SERVER_SETTINGS=("${FSYNC_OFF_SETTINGS[@]}" "${SHARED_SETTINGS[@]}") ;;
+    *) die "unknown cluster kind '$CLUSTER' (durable or fsync-off)" ;;
+    esac
     command -v psql >/dev/null || die "psql not found on PATH"
     BINDIR=$(find_bindir) || die "no PostgreSQL server binaries (pg_config --bindir, /usr/lib/postgresql/*/bin); apt-get install -y postgresql"
     PGROOT=$(mktemp -d "/tmp/$BENCH_NAME-pg.XXXXXX")
@@ -180,10 +195,21 @@ bench_start_cluster() {
         die "could not start PostgreSQL"
     fi
     URL="postgres://postgres@127.0.0.1:$PORT/postgres"
-    log "PostgreSQL on 127.0.0.1:$PORT"
+    log "PostgreSQL on 127.0.0.1:$PORT, the $CLUSTER cluster: ${SERVER_SETTINGS[*]}"
 
     PG_VERSION=$(sql "SHOW server_version")
     bench_facts
+}
+
+# Stops the cluster and removes its directory, so that another can start.
+bench_stop_cluster() {
+    if ((PG_STARTED)); then
+        as_pg "$BINDIR/pg_ctl" -D "$PGROOT/data" -m fast -w stop >/dev/null 2>&1 ||
+            as_pg "$BINDIR/pg_ctl" -D "$PGROOT/data" -m immediate -w stop >/dev/null 2>&1
+        PG_STARTED=0
+    fi
+    [[ -n $PGROOT ]] && rm -rf "$PGROOT"
+    PGROOT=""
 }
 
 # The machine facts of the results (NPROC, CPU_MODEL, LOADAVG, DATE) and an empty RAW.
@@ -217,10 +243,11 @@ expect_count() {
     [[ $got == "$expected" ]] || die "$what: $table holds $got rows, expected $expected"
 }
 
-# record NAME KIND ROWS THREADS WALL_S [LOADER_ROWS_PER_S [REQUESTS [PEAK_RSS_MB]]]: one run.
+# record NAME KIND ROWS THREADS WALL_S [LOADER_ROWS_PER_S [REQUESTS [PEAK_RSS_MB [CPU_S]]]]: one
+# run; CPU_S is the client's user + system CPU seconds.
 record() {
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" "${7:-}" "${8:-}" \
-        >>"$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" "${7:-}" \
+        "${8:-}" "${9:-}" >>"$RAW"
 }
 
 # Prints the report's rows_per_s after checking that the load completed with the expected rows.
@@ -305,7 +332,7 @@ timed_runs() {
         expect_count "$table" "$want" "$name, run $run"
         wall=$(elapsed "$t0" "$t1")
         record "$name" "$kind" "$want" "$threads" "$wall" ""
-        log "$name, run $run: ${wall}s"
+        log "[$CLUSTER] $name, run $run: ${wall}s"
     done
 }
 
@@ -334,7 +361,7 @@ timed_pair_runs() {
         expect_count "$table" "$want" "$name, run $run"
         wall=$(elapsed "$t0" "$t1")
         record "$name" "$kind" "$want" 2 "$wall" ""
-        log "$name, run $run: ${wall}s"
+        log "[$CLUSTER] $name, run $run: ${wall}s"
     done
 }
 
@@ -342,9 +369,10 @@ timed_pair_runs() {
 # `$LOADER LOADER_ARGUMENTS… --quiet --report FILE --reject-file FILE` loading ROWS rows into
 # `readings`, each after reset_table readings, timed by the wall clock; checked by the exit
 # status, the count (the first rejected rows shown when one is missing) and the report (completed,
-# ROWS rows loaded); recorded with the report's rows_per_s as loader's own figure and its peak RSS.
+# ROWS rows loaded); recorded with the report's rows_per_s as loader's own figure, its peak RSS and
+# its CPU seconds (user + system, getrusage in the report).
 loader_runs() {
-    local name=$1 kind=$2 threads=$3 run t0 t1 wall rate rss report rejects got
+    local name=$1 kind=$2 threads=$3 run t0 t1 wall rate rss cpu report rejects got
     shift 3
     for ((run = 1 + ${RUN_OFFSET:-0}; run <= RUNS + ${RUN_OFFSET:-0}; run++)); do
         reset_table readings
@@ -369,9 +397,39 @@ loader_runs() {
         fi
         rate=$(report_rate "$report" "$ROWS") || die "$name, run $run: bad report"
         rss=$(report_value "$report" process.peak_rss_mb)
+        cpu=$(python3 -c 'import sys; print(float(sys.argv[1]) + float(sys.argv[2]))' \
+            "$(report_value "$report" process.user_cpu_s)" \
+            "$(report_value "$report" process.system_cpu_s)")
         wall=$(elapsed "$t0" "$t1")
-        record "$name" "$kind" "$ROWS" "$threads" "$wall" "$rate" "" "$rss"
-        log "$name, run $run: ${wall}s"
+        record "$name" "$kind" "$ROWS" "$threads" "$wall" "$rate" "" "$rss" "$cpu"
+        log "[$CLUSTER] $name, run $run: ${wall}s"
+    done
+}
+
+# client_runs NAME KIND THREADS COMMAND…: RUNS runs of COMMAND (another client loading ROWS rows
+# into `readings`), each after reset_table readings, under /usr/bin/time, timed by the wall clock,
+# checked by its exit status and the count; recorded with the child's peak RSS and user + system
+# CPU seconds (wait4's rusage, as /usr/bin/time reports them).
+client_runs() {
+    local name=$1 kind=$2 threads=$3 run t0 t1 wall status usage cpu rss
+    shift 3
+    [[ -x /usr/bin/time ]] || die "/usr/bin/time is needed for $name (apt-get install -y time)"
+    for ((run = 1 + ${RUN_OFFSET:-0}; run <= RUNS + ${RUN_OFFSET:-0}; run++)); do
+        reset_table readings
+        status=0
+        t0=$(now)
+        /usr/bin/time -f '%U %S %M' -o "$WORK/time.txt" "$@" >"$WORK/run.log" 2>&1 || status=$?
+        t1=$(now)
+        if ((status)); then
+            tail -n 40 "$WORK/run.log" >&2
+            die "[$CLUSTER] $name, run $run: $1 failed (exit $status)"
+        fi
+        expect_count readings "$ROWS" "[$CLUSTER] $name, run $run"
+        usage=$(tail -n 1 "$WORK/time.txt")
+        read -r cpu rss <<<"$(python3 -c 'import sys; u, s, kb = sys.argv[1].split(); print(float(u) + float(s), int(kb) / 1024)' "$usage")"
+        wall=$(elapsed "$t0" "$t1")
+        record "$name" "$kind" "$ROWS" "$threads" "$wall" "" "" "$rss" "$cpu"
+        log "[$CLUSTER] $name, run $run: ${wall}s"
     done
 }
 
@@ -398,7 +456,7 @@ pgbench_runs() {
         expect_count pgbench_accounts "$accounts" "$name, run $run"
         wall=$(elapsed "$t0" "$t1")
         record "$name" pgbench "$accounts" 1 "$wall" ""
-        log "$name, run $run: ${wall}s"
+        log "[$CLUSTER] $name, run $run: ${wall}s"
     done
     sql "$drop" >/dev/null
 }
@@ -504,12 +562,14 @@ pgloader_runs() {
 #                    marked **not measured** (the reason in the runs column) at the end of the
 #                    table, and "skipped" in the JSON
 #   RESULT_FILE      optional, the files' base name (default results: OUT/results.{md,json})
+# Configurations recorded with CPU_S (loader's report, or /usr/bin/time for client_runs) get a column of
+# the client's CPU seconds per million rows; with PEAK_RSS_MB, one of its peak RSS.
 # Configurations recorded with REQUESTS get a column of loader's own requests/s (REQUESTS over
 # loader's clock, rows / rows_per_s), and requests/s over both clocks in results.json.
 bench_write_results() {
     export RAW OUT BASELINE NPROC CPU_MODEL LOADAVG DATE
     export PG_VERSION=${PG_VERSION:-}
-    export SETTINGS="${SERVER_SETTINGS[*]}"
+    export SETTINGS="${SERVER_SETTINGS[*]}" CLUSTER
     export RESULT_TITLE RESULT_FACTS RESULT_NOTES RESULT_JSON
     export RESULT_COMPARE=${RESULT_COMPARE:-} RESULT_WARNINGS=${RESULT_WARNINGS:-}
     export RESULT_SECTIONS=${RESULT_SECTIONS:-} RESULT_RATIOS=${RESULT_RATIOS:-}
@@ -521,7 +581,7 @@ env = os.environ
 order, runs = [], {}
 with open(env["RAW"]) as raw:
     for line in raw:
-        name, kind, rows, threads, wall, rate, requests, rss = line.rstrip("\n").split("\t")
+        name, kind, rows, threads, wall, rate, requests, rss, cpu = line.rstrip("\n").split("\t")
         if name not in runs:
             order.append(name)
             runs[name] = {"kind": kind, "rows": int(rows), "threads": int(threads), "runs": []}
@@ -533,6 +593,9 @@ with open(env["RAW"]) as raw:
         }
         if rss:
             run["peak_rss_mb"] = float(rss)
+        if cpu:
+            run["client_cpu_s"] = float(cpu)
+            run["client_cpu_s_per_million_rows"] = float(cpu) * 1e6 / int(rows)
         if requests:
             run["requests"] = int(requests)
             run["requests_per_s_wall"] = int(requests) / wall
@@ -571,6 +634,9 @@ for name in order:
     rss = [r["peak_rss_mb"] for r in c["runs"] if "peak_rss_mb" in r]
     if rss:
         config["median_peak_rss_mb"] = statistics.median(rss)
+    cpu = [r["client_cpu_s_per_million_rows"] for r in c["runs"] if "client_cpu_s" in r]
+    if cpu:
+        config["median_client_cpu_s_per_million_rows"] = statistics.median(cpu)
     configs.append(config)
 
 by_name = {c["configuration"]: c for c in configs}
@@ -668,7 +734,7 @@ lines += [
 ]
 if env["PG_VERSION"]:
     lines.append(
-        f"- PostgreSQL {env['PG_VERSION']}, local throwaway cluster on 127.0.0.1: {env['SETTINGS']}"
+        f"- PostgreSQL {env['PG_VERSION']}, local throwaway **{env['CLUSTER']}** cluster on 127.0.0.1: {env['SETTINGS']}"
     )
 lines += [l for l in env["RESULT_FACTS"].split("\n") if l.strip()]
 for label, spec, ref in ratio_columns:
@@ -680,6 +746,7 @@ for heading, kinds, baseline_name, label in sections:
     members = [c for c in configs if kinds is None or c["kind"] in kinds]
     requests = any("median_loader_requests_per_s" in c for c in members)
     rss = any("median_peak_rss_mb" in c for c in members)
+    cpu = any("median_client_cpu_s_per_million_rows" in c for c in members)
     lines.append("")
     if heading:
         lines += [f"## {heading}", ""]
@@ -696,8 +763,11 @@ for heading, kinds, baseline_name, label in sections:
     if requests:
         header.append("loader's own requests/s (median)")
         align.append("---:")
+    if cpu:
+        header.append("client CPU s per M rows (median)")
+        align.append("---:")
     if rss:
-        header.append("loader's peak RSS, MB (median)")
+        header.append("client peak RSS, MB (median)")
         align.append("---:")
     header.append("runs (rows/s)")
     align.append("---")
@@ -712,6 +782,9 @@ for heading, kinds, baseline_name, label in sections:
         cells.append(n(c["median_loader_rows_per_s"]))
         if requests:
             cells.append(n(c.get("median_loader_requests_per_s")))
+        if cpu:
+            per_million = c.get("median_client_cpu_s_per_million_rows")
+            cells.append("–" if per_million is None else f"{per_million:.2f}")
         if rss:
             mb = c.get("median_peak_rss_mb")
             cells.append("–" if mb is None else f"{mb:.1f}")
@@ -749,6 +822,7 @@ result = {
 if env["PG_VERSION"]:
     result["postgres_version"] = env["PG_VERSION"]
     result["server_settings"] = env["SETTINGS"].split()
+    result["cluster"] = env["CLUSTER"]
 result.update(json.loads(env["RESULT_JSON"]))
 if env["RESULT_SECTIONS"].strip():
     result["sections"] = [
