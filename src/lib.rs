@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod conninfo;
 mod copy;
+mod ddl;
 mod encode;
 mod engine;
 mod failure;

@@ -13,13 +13,17 @@
 //! knows the target: the sinks ask the batch for the format they speak.
 
 pub(crate) mod batch;
+mod infer;
 mod reader;
+mod sniff;
 mod split;
+mod transcode;
 pub(crate) mod typed;
 
 pub use batch::{CopyBatch, RawBatch};
 pub(crate) use reader::{Input, InputError, Reader};
 pub use split::{Chunk, Framing, Splitter};
+pub use transcode::Encoding;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -167,7 +171,16 @@ pub struct Dialect {
     pub quote: u8,
     /// The spelling of NULL: an unquoted field equal to it (CSV), a field equal to it (TSV).
     pub null_string: Vec<u8>,
+    /// Per column, whether the [`NULL_MARKERS`] read as NULL there too (sniffed: the columns
+    /// that are typed otherwise).
+    pub null_markers: Vec<bool>,
+    /// The inputs' encoding; anything but UTF-8 is transcoded as it is read.
+    pub encoding: Encoding,
 }
+
+/// The spellings of a missing value that the sniffer reads as NULL in a column whose other values
+/// all have one type (an empty unquoted field is NULL in every column already).
+pub const NULL_MARKERS: [&[u8]; 5] = [b"NA", b"NULL", b"\\N", b"null", b"N/A"];
 
 impl Dialect {
     /// The dialect with PostgreSQL's defaults for what is not given: `,` and `"` and an empty
@@ -187,7 +200,14 @@ impl Dialect {
             delimiter: delimiter.unwrap_or(default_delimiter),
             quote: quote.unwrap_or(b'"'),
             null_string: null_string.unwrap_or(default_null).as_bytes().to_vec(),
+            null_markers: Vec::new(),
+            encoding: Encoding::Utf8,
         }
+    }
+
+    /// Whether `value`, an unquoted field of `column` that is not the null string, is NULL.
+    pub fn is_null_marker(&self, column: usize, value: &[u8]) -> bool {
+        self.null_markers.get(column) == Some(&true) && NULL_MARKERS.contains(&value)
     }
 }
 

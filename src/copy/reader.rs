@@ -117,14 +117,20 @@ impl Input {
     /// The input's bytes, decompressed; a file's UTF-8 byte order mark (which would otherwise be
     /// part of its first column's name or value, invisibly) left out.
     pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        match self {
+            Input::Stdin => Ok(Box::new(io::stdin())),
+            Input::File { .. } => without_bom(self.open_raw()?),
+        }
+    }
+
+    /// The input's bytes, decompressed, as they are (a byte order mark kept).
+    pub(crate) fn open_raw(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
             Input::Stdin => Box::new(io::stdin()),
-            Input::File { path, gzip: false } => without_bom(Box::new(File::open(path)?))?,
-            Input::File { path, gzip: true } => {
-                without_bom(Box::new(flate2::read::MultiGzDecoder::new(
-                    BufReader::with_capacity(1 << 16, File::open(path)?),
-                )))?
-            }
+            Input::File { path, gzip: false } => Box::new(File::open(path)?),
+            Input::File { path, gzip: true } => Box::new(flate2::read::MultiGzDecoder::new(
+                BufReader::with_capacity(1 << 16, File::open(path)?),
+            )),
         })
     }
 }
@@ -192,6 +198,7 @@ impl Reader {
             input: input.name(),
             err,
         })?;
+        let stream = self.dialect.encoding.decode(stream);
         let mut splitter = Splitter::new(stream, self.dialect.framing());
         let in_input = |err| InputError::Split {
             input: input.name(),

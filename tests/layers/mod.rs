@@ -25,6 +25,7 @@ const ROOMS: &[&str] = &[
     "engine",
     "target",
     "pg",
+    "ddl",
     "http_client",
     "rows",
     "reject",
