@@ -45,7 +45,9 @@ mod usage;
 /// generator, the ingest chunker, and the batch contract they implement. (The end-to-end tests
 /// reach the throwaway cluster through [`pg::local`].)
 pub mod parts {
-    pub use crate::copy::{Chunk, CopyBatch, Dialect, Framing, InputFormat, RawBatch, Splitter};
+    pub use crate::copy::{
+        Chunk, CopyBatch, Dialect, Encoding, Framing, InputFormat, RawBatch, Splitter,
+    };
     pub use crate::gen::{ReadingsBatch, Shard, READINGS_SCHEMA};
     pub use crate::ingest::{ChunkBy, Chunker};
     pub use crate::rows::{Batch, Column, RowFormat, Schema, SqlType};

@@ -107,6 +107,38 @@ impl SqlType {
         }
     }
 
+    /// The type a PostgreSQL type name (or a common alias of it) names, for `--schema`; `None`
+    /// for a name loader has no type for.
+    pub fn from_name(name: &str) -> Option<SqlType> {
+        let name = name.trim().to_ascii_lowercase();
+        Some(
+            match name
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .as_str()
+            {
+                "boolean" | "bool" => SqlType::Bool,
+                "bytea" => SqlType::Bytea,
+                "smallint" | "int2" => SqlType::Int2,
+                "integer" | "int" | "int4" => SqlType::Int4,
+                "bigint" | "int8" => SqlType::Int8,
+                "real" | "float4" => SqlType::Float4,
+                "double precision" | "double" | "float8" | "float" => SqlType::Float8,
+                "numeric" | "decimal" => SqlType::Numeric,
+                "text" | "varchar" | "string" => SqlType::Text,
+                "json" => SqlType::Json,
+                "jsonb" => SqlType::Jsonb,
+                "date" => SqlType::Date,
+                "time" | "time without time zone" => SqlType::Time,
+                "timestamp" | "timestamp without time zone" => SqlType::Timestamp,
+                "timestamptz" | "timestamp with time zone" => SqlType::Timestamptz,
+                "uuid" => SqlType::Uuid,
+                _ => return None,
+            },
+        )
+    }
+
     /// The type of a PostgreSQL type OID (`pg_attribute.atttypid`).
     pub fn from_oid(oid: u32) -> SqlType {
         match oid {

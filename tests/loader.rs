@@ -13,6 +13,7 @@ mod layers;
 mod metrics;
 mod probe;
 mod security;
+mod sniff;
 mod support;
 mod tls;
 mod untrusted;

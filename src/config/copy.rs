@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::cli::CopyArgs;
-use crate::copy::{CopyConfig, Dialect, Input, InputFormat};
+use crate::copy::{CopyConfig, Dialect, Input, InputFormat, SniffSettings};
+use crate::rows::SqlType;
 use crate::run::LoadConfig;
 use crate::target::Target;
 use crate::usage::EnvLookup;
@@ -34,6 +35,24 @@ impl CopyConfig {
             return Err(invalid("limit", 0, "must be at least 1"));
         }
         check_resume(args, &load)?;
+        if args.no_header && format == InputFormat::Ndjson {
+            return Err(ConfigError::Conflict(
+                "--no-header does not apply to ndjson input".into(),
+            ));
+        }
+        let sniff = SniffSettings {
+            rows: args.sniff_rows,
+            print_only: args.sniff,
+            delimiter_given: args.delimiter.is_some(),
+            null_given: args.null_string.is_some(),
+            header: match (args.header, args.no_header) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            encoding: args.encoding,
+            overrides: schema_overrides(&args.schema)?,
+        };
         Ok(CopyConfig {
             load,
             inputs,
@@ -44,8 +63,38 @@ impl CopyConfig {
             limit: args.limit,
             run_id: args.run_id.clone(),
             resume: args.resume,
+            sniff,
         })
     }
+}
+
+/// `--schema col:type,…`: each column once, each type one loader knows.
+fn schema_overrides(items: &[String]) -> Result<Vec<(String, SqlType)>, ConfigError> {
+    let mut overrides: Vec<(String, SqlType)> = Vec::new();
+    for item in items {
+        let Some((name, type_name)) = item.rsplit_once(':') else {
+            return Err(invalid("schema", item, "must be col:type, e.g. id:bigint"));
+        };
+        let name = name.trim().to_string();
+        let Some(sql_type) = SqlType::from_name(type_name) else {
+            return Err(invalid(
+                "schema",
+                item,
+                "names a type loader has none for; use boolean, smallint, integer, bigint, real, \
+                 double precision, numeric, text, json, jsonb, date, time, timestamp, \
+                 timestamptz, uuid or bytea",
+            ));
+        };
+        if name.is_empty() || overrides.iter().any(|(seen, _)| *seen == name) {
+            return Err(invalid(
+                "schema",
+                item,
+                "needs a column name, each given once",
+            ));
+        }
+        overrides.push((name, sql_type));
+    }
+    Ok(overrides)
 }
 
 /// The dialect: `--delimiter`, `--quote` and `--null-string` checked against the format, with
@@ -281,6 +330,10 @@ mod tests {
             &[&csv_gz, "--columns", "a,b,a"],
             &[&csv_gz, "--run-id", "r", "--resume", "--truncate"],
             &[&csv_gz, "--run-id", ""],
+            &[&csv_gz, "--schema", "a:bigint,a:text"],
+            &[&csv_gz, "--schema", "a:money"],
+            &[&csv_gz, "--schema", "a"],
+            &[&ndjson, "--no-header"],
             &["-", "-"],
             &[dir.path().to_str().unwrap()],
         ] {

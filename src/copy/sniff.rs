@@ -13,7 +13,10 @@ use super::batch::{CopyBatch, RawBatch};
 use super::infer::ColumnEvidence;
 use super::split::{SplitError, Splitter};
 use super::{Dialect, Encoding, Input, InputFormat, NULL_MARKERS};
+use crate::ddl::{self, Flavor};
 use crate::rows::{Batch, Column, Schema, SqlType};
+use crate::sql::TableName;
+use std::fmt::Write;
 
 /// The delimiters a CSV sample is tried with.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -73,6 +76,97 @@ impl Sniffed {
     }
 }
 
+impl Sniffed {
+    /// What `loader copy --sniff` prints: the dialect, the `CREATE TABLE` that `--create` would
+    /// run on the target, and the first rows as parsed.
+    pub(crate) fn describe(
+        &self,
+        input: &str,
+        table: &TableName,
+        flavor: Flavor,
+        columns: Option<&[String]>,
+    ) -> String {
+        let mut out = String::new();
+        let yes_no = |yes: bool| if yes { "yes" } else { "no" };
+        let dialect = &self.dialect;
+        let format = format!("{:?}", dialect.format).to_lowercase();
+        let _ = writeln!(out, "input:      {input}");
+        let _ = writeln!(out, "format:     {format}");
+        let mut encoding = dialect.encoding.label().to_string();
+        if self.bom {
+            encoding.push_str(", with a byte order mark");
+        }
+        let _ = writeln!(out, "encoding:   {encoding}");
+        let _ = writeln!(out, "line end:   {}", if self.crlf { "CRLF" } else { "LF" });
+        if dialect.format != InputFormat::Ndjson {
+            let delimiter = match dialect.delimiter {
+                b'\t' => "tab (\\t)".to_string(),
+                byte => format!("{}", char::from(byte)),
+            };
+            let _ = writeln!(out, "delimiter:  {delimiter}");
+            if dialect.format == InputFormat::Csv {
+                let quote = char::from(dialect.quote);
+                let _ = writeln!(
+                    out,
+                    "quote:      {quote} (escaped by doubling: {quote}{quote})"
+                );
+            }
+            let how = if self.header_sniffed {
+                "sniffed"
+            } else {
+                "given"
+            };
+            let _ = writeln!(out, "header:     {} ({how})", yes_no(self.header));
+        }
+        let null = match dialect.null_string.as_slice() {
+            b"" => "an empty unquoted field".to_string(),
+            other => String::from_utf8_lossy(other).into_owned(),
+        };
+        let _ = writeln!(out, "null:       {null}");
+        let names = columns
+            .map(<[String]>::to_vec)
+            .or_else(|| self.names.clone())
+            .unwrap_or_else(|| {
+                (1..=self.types.len())
+                    .map(|i| format!("column{i}"))
+                    .collect()
+            });
+        let marked: Vec<&str> = names
+            .iter()
+            .zip(&dialect.null_markers)
+            .filter(|(_, &marked)| marked)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !marked.is_empty() {
+            let markers: Vec<String> = NULL_MARKERS.iter().map(|m| text(m)).collect();
+            let _ = writeln!(
+                out,
+                "            also {} in {}",
+                markers.join(", "),
+                marked.join(", ")
+            );
+        }
+        let _ = writeln!(out, "sampled:    {} rows", self.sampled);
+        out.push('\n');
+        if let Some(schema) = self.schema(&names) {
+            let _ = writeln!(out, "{};", ddl::create_table(flavor, table, &schema, true));
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{}", names.join(" | "));
+        for row in &self.first_rows {
+            let values: Vec<String> = row
+                .iter()
+                .map(|v| {
+                    v.as_deref()
+                        .map_or("NULL".into(), |v| v.escape_debug().to_string())
+                })
+                .collect();
+            let _ = writeln!(out, "{}", values.join(" | "));
+        }
+        out
+    }
+}
+
 /// Why the sample cannot be read; the load does not start.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SniffError {
@@ -80,6 +174,8 @@ pub(crate) enum SniffError {
     Read { input: String, err: std::io::Error },
     #[error("{input}: {err}")]
     Split { input: String, err: SplitError },
+    #[error("--schema needs the column names: give --header or --columns")]
+    Unnamed,
     #[error(
         "--schema names column `{name}`, which the input does not have; its columns are {columns}"
     )]
@@ -120,6 +216,8 @@ pub(crate) fn sniff(
     let chunk = splitter
         .next_chunk(settings.rows + 1, MAX_SAMPLE_BYTES)
         .map_err(split_error)?;
+    // The sample is the whole input when nothing follows it.
+    let whole = splitter.take_record().map_err(split_error)?.is_none();
     let mut dialect = given.clone();
     let header_default = settings.header.unwrap_or(false);
     let Some(mut chunk) = chunk else {
@@ -135,14 +233,13 @@ pub(crate) fn sniff(
             first_rows: Vec::new(),
         });
     };
-    dialect.encoding =
-        settings
-            .encoding
-            .unwrap_or(if bom || std::str::from_utf8(&chunk.data).is_ok() {
-                Encoding::Utf8
-            } else {
-                Encoding::Latin1
-            });
+    dialect.encoding = settings
+        .encoding
+        .unwrap_or(if bom || !reads_as_latin1(&chunk.data) {
+            Encoding::Utf8
+        } else {
+            Encoding::Latin1
+        });
     chunk.data = dialect.encoding.decode_all(chunk.data);
     let first_end = memchr::memchr(b'\n', &chunk.data).unwrap_or(0);
     let crlf = first_end > 0 && chunk.data[first_end - 1] == b'\r';
@@ -196,8 +293,20 @@ pub(crate) fn sniff(
         })
     });
     let evidence = evidence(data, width);
-    let mut types: Vec<SqlType> = evidence.iter().map(ColumnEvidence::sql_type).collect();
-    if let Some(names) = names.as_ref().or(columns.map(|c| c.to_vec()).as_ref()) {
+    // Whole numbers of a sample that is not the whole input keep headroom: an id counting past
+    // 32,767 after the sample must not break its column.
+    let mut types: Vec<SqlType> = evidence
+        .iter()
+        .map(|seen| match seen.sql_type() {
+            SqlType::Int2 if !whole => SqlType::Int4,
+            other => other,
+        })
+        .collect();
+    let named = names.clone().or(columns.map(<[String]>::to_vec));
+    if !settings.overrides.is_empty() && named.is_none() {
+        return Err(SniffError::Unnamed);
+    }
+    if let Some(names) = &named {
         for (name, sql_type) in &settings.overrides {
             let Some(i) = names.iter().position(|n| n == name) else {
                 return Err(SniffError::UnknownColumn {
@@ -404,6 +513,18 @@ fn ndjson_keys(sample: &[u8]) -> Vec<String> {
     keys
 }
 
+/// Whether a sample is Latin-1 rather than UTF-8: it has bytes that are not UTF-8, and no
+/// character beyond ASCII that is (a UTF-8 file with a stray bad byte stays UTF-8, and the record
+/// holding the byte is rejected).
+fn reads_as_latin1(sample: &[u8]) -> bool {
+    let (mut invalid, mut multibyte) = (false, false);
+    for chunk in sample.utf8_chunks() {
+        invalid |= !chunk.invalid().is_empty();
+        multibyte |= !chunk.valid().is_ascii();
+    }
+    invalid && !multibyte
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -453,6 +574,12 @@ mod tests {
         assert_eq!(found.dialect.null_markers, [false, false, true]);
         assert_eq!(found.first_rows[0][1].as_deref(), Some("café"));
         assert_eq!(found.first_rows[1][2], None);
+        assert!(
+            !reads_as_latin1(b"caf\xc3\xa9 \xff"),
+            "UTF-8 with a stray byte"
+        );
+        assert!(reads_as_latin1(b"caf\xe9"));
+        assert!(!reads_as_latin1(b"plain"));
     }
 
     #[test]
