@@ -286,7 +286,7 @@ pub(crate) fn sniff(
                     .enumerate()
                     .map(|(i, name)| {
                         name.as_deref()
-                            .map_or_else(|| format!("column{}", i + 1), |n| text(n))
+                            .map_or_else(|| format!("column{}", i + 1), text)
                     })
                     .collect()
             })
