@@ -367,3 +367,55 @@ id | name | price | day
         clickhouse.stdout()
     );
 }
+
+#[test]
+fn clickhouse_gets_nullable_typed_columns_from_the_sample() {
+    let clickhouse = crate::support::clickhouse::ClickHouse::start();
+    let dir = scratch();
+    let mut csv = String::from("id,count,ratio,day,at,note\n");
+    for i in 0..5000u32 {
+        let missing = ["", "NA", "NULL"][i as usize % 3];
+        let count = if i % 10 == 3 {
+            missing.to_string()
+        } else {
+            (i * 7).to_string()
+        };
+        let _ = writeln!(
+            csv,
+            "{i},{count},{},2026-01-{:02},2026-02-03 04:05:{:02},\"n, {i}\"",
+            f64::from(i) / 4.0,
+            i % 28 + 1,
+            i % 60
+        );
+    }
+    let path = write_file(dir.path(), "ch.csv", csv.as_bytes());
+    Loader::new()
+        .arg("copy")
+        .arg_path(&path)
+        .args(["--create", "--table", "sniffed", "--quiet"])
+        .args(["--target", &clickhouse.url()])
+        .run()
+        .assert_success();
+    assert_eq!(
+        clickhouse
+            .query("SELECT name, type FROM system.columns WHERE table = 'sniffed' FORMAT TSV")
+            .unwrap(),
+        "id\tNullable(Int16)\ncount\tNullable(Int32)\nratio\tNullable(Float64)\n\
+         day\tNullable(Date)\nat\tNullable(DateTime(\\'UTC\\'))\nnote\tNullable(String)"
+    );
+    assert_eq!(clickhouse.scalar("SELECT count() FROM sniffed"), 5000);
+    assert_eq!(
+        clickhouse.scalar("SELECT count() FROM sniffed WHERE isNull(count)"),
+        500
+    );
+    assert_eq!(
+        clickhouse
+            .query("SELECT id, count, ratio, day, at, note FROM sniffed WHERE id = 4999 FORMAT TSV")
+            .unwrap(),
+        "4999\t34993\t1249.75\t2026-01-16\t2026-02-03 04:05:19\tn, 4999"
+    );
+    assert_eq!(
+        clickhouse.scalar("SELECT sum(id) FROM sniffed"),
+        4999 * 5000 / 2
+    );
+}
