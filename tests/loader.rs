@@ -12,6 +12,7 @@ mod ingest;
 mod layers;
 mod metrics;
 mod probe;
+mod remote;
 mod security;
 mod sniff;
 mod support;

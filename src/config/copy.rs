@@ -21,7 +21,7 @@ impl CopyConfig {
         env: EnvLookup<'_>,
     ) -> Result<CopyConfig, ConfigError> {
         let load = LoadConfig::from_args(&args.load, env)?;
-        let inputs = inputs(&args.files)?;
+        let inputs = inputs(&args.files, &load)?;
         let format = match args.format {
             Some(format) => format,
             None => format_of(&inputs)?,
@@ -185,7 +185,7 @@ fn check_resume(args: &CopyArgs, load: &LoadConfig) -> Result<(), ConfigError> {
 }
 
 /// The inputs, each checked to be a readable file (stdin at most once).
-fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, ConfigError> {
+fn inputs(files: &[PathBuf], load: &LoadConfig) -> Result<Vec<Input>, ConfigError> {
     if files.is_empty() {
         return Ok(vec![Input::Stdin]);
     }
@@ -199,6 +199,22 @@ fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, ConfigError> {
         .map(|path| {
             if path.as_os_str() == "-" {
                 return Ok(Input::Stdin);
+            }
+            if let Some(text) = path
+                .to_str()
+                .filter(|t| t.starts_with("http://") || t.starts_with("https://"))
+            {
+                let url = url::Url::parse(text).map_err(|err| ConfigError::Input {
+                    path: text.to_string(),
+                    reason: format!("is not a URL: {err}"),
+                })?;
+                let gzip = url.path().ends_with(".gz");
+                return Ok(Input::Url {
+                    url,
+                    gzip,
+                    retry: load.retry,
+                    quiet: load.quiet,
+                });
             }
             let unreadable = |reason: String| ConfigError::Input {
                 path: path.display().to_string(),
@@ -225,22 +241,20 @@ fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, ConfigError> {
 
 /// The format the inputs' extensions (under any `.gz`) name; stdin alone is CSV.
 fn format_of(inputs: &[Input]) -> Result<InputFormat, ConfigError> {
-    let mut formats = inputs.iter().filter_map(|input| match input {
-        Input::Stdin => None,
-        Input::File { path, gzip } => {
-            let path = if *gzip {
-                path.with_extension("")
-            } else {
-                path.clone()
-            };
-            let format = match path.extension().and_then(|e| e.to_str()) {
-                Some("csv") => Some(InputFormat::Csv),
-                Some("tsv" | "tab") => Some(InputFormat::Tsv),
-                Some("ndjson" | "jsonl") => Some(InputFormat::Ndjson),
-                _ => None,
-            };
-            Some((path, format))
-        }
+    let mut formats = inputs.iter().filter_map(|input| {
+        let (path, gzip) = match input {
+            Input::Stdin => return None,
+            Input::Url { url, gzip, .. } => (PathBuf::from(url.path()), *gzip),
+            Input::File { path, gzip } => (path.clone(), *gzip),
+        };
+        let path = if gzip { path.with_extension("") } else { path };
+        let format = match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => Some(InputFormat::Csv),
+            Some("tsv" | "tab") => Some(InputFormat::Tsv),
+            Some("ndjson" | "jsonl") => Some(InputFormat::Ndjson),
+            _ => None,
+        };
+        Some((path, format))
     });
     let mut chosen = None;
     for (path, format) in formats.by_ref() {

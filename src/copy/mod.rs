@@ -15,6 +15,7 @@
 pub(crate) mod batch;
 mod infer;
 mod reader;
+mod remote;
 mod sniff;
 mod split;
 mod transcode;
@@ -190,6 +191,8 @@ fn sniff_first(config: &CopyConfig) -> Result<Option<Sniffed>, String> {
     let first = &config.inputs[0];
     let sniffable = match first {
         Input::File { path, .. } => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
+        // A URL is fetched twice: once for the sample, once for the load.
+        Input::Url { .. } => true,
         Input::Stdin => false,
     };
     if !sniffable {
