@@ -138,7 +138,8 @@ pub(crate) struct TlsArgs {
 /// Options of `loader copy`.
 #[derive(Debug, Args)]
 pub(crate) struct CopyArgs {
-    /// Input files, `-` for standard input [default: -]. A `.gz` file is decompressed.
+    /// Input files or http(s):// URLs, `-` for standard input [default: -]. A `.gz` input is
+    /// decompressed.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
