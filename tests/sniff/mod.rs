@@ -206,6 +206,8 @@ fn a_latin1_file_is_transcoded_and_its_header_sniffed() {
             "--header",
         ])
         .args(["--schema", "temp:numeric", "--quiet", "--target", &pg.url()])
+        .arg("--reject-file")
+        .arg_path(&dir.path().join("rejects.ndjson"))
         .run();
     assert_eq!(
         run.code(),
@@ -214,6 +216,8 @@ fn a_latin1_file_is_transcoded_and_its_header_sniffed() {
         run.stderr()
     );
     assert_eq!(pg.scalar("SELECT count(*) FROM cities2"), 0);
+    let rejected = std::fs::read_to_string(dir.path().join("rejects.ndjson")).unwrap();
+    assert_eq!(rejected.lines().count(), 1000, "every record, as not UTF-8");
     assert_eq!(
         column_types(&pg, "cities2")[2],
         ("temp".to_string(), "numeric".to_string())
