@@ -422,10 +422,9 @@ fn looks_like_header(first: &[Option<Vec<u8>>], rest: &[SampleRow]) -> bool {
         if sql_type == SqlType::Text {
             continue;
         }
-        let mut alone = ColumnEvidence::default();
-        alone.see(names[column]);
-        let fits_alone = alone.sql_type();
-        if fits_alone == sql_type || NULL_MARKERS.contains(&names[column]) {
+        let mut with_first = evidence.clone();
+        with_first.see(names[column]);
+        if with_first.sql_type() == sql_type || NULL_MARKERS.contains(&names[column]) {
             return false;
         }
         named = true;
@@ -591,6 +590,8 @@ mod tests {
         assert_eq!(found.dialect.delimiter, b'|');
         assert!(found.bom && !found.header);
         assert_eq!(found.types, [SqlType::Int2, SqlType::Date]);
+        let narrow_first = sniffed(b"1,x1\n7000000,x2\n", InputFormat::Csv);
+        assert!(!narrow_first.header, "1 fits the integer column of 7000000");
         let texts = sniffed(b"a,b\nc,d\n", InputFormat::Csv);
         assert!(!texts.header, "a file of text alone keeps its first row");
     }
