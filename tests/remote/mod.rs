@@ -1,14 +1,21 @@
 //! `loader copy https://…/file.csv[.gz]`: a URL input streamed from a test server that drops the
 //! connection mid-file; the download resumes with a `Range` request from the last byte handed out,
-//! and every row lands once on a real PostgreSQL.
+//! and every row lands once on a real PostgreSQL; a load of a URL killed mid-way resumes by its
+//! `--run-id` as a file's does.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crate::support::{read_report, scratch, Loader, Pg};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::{
+    count_or_zero, read_report, scratch, wait_until, wait_with_limit, Loader, Pg,
+};
 
 /// A one-file HTTP/1.1 server on 127.0.0.1: answers `GET` with the body (a `Range: bytes=N-`
 /// request with 206 and the rest), and cuts the connection after `cut_after` bytes on each of its
@@ -126,5 +133,51 @@ fn a_url_dropped_twice_mid_file_resumes_with_range_and_loads_every_row_once() {
         ranges,
         [None, None, Some(1_000_003), Some(3_000_020)],
         "{ranges:?}"
+    );
+}
+
+#[test]
+fn a_url_load_killed_mid_way_resumes_by_run_id_with_every_row_once() {
+    let pg = Pg::start();
+    let rows = 1_000_000u64;
+    let mut csv = String::from("id,name\n");
+    for i in 0..rows {
+        let _ = writeln!(csv, "{i},row {i}");
+    }
+    let server = FlakyServer::start(csv.into_bytes(), Vec::new());
+    let url = format!("http://127.0.0.1:{}/items.csv", server.port);
+    pg.execute("CREATE TABLE items (id bigint, name text)");
+    let copy = |extra: &[&str]| {
+        Loader::new()
+            .args([
+                "copy",
+                &url,
+                "--table",
+                "items",
+                "--threads",
+                "2",
+                "--batch",
+                "1000",
+            ])
+            .args(["--quiet", "--run-id", "url-1", "--target", &pg.url()])
+            .args(extra)
+    };
+    let child = copy(&["--commit-every", "4"]).spawn();
+    wait_until(Duration::from_secs(60), "a tenth of the rows", || {
+        count_or_zero(&pg, "items") > 100_000
+    });
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill -9 loader");
+    let _ = wait_with_limit(child, Duration::from_secs(10));
+    let after_crash = pg.scalar("SELECT count(*) FROM items");
+    assert!(
+        after_crash < rows as i64,
+        "the kill came too late to test anything"
+    );
+
+    copy(&["--resume"]).run().assert_success();
+    assert_eq!(pg.scalar("SELECT count(*) FROM items"), rows as i64);
+    assert_eq!(
+        pg.scalar("SELECT count(DISTINCT id) FROM items"),
+        rows as i64
     );
 }
