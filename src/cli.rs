@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::copy::InputFormat;
+use crate::copy::{Encoding, InputFormat};
 use crate::ingest::ChunkBy;
 use crate::pg::Method;
 use crate::sink::stream::OutputFormat;
@@ -181,7 +181,8 @@ pub(crate) struct TlsArgs {
 /// Options of `loader copy`.
 #[derive(Debug, Args)]
 pub(crate) struct CopyArgs {
-    /// Input files, `-` for standard input [default: -]. A `.gz` file is decompressed.
+    /// Input files or http(s):// URLs, `-` for standard input [default: -]. A `.gz` input is
+    /// decompressed.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
@@ -192,9 +193,30 @@ pub(crate) struct CopyArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<InputFormat>,
 
-    /// The first record of each input names the columns (CSV, TSV).
-    #[arg(long)]
+    /// The first record of each input names the columns (CSV, TSV) [default: sniffed].
+    #[arg(long, conflicts_with = "no_header")]
     pub header: bool,
+
+    /// The first record of each input is data, not a header (CSV, TSV).
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// Print the sniffed dialect, the inferred CREATE TABLE and the first parsed rows; load
+    /// nothing.
+    #[arg(long)]
+    pub sniff: bool,
+
+    /// Records of the first input sampled for the dialect and the column types.
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = parse_count)]
+    pub sniff_rows: u64,
+
+    /// The inputs' text encoding [default: sniffed: UTF-8, else Windows-1252].
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub encoding: Option<Encoding>,
+
+    /// Column types that replace the inferred ones, as `col:type,…` (PostgreSQL type names).
+    #[arg(long, value_name = "COL:TYPE,…", value_delimiter = ',')]
+    pub schema: Vec<String>,
 
     /// Table columns the fields of each record go to, in order (a,b,c) [default: the header's
     /// names, else every column of the table].

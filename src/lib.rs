@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod conninfo;
 mod copy;
+mod ddl;
 mod encode;
 mod engine;
 mod failure;
@@ -45,7 +46,9 @@ mod usage;
 /// generator, the ingest chunker, and the batch contract they implement. (The end-to-end tests
 /// reach the throwaway cluster through [`pg::local`].)
 pub mod parts {
-    pub use crate::copy::{Chunk, CopyBatch, Dialect, Framing, InputFormat, RawBatch, Splitter};
+    pub use crate::copy::{
+        Chunk, CopyBatch, Dialect, Encoding, Framing, InputFormat, RawBatch, Splitter,
+    };
     pub use crate::gen::{ReadingsBatch, Shard, READINGS_SCHEMA};
     pub use crate::ingest::{ChunkBy, Chunker};
     pub use crate::rows::{Batch, Column, RowFormat, Schema, SqlType};

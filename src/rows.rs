@@ -69,7 +69,11 @@ pub enum SqlType {
     Text,
     Json,
     Jsonb,
+    /// numeric: sent as text (the server parses it), never rounded.
+    Numeric,
     Date,
+    /// time without time zone.
+    Time,
     Timestamp,
     Timestamptz,
     Uuid,
@@ -93,12 +97,46 @@ impl SqlType {
             SqlType::Text | SqlType::Other => "text",
             SqlType::Json => "json",
             SqlType::Jsonb => "jsonb",
+            SqlType::Numeric => "numeric",
             SqlType::Date => "date",
+            SqlType::Time => "time without time zone",
             SqlType::Timestamp => "timestamp without time zone",
             SqlType::Timestamptz => "timestamp with time zone",
             SqlType::Uuid => "uuid",
             SqlType::Float4Array => "real[]",
         }
+    }
+
+    /// The type a PostgreSQL type name (or a common alias of it) names, for `--schema`; `None`
+    /// for a name loader has no type for.
+    pub fn from_name(name: &str) -> Option<SqlType> {
+        let name = name.trim().to_ascii_lowercase();
+        Some(
+            match name
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .as_str()
+            {
+                "boolean" | "bool" => SqlType::Bool,
+                "bytea" => SqlType::Bytea,
+                "smallint" | "int2" => SqlType::Int2,
+                "integer" | "int" | "int4" => SqlType::Int4,
+                "bigint" | "int8" => SqlType::Int8,
+                "real" | "float4" => SqlType::Float4,
+                "double precision" | "double" | "float8" | "float" => SqlType::Float8,
+                "numeric" | "decimal" => SqlType::Numeric,
+                "text" | "varchar" | "string" => SqlType::Text,
+                "json" => SqlType::Json,
+                "jsonb" => SqlType::Jsonb,
+                "date" => SqlType::Date,
+                "time" | "time without time zone" => SqlType::Time,
+                "timestamp" | "timestamp without time zone" => SqlType::Timestamp,
+                "timestamptz" | "timestamp with time zone" => SqlType::Timestamptz,
+                "uuid" => SqlType::Uuid,
+                _ => return None,
+            },
+        )
     }
 
     /// The type of a PostgreSQL type OID (`pg_attribute.atttypid`).
@@ -114,6 +152,8 @@ impl SqlType {
             700 => SqlType::Float4,
             701 => SqlType::Float8,
             1082 => SqlType::Date,
+            1083 => SqlType::Time,
+            1700 => SqlType::Numeric,
             1114 => SqlType::Timestamp,
             1184 => SqlType::Timestamptz,
             2950 => SqlType::Uuid,
@@ -175,7 +215,7 @@ impl Schema {
     pub fn is_binary_encodable(&self) -> bool {
         self.columns
             .iter()
-            .all(|column| column.sql_type != SqlType::Other)
+            .all(|column| !matches!(column.sql_type, SqlType::Other | SqlType::Numeric))
     }
 }
 
@@ -346,6 +386,9 @@ pub(crate) enum Columns {
     Fixed(Schema),
     /// These names, typed by the target table (copy mode with `--columns` or a header).
     Named(Vec<String>),
+    /// These names with the types copy mode inferred from a sample: created so when the table
+    /// is missing, typed by the table (as [`Columns::Named`]) when it exists.
+    Sniffed(Schema),
     /// Every column of the target table, in order (copy mode without names).
     Table,
 }

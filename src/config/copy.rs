@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::cli::CopyArgs;
-use crate::copy::{CopyConfig, Dialect, Input, InputFormat};
+use crate::copy::{CopyConfig, Dialect, Input, InputFormat, SniffSettings};
+use crate::rows::SqlType;
 use crate::run::LoadConfig;
 use crate::target::Target;
 use crate::usage::EnvLookup;
@@ -24,7 +25,7 @@ impl CopyConfig {
         env: EnvLookup<'_>,
     ) -> Result<CopyConfig, ConfigError> {
         let load = LoadConfig::from_args(&args.load, env)?;
-        let inputs = inputs(&args.files)?;
+        let inputs = inputs(&args.files, &load)?;
         let format = match args.format {
             Some(format) => format,
             None => format_of(&inputs)?,
@@ -45,6 +46,24 @@ impl CopyConfig {
             ));
         }
         check_resume(args, &load)?;
+        if args.no_header && format == InputFormat::Ndjson {
+            return Err(ConfigError::Conflict(
+                "--no-header does not apply to ndjson input".into(),
+            ));
+        }
+        let sniff = SniffSettings {
+            rows: args.sniff_rows,
+            print_only: args.sniff,
+            delimiter_given: args.delimiter.is_some(),
+            null_given: args.null_string.is_some(),
+            header: match (args.header, args.no_header) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            encoding: args.encoding,
+            overrides: schema_overrides(&args.schema)?,
+        };
         Ok(CopyConfig {
             load,
             inputs,
@@ -56,8 +75,38 @@ impl CopyConfig {
             max_record_bytes: args.max_record_size as usize,
             run_id: args.run_id.clone(),
             resume: args.resume,
+            sniff,
         })
     }
+}
+
+/// `--schema col:type,…`: each column once, each type one loader knows.
+fn schema_overrides(items: &[String]) -> Result<Vec<(String, SqlType)>, ConfigError> {
+    let mut overrides: Vec<(String, SqlType)> = Vec::new();
+    for item in items {
+        let Some((name, type_name)) = item.rsplit_once(':') else {
+            return Err(invalid("schema", item, "must be col:type, e.g. id:bigint"));
+        };
+        let name = name.trim().to_string();
+        let Some(sql_type) = SqlType::from_name(type_name) else {
+            return Err(invalid(
+                "schema",
+                item,
+                "names a type loader has none for; use boolean, smallint, integer, bigint, real, \
+                 double precision, numeric, text, json, jsonb, date, time, timestamp, \
+                 timestamptz, uuid or bytea",
+            ));
+        };
+        if name.is_empty() || overrides.iter().any(|(seen, _)| *seen == name) {
+            return Err(invalid(
+                "schema",
+                item,
+                "needs a column name, each given once",
+            ));
+        }
+        overrides.push((name, sql_type));
+    }
+    Ok(overrides)
 }
 
 /// The dialect: `--delimiter`, `--quote` and `--null-string` checked against the format, with
@@ -148,7 +197,7 @@ fn check_resume(args: &CopyArgs, load: &LoadConfig) -> Result<(), ConfigError> {
 }
 
 /// The inputs, each checked to be a readable file (stdin at most once).
-fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, ConfigError> {
+fn inputs(files: &[PathBuf], load: &LoadConfig) -> Result<Vec<Input>, ConfigError> {
     if files.is_empty() {
         return Ok(vec![Input::Stdin]);
     }
@@ -162,6 +211,22 @@ fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, ConfigError> {
         .map(|path| {
             if path.as_os_str() == "-" {
                 return Ok(Input::Stdin);
+            }
+            if let Some(text) = path
+                .to_str()
+                .filter(|t| t.starts_with("http://") || t.starts_with("https://"))
+            {
+                let url = url::Url::parse(text).map_err(|err| ConfigError::Input {
+                    path: text.to_string(),
+                    reason: format!("is not a URL: {err}"),
+                })?;
+                let gzip = url.path().ends_with(".gz");
+                return Ok(Input::Url {
+                    url,
+                    gzip,
+                    retry: load.retry,
+                    quiet: load.quiet,
+                });
             }
             let unreadable = |reason: String| ConfigError::Input {
                 path: path.display().to_string(),
@@ -188,22 +253,20 @@ fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, ConfigError> {
 
 /// The format the inputs' extensions (under any `.gz`) name; stdin alone is CSV.
 fn format_of(inputs: &[Input]) -> Result<InputFormat, ConfigError> {
-    let mut formats = inputs.iter().filter_map(|input| match input {
-        Input::Stdin => None,
-        Input::File { path, gzip } => {
-            let path = if *gzip {
-                path.with_extension("")
-            } else {
-                path.clone()
-            };
-            let format = match path.extension().and_then(|e| e.to_str()) {
-                Some("csv") => Some(InputFormat::Csv),
-                Some("tsv" | "tab") => Some(InputFormat::Tsv),
-                Some("ndjson" | "jsonl") => Some(InputFormat::Ndjson),
-                _ => None,
-            };
-            Some((path, format))
-        }
+    let mut formats = inputs.iter().filter_map(|input| {
+        let (path, gzip) = match input {
+            Input::Stdin => return None,
+            Input::Url { url, gzip, .. } => (PathBuf::from(url.path()), *gzip),
+            Input::File { path, gzip } => (path.clone(), *gzip),
+        };
+        let path = if gzip { path.with_extension("") } else { path };
+        let format = match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => Some(InputFormat::Csv),
+            Some("tsv" | "tab") => Some(InputFormat::Tsv),
+            Some("ndjson" | "jsonl") => Some(InputFormat::Ndjson),
+            _ => None,
+        };
+        Some((path, format))
     });
     let mut chosen = None;
     for (path, format) in formats.by_ref() {
@@ -293,6 +356,10 @@ mod tests {
             &[&csv_gz, "--columns", "a,b,a"],
             &[&csv_gz, "--run-id", "r", "--resume", "--truncate"],
             &[&csv_gz, "--run-id", ""],
+            &[&csv_gz, "--schema", "a:bigint,a:text"],
+            &[&csv_gz, "--schema", "a:money"],
+            &[&csv_gz, "--schema", "a"],
+            &[&ndjson, "--no-header"],
             &["-", "-"],
             &[dir.path().to_str().unwrap()],
         ] {

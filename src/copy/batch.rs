@@ -200,6 +200,10 @@ impl CopyBatch {
         let (data, values, fields) = (&self.data, &mut self.values, &mut self.fields);
         let mut at = start;
         let mut lines = 1;
+        let mut column = 0;
+        let is_null = |value: &[u8], column: usize| {
+            value == &null_string[..] || dialect.is_null_marker(column, value)
+        };
         loop {
             let value_start = values.len();
             let mut quoted = false;
@@ -245,7 +249,7 @@ impl CopyBatch {
                         if i > 0 && data[at - 2] == b'\r' {
                             values.pop();
                         }
-                        let null = !quoted && values[value_start..] == null_string[..];
+                        let null = !quoted && is_null(&values[value_start..], column);
                         push_field(values, fields, value_start, null);
                         return Parsed {
                             end: at,
@@ -254,8 +258,9 @@ impl CopyBatch {
                         };
                     }
                     _ => {
-                        let null = !quoted && values[value_start..] == null_string[..];
+                        let null = !quoted && is_null(&values[value_start..], column);
                         push_field(values, fields, value_start, null);
+                        column += 1;
                         break;
                     }
                 }
@@ -268,8 +273,10 @@ impl CopyBatch {
     fn parse_tsv(&mut self, record: Range<usize>) -> Result<(), String> {
         let dialect = Arc::clone(&self.dialect);
         let (line, values, fields) = (&self.data[record], &mut self.values, &mut self.fields);
+        let mut column = 0;
         let mut emit = |raw: &[u8]| {
-            if raw == dialect.null_string.as_slice() {
+            column += 1;
+            if raw == dialect.null_string.as_slice() || dialect.is_null_marker(column - 1, raw) {
                 fields.push(Field::NULL);
             } else {
                 let value_start = values.len();
@@ -319,7 +326,7 @@ impl CopyBatch {
     }
 
     /// The fields of row `row`: bytes, or `None` for NULL.
-    fn row_fields(&self, row: usize) -> impl Iterator<Item = Option<&[u8]>> + '_ {
+    pub(crate) fn row_fields(&self, row: usize) -> impl Iterator<Item = Option<&[u8]>> + '_ {
         let width = self.schema.columns.len();
         self.fields[row * width..(row + 1) * width]
             .iter()

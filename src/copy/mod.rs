@@ -13,13 +13,19 @@
 //! knows the target: the sinks ask the batch for the format they speak.
 
 pub(crate) mod batch;
+mod infer;
 mod reader;
+mod remote;
+mod sniff;
 mod split;
+mod transcode;
 pub(crate) mod typed;
 
 pub use batch::{CopyBatch, RawBatch};
 pub(crate) use reader::{Input, InputError, Reader};
+pub(crate) use sniff::SniffSettings;
 pub use split::{Chunk, Framing, Splitter};
+pub use transcode::Encoding;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -32,11 +38,15 @@ use serde_json::{json, Map};
 
 use crate::engine::{Source, SourceError, SourceFactory, SourceSummary, StopSignal};
 
+use crate::ddl::Flavor;
 use crate::ledger::Committed;
 use crate::report::{EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Batch, Columns, Schema};
 use crate::run::{self, Documents, Load, LoadConfig, SourcePlan};
 use crate::sink::stream::OutputFormat;
+use crate::target::{HttpProtocol, Target};
+use sniff::Sniffed;
+use std::io::Write;
 
 /// Format of copy-mode input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -64,6 +74,7 @@ pub(crate) struct CopyConfig {
     pub max_record_bytes: usize,
     pub run_id: Option<String>,
     pub resume: bool,
+    pub sniff: SniffSettings,
 }
 
 /// The ledger's source of a copy run: `copy` and the identity of every input, so that `--resume`
@@ -75,11 +86,40 @@ fn source(inputs: &[Input]) -> String {
 
 /// Runs `loader copy` and returns the exit code.
 pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
-    let dialect = Arc::new(config.dialect.clone());
+    let sniffed = match sniff_first(config) {
+        Ok(sniffed) => sniffed,
+        Err(message) => {
+            eprintln!("loader: error: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    let (dialect, has_header) = match &sniffed {
+        Some(sniffed) => (sniffed.dialect.clone(), sniffed.header),
+        None => (config.dialect.clone(), config.header),
+    };
+    if let (true, Some(sniffed)) = (config.sniff.print_only, &sniffed) {
+        let flavor = match &config.load.target {
+            Target::Http(http) if http.protocol == HttpProtocol::ClickHouse => Flavor::ClickHouse,
+            Target::Http(http) if http.protocol == HttpProtocol::Crate => Flavor::CrateDb,
+            _ => Flavor::Postgres,
+        };
+        let described = sniffed.describe(
+            &config.inputs[0].name(),
+            &config.load.table,
+            flavor,
+            config.columns.as_deref(),
+        );
+        let mut stdout = std::io::stdout().lock();
+        return match stdout.write_all(described.as_bytes()) {
+            Ok(()) => 0,
+            Err(_) => EXIT_FATAL,
+        };
+    }
+    let dialect = Arc::new(dialect);
     let reader = Reader::new(
         config.inputs.clone(),
         Arc::clone(&dialect),
-        config.header,
+        has_header,
         config.skip_lines,
         config.limit,
         config.load.batch as u64,
@@ -98,15 +138,31 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
             return EXIT_FATAL;
         }
     };
-    let names = config.columns.clone().or(header);
-    let columns = match &names {
-        Some(names) => Columns::Named(names.clone()),
-        None => Columns::Table,
+    // NDJSON names its columns by key: the sampled keys are the columns of a table it creates.
+    let keys = match &sniffed {
+        Some(sniffed) if config.load.create && dialect.format == InputFormat::Ndjson => {
+            sniffed.names.clone()
+        }
+        _ => None,
+    };
+    let names = config.columns.clone().or(header).or(keys);
+    let typed = names
+        .as_ref()
+        .zip(sniffed.as_ref())
+        .and_then(|(names, sniffed)| sniffed.schema(names));
+    let columns = match (&names, typed) {
+        (Some(_), Some(schema)) => Columns::Sniffed(schema),
+        (Some(names), None) => Columns::Named(names.clone()),
+        (None, _) => Columns::Table,
     };
     let mut settings = Map::new();
     settings.insert("inputs".into(), json!(inputs.to_vec()));
     settings.insert("format".into(), json!(config.dialect.format));
-    settings.insert("header".into(), json!(config.header));
+    settings.insert("header".into(), json!(has_header));
+    settings.insert(
+        "delimiter".into(),
+        json!(char::from(dialect.delimiter).to_string()),
+    );
     settings.insert("columns".into(), json!(config.columns));
     settings.insert("skip_lines".into(), json!(config.skip_lines));
     settings.insert("max_record_bytes".into(), json!(config.max_record_bytes));
@@ -131,6 +187,37 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         },
         signal,
     )
+}
+
+/// The sniffed sample of the first input when it is a regular file (a pipe read for a sample would
+/// lose it); `--sniff` and `--schema` need one.
+fn sniff_first(config: &CopyConfig) -> Result<Option<Sniffed>, String> {
+    let first = &config.inputs[0];
+    let sniffable = match first {
+        Input::File { path, .. } => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
+        // A URL is fetched twice: once for the sample, once for the load.
+        Input::Url { .. } => true,
+        Input::Stdin => false,
+    };
+    if !sniffable {
+        if config.sniff.print_only || !config.sniff.overrides.is_empty() {
+            return Err(format!(
+                "--sniff and --schema read a sample of the first input, and {} is not a regular \
+                 file; save it to a file first",
+                first.name()
+            ));
+        }
+        return Ok(None);
+    }
+    sniff::sniff(
+        first,
+        &config.dialect,
+        &config.sniff,
+        config.skip_lines,
+        config.columns.as_deref(),
+    )
+    .map(Some)
+    .map_err(|err| err.to_string())
 }
 
 /// The reader with its first input open, and what its header gave.
@@ -171,7 +258,16 @@ pub struct Dialect {
     pub quote: u8,
     /// The spelling of NULL: an unquoted field equal to it (CSV), a field equal to it (TSV).
     pub null_string: Vec<u8>,
+    /// Per column, whether the [`NULL_MARKERS`] read as NULL there too (sniffed: the columns
+    /// that are typed otherwise).
+    pub null_markers: Vec<bool>,
+    /// The inputs' encoding; anything but UTF-8 is transcoded as it is read.
+    pub encoding: Encoding,
 }
+
+/// The spellings of a missing value that the sniffer reads as NULL in a column whose other values
+/// all have one type (an empty unquoted field is NULL in every column already).
+pub(crate) const NULL_MARKERS: [&[u8]; 5] = [b"NA", b"NULL", b"\\N", b"null", b"N/A"];
 
 impl Dialect {
     /// The dialect with PostgreSQL's defaults for what is not given: `,` and `"` and an empty
@@ -191,7 +287,14 @@ impl Dialect {
             delimiter: delimiter.unwrap_or(default_delimiter),
             quote: quote.unwrap_or(b'"'),
             null_string: null_string.unwrap_or(default_null).as_bytes().to_vec(),
+            null_markers: Vec::new(),
+            encoding: Encoding::Utf8,
         }
+    }
+
+    /// Whether `value`, an unquoted field of `column` that is not the null string, is NULL.
+    pub fn is_null_marker(&self, column: usize, value: &[u8]) -> bool {
+        self.null_markers.get(column) == Some(&true) && NULL_MARKERS.contains(&value)
     }
 }
 

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 
 use super::batch::{parse_header, HeaderError, RawBatch};
+use super::remote::UrlReader;
 use super::split::{SplitError, Splitter};
 use super::Dialect;
-use crate::engine::{SourceSummary, StopSignal};
+use crate::engine::{RetryPolicy, SourceSummary, StopSignal};
 use crate::ledger::{fnv1a, Committed};
 
 /// Largest chunk in bytes: a batch is `--batch` records or this many bytes, whichever comes first,
@@ -68,11 +69,21 @@ fn without_bom(input: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> 
 /// The bytes of an input hashed into its identity.
 const IDENTITY_BYTES: u64 = 1 << 20;
 
-/// One input: a file (gzip by its `.gz` extension) or standard input.
+/// One input: a file or an `http(s)://` URL (gzip by a `.gz` extension), or standard input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Input {
     Stdin,
-    File { path: PathBuf, gzip: bool },
+    File {
+        path: PathBuf,
+        gzip: bool,
+    },
+    /// Streamed, a dropped connection resumed by `retry`'s rules (announced unless `quiet`).
+    Url {
+        url: url::Url,
+        gzip: bool,
+        retry: RetryPolicy,
+        quiet: bool,
+    },
 }
 
 impl Input {
@@ -81,6 +92,13 @@ impl Input {
         match self {
             Input::Stdin => "-".into(),
             Input::File { path, .. } => path.display().to_string(),
+            Input::Url { url, .. } => {
+                let mut shown = url.clone();
+                if shown.password().is_some() {
+                    let _ = shown.set_password(Some("***"));
+                }
+                shown.to_string()
+            }
         }
     }
 
@@ -88,8 +106,10 @@ impl Input {
     /// size, the modification time and a hash of the first MiB; the name alone for standard input
     /// and anything else that is not a regular file, which a later run cannot check.
     pub(crate) fn identity(&self) -> String {
-        let Input::File { path, .. } = self else {
-            return "-".into();
+        let path = match self {
+            Input::File { path, .. } => path,
+            Input::Url { .. } => return self.name(),
+            Input::Stdin => return "-".into(),
         };
         let name = path.display();
         // Only a regular file is read for its hash: opening a FIFO would wait for its writer.
@@ -117,13 +137,33 @@ impl Input {
     /// The input's bytes, decompressed; a file's UTF-8 byte order mark (which would otherwise be
     /// part of its first column's name or value, invisibly) left out.
     pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        match self {
+            Input::Stdin => Ok(Box::new(io::stdin())),
+            Input::File { .. } | Input::Url { .. } => without_bom(self.open_raw()?),
+        }
+    }
+
+    /// The input's bytes, decompressed, as they are (a byte order mark kept).
+    pub(crate) fn open_raw(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
             Input::Stdin => Box::new(io::stdin()),
-            Input::File { path, gzip: false } => without_bom(Box::new(File::open(path)?))?,
-            Input::File { path, gzip: true } => {
-                without_bom(Box::new(flate2::read::MultiGzDecoder::new(
-                    BufReader::with_capacity(1 << 16, File::open(path)?),
-                )))?
+            Input::File { path, gzip: false } => Box::new(File::open(path)?),
+            Input::File { path, gzip: true } => Box::new(flate2::read::MultiGzDecoder::new(
+                BufReader::with_capacity(1 << 16, File::open(path)?),
+            )),
+            Input::Url {
+                url,
+                gzip,
+                retry,
+                quiet,
+            } => {
+                let stream =
+                    BufReader::with_capacity(1 << 16, UrlReader::new(url.as_str(), *retry, *quiet));
+                if *gzip {
+                    Box::new(flate2::read::MultiGzDecoder::new(stream))
+                } else {
+                    Box::new(stream)
+                }
             }
         })
     }
@@ -196,6 +236,7 @@ impl Reader {
             input: input.name(),
             err,
         })?;
+        let stream = self.dialect.encoding.decode(stream);
         let mut splitter =
             Splitter::new(stream, self.dialect.framing()).max_record_bytes(self.max_record_bytes);
         let in_input = |err| InputError::Split {

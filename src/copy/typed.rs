@@ -36,6 +36,10 @@ pub(crate) fn encode_field(
         SqlType::Date => sized(out, &date(text)?.to_be_bytes()),
         SqlType::Timestamptz => sized(out, &timestamp(text, true)?.to_be_bytes()),
         SqlType::Timestamp => sized(out, &timestamp(text, false)?.to_be_bytes()),
+        SqlType::Time => match time_of_day(text.trim_ascii())? {
+            (micros, []) => sized(out, &micros.to_be_bytes()),
+            _ => return Err(Unencodable),
+        },
         SqlType::Uuid => sized(out, &uuid(text)?),
         SqlType::Bytea => {
             let hex = text.strip_prefix(b"\\x").ok_or(Unencodable)?;
@@ -48,7 +52,8 @@ pub(crate) fn encode_field(
             }
         }
         // Arrays from text are left to the server's parser.
-        SqlType::Other | SqlType::Float4Array => return Err(Unencodable),
+        // Numeric's base-10000 binary form is left to the server too: it parses the text exactly.
+        SqlType::Other | SqlType::Float4Array | SqlType::Numeric => return Err(Unencodable),
     }
     Ok(())
 }
@@ -191,28 +196,11 @@ fn civil_days(text: &[u8]) -> Result<i64, Unencodable> {
 /// depends on the session's time zone, is left to the server.
 fn timestamp(text: &[u8], with_zone: bool) -> Result<i64, Unencodable> {
     let text = text.trim_ascii();
-    if text.len() < 19 || !matches!(text[10], b' ' | b'T') || text[13] != b':' || text[16] != b':' {
+    if text.len() < 19 || !matches!(text[10], b' ' | b'T') {
         return Err(Unencodable);
     }
     let days = civil_days(&text[..10])?;
-    let (hour, minute, second) = (
-        digits(&text[11..13])?,
-        digits(&text[14..16])?,
-        digits(&text[17..19])?,
-    );
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err(Unencodable);
-    }
-    let mut rest = &text[19..];
-    let mut micros = 0i64;
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let width = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if width == 0 || width > 6 {
-            return Err(Unencodable);
-        }
-        micros = i64::from(digits(&fraction[..width])?) * 10i64.pow(6 - width as u32);
-        rest = &fraction[width..];
-    }
+    let (time_micros, rest) = time_of_day(&text[11..])?;
     let offset_seconds = match (with_zone, rest) {
         (false, []) => 0,
         (true, b"Z" | b"z") => 0,
@@ -236,8 +224,34 @@ fn timestamp(text: &[u8], with_zone: bool) -> Result<i64, Unencodable> {
         }
         _ => return Err(Unencodable),
     };
-    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_seconds;
-    Ok(seconds * 1_000_000 + micros - PG_EPOCH_OFFSET_MICROS)
+    Ok((days * 86_400 - offset_seconds) * 1_000_000 + time_micros - PG_EPOCH_OFFSET_MICROS)
+}
+
+/// `HH:MM:SS[.ffffff]` at the start of `text` as microseconds since midnight, and what follows.
+fn time_of_day(text: &[u8]) -> Result<(i64, &[u8]), Unencodable> {
+    if text.len() < 8 || text[2] != b':' || text[5] != b':' {
+        return Err(Unencodable);
+    }
+    let (hour, minute, second) = (
+        digits(&text[..2])?,
+        digits(&text[3..5])?,
+        digits(&text[6..8])?,
+    );
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err(Unencodable);
+    }
+    let mut rest = &text[8..];
+    let mut micros = 0i64;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let width = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if width == 0 || width > 6 {
+            return Err(Unencodable);
+        }
+        micros = i64::from(digits(&fraction[..width])?) * 10i64.pow(6 - width as u32);
+        rest = &fraction[width..];
+    }
+    let seconds = i64::from(hour * 3600 + minute * 60 + second);
+    Ok((seconds * 1_000_000 + micros, rest))
 }
 
 #[cfg(test)]
@@ -352,5 +366,12 @@ mod tests {
         );
         assert_eq!(field(SqlType::Float8, "1e-310").map(|b| b.len()), Ok(8));
         assert_eq!(field(SqlType::Date, "0000-01-01"), Err(Unencodable));
+        assert_eq!(
+            field(SqlType::Time, "01:02:03.5"),
+            Ok(3_723_500_000i64.to_be_bytes().to_vec())
+        );
+        assert_eq!(field(SqlType::Time, "24:00:00"), Err(Unencodable));
+        assert_eq!(field(SqlType::Time, "01:02:03Z"), Err(Unencodable));
+        assert_eq!(field(SqlType::Numeric, "1.5"), Err(Unencodable));
     }
 }

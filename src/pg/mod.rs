@@ -17,6 +17,7 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::Client;
 
+use crate::ddl::{self, Flavor};
 use crate::failure::Failure;
 use crate::ledger::{Committed, CommittedBatch, LoadedDocuments};
 use crate::rows::{Column, Columns, Schema, SqlType};
@@ -319,22 +320,9 @@ pub(crate) fn prepare(
     check_connection_room(&mut client, workers, target)?;
     let classify_for_table = |err: postgres::Error| classify(&err, target, Some(table));
     if create {
-        let definitions: Vec<String> = match columns {
-            Columns::Fixed(schema) => schema
-                .columns
-                .iter()
-                .map(|column| {
-                    format!(
-                        "{} {}",
-                        quote_ident(&column.name),
-                        column.sql_type.pg_name()
-                    )
-                })
-                .collect(),
-            Columns::Named(names) => names
-                .iter()
-                .map(|name| format!("{} text", quote_ident(name)))
-                .collect(),
+        let created = match columns {
+            Columns::Fixed(schema) | Columns::Sniffed(schema) => schema.clone(),
+            Columns::Named(names) => Schema::text(names),
             Columns::Table => {
                 return Err(Failure::Permanent {
                     kind: "schema",
@@ -344,11 +332,7 @@ pub(crate) fn prepare(
         };
         create_if_missing(
             &mut client,
-            &format!(
-                "CREATE TABLE IF NOT EXISTS {} ({})",
-                table.quoted(),
-                definitions.join(", ")
-            ),
+            &ddl::create_table(Flavor::Postgres, table, &created, true),
         )
         .map_err(classify_for_table)?;
     }
@@ -620,6 +604,14 @@ fn check_columns(
             columns: wanted
                 .iter()
                 .map(|name| lookup(name).map(typed))
+                .collect::<Result<Vec<_>, _>>()?
+                .into(),
+        }),
+        Columns::Sniffed(sniffed) => Ok(Schema {
+            columns: sniffed
+                .columns
+                .iter()
+                .map(|column| lookup(&column.name).map(typed))
                 .collect::<Result<Vec<_>, _>>()?
                 .into(),
         }),

@@ -141,7 +141,7 @@ pub(crate) fn prepare(
 /// `--columns` or `--header`, as text.
 fn named_schema(target: &dyn std::fmt::Display, columns: &Columns) -> Result<Schema, Failure> {
     match columns {
-        Columns::Fixed(schema) => Ok(schema.clone()),
+        Columns::Fixed(schema) | Columns::Sniffed(schema) => Ok(schema.clone()),
         Columns::Named(names) => Ok(Schema::text(names)),
         Columns::Table => Err(Failure::Permanent {
             kind: "schema",

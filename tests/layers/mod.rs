@@ -26,6 +26,7 @@ const ROOMS: &[&str] = &[
     "engine",
     "target",
     "pg",
+    "ddl",
     "http_client",
     "rows",
     "reject",

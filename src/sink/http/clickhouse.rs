@@ -8,8 +8,9 @@
 use super::{
     answer_excerpt, encode_rows, query_value, status_failure, HttpClient, Judgement, Protocol,
 };
+use crate::ddl::{self, clickhouse_ident, clickhouse_table, Flavor};
 use crate::failure::Failure;
-use crate::rows::{Batch, Columns, RowFormat, Schema, SqlType};
+use crate::rows::{Batch, Columns, RowFormat, Schema};
 use crate::sql::TableName;
 use crate::target::HttpTarget;
 
@@ -48,18 +49,12 @@ impl ClickHouse {
             }
             Err(failure(&target_name, table, answer.status, &answer.body))
         };
-        let quoted = quote_table(table);
         if create {
-            let definitions: Vec<String> = match columns {
-                Columns::Fixed(schema) => schema
-                    .columns
-                    .iter()
-                    .map(|column| format!("{} {}", quote(&column.name), type_of(column.sql_type)))
-                    .collect(),
-                Columns::Named(names) => names
-                    .iter()
-                    .map(|name| format!("{} Nullable(String)", quote(name)))
-                    .collect(),
+            // The mode's own columns hold no NULL; names and sniffed types may.
+            let (created, nullable) = match columns {
+                Columns::Fixed(schema) => (schema.clone(), false),
+                Columns::Sniffed(schema) => (schema.clone(), true),
+                Columns::Named(names) => (Schema::text(names), true),
                 Columns::Table => {
                     return Err(Failure::Permanent {
                         kind: "schema",
@@ -68,9 +63,11 @@ impl ClickHouse {
                     })
                 }
             };
-            run(&format!(
-                "CREATE TABLE IF NOT EXISTS {quoted} ({}) ENGINE = MergeTree ORDER BY tuple()",
-                definitions.join(", ")
+            run(&ddl::create_table(
+                Flavor::ClickHouse,
+                table,
+                &created,
+                nullable,
             ))?;
         }
         let database = match &table.schema {
@@ -93,7 +90,7 @@ impl ClickHouse {
             });
         }
         let schema = match columns {
-            Columns::Fixed(schema) => schema.clone(),
+            Columns::Fixed(schema) | Columns::Sniffed(schema) => schema.clone(),
             Columns::Named(names) => Schema::text(names),
             Columns::Table => Schema::text(&existing),
         };
@@ -111,9 +108,14 @@ impl ClickHouse {
                 ),
             });
         }
-        let column_list: Vec<String> = schema.columns.iter().map(|c| quote(&c.name)).collect();
+        let column_list: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|c| clickhouse_ident(&c.name))
+            .collect();
         let insert = format!(
-            "INSERT INTO {quoted} ({}) FORMAT JSONEachRow",
+            "INSERT INTO {} ({}) FORMAT JSONEachRow",
+            clickhouse_table(table),
             column_list.join(", ")
         );
         let protocol = ClickHouse {
@@ -214,40 +216,6 @@ fn bad_row(text: &str) -> Option<usize> {
 /// A ClickHouse string literal.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-fn quote(name: &str) -> String {
-    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
-}
-
-fn quote_table(table: &TableName) -> String {
-    match &table.schema {
-        Some(database) => format!("{}.{}", quote(database), quote(&table.name)),
-        None => quote(&table.name),
-    }
-}
-
-/// The ClickHouse type of a column `--create` makes. Timestamps are `DateTime('UTC')`: whole
-/// seconds, as ClickHouse 18 has no finer type.
-fn type_of(sql_type: SqlType) -> &'static str {
-    match sql_type {
-        SqlType::Bool => "UInt8",
-        SqlType::Int2 => "Int16",
-        SqlType::Int4 => "Int32",
-        SqlType::Int8 => "Int64",
-        SqlType::Float4 => "Float32",
-        SqlType::Float8 => "Float64",
-        SqlType::Date => "Date",
-        SqlType::Float4Array => "Array(Float32)",
-        // Pinned to UTC: a bare DateTime is read in the server's time zone.
-        SqlType::Timestamp | SqlType::Timestamptz => "DateTime('UTC')",
-        SqlType::Text
-        | SqlType::Bytea
-        | SqlType::Json
-        | SqlType::Jsonb
-        | SqlType::Uuid
-        | SqlType::Other => "String",
-    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use super::{
     answer_excerpt, encode_rows, parse_answer, status_failure, HttpClient, Item, Judgement,
     Protocol,
 };
+use crate::ddl::{self, Flavor};
 use crate::failure::Failure;
-use crate::rows::{Batch, RowFormat, Schema, SqlType};
-use crate::sql::{quote_ident, TableName};
+use crate::rows::{Batch, RowFormat, Schema};
+use crate::sql::TableName;
 
 pub(crate) struct CrateDb {
     /// `/_sql` and the target URL's query.
@@ -55,16 +56,7 @@ impl CrateDb {
     ) -> Result<CrateDb, Failure> {
         let target = client.target.clone();
         if create {
-            let definitions: Vec<String> = schema
-                .columns
-                .iter()
-                .map(|column| format!("{} {}", quote_ident(&column.name), type_of(column.sql_type)))
-                .collect();
-            let stmt = format!(
-                "CREATE TABLE IF NOT EXISTS {} ({})",
-                table.quoted(),
-                definitions.join(", ")
-            );
+            let stmt = ddl::create_table(Flavor::CrateDb, table, schema, true);
             let body = serde_json::json!({ "stmt": stmt }).to_string();
             let answer = client.send("POST", "/_sql", "application/json", body.as_bytes())?;
             if answer.status != 200 {
@@ -196,24 +188,6 @@ fn failure(target: &str, table: &TableName, status: u16, body: &[u8]) -> Failure
             },
             other => other,
         },
-    }
-}
-
-/// The CrateDB type of a column `--create` makes.
-fn type_of(sql_type: SqlType) -> &'static str {
-    match sql_type {
-        SqlType::Bool => "boolean",
-        SqlType::Int2 => "smallint",
-        SqlType::Int4 => "integer",
-        SqlType::Int8 => "bigint",
-        SqlType::Float4 => "real",
-        SqlType::Float4Array => "array(real)",
-        SqlType::Float8 => "double precision",
-        SqlType::Date => "date",
-        SqlType::Timestamp => "timestamp without time zone",
-        SqlType::Timestamptz => "timestamp with time zone",
-        SqlType::Json | SqlType::Jsonb => "object",
-        SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Other => "text",
     }
 }
 

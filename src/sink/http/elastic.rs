@@ -150,10 +150,12 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Int4 => "integer",
         SqlType::Int8 => "long",
         SqlType::Float4 | SqlType::Float4Array => "float",
-        SqlType::Float8 => "double",
+        SqlType::Float8 | SqlType::Numeric => "double",
         SqlType::Date | SqlType::Timestamp | SqlType::Timestamptz => "date",
         SqlType::Json | SqlType::Jsonb => "object",
-        SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Other => "keyword",
+        SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Time | SqlType::Other => {
+            "keyword"
+        }
     }
 }
 
