@@ -215,6 +215,7 @@ fn sniff_first(config: &CopyConfig) -> Result<Option<Sniffed>, String> {
         &config.sniff,
         config.skip_lines,
         config.columns.as_deref(),
+        config.max_record_bytes,
     )
     .map(Some)
     .map_err(|err| err.to_string())

@@ -193,6 +193,7 @@ pub(crate) fn sniff(
     settings: &SniffSettings,
     skip_lines: u64,
     columns: Option<&[String]>,
+    max_record_bytes: usize,
 ) -> Result<Sniffed, SniffError> {
     let read_error = |err| SniffError::Read {
         input: input.name(),
@@ -210,7 +211,8 @@ pub(crate) fn sniff(
     if bom {
         stream.consume(3);
     }
-    let mut splitter = Splitter::new(Box::new(stream), given.framing());
+    let mut splitter =
+        Splitter::new(Box::new(stream), given.framing()).max_record_bytes(max_record_bytes);
     splitter.prefetch().map_err(split_error)?;
     splitter.skip_lines(skip_lines).map_err(split_error)?;
     let chunk = splitter
@@ -552,6 +554,7 @@ mod tests {
             &settings,
             0,
             None,
+            crate::copy::split::DEFAULT_MAX_RECORD_BYTES,
         )
         .unwrap()
     }
