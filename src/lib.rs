@@ -29,6 +29,7 @@ mod pem;
 pub mod pg;
 mod probe;
 mod process;
+mod progress_line;
 mod reject;
 mod report;
 mod rows;

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::engine::{
-    self, Counters, Job, ProgressOptions, RetryPolicy, Settlement, SourceError, SourceFactory,
-    SourceSummary, Stages, StopSignal, Throughput,
+    self, Counters, Goal, Job, ProgressOptions, RetryPolicy, Settlement, SourceError,
+    SourceFactory, SourceSummary, Stages, StopSignal, Throughput,
 };
 use crate::http_client::HttpOptions;
 use crate::ledger::Committed;
@@ -76,8 +76,8 @@ pub(crate) struct Load<'a> {
     pub run_id: Option<String>,
     /// `--resume`: skip the batches the ledger shows committed by `run_id`.
     pub resume: bool,
-    /// Rows expected in all, when known (for the progress bar).
-    pub total_rows: Option<u64>,
+    /// What the load is to reach, when known (for the progress line's share and time left).
+    pub goal: Option<Goal<'a>>,
     pub duration: Option<Duration>,
     /// Row format of the stream targets.
     pub output_format: OutputFormat,
@@ -229,7 +229,7 @@ fn run_engine(
                         progress: ProgressOptions {
                             every: config.progress_every,
                             quiet: config.quiet,
-                            total: load.total_rows,
+                            goal: load.goal,
                             stages: load.stages,
                         },
                         counters,

@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 
 use serde_json::{json, Map};
 
-use crate::engine::{Source, SourceError, SourceFactory, SourceSummary, StopSignal};
+use crate::engine::{Goal, Source, SourceError, SourceFactory, SourceSummary, StopSignal};
 
 use crate::ledger::Committed;
 use crate::report::{EXIT_FATAL, EXIT_USAGE};
@@ -83,6 +83,7 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         config.load.batch as u64,
     );
     let inputs = reader.names();
+    let (input_bytes, bytes_read) = reader.bytes();
     let (reader, header) = match first_input(reader, signal) {
         Ok(Some((reader, Ok(header)))) => (Some(reader), header),
         Ok(Some((_, Err(message)))) => {
@@ -118,7 +119,14 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
             sources: &mut sources,
             run_id: config.run_id.clone(),
             resume: config.resume,
-            total_rows: config.limit,
+            goal: match (config.limit, input_bytes) {
+                (Some(limit), _) => Some(Goal::Rows(limit)),
+                (None, Some(total)) => Some(Goal::Bytes {
+                    total,
+                    read: &bytes_read,
+                }),
+                (None, None) => None,
+            },
             duration: None,
             output_format: OutputFormat::Csv,
             settings,

@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
@@ -117,15 +118,47 @@ impl Input {
     /// The input's bytes, decompressed; a file's UTF-8 byte order mark (which would otherwise be
     /// part of its first column's name or value, invisibly) left out.
     pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        self.open_counting(&Arc::default())
+    }
+
+    /// Like [`Input::open`], adding to `read` the bytes taken from the file as they are read
+    /// (before decompression), which the progress line measures against [`Input::size`].
+    fn open_counting(&self, read: &Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
+        let file = |path| {
+            File::open(path).map(|file| Counting {
+                inner: file,
+                read: Arc::clone(read),
+            })
+        };
         Ok(match self {
             Input::Stdin => Box::new(io::stdin()),
-            Input::File { path, gzip: false } => without_bom(Box::new(File::open(path)?))?,
-            Input::File { path, gzip: true } => {
-                without_bom(Box::new(flate2::read::MultiGzDecoder::new(
-                    BufReader::with_capacity(1 << 16, File::open(path)?),
-                )))?
-            }
+            Input::File { path, gzip: false } => without_bom(Box::new(file(path)?))?,
+            Input::File { path, gzip: true } => without_bom(Box::new(
+                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file(path)?)),
+            ))?,
         })
+    }
+
+    /// A file's size on disk (compressed, for a gzip file); none for standard input.
+    fn size(&self) -> Option<u64> {
+        match self {
+            Input::Stdin => None,
+            Input::File { path, .. } => std::fs::metadata(path).ok().map(|meta| meta.len()),
+        }
+    }
+}
+
+/// A file that counts the bytes read from it.
+struct Counting {
+    inner: File,
+    read: Arc<AtomicU64>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.read.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
     }
 }
 
@@ -141,6 +174,8 @@ pub(crate) struct Reader {
     first: Option<Splitter>,
     /// The first input's header line, which every later input must repeat.
     first_header: Option<Vec<u8>>,
+    /// Bytes read from the input files so far.
+    read: Arc<AtomicU64>,
 }
 
 impl Reader {
@@ -161,7 +196,15 @@ impl Reader {
             batch_rows,
             first: None,
             first_header: None,
+            read: Arc::default(),
         }
+    }
+
+    /// The inputs' size on disk when every input is a file, and the count of their bytes read,
+    /// which grows as the reader thread reads.
+    pub(crate) fn bytes(&self) -> (Option<u64>, Arc<AtomicU64>) {
+        let total = self.inputs.iter().map(Input::size).sum();
+        (total, Arc::clone(&self.read))
     }
 
     /// The names of the inputs, in order.
@@ -188,10 +231,12 @@ impl Reader {
     /// Opens input `index`, skips its `--skip-lines` and takes its header line.
     fn open(&self, index: usize) -> Result<(Splitter, Option<Vec<u8>>), InputError> {
         let input = &self.inputs[index];
-        let stream = input.open().map_err(|err| InputError::Open {
-            input: input.name(),
-            err,
-        })?;
+        let stream = input
+            .open_counting(&self.read)
+            .map_err(|err| InputError::Open {
+                input: input.name(),
+                err,
+            })?;
         let mut splitter = Splitter::new(stream, self.dialect.framing());
         let in_input = |err| InputError::Split {
             input: input.name(),

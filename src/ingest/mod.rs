@@ -80,7 +80,7 @@ pub(crate) fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
             sources: &mut plan,
             run_id: None,
             resume: false,
-            total_rows: None,
+            goal: None,
             duration: None,
             output_format: OutputFormat::Ndjson,
             settings,

@@ -35,6 +35,7 @@ const ROOMS: &[&str] = &[
     "sql",
     "usage",
     "conninfo",
+    "progress_line",
     "figures",
     "pem",
     "process",
