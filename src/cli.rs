@@ -401,6 +401,11 @@ pub(crate) struct LoadArgs {
     #[arg(long, value_name = "TIME", default_value = "10s")]
     pub connect_timeout: humantime::Duration,
 
+    /// Wait up to TIME for a target that refuses connections (a server still starting); without
+    /// it a refused first connection stops the load at once (at most 24h).
+    #[arg(long, value_name = "TIME")]
+    pub wait_for_target: Option<humantime::Duration>,
+
     /// Where rejected rows go, one JSON object per line [default: rejects-RUN_ID.ndjson].
     #[arg(long, value_name = "FILE")]
     pub reject_file: Option<PathBuf>,

@@ -69,13 +69,13 @@ use usage::ConfigError;
 pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                report::EXIT_USAGE
-            } else {
-                0
-            });
+        Err(err) if err.use_stderr() => {
+            eprintln!("loader: error: {}", usage::parse_error_line(&err));
+            return ExitCode::from(report::EXIT_USAGE);
+        }
+        Err(help_or_version) => {
+            let _ = help_or_version.print();
+            return ExitCode::SUCCESS;
         }
     };
     let signal = stop_signal();

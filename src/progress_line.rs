@@ -227,7 +227,10 @@ mod tests {
         assert!(line.fit(80).contains("now 835,773 rows/s"));
         assert!(!line.fit(80).contains('['), "no room for a bar at 80");
         let wide = line.fit(200);
-        assert!(wide.contains("rejected 0") && wide.contains("[====="), "{wide}");
+        assert!(
+            wide.contains("rejected 0") && wide.contains("[====="),
+            "{wide}"
+        );
         assert_eq!(
             wide.chars().count(),
             200,

@@ -15,6 +15,7 @@ use crate::engine::{
     self, Counters, Goal, Job, ProgressOptions, RetryPolicy, Settlement, SourceError,
     SourceFactory, SourceSummary, Stages, StopSignal, Throughput,
 };
+use crate::failure::USAGE;
 use crate::http_client::HttpOptions;
 use crate::ledger::Committed;
 use crate::metrics::MetricsServer;
@@ -50,6 +51,8 @@ pub(crate) struct LoadConfig {
     pub quiet: bool,
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
+    /// `--wait-for-target`: how long the setup retries a target that refuses connections.
+    pub wait_for_target: Option<Duration>,
     pub reject_file: Option<PathBuf>,
     pub max_rejects: u64,
     /// How HTTP targets are spoken to.
@@ -110,6 +113,8 @@ struct Ran {
     /// The target's hosts when it has several, and what became of the batches moved between them.
     hosts: Vec<String>,
     settlement: Settlement,
+    /// The setup failed for a reason the command line must fix: the one line to print.
+    usage_error: Option<String>,
 }
 
 /// Runs the load and returns the process exit code.
@@ -135,6 +140,10 @@ pub(crate) fn run(mut load: Load<'_>, signal: &StopSignal) -> u8 {
     let ran = run_engine(
         &mut load, &target, &run_id, &counters, &rejects, signal, &mut setup,
     );
+    if let Some(message) = &ran.usage_error {
+        eprintln!("loader: error: {message}");
+        return EXIT_USAGE.max(tear_down(metrics, local, config, signal));
+    }
     let settings = report_settings(&load, &target, &run_id, ran.method);
     let report = build_report(&load, ran, &setup, &rejects, signal, settings, &run_id);
     let exit_code = print_report(&report, config, &target);
@@ -194,6 +203,7 @@ fn run_engine(
     let mut skipped = SourceSummary::default();
     let mut hosts = Vec::new();
     let mut settlement = Settlement::default();
+    let mut usage_error = None;
     let no_workers = |failure: Option<String>| engine::Outcome {
         workers: Vec::new(),
         elapsed: Duration::ZERO,
@@ -210,6 +220,7 @@ fn run_engine(
             skipped,
             hosts,
             settlement,
+            usage_error,
         };
     }
     let prepared = sink::prepare(target, &sink_setup(load, run_id), signal, setup);
@@ -251,6 +262,10 @@ fn run_engine(
                 Err(err) => no_workers(Some(err.to_string())),
             }
         }
+        Err(err) if err.kind() == USAGE => {
+            usage_error = Some(err.to_string());
+            no_workers(None)
+        }
         Err(err) => {
             setup.record_error(err.kind());
             // Giving up on setup because of Ctrl-C is an interruption, not a failure.
@@ -263,6 +278,7 @@ fn run_engine(
         skipped,
         hosts,
         settlement,
+        usage_error,
     }
 }
 
@@ -279,7 +295,15 @@ fn sink_setup<'a>(load: &'a Load<'_>, run_id: &'a str) -> sink::Setup<'a> {
         method: config.method,
         threads: config.threads,
         commit_every: config.commit_every,
-        retry: config.retry,
+        retry: match config.wait_for_target {
+            Some(wait) => RetryPolicy {
+                max_retries: u32::MAX,
+                max_elapsed: wait.max(config.retry.max_elapsed),
+                ..config.retry
+            },
+            None => config.retry,
+        },
+        waits_for_target: config.wait_for_target.is_some(),
         connect_timeout: config.connect_timeout,
         http: &config.http,
         output_format: load.output_format,

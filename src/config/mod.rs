@@ -158,6 +158,10 @@ impl LoadConfig {
                 ..RetryPolicy::default()
             },
             connect_timeout,
+            wait_for_target: args
+                .wait_for_target
+                .map(|wait| positive("wait-for-target", wait, A_DAY))
+                .transpose()?,
             reject_file: args.reject_file.clone(),
             max_rejects: args.max_rejects,
             http: HttpOptions {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::Client;
 
-use crate::failure::Failure;
+use crate::failure::{Failure, USAGE};
 use crate::ledger::{Committed, CommittedBatch, LoadedDocuments};
 use crate::rows::{Column, Columns, Schema, SqlType};
 use crate::sql::{quote_ident, TableName};
@@ -209,6 +209,18 @@ pub(crate) fn classify(
     let Some(db) = err.as_db_error() else {
         let io_cause =
             std::error::Error::source(err).and_then(|source| source.downcast_ref::<io::Error>());
+        if with_causes(err).contains("password missing") {
+            return permanent(
+                USAGE,
+                format!(
+                    "{target} asks for a password and none was given; set PGPASSWORD, give \
+                     --password-file FILE, or put it in the target URL"
+                ),
+            );
+        }
+        if io_cause.is_some_and(|io| io.kind() == io::ErrorKind::ConnectionRefused) {
+            return Failure::refused(&target.host_name(0));
+        }
         return if err.is_closed() || io_cause.is_some() {
             transient(
                 "connection",

@@ -18,7 +18,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use crate::engine::{RetryPolicy, Sink, SinkFactory, StopSignal, Written};
-use crate::failure::Failure;
+use crate::failure::{Failure, REFUSED};
 use crate::http_client::HttpOptions;
 use crate::ledger::{Committed, Documents};
 use crate::pg::Method;
@@ -48,8 +48,10 @@ pub(crate) struct Setup<'a> {
     pub threads: usize,
     /// Batches per PostgreSQL transaction.
     pub commit_every: usize,
-    /// How the setup retries a host that fails.
+    /// How the setup retries a host that fails (with `--wait-for-target`, for at least that long).
     pub retry: RetryPolicy,
+    /// `--wait-for-target`: a target refusing connections is retried, not given up on at once.
+    pub waits_for_target: bool,
     pub connect_timeout: Duration,
     /// How HTTP targets are spoken to.
     pub http: &'a HttpOptions,
@@ -116,6 +118,7 @@ pub(crate) fn prepare(
                         setup.columns,
                         setup.create,
                     )
+                    .map_err(|err| setup.first_contact(err))
                 },
                 on_retry,
             )?;
@@ -133,6 +136,21 @@ pub(crate) fn prepare(
             kind: "internal",
             message: format!("the target {target} was not started"),
         }),
+    }
+}
+
+impl Setup<'_> {
+    /// A failure of the setup's attempt to reach the target, as the setup's retries see it: a
+    /// refused connection is final (nothing listens there, most likely a wrong host or port)
+    /// unless the load waits for a starting target. Connections that worked once are retried
+    /// whatever the cause.
+    pub(crate) fn first_contact(&self, err: Failure) -> Failure {
+        match err {
+            Failure::Transient { kind, message } if kind == REFUSED && !self.waits_for_target => {
+                Failure::Permanent { kind, message }
+            }
+            other => other,
+        }
     }
 }
 

@@ -88,7 +88,8 @@ fn prepare_hosts(
                 )?;
                 prepared.push(resolved);
                 Ok(schema)
-            })?;
+            })
+            .map_err(|err| setup.first_contact(err))?;
             Ok((schema, prepared, left_out))
         },
         on_retry,
