@@ -33,13 +33,26 @@ pub(crate) const REFUSED: &str = "refused";
 pub(crate) const USAGE: &str = "usage";
 
 impl Failure {
+    /// This failure, made final when it is a refused connection: for a target that has never
+    /// answered, nothing listens there (most likely a wrong host or port) and retrying only delays
+    /// saying so.
+    pub(crate) fn final_if_refused(self) -> Failure {
+        match self {
+            Failure::Transient { kind, message } if kind == REFUSED => {
+                Failure::Permanent { kind, message }
+            }
+            other => other,
+        }
+    }
+
     /// A connection to `host_and_port` refused. Transient, for a server that restarts mid-load;
     /// the setup's first connection stops at once unless `--wait-for-target` is given.
     pub(crate) fn refused(host_and_port: &str) -> Failure {
         Failure::Transient {
             kind: REFUSED,
             message: format!(
-                "nothing listens on {host_and_port} (connection refused): check the target's host                  and port, or give --wait-for-target TIME for a server that is still starting"
+                "nothing listens on {host_and_port} (connection refused): check the target's host \
+                  and port, or give --wait-for-target TIME for a server that is still starting"
             ),
         }
     }

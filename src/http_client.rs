@@ -213,7 +213,8 @@ pub(crate) fn tls_problem(target: &str, err: &ureq::Error) -> Option<String> {
     let words = match rustls_error {
         Some(rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. }) => {
             format!(
-                "{target} does not speak TLS on this port (it answered in plain text); use the                  http:// form of the target (es+http://, crate+http://, …) instead of https://"
+                "{target} does not speak TLS on this port (it answered in plain text); use the \
+                  http:// form of the target (es+http://, crate+http://, …) instead of https://"
             )
         }
         Some(rustls::Error::InvalidCertificate(problem)) => {
@@ -235,13 +236,16 @@ pub(crate) fn tls_problem(target: &str, err: &ureq::Error) -> Option<String> {
                     "correct the clock of the server or of this machine",
                 ),
                 CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => (
-                    "is a CA certificate (CA:TRUE) presented as the server's own, which TLS refuses                      even when --ca-file trusts it",
-                    "give the server a certificate without CA:TRUE, signed by that CA or by                      itself, and that certificate or its CA to --ca-file",
+                    "is a CA certificate (CA:TRUE) presented as the server's own, which TLS refuses \
+                      even when --ca-file trusts it",
+                    "give the server a certificate without CA:TRUE, signed by that CA or by \
+                      itself, and that certificate or its CA to --ca-file",
                 ),
                 _ => ("was refused", "give its CA with --ca-file FILE"),
             };
             format!(
-                "the certificate of {target} {what} ({problem:?}); {fix}, or skip the check with                  --insecure"
+                "the certificate of {target} {what} ({problem:?}); {fix}, or skip the check with \
+                  --insecure"
             )
         }
         Some(other) => format!("TLS with {target} failed: {other}"),

@@ -236,6 +236,7 @@ fn run_engine(
                         threads: config.threads,
                         pin: config.pin,
                         retry: config.retry,
+                        waits_for_target: config.wait_for_target.is_some(),
                         duration: load.duration,
                         progress: ProgressOptions {
                             every: config.progress_every,
@@ -298,7 +299,7 @@ fn sink_setup<'a>(load: &'a Load<'_>, run_id: &'a str) -> sink::Setup<'a> {
         retry: match config.wait_for_target {
             Some(wait) => RetryPolicy {
                 max_retries: u32::MAX,
-                max_elapsed: wait.max(config.retry.max_elapsed),
+                max_elapsed: wait,
                 ..config.retry
             },
             None => config.retry,

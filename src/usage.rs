@@ -101,17 +101,22 @@ pub(crate) fn parse_error_line(err: &clap::Error) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    let unknown = err.get(clap::error::ContextKind::InvalidArg).map(|arg| arg.to_string());
-    let ours = OTHER_MODES_FLAGS.iter().find(|(mode, flag, _)| {
-        command.get(1) == Some(mode) && unknown.as_deref() == Some(*flag)
-    });
+    let unknown = err
+        .get(clap::error::ContextKind::InvalidArg)
+        .map(|arg| arg.to_string());
+    let ours = OTHER_MODES_FLAGS
+        .iter()
+        .find(|(mode, flag, _)| command.get(1) == Some(mode) && unknown.as_deref() == Some(*flag));
     match ours {
         Some((_, _, advice)) => {
             line.push_str("; ");
             line.push_str(advice);
         }
         None => {
-            for tip in text.lines().filter_map(|line| line.trim().strip_prefix("tip: ")) {
+            for tip in text
+                .lines()
+                .filter_map(|line| line.trim().strip_prefix("tip: "))
+            {
                 line.push_str("; ");
                 line.push_str(tip);
             }

@@ -21,6 +21,7 @@ pub use batch::{CopyBatch, RawBatch};
 pub(crate) use reader::{Input, InputError, Reader};
 pub use split::{Chunk, Framing, Splitter};
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -83,6 +84,10 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         config.load.batch as u64,
     );
     let inputs = reader.names();
+    if config.inputs.contains(&Input::Stdin) && std::io::stdin().is_terminal() {
+        // Not under --quiet either: a silent wait on the keyboard looks like a hang.
+        eprintln!("loader: reading standard input (Ctrl-D ends it)");
+    }
     let (input_bytes, bytes_read) = reader.bytes();
     let (reader, header) = match first_input(reader, signal) {
         Ok(Some((reader, Ok(header)))) => (Some(reader), header),
@@ -306,7 +311,11 @@ impl Source for CopySource<'_> {
         loop {
             match self.receiver.recv_timeout(RECEIVE_POLL) {
                 Ok(Ok(raw)) => {
+                    let first = raw.seq == 0;
                     self.batch.fill(raw);
+                    if let Some(problem) = self.batch.layout_problem().filter(|_| first) {
+                        return Err(SourceError::mode(LayoutError(problem)));
+                    }
                     return Ok(Some(&self.batch));
                 }
                 Ok(Err(err)) => return Err(SourceError::mode(err)),
@@ -317,6 +326,12 @@ impl Source for CopySource<'_> {
         }
     }
 }
+
+/// The first batch shows the inputs do not fit the table (its field count, a header line):
+/// the load stops with the fix instead of rejecting every row.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct LayoutError(String);
 
 /// Copy mode's [`SourcePlan`]: the reader, its first input opened (its header already read), is
 /// handed to its own thread once the target's column types are known.

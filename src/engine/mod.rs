@@ -98,6 +98,8 @@ pub(crate) struct Job<'a> {
     pub threads: usize,
     pub pin: bool,
     pub retry: RetryPolicy,
+    /// `--wait-for-target`: a target that refuses the first batches is retried, not given up on.
+    pub waits_for_target: bool,
     /// Stop taking new batches this long after the start.
     pub duration: Option<Duration>,
     pub progress: ProgressOptions<'a>,
@@ -275,6 +277,17 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
         stats
     }
 
+    /// A failed write as the retries see it: before the target has taken any batch (an HTTP
+    /// target is first reached by a worker's first batch), a refused connection is final unless
+    /// the load waits for the target.
+    fn first_contact(&self, err: Failure) -> Failure {
+        if self.job.waits_for_target || self.job.counters.snapshot().batches > 0 {
+            err
+        } else {
+            err.final_if_refused()
+        }
+    }
+
     /// Opens the sink (retrying transient failures unless interrupted) and the source.
     #[allow(clippy::type_complexity)]
     fn open(
@@ -318,7 +331,10 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                 .map_err(|err| self.count_error(stats, err.kind(), err.to_string()))?;
             let written = job.retry.run(
                 Some(job.signal.abandon_flag()),
-                || sink.write(batch, job.rejects),
+                || {
+                    sink.write(batch, job.rejects)
+                        .map_err(|err| self.first_contact(err))
+                },
                 |err, pause| self.announce_retry(stats, err, pause),
             );
             let written = match written {

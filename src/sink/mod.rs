@@ -18,7 +18,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use crate::engine::{RetryPolicy, Sink, SinkFactory, StopSignal, Written};
-use crate::failure::{Failure, REFUSED};
+use crate::failure::Failure;
 use crate::http_client::HttpOptions;
 use crate::ledger::{Committed, Documents};
 use crate::pg::Method;
@@ -48,7 +48,7 @@ pub(crate) struct Setup<'a> {
     pub threads: usize,
     /// Batches per PostgreSQL transaction.
     pub commit_every: usize,
-    /// How the setup retries a host that fails (with `--wait-for-target`, for at least that long).
+    /// How the setup retries a host that fails (with `--wait-for-target`, for that long).
     pub retry: RetryPolicy,
     /// `--wait-for-target`: a target refusing connections is retried, not given up on at once.
     pub waits_for_target: bool,
@@ -145,11 +145,10 @@ impl Setup<'_> {
     /// unless the load waits for a starting target. Connections that worked once are retried
     /// whatever the cause.
     pub(crate) fn first_contact(&self, err: Failure) -> Failure {
-        match err {
-            Failure::Transient { kind, message } if kind == REFUSED && !self.waits_for_target => {
-                Failure::Permanent { kind, message }
-            }
-            other => other,
+        if self.waits_for_target {
+            err
+        } else {
+            err.final_if_refused()
         }
     }
 }
