@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod conninfo;
 mod copy;
+mod discover;
 mod encode;
 mod engine;
 mod failure;
@@ -96,6 +97,8 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         Some(Command::Probe(args)) => {
             validated(ProbeConfig::from_args(args), |c| probe::run(&c, &signal))
         }
+        Some(Command::Completions { shell }) => written(discover::completions(*shell)),
+        Some(Command::Man { dir }) => written(discover::man(dir.as_deref())),
     };
     ExitCode::from(code)
 }
@@ -107,6 +110,17 @@ fn validated<C>(config: Result<C, ConfigError>, run: impl FnOnce(C) -> u8) -> u8
         Err(err) => {
             eprintln!("loader: error: {err}");
             report::EXIT_USAGE
+        }
+    }
+}
+
+/// The exit code of writing completions or manual pages: 0, or 3 with the reason on stderr.
+fn written(result: std::io::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("loader: error: cannot write: {err}");
+            report::EXIT_FATAL
         }
     }
 }

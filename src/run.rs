@@ -46,7 +46,7 @@ pub(crate) struct LoadConfig {
     pub method: Method,
     pub pin: bool,
     pub keep: bool,
-    pub report: Option<PathBuf>,
+    pub report: Vec<PathBuf>,
     pub progress_every: Duration,
     pub quiet: bool,
     pub retry: RetryPolicy,
@@ -115,6 +115,8 @@ struct Ran {
     settlement: Settlement,
     /// The setup failed for a reason the command line must fix: the one line to print.
     usage_error: Option<String>,
+    /// The target server's version, when it tells it.
+    server_version: Option<String>,
 }
 
 /// Runs the load and returns the process exit code.
@@ -137,6 +139,7 @@ pub(crate) fn run(mut load: Load<'_>, signal: &StopSignal) -> u8 {
         .unwrap_or_else(|| PathBuf::from(format!("rejects-{run_id}.ndjson")));
     let rejects = RejectLog::new(reject_path, load.resume, config.max_rejects);
     let mut setup = Stats::default();
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let ran = run_engine(
         &mut load, &target, &run_id, &counters, &rejects, signal, &mut setup,
     );
@@ -145,7 +148,8 @@ pub(crate) fn run(mut load: Load<'_>, signal: &StopSignal) -> u8 {
         return EXIT_USAGE.max(tear_down(metrics, local, config, signal));
     }
     let settings = report_settings(&load, &target, &run_id, ran.method);
-    let report = build_report(&load, ran, &setup, &rejects, signal, settings, &run_id);
+    let mut report = build_report(&load, ran, &setup, &rejects, signal, settings, &run_id);
+    report.started_at = started_at;
     let exit_code = print_report(&report, config, &target);
     exit_code.max(tear_down(metrics, local, config, signal))
 }
@@ -204,6 +208,7 @@ fn run_engine(
     let mut hosts = Vec::new();
     let mut settlement = Settlement::default();
     let mut usage_error = None;
+    let mut server_version = None;
     let no_workers = |failure: Option<String>| engine::Outcome {
         workers: Vec::new(),
         elapsed: Duration::ZERO,
@@ -221,12 +226,14 @@ fn run_engine(
             hosts,
             settlement,
             usage_error,
+            server_version,
         };
     }
     let prepared = sink::prepare(target, &sink_setup(load, run_id), signal, setup);
     let outcome = match prepared {
         Ok(prepared) => {
             method = prepared.method;
+            server_version = prepared.server_version;
             match load
                 .sources
                 .start(&prepared.schema, prepared.committed, config.threads)
@@ -280,6 +287,7 @@ fn run_engine(
         hosts,
         settlement,
         usage_error,
+        server_version,
     }
 }
 
@@ -352,6 +360,7 @@ fn build_report(
     settings: Map<String, Value>,
     run_id: &str,
 ) -> Report {
+    let server_version = ran.server_version.clone();
     let mut report = Report::new(
         load.mode,
         &ran.outcome,
@@ -361,6 +370,7 @@ fn build_report(
         load.resume.then_some(ran.skipped),
         settings,
     );
+    report.server_version = server_version;
     if !ran.hosts.is_empty() {
         for batch in &ran.settlement.unverified {
             eprintln!(
@@ -400,7 +410,7 @@ fn print_report(report: &Report, config: &LoadConfig, target: &Target) -> u8 {
         }
     }
     let mut exit_code = report.exit_code;
-    if let Some(path) = &config.report {
+    for path in &config.report {
         if let Err(err) = report.write_to(path) {
             eprintln!(
                 "loader: error: cannot write the report to {}: {err}",

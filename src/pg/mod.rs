@@ -301,6 +301,14 @@ fn with_causes(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The server's `server_version` (such as `17.2 (Debian 17.2-1)`), for the report; none when it
+/// cannot be read.
+pub(crate) fn server_version(target: &PgTarget) -> Option<String> {
+    let mut client = connect(target).ok()?;
+    let row = client.query_one("SHOW server_version", &[]).ok()?;
+    row.try_get(0).ok()
+}
+
 /// Checks that the server has a connection for each of `workers`, creates, checks and truncates
 /// the target table and creates the ledger, on one connection, before any worker starts. Returns
 /// the columns to load, typed as the table has them.

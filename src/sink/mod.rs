@@ -76,6 +76,8 @@ pub(crate) struct Prepared {
     pub committed: Committed,
     /// How rows are written, for PostgreSQL targets (the others have one way).
     pub method: Option<Method>,
+    /// The server's version, where the target tells it (PostgreSQL).
+    pub server_version: Option<String>,
 }
 
 impl Prepared {
@@ -86,6 +88,7 @@ impl Prepared {
             schema,
             committed: Committed::default(),
             method: None,
+            server_version: None,
         }
     }
 }

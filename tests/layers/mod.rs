@@ -13,6 +13,7 @@ const ROOMS: &[&str] = &[
     "lib",
     "fuzzing",
     "config",
+    "discover",
     "cli",
     "ingest",
     "copy",

@@ -28,6 +28,7 @@ impl PgSinkFactory {
         let (schema, hosts) = prepare_hosts(target, setup, signal, on_retry)?;
         let committed = committed(&hosts, setup)?;
         let method = method_for(&schema, setup);
+        let server_version = hosts.first().and_then(pg::server_version);
         let sinks = Box::new(PgSinkFactory::new(
             hosts,
             setup.table.clone(),
@@ -40,6 +41,7 @@ impl PgSinkFactory {
         Ok(Prepared {
             sinks,
             schema,
+            server_version,
             committed,
             method: Some(method),
         })
