@@ -2,6 +2,7 @@
 //! itself. Every load is checked by counting on the target, and against the report.
 
 mod copy;
+mod discover;
 mod endings;
 mod exact;
 mod faults;
