@@ -136,7 +136,7 @@ mod tests {
     use crate::cli::Cli;
 
     fn line(args: &[&str]) -> String {
-        let err = Cli::try_parse_from(args).err().expect("a parse error");
+        let err = Cli::try_parse_from(args).expect_err("a parse error");
         parse_error_line(&err)
     }
 
