@@ -158,8 +158,8 @@ pub(crate) fn share(done: u64, total: u64) -> f64 {
     }
 }
 
-/// The time left to reach `total` from `done` at `rate` per second: `eta 00:01:07`, or `eta ?`
-/// while nothing has been done.
+/// The time left to reach `total` from `done` at `rate` per second, in whole seconds rounded up:
+/// `eta 00:01:07`, or `eta ?` while nothing has been done.
 pub(crate) fn eta(done: u64, total: u64, rate: f64) -> String {
     let left = total.saturating_sub(done) as f64;
     if left == 0.0 {
@@ -170,7 +170,7 @@ pub(crate) fn eta(done: u64, total: u64, rate: f64) -> String {
     }
     format!(
         "eta {}",
-        clock(Duration::from_secs_f64((left / rate).min(1e9)))
+        clock(Duration::from_secs_f64((left / rate).min(1e9).ceil()))
     )
 }
 
@@ -217,12 +217,12 @@ mod tests {
             let shown = line.fit(width);
             assert!(shown.chars().count() <= width, "{width}: {shown:?}");
             assert!(shown.contains("24.8%"), "{width}: {shown:?}");
-            assert!(shown.contains("eta 00:00:21"), "{width}: {shown:?}");
+            assert!(shown.contains("eta 00:00:22"), "{width}: {shown:?}");
             assert!(!shown.contains('\n'));
         }
         assert_eq!(
             line.fit(60),
-            "00:00:07  4,956,000/20,000,000 rows  24.8%  eta 00:00:21"
+            "00:00:07  4,956,000/20,000,000 rows  24.8%  eta 00:00:22"
         );
         assert!(line.fit(80).contains("now 835,773 rows/s"));
         assert!(!line.fit(80).contains('['), "no room for a bar at 80");
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn plain_lines_keep_every_field_but_the_bar() {
         let plain = gen_line().plain();
-        assert!(plain.starts_with("00:00:07  4,956,000/20,000,000 rows  24.8%  eta 00:00:21"));
+        assert!(plain.starts_with("00:00:07  4,956,000/20,000,000 rows  24.8%  eta 00:00:22"));
         assert!(plain.ends_with("errors 0  rejected 0"));
         assert!(!plain.contains('['));
     }
