@@ -18,7 +18,7 @@ use crate::reject::RowOrigin;
 use crate::rows::{Batch, RowEncoders, RowFormat, Schema, SqlType, Unencodable};
 
 /// A chunk in hand, as the reader sent it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RawBatch {
     /// Sequence number over the whole run (all inputs): the ledger key.
     pub seq: u64,

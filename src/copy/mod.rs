@@ -244,9 +244,20 @@ impl CopySourceFactory {
         let (sender, receiver) = crossbeam_channel::bounded(2 * workers.max(1));
         let names = reader.names();
         let reader_signal = Arc::clone(&signal);
+        let schema = Arc::new(schema);
+        let mut first = CopyBatch::new(
+            Arc::clone(&dialect),
+            Arc::clone(&schema),
+            Arc::clone(&names),
+        )
+        .with_keys(Arc::clone(&keys));
+        let first_check = move |raw: &RawBatch| {
+            first.fill(raw.clone());
+            first.layout_problem()
+        };
         let handle = std::thread::Builder::new()
             .name("loader-reader".into())
-            .spawn(move || reader.run(&committed, &sender, &reader_signal))
+            .spawn(move || reader.run(&committed, &sender, &reader_signal, first_check))
             .map_err(|err| SourceError::Start {
                 what: "the reader thread",
                 err: Box::new(err),
@@ -255,7 +266,7 @@ impl CopySourceFactory {
             receiver,
             reader: Mutex::new(Some(handle)),
             dialect,
-            schema: Arc::new(schema),
+            schema,
             keys,
             names,
             signal,
@@ -311,11 +322,7 @@ impl Source for CopySource<'_> {
         loop {
             match self.receiver.recv_timeout(RECEIVE_POLL) {
                 Ok(Ok(raw)) => {
-                    let first = raw.seq == 0;
                     self.batch.fill(raw);
-                    if let Some(problem) = self.batch.layout_problem().filter(|_| first) {
-                        return Err(SourceError::mode(LayoutError(problem)));
-                    }
                     return Ok(Some(&self.batch));
                 }
                 Ok(Err(err)) => return Err(SourceError::mode(err)),
@@ -326,12 +333,6 @@ impl Source for CopySource<'_> {
         }
     }
 }
-
-/// The first batch shows the inputs do not fit the table (its field count, a header line):
-/// the load stops with the fix instead of rejecting every row.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct LayoutError(String);
 
 /// Copy mode's [`SourcePlan`]: the reader, its first input opened (its header already read), is
 /// handed to its own thread once the target's column types are known.

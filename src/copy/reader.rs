@@ -51,6 +51,9 @@ pub(crate) enum InputError {
         committed_records: u64,
         committed_first_line: u64,
     },
+    /// The first batch shows the inputs do not fit the table (its field count, a header line).
+    #[error("{0}")]
+    Layout(String),
     /// The plan was started twice, or without the first input (a signal came while it was
     /// awaited, and the load does not start).
     #[error("the inputs are not open: already read, or interrupted before the first was opened")]
@@ -254,14 +257,17 @@ impl Reader {
 
     /// Sends every input's chunks to the workers until the inputs end, `--limit` is reached, the
     /// workers hang up or the load stops. A failure is sent to the workers, which stop the load.
+    /// The load's first batch is shown to `first_check` before any worker has it: a layout that
+    /// does not fit the table stops the load before a row is written.
     pub(crate) fn run(
         mut self,
         committed: &Committed,
         sender: &Sender<Result<RawBatch, InputError>>,
         signal: &StopSignal,
+        first_check: impl FnMut(&RawBatch) -> Option<String>,
     ) -> SourceSummary {
         let mut summary = SourceSummary::default();
-        if let Err(err) = self.send_all(committed, sender, signal, &mut summary) {
+        if let Err(err) = self.send_all(committed, sender, signal, &mut summary, first_check) {
             let _ = sender.send(Err(err));
         }
         summary
@@ -273,6 +279,7 @@ impl Reader {
         sender: &Sender<Result<RawBatch, InputError>>,
         signal: &StopSignal,
         summary: &mut SourceSummary,
+        mut first_check: impl FnMut(&RawBatch) -> Option<String>,
     ) -> Result<(), InputError> {
         let mut seq = 0u64;
         let mut remaining = self.limit.unwrap_or(u64::MAX);
@@ -321,15 +328,20 @@ impl Reader {
                     summary.skipped_batches += 1;
                     summary.skipped_rows += done.rows;
                     summary.skipped_rejected += done.rejected;
-                } else if sender
-                    .send(Ok(RawBatch {
+                } else {
+                    let batch = RawBatch {
                         seq,
                         input: index,
                         chunk,
-                    }))
-                    .is_err()
-                {
-                    return Ok(());
+                    };
+                    if seq == 0 {
+                        if let Some(problem) = first_check(&batch) {
+                            return Err(InputError::Layout(problem));
+                        }
+                    }
+                    if sender.send(Ok(batch)).is_err() {
+                        return Ok(());
+                    }
                 }
                 seq += 1;
             }

@@ -260,7 +260,8 @@ fn copy_into_two_columns(csv: &str, extra: &[&str]) -> (crate::support::Run, i64
     let run = Loader::new()
         .arg("copy")
         .arg_path(&file)
-        .args(["--table", "t", "--quiet", "--target", &pg.url()])
+        .args(["--table", "t", "--quiet", "--threads", "4", "--batch", "1000"])
+        .args(["--target", &pg.url()])
         .args(extra)
         .run_within(Duration::from_secs(30));
     let loaded = pg.scalar("SELECT count(*) FROM t");
@@ -270,7 +271,7 @@ fn copy_into_two_columns(csv: &str, extra: &[&str]) -> (crate::support::Run, i64
 #[test]
 fn a_header_line_without_header_is_named_with_the_fix() {
     let mut csv = String::from("id,name\n");
-    for i in 0..100 {
+    for i in 0..100_000 {
         csv.push_str(&format!("{i},n{i}\n"));
     }
     let (run, loaded) = copy_into_two_columns(&csv, &[]);
@@ -287,7 +288,7 @@ fn a_header_line_without_header_is_named_with_the_fix() {
 
     let (run, loaded) = copy_into_two_columns(&csv, &["--header"]);
     run.assert_success();
-    assert_eq!(loaded, 100);
+    assert_eq!(loaded, 100_000);
 }
 
 #[test]
