@@ -260,7 +260,15 @@ fn copy_into_two_columns(csv: &str, extra: &[&str]) -> (crate::support::Run, i64
     let run = Loader::new()
         .arg("copy")
         .arg_path(&file)
-        .args(["--table", "t", "--quiet", "--threads", "4", "--batch", "1000"])
+        .args([
+            "--table",
+            "t",
+            "--quiet",
+            "--threads",
+            "4",
+            "--batch",
+            "1000",
+        ])
         .args(["--target", &pg.url()])
         .args(extra)
         .run_within(Duration::from_secs(30));
