@@ -22,6 +22,7 @@ pub(crate) use reader::{Input, InputError, Reader};
 pub use split::{Chunk, Framing, Splitter};
 
 use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -31,7 +32,7 @@ use parking_lot::Mutex;
 
 use serde_json::{json, Map};
 
-use crate::engine::{Goal, Source, SourceError, SourceFactory, SourceSummary, StopSignal};
+use crate::engine::{Goal, Source, SourceError, SourceFactory, SourceSummary, StopSignal, Unit};
 
 use crate::ledger::Committed;
 use crate::report::{EXIT_FATAL, EXIT_USAGE};
@@ -89,6 +90,7 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         eprintln!("loader: reading standard input (Ctrl-D ends it)");
     }
     let (input_bytes, bytes_read) = reader.bytes();
+    let read_so_far = || bytes_read.load(Ordering::Relaxed);
     let (reader, header) = match first_input(reader, signal) {
         Ok(Some((reader, Ok(header)))) => (Some(reader), header),
         Ok(Some((_, Err(message)))) => {
@@ -126,9 +128,10 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
             resume: config.resume,
             goal: match (config.limit, input_bytes) {
                 (Some(limit), _) => Some(Goal::Rows(limit)),
-                (None, Some(total)) => Some(Goal::Bytes {
+                (None, Some(total)) => Some(Goal::Measured {
                     total,
-                    read: &bytes_read,
+                    unit: Unit::Bytes,
+                    done: &read_so_far,
                 }),
                 (None, None) => None,
             },

@@ -21,7 +21,7 @@ pub(crate) use contract::{
     UnverifiedBatch, Written,
 };
 pub(crate) use counters::{CounterShard, Counters, LatencyBuckets, Snapshot, LATENCY_BUCKETS_S};
-pub(crate) use progress::{Goal, ProgressOptions, Stages};
+pub(crate) use progress::{Goal, ProgressOptions, Stages, Unit};
 pub(crate) use rate::RateLimit;
 pub(crate) use retry::RetryPolicy;
 pub(crate) use throughput::Throughput;

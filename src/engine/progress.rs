@@ -4,7 +4,6 @@
 //! the report it keeps the throughput series (rows at every tick, `--quiet` or not) and samples
 //! the process's thread count.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
@@ -33,10 +32,22 @@ pub(crate) struct ProgressOptions<'a> {
 pub(crate) enum Goal<'a> {
     /// This many rows (gen `--rows`, copy `--limit`).
     Rows(u64),
-    /// The inputs' bytes on disk (compressed ones as stored), counted as the reader reads them.
-    Bytes { total: u64, read: &'a AtomicU64 },
+    /// An amount the mode measures itself, read at every tick: copy's bytes of the input files
+    /// (compressed ones as stored), ingest's documents done with (`--limit`).
+    Measured {
+        total: u64,
+        unit: Unit,
+        done: &'a (dyn Fn() -> u64 + Sync),
+    },
     /// Running this long (`--duration`).
     Time(Duration),
+}
+
+/// What a [`Goal::Measured`] counts.
+#[derive(Clone, Copy)]
+pub(crate) enum Unit {
+    Bytes,
+    Documents,
 }
 
 /// A mode's pipeline stages in front of the workers (ingest: fetching, chunking, embedding):
@@ -217,15 +228,14 @@ impl Goal<'_> {
                 rows_rate,
                 format!("{}/{} rows", count(rows), count(total)),
             ),
-            Goal::Bytes { total, read } => {
-                let read = read.load(Ordering::Relaxed);
-                let rate = figures::per_second(read, elapsed.as_secs_f64());
-                (
-                    read,
-                    total,
-                    rate,
-                    format!("{}/{}", megabytes(read), megabytes(total)),
-                )
+            Goal::Measured { total, unit, done } => {
+                let done = done();
+                let rate = figures::per_second(done, elapsed.as_secs_f64());
+                let amount = match unit {
+                    Unit::Bytes => format!("{}/{}", megabytes(done), megabytes(total)),
+                    Unit::Documents => format!("{}/{} documents", count(done), count(total)),
+                };
+                (done, total, rate, amount)
             }
             Goal::Time(duration) => {
                 let (done, total) = (elapsed.as_millis() as u64, duration.as_millis() as u64);
@@ -254,7 +264,8 @@ mod tests {
 
     #[test]
     fn every_goal_shows_its_share_and_time_left_at_every_width() {
-        let read = AtomicU64::new(250_000_000);
+        let read = || 250_000_000;
+        let documents = || 300;
         let goals = [
             (
                 Goal::Rows(20_000_000),
@@ -263,11 +274,22 @@ mod tests {
                 "eta 00:00:22",
             ),
             (
-                Goal::Bytes {
+                Goal::Measured {
                     total: 1_000_000_000,
-                    read: &read,
+                    unit: Unit::Bytes,
+                    done: &read,
                 },
                 "250.0 MB/1000.0 MB",
+                "25.0%",
+                "eta 00:00:21",
+            ),
+            (
+                Goal::Measured {
+                    total: 1_200,
+                    unit: Unit::Documents,
+                    done: &documents,
+                },
+                "300/1,200 documents",
                 "25.0%",
                 "eta 00:00:21",
             ),
