@@ -28,17 +28,20 @@ pub(crate) enum Failure {
 /// The kind of a connection the server's host refused: nothing listens on that port.
 pub(crate) const REFUSED: &str = "refused";
 
+/// The kind of a host name that does not resolve.
+pub(crate) const UNRESOLVED: &str = "dns";
+
 /// The kind of a failure that is the command line's to fix (a password the server asks for and
 /// nobody gave): the load ends as a usage error, exit 2, without a summary.
 pub(crate) const USAGE: &str = "usage";
 
 impl Failure {
-    /// This failure, made final when it is a refused connection: for a target that has never
-    /// answered, nothing listens there (most likely a wrong host or port) and retrying only delays
-    /// saying so.
-    pub(crate) fn final_if_refused(self) -> Failure {
+    /// This failure, made final when it is a refused connection or a host name that does not
+    /// resolve: for a target that has never answered, that is most likely a wrong host or port,
+    /// and retrying only delays saying so.
+    pub(crate) fn final_if_unreachable(self) -> Failure {
         match self {
-            Failure::Transient { kind, message } if kind == REFUSED => {
+            Failure::Transient { kind, message } if kind == REFUSED || kind == UNRESOLVED => {
                 Failure::Permanent { kind, message }
             }
             other => other,

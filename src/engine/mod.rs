@@ -284,7 +284,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
         if self.job.waits_for_target || self.job.counters.snapshot().batches > 0 {
             err
         } else {
-            err.final_if_refused()
+            err.final_if_unreachable()
         }
     }
 

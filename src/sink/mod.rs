@@ -151,7 +151,7 @@ impl Setup<'_> {
         if self.waits_for_target {
             err
         } else {
-            err.final_if_refused()
+            err.final_if_unreachable()
         }
     }
 }

@@ -58,6 +58,28 @@ fn a_refused_first_connection_stops_at_once_naming_host_and_port() {
 }
 
 #[test]
+fn a_host_name_that_does_not_resolve_stops_at_once() {
+    for target in [
+        "es+http://no-such-host.invalid:9200",
+        "postgres://postgres@no-such-host.invalid/postgres",
+    ] {
+        let run = Loader::new()
+            .args(["--rows", "10", "--target", target])
+            .run_within(Duration::from_secs(20));
+        let stderr = run.stderr();
+        assert_eq!(run.code(), 3, "{target}: {stderr}");
+        assert!(
+            run.elapsed < Duration::from_secs(2),
+            "{target}: {:?}",
+            run.elapsed
+        );
+        assert!(stderr.contains("no-such-host.invalid"), "{stderr}");
+        assert!(stderr.contains("resolve"), "{stderr}");
+        assert!(!stderr.contains("retrying"), "{target}: {stderr}");
+    }
+}
+
+#[test]
 fn wait_for_target_waits_for_a_server_that_starts_later() {
     let port = free_port();
     let stored: StoredIds = Arc::default();
