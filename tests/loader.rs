@@ -319,7 +319,12 @@ fn bad_flags_get_one_clear_line_and_exit_code_2() {
     ] {
         let run = Loader::new().args(args).run_within(Duration::from_secs(10));
         assert_eq!(run.code(), 2, "{args:?}");
-        assert_eq!(run.stderr().lines().count(), 1, "{args:?}: {}", run.stderr());
+        assert_eq!(
+            run.stderr().lines().count(),
+            1,
+            "{args:?}: {}",
+            run.stderr()
+        );
         assert!(
             run.stderr().starts_with("loader: error: invalid value"),
             "{args:?}: {}",
