@@ -243,7 +243,7 @@ fn run_engine(
                         threads: config.threads,
                         pin: config.pin,
                         retry: config.retry,
-                        waits_for_target: config.wait_for_target.is_some(),
+                        wait_for_target: waiting_policy(config),
                         duration: load.duration,
                         progress: ProgressOptions {
                             every: config.progress_every,
@@ -291,6 +291,16 @@ fn run_engine(
     }
 }
 
+/// With `--wait-for-target TIME`: retries of a target that does not answer yet, for TIME and as
+/// often as the backoff allows.
+fn waiting_policy(config: &LoadConfig) -> Option<RetryPolicy> {
+    config.wait_for_target.map(|wait| RetryPolicy {
+        max_retries: u32::MAX,
+        max_elapsed: wait,
+        ..config.retry
+    })
+}
+
 /// What preparing the target needs of the load.
 fn sink_setup<'a>(load: &'a Load<'_>, run_id: &'a str) -> sink::Setup<'a> {
     let config = load.config;
@@ -304,14 +314,7 @@ fn sink_setup<'a>(load: &'a Load<'_>, run_id: &'a str) -> sink::Setup<'a> {
         method: config.method,
         threads: config.threads,
         commit_every: config.commit_every,
-        retry: match config.wait_for_target {
-            Some(wait) => RetryPolicy {
-                max_retries: u32::MAX,
-                max_elapsed: wait,
-                ..config.retry
-            },
-            None => config.retry,
-        },
+        retry: waiting_policy(config).unwrap_or(config.retry),
         waits_for_target: config.wait_for_target.is_some(),
         connect_timeout: config.connect_timeout,
         http: &config.http,

@@ -98,8 +98,10 @@ pub(crate) struct Job<'a> {
     pub threads: usize,
     pub pin: bool,
     pub retry: RetryPolicy,
-    /// `--wait-for-target`: a target that refuses the first batches is retried, not given up on.
-    pub waits_for_target: bool,
+    /// `--wait-for-target`: how a worker's first batch is retried while the target refuses it
+    /// (HTTP targets are first reached by a batch); without it, a refusal before any batch was
+    /// acknowledged stops the load.
+    pub wait_for_target: Option<RetryPolicy>,
     /// Stop taking new batches this long after the start.
     pub duration: Option<Duration>,
     pub progress: ProgressOptions<'a>,
@@ -281,7 +283,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
     /// target is first reached by a worker's first batch), a refused connection is final unless
     /// the load waits for the target.
     fn first_contact(&self, err: Failure) -> Failure {
-        if self.job.waits_for_target || self.job.counters.snapshot().batches > 0 {
+        if self.job.wait_for_target.is_some() || self.job.counters.snapshot().batches > 0 {
             err
         } else {
             err.final_if_unreachable()
@@ -320,6 +322,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
     ) -> Result<(), String> {
         let job = self.job;
         let deadline = job.duration.map(|duration| started + duration);
+        let mut retry = job.wait_for_target.unwrap_or(job.retry);
         while !job.signal.is_stopping() && deadline.is_none_or(|at| Instant::now() < at) {
             let Some(batch) = source.next_batch().map_err(|err| err.to_string())? else {
                 break;
@@ -329,7 +332,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
             job.rejects
                 .record(invalid)
                 .map_err(|err| self.count_error(stats, err.kind(), err.to_string()))?;
-            let written = job.retry.run(
+            let written = retry.run(
                 Some(job.signal.abandon_flag()),
                 || {
                     sink.write(batch, job.rejects)
@@ -337,6 +340,8 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
                 },
                 |err, pause| self.announce_retry(stats, err, pause),
             );
+            // Once this worker's first batch is through, the target is up: the usual budget.
+            retry = job.retry;
             let written = match written {
                 Ok(written) => written,
                 Err(err) => {

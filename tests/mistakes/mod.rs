@@ -99,6 +99,8 @@ fn wait_for_target_waits_for_a_server_that_starts_later() {
             "--wait-for-target",
             "20s",
         ])
+        // The wait, not the batches' retry budget, covers a server that is not up yet.
+        .args(["--max-retries", "1"])
         .args([
             "--target",
             &format!("http://127.0.0.1:{port}/ingest"),
