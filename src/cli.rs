@@ -12,11 +12,21 @@ use crate::ingest::ChunkBy;
 use crate::pg::Method;
 use crate::sink::stream::OutputFormat;
 
+/// `0.1.0 (commit 0123456789ab, built 2026-12-04)`: the version, the commit and the build date.
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LOADER_COMMIT"),
+    ", built ",
+    env!("LOADER_BUILD_DATE"),
+    ")"
+);
+
 /// Thread-per-core, synchronous bulk loader and load probe.
 #[derive(Debug, Parser)]
 #[command(
     name = "loader",
-    version,
+    version = VERSION,
     about,
     args_conflicts_with_subcommands = true
 )]
@@ -45,6 +55,17 @@ pub(crate) enum Command {
     /// gen load per setting into a scratch copy of the table (dropped after), then the table of
     /// settings tried, the knee and the command to run.
     Tune(TuneArgs),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, or write every page into a directory.
+    Man {
+        /// Write loader.1 and one page per subcommand (loader-copy.1, …) into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Options of `loader tune`: gen's (the target, the table, TLS, retries; not the ones it tries)
@@ -186,9 +207,6 @@ pub(crate) struct CopyArgs {
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    #[command(flatten)]
-    pub load: LoadArgs,
-
     /// Input format [default: by extension (.csv, .tsv/.tab, .ndjson/.jsonl), csv for stdin].
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<InputFormat>,
@@ -256,6 +274,9 @@ pub(crate) struct CopyArgs {
     /// Skip the batches the ledger shows committed by --run-id (same inputs, same --batch).
     #[arg(long, requires = "run_id")]
     pub resume: bool,
+
+    #[command(flatten, next_help_heading = "Load options")]
+    pub load: LoadArgs,
 }
 
 /// Options of `loader ingest`.
@@ -357,16 +378,13 @@ pub(crate) struct IngestArgs {
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Load options")]
     pub load: LoadArgs,
 }
 
 /// Options of `loader gen`.
 #[derive(Debug, Args)]
 pub(crate) struct GenArgs {
-    #[command(flatten)]
-    pub load: LoadArgs,
-
     /// Total rows over all workers and all shards (accepts 1_000_000, 250k, 2M). Without --rows or
     /// --duration the load runs until Ctrl-C.
     #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "duration")]
@@ -400,6 +418,9 @@ pub(crate) struct GenArgs {
     /// Row format for the `-` and `file:` targets [default: by file extension, else csv].
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub output_format: Option<OutputFormat>,
+
+    #[command(flatten, next_help_heading = "Load options")]
+    pub load: LoadArgs,
 }
 
 /// Options every loading mode shares: where to, how wide, how to report.
@@ -450,9 +471,9 @@ pub(crate) struct LoadArgs {
     #[arg(long)]
     pub keep: bool,
 
-    /// Write the final report to FILE: JSON, or CSV/Markdown/SVG for .csv/.md/.svg.
+    /// Write the final report to FILE: .json, .csv, .md or .svg; repeat it for several formats.
     #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    pub report: Vec<PathBuf>,
 
     #[command(flatten)]
     pub progress: ProgressArgs,
@@ -470,6 +491,11 @@ pub(crate) struct LoadArgs {
     /// Time allowed to open one connection (at most 24h).
     #[arg(long, value_name = "TIME", default_value = "10s")]
     pub connect_timeout: humantime::Duration,
+
+    /// Wait up to TIME for a target that refuses connections (a server still starting); without
+    /// it a refused first connection stops the load at once (at most 24h).
+    #[arg(long, value_name = "TIME")]
+    pub wait_for_target: Option<humantime::Duration>,
 
     /// Where rejected rows go, one JSON object per line [default: rejects-RUN_ID.ndjson].
     #[arg(long, value_name = "FILE")]

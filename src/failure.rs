@@ -25,7 +25,41 @@ pub(crate) enum Failure {
     },
 }
 
+/// The kind of a connection the server's host refused: nothing listens on that port.
+pub(crate) const REFUSED: &str = "refused";
+
+/// The kind of a host name that does not resolve.
+pub(crate) const UNRESOLVED: &str = "dns";
+
+/// The kind of a failure that is the command line's to fix (a password the server asks for and
+/// nobody gave): the load ends as a usage error, exit 2, without a summary.
+pub(crate) const USAGE: &str = "usage";
+
 impl Failure {
+    /// This failure, made final when it is a refused connection or a host name that does not
+    /// resolve: for a target that has never answered, that is most likely a wrong host or port,
+    /// and retrying only delays saying so.
+    pub(crate) fn final_if_unreachable(self) -> Failure {
+        match self {
+            Failure::Transient { kind, message } if kind == REFUSED || kind == UNRESOLVED => {
+                Failure::Permanent { kind, message }
+            }
+            other => other,
+        }
+    }
+
+    /// A connection to `host_and_port` refused. Transient, for a server that restarts mid-load;
+    /// the setup's first connection stops at once unless `--wait-for-target` is given.
+    pub(crate) fn refused(host_and_port: &str) -> Failure {
+        Failure::Transient {
+            kind: REFUSED,
+            message: format!(
+                "nothing listens on {host_and_port} (connection refused): check the target's host \
+                  and port, or give --wait-for-target TIME for a server that is still starting"
+            ),
+        }
+    }
+
     /// The short name of this error's kind.
     pub(crate) fn kind(&self) -> &'static str {
         match self {

@@ -21,6 +21,8 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Body, Proxy};
 
+use rustls::CertificateError;
+
 use crate::failure::Failure;
 use crate::pem::PemError;
 
@@ -199,21 +201,72 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
+/// A failed TLS handshake with `target` in plain words, with the flag that fixes it; none when
+/// `err` is no TLS failure.
+pub(crate) fn tls_problem(target: &str, err: &ureq::Error) -> Option<String> {
+    // rustls reports a failed handshake through the stream, as invalid data that carries it.
+    let rustls_error = match err {
+        ureq::Error::Rustls(rustls_error) => Some(rustls_error),
+        ureq::Error::Io(io) => io.get_ref().and_then(|inner| inner.downcast_ref()),
+        _ => None,
+    };
+    let words = match rustls_error {
+        Some(rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. }) => {
+            format!(
+                "{target} does not speak TLS on this port (it answered in plain text); use the \
+                  http:// form of the target (es+http://, crate+http://, …) instead of https://"
+            )
+        }
+        Some(rustls::Error::InvalidCertificate(problem)) => {
+            let (what, fix) = match problem {
+                CertificateError::UnknownIssuer => (
+                    "is signed by no authority it trusts (a private CA, or self-signed)",
+                    "give the CA, or the certificate itself, with --ca-file FILE",
+                ),
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => (
+                    "is for another host name",
+                    "connect by a name the certificate holds",
+                ),
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    ("has expired", "renew the server's certificate")
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => (
+                    "is not valid yet (check the clocks)",
+                    "correct the clock of the server or of this machine",
+                ),
+                CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => (
+                    "is a CA certificate (CA:TRUE) presented as the server's own, which TLS refuses \
+                      even when --ca-file trusts it",
+                    "give the server a certificate without CA:TRUE, signed by that CA or by \
+                      itself, and that certificate or its CA to --ca-file",
+                ),
+                _ => ("was refused", "give its CA with --ca-file FILE"),
+            };
+            format!(
+                "the certificate of {target} {what} ({problem:?}); {fix}, or skip the check with \
+                  --insecure"
+            )
+        }
+        Some(other) => format!("TLS with {target} failed: {other}"),
+        None if matches!(err, ureq::Error::Tls(_) | ureq::Error::TlsRequired) => {
+            format!("TLS with {target} failed: {err}")
+        }
+        None => return None,
+    };
+    Some(words)
+}
+
 /// A transport failure of a request to `target`: TLS and malformed URLs are permanent, the rest
 /// (refused, reset, timed out) worth retrying.
 pub(crate) fn transport_failure(target: &str, err: &ureq::Error) -> Failure {
-    // rustls reports a refused certificate through the stream, as invalid data.
-    let tls = matches!(err, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
-        || matches!(err, ureq::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::InvalidData
-                    && io.to_string().contains("certificate"));
-    match err {
-        _ if tls => Failure::Permanent {
+    if let Some(message) = tls_problem(target, err) {
+        return Failure::Permanent {
             kind: "tls",
-            message: format!(
-                "TLS with {target} failed: {err}; trust its CA with --ca-file, or use --insecure"
-            ),
-        },
+            message,
+        };
+    }
+    match err {
         ureq::Error::BodyExceedsLimit(limit) => Failure::Permanent {
             kind: "protocol",
             message: format!(
@@ -225,6 +278,13 @@ pub(crate) fn transport_failure(target: &str, err: &ureq::Error) -> Failure {
             kind: "request",
             message: format!("cannot send to {target}: {err}"),
         },
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            let host_and_port = target
+                .parse::<Uri>()
+                .ok()
+                .and_then(|uri| host_and_port(&uri));
+            Failure::refused(host_and_port.as_deref().unwrap_or(target))
+        }
         ureq::Error::Timeout(_) => Failure::Transient {
             kind: "timeout",
             message: format!("{target} did not answer in time: {err}"),

@@ -15,6 +15,7 @@ mod config;
 mod conninfo;
 mod copy;
 mod ddl;
+mod discover;
 mod encode;
 mod engine;
 mod failure;
@@ -30,6 +31,7 @@ mod pem;
 pub mod pg;
 mod probe;
 mod process;
+mod progress_line;
 mod reject;
 mod report;
 mod rows;
@@ -73,13 +75,13 @@ use usage::ConfigError;
 pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(err) => {
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                report::EXIT_USAGE
-            } else {
-                0
-            });
+        Err(err) if err.use_stderr() => {
+            eprintln!("loader: error: {}", usage::parse_error_line(&err));
+            return ExitCode::from(report::EXIT_USAGE);
+        }
+        Err(help_or_version) => {
+            let _ = help_or_version.print();
+            return ExitCode::SUCCESS;
         }
     };
     let signal = stop_signal();
@@ -103,6 +105,8 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         Some(Command::Tune(args)) => {
             validated(TuneConfig::from_args(args, env), |c| tune::run(&c, &signal))
         }
+        Some(Command::Completions { shell }) => written(discover::completions(*shell)),
+        Some(Command::Man { dir }) => written(discover::man(dir.as_deref())),
     };
     ExitCode::from(code)
 }
@@ -114,6 +118,17 @@ fn validated<C>(config: Result<C, ConfigError>, run: impl FnOnce(C) -> u8) -> u8
         Err(err) => {
             eprintln!("loader: error: {err}");
             report::EXIT_USAGE
+        }
+    }
+}
+
+/// The exit code of writing completions or manual pages: 0, or 3 with the reason on stderr.
+fn written(result: std::io::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("loader: error: cannot write: {err}");
+            report::EXIT_FATAL
         }
     }
 }

@@ -13,9 +13,10 @@ use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
 use crate::engine::{
-    self, Counters, Job, ProgressOptions, RetryPolicy, Settlement, SourceError, SourceFactory,
-    SourceSummary, Stages, StopSignal, Throughput,
+    self, Counters, Goal, Job, ProgressOptions, RetryPolicy, Settlement, SourceError,
+    SourceFactory, SourceSummary, Stages, StopSignal, Throughput,
 };
+use crate::failure::USAGE;
 use crate::http_client::HttpOptions;
 use crate::ledger::Committed;
 use crate::metrics::MetricsServer;
@@ -47,11 +48,13 @@ pub(crate) struct LoadConfig {
     pub method: Method,
     pub pin: bool,
     pub keep: bool,
-    pub report: Option<PathBuf>,
+    pub report: Vec<PathBuf>,
     pub progress_every: Duration,
     pub quiet: bool,
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
+    /// `--wait-for-target`: how long the setup retries a target that refuses connections.
+    pub wait_for_target: Option<Duration>,
     pub reject_file: Option<PathBuf>,
     pub max_rejects: u64,
     /// How HTTP targets are spoken to.
@@ -78,8 +81,8 @@ pub(crate) struct Load<'a> {
     pub run_id: Option<String>,
     /// `--resume`: skip the batches the ledger shows committed by `run_id`.
     pub resume: bool,
-    /// Rows expected in all, when known (for the progress bar).
-    pub total_rows: Option<u64>,
+    /// What the load is to reach, when known (for the progress line's share and time left).
+    pub goal: Option<Goal<'a>>,
     pub duration: Option<Duration>,
     /// Row format of the stream targets.
     pub output_format: OutputFormat,
@@ -114,6 +117,10 @@ struct Ran {
     settlement: Settlement,
     /// Where the server's backends spent the load (PostgreSQL targets).
     server_time: Option<ServerTime>,
+    /// The setup failed for a reason the command line must fix: the one line to print.
+    usage_error: Option<String>,
+    /// The target server's version, when it tells it.
+    server_version: Option<String>,
 }
 
 /// Runs the load and returns the process exit code.
@@ -142,11 +149,20 @@ pub(crate) fn run_with_report(mut load: Load<'_>, signal: &StopSignal) -> (u8, O
         .unwrap_or_else(|| PathBuf::from(format!("rejects-{run_id}.ndjson")));
     let rejects = RejectLog::new(reject_path, load.resume, config.max_rejects);
     let mut setup = Stats::default();
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let ran = run_engine(
         &mut load, &target, &run_id, &counters, &rejects, signal, &mut setup,
     );
+    if let Some(message) = &ran.usage_error {
+        eprintln!("loader: error: {message}");
+        return (
+            EXIT_USAGE.max(tear_down(metrics, local, config, signal)),
+            None,
+        );
+    }
     let settings = report_settings(&load, &target, &run_id, ran.method);
-    let report = build_report(&load, ran, &setup, &rejects, signal, settings, &run_id);
+    let mut report = build_report(&load, ran, &setup, &rejects, signal, settings, &run_id);
+    report.started_at = started_at;
     let exit_code = print_report(&report, config, &target);
     let exit_code = exit_code.max(tear_down(metrics, local, config, signal));
     (exit_code, Some(report))
@@ -206,6 +222,8 @@ fn run_engine(
     let mut hosts = Vec::new();
     let mut settlement = Settlement::default();
     let mut server_time = None;
+    let mut usage_error = None;
+    let mut server_version = None;
     let no_workers = |failure: Option<String>| engine::Outcome {
         workers: Vec::new(),
         elapsed: Duration::ZERO,
@@ -223,12 +241,15 @@ fn run_engine(
             hosts,
             settlement,
             server_time,
+            usage_error,
+            server_version,
         };
     }
     let prepared = sink::prepare(target, &sink_setup(load, run_id), signal, setup);
     let outcome = match prepared {
         Ok(prepared) => {
             method = prepared.method;
+            server_version = prepared.server_version;
             match load
                 .sources
                 .start(&prepared.schema, prepared.committed, config.threads)
@@ -244,11 +265,12 @@ fn run_engine(
                         threads: config.threads,
                         pin: config.pin,
                         retry: config.retry,
+                        wait_for_target: waiting_policy(config),
                         duration: load.duration,
                         progress: ProgressOptions {
                             every: config.progress_every,
                             quiet: config.quiet,
-                            total: load.total_rows,
+                            goal: load.goal,
                             stages: load.stages,
                         },
                         counters,
@@ -272,6 +294,10 @@ fn run_engine(
                 Err(err) => no_workers(Some(err.to_string())),
             }
         }
+        Err(err) if err.kind() == USAGE => {
+            usage_error = Some(err.to_string());
+            no_workers(None)
+        }
         Err(err) => {
             setup.record_error(err.kind());
             // Giving up on setup because of Ctrl-C is an interruption, not a failure.
@@ -285,7 +311,19 @@ fn run_engine(
         hosts,
         settlement,
         server_time,
+        usage_error,
+        server_version,
     }
+}
+
+/// With `--wait-for-target TIME`: retries of a target that does not answer yet, for TIME and as
+/// often as the backoff allows.
+fn waiting_policy(config: &LoadConfig) -> Option<RetryPolicy> {
+    config.wait_for_target.map(|wait| RetryPolicy {
+        max_retries: u32::MAX,
+        max_elapsed: wait,
+        ..config.retry
+    })
 }
 
 /// What preparing the target needs of the load.
@@ -301,7 +339,8 @@ fn sink_setup<'a>(load: &'a Load<'_>, run_id: &'a str) -> sink::Setup<'a> {
         method: config.method,
         threads: config.threads,
         commit_every: config.commit_every,
-        retry: config.retry,
+        retry: waiting_policy(config).unwrap_or(config.retry),
+        waits_for_target: config.wait_for_target.is_some(),
         connect_timeout: config.connect_timeout,
         http: &config.http,
         output_format: load.output_format,
@@ -349,6 +388,7 @@ fn build_report(
     settings: Map<String, Value>,
     run_id: &str,
 ) -> Report {
+    let server_version = ran.server_version.clone();
     let mut report = Report::new(
         load.mode,
         &ran.outcome,
@@ -358,6 +398,7 @@ fn build_report(
         load.resume.then_some(ran.skipped),
         settings,
     );
+    report.server_version = server_version;
     if !ran.hosts.is_empty() {
         for batch in &ran.settlement.unverified {
             eprintln!(
@@ -400,7 +441,7 @@ fn print_report(report: &Report, config: &LoadConfig, target: &Target) -> u8 {
         }
     }
     let mut exit_code = report.exit_code;
-    if let Some(path) = &config.report {
+    for path in &config.report {
         if let Err(err) = report.write_to(path) {
             eprintln!(
                 "loader: error: cannot write the report to {}: {err}",

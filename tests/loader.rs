@@ -3,6 +3,7 @@
 
 mod attribution;
 mod copy;
+mod discover;
 mod endings;
 mod exact;
 mod faults;
@@ -12,6 +13,7 @@ mod http;
 mod ingest;
 mod layers;
 mod metrics;
+mod mistakes;
 mod probe;
 mod remote;
 mod security;
@@ -321,8 +323,14 @@ fn bad_flags_get_one_clear_line_and_exit_code_2() {
     ] {
         let run = Loader::new().args(args).run_within(Duration::from_secs(10));
         assert_eq!(run.code(), 2, "{args:?}");
+        assert_eq!(
+            run.stderr().lines().count(),
+            1,
+            "{args:?}: {}",
+            run.stderr()
+        );
         assert!(
-            run.stderr().starts_with("error: invalid value"),
+            run.stderr().starts_with("loader: error: invalid value"),
             "{args:?}: {}",
             run.stderr()
         );
@@ -331,16 +339,14 @@ fn bad_flags_get_one_clear_line_and_exit_code_2() {
 }
 
 #[test]
-fn a_refused_connection_fails_after_the_retry_budget() {
+fn a_connection_refused_while_waiting_for_the_target_fails_after_the_retry_budget() {
     let target = refused_target();
     let run = Loader::new()
         .args([
             "--rows",
             "10",
-            "--max-retries",
-            "3",
-            "--retry-for",
-            "10s",
+            "--wait-for-target",
+            "3s",
             "--target",
             &target,
         ])
@@ -348,7 +354,7 @@ fn a_refused_connection_fails_after_the_retry_budget() {
     assert_eq!(run.code(), 3, "{}", run.stderr());
     let stderr = run.stderr();
     assert!(stderr.contains("refused"), "{stderr}");
-    assert!(stderr.contains("gave up after 3 retries"), "{stderr}");
+    assert!(stderr.contains("gave up after"), "{stderr}");
     assert!(run.elapsed < Duration::from_secs(20));
     assert!(
         run.stdout().contains("failed"),
@@ -646,14 +652,15 @@ fn an_svg_report_draws_the_load_and_the_json_keeps_its_throughput() {
         .sum();
     assert_eq!(batches, report["batches"].as_u64().unwrap());
 
-    // A report that cannot be written is one line and exit code 3, as for the other formats.
+    // A report that cannot be written is one line and exit code 2 before the load, as for the
+    // other formats.
     let run = Loader::new()
         .args(["--target", "null", "--rows", "1000", "--quiet", "--report"])
         .arg_path(&dir.path().join("missing").join("r.svg"))
         .run();
-    assert_eq!(run.code(), 3);
+    assert_eq!(run.code(), 2);
     assert!(
-        run.stderr().contains("cannot write the report to"),
+        run.stderr().contains("cannot be written"),
         "{}",
         run.stderr()
     );
@@ -793,9 +800,7 @@ fn ctrl_c_while_connecting_exits_130_at_once() {
         .args([
             "--rows",
             "10",
-            "--max-retries",
-            "1000",
-            "--retry-for",
+            "--wait-for-target",
             "10m",
             "--target",
             &target,

@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::cli::LoadArgs;
 use crate::engine::RetryPolicy;
 use crate::http_client::HttpOptions;
+use crate::report::ReportFormat;
 use crate::run::LoadConfig;
 use crate::sql::TableName;
 use crate::target::Target;
@@ -104,12 +105,46 @@ pub(crate) fn rate(value: Option<f64>, max: f64, unit: &str) -> Result<Option<f6
     }
 }
 
-/// A `--report` path: it must name a file.
+/// A `--report` path: it must name a file that can be written, before the load starts (a file
+/// that is not there yet is created to see, and removed again; a FIFO or device is not opened).
 pub(crate) fn check_report_path(path: &Path) -> Result<(), ConfigError> {
     if path.as_os_str().is_empty() || path.is_dir() {
         return Err(invalid("report", path.display(), "must name a file"));
     }
-    Ok(())
+    let existed = path.exists();
+    // A FIFO or a device (/dev/stdout) is taken as it is: opening a FIFO to see would wait for
+    // its reader.
+    if std::fs::metadata(path).is_ok_and(|metadata| !metadata.is_file()) {
+        return Ok(());
+    }
+    let opened = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path);
+    match opened {
+        Ok(_) if !existed => {
+            let _ = std::fs::remove_file(path);
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(err) => Err(invalid(
+            "report",
+            path.display(),
+            format!("cannot be written: {err}"),
+        )),
+    }
+}
+
+/// A load's `--report` path: a writable file whose extension names a format.
+fn check_load_report_path(path: &Path) -> Result<(), ConfigError> {
+    if ReportFormat::of(path).is_none() {
+        return Err(invalid(
+            "report",
+            path.display(),
+            "must end in .json, .csv, .md or .svg (the extension chooses the format)",
+        ));
+    }
+    check_report_path(path)
 }
 
 impl LoadConfig {
@@ -126,8 +161,8 @@ impl LoadConfig {
         apply_credentials(&mut target, args, env)?;
         check_target_flags(&target, args)?;
         let table = table_name(args, &target)?;
-        if let Some(path) = &args.report {
-            check_report_path(path)?;
+        for path in &args.report {
+            check_load_report_path(path)?;
         }
         let metrics_addr = match &args.metrics_addr {
             Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
@@ -159,6 +194,10 @@ impl LoadConfig {
                 ..RetryPolicy::default()
             },
             connect_timeout,
+            wait_for_target: args
+                .wait_for_target
+                .map(|wait| positive("wait-for-target", wait, A_DAY))
+                .transpose()?,
             reject_file: args.reject_file.clone(),
             max_rejects: args.max_rejects,
             http: HttpOptions {

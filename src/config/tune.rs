@@ -45,7 +45,7 @@ impl TuneConfig {
             ));
         }
         let gen = GenConfig::from_args(gen_args, env)?;
-        if let Some(path) = &gen.load.report {
+        for path in &gen.load.report {
             let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
             if !crate::tune::REPORT_EXTENSIONS.contains(&extension) {
                 return Err(invalid(

@@ -15,10 +15,10 @@ use super::{Dialect, InputFormat};
 use crate::encode::{self, binary};
 use crate::reject::Reject;
 use crate::reject::RowOrigin;
-use crate::rows::{Batch, RowEncoders, RowFormat, Schema, Unencodable};
+use crate::rows::{Batch, RowEncoders, RowFormat, Schema, SqlType, Unencodable};
 
 /// A chunk in hand, as the reader sent it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RawBatch {
     /// Sequence number over the whole run (all inputs): the ledger key.
     pub seq: u64,
@@ -65,6 +65,8 @@ pub struct CopyBatch {
     fields: Vec<Field>,
     rows: Vec<Row>,
     invalid: Vec<Reject>,
+    /// Records set aside for their field count, and the field count of the first of them.
+    wrong_widths: (usize, Option<usize>),
 }
 
 impl CopyBatch {
@@ -82,6 +84,7 @@ impl CopyBatch {
             fields: Vec::new(),
             rows: Vec::new(),
             invalid: Vec::new(),
+            wrong_widths: (0, None),
         }
     }
 
@@ -101,6 +104,7 @@ impl CopyBatch {
         self.fields.clear();
         self.rows.clear();
         self.invalid.clear();
+        self.wrong_widths = (0, None);
         let utf8_ok = std::str::from_utf8(&self.data).is_ok();
         let mut line = self.first_line;
         let mut start = 0;
@@ -133,6 +137,11 @@ impl CopyBatch {
             let mut result = parsed.result;
             if result.is_ok() && !record.is_empty() {
                 result = self.check_row(fields_before, record, utf8_ok);
+                let width = self.fields.len() - fields_before;
+                if width != self.schema.columns.len() {
+                    self.wrong_widths.0 += 1;
+                    self.wrong_widths.1.get_or_insert(width);
+                }
             }
             match result {
                 Ok(()) if record.is_empty() => {
@@ -153,6 +162,57 @@ impl CopyBatch {
             line += parsed.lines;
             start = parsed.end;
         }
+    }
+
+    /// What makes this batch, the first of an input, look like the wrong layout, with its fix:
+    /// every record with another field count than the table's columns, or a first line that
+    /// names the columns (no `--header`). Checked on the load's first batch, which stops the load
+    /// instead of rejecting every row one by one.
+    pub fn layout_problem(&self) -> Option<String> {
+        let columns = &self.schema.columns;
+        let names: Vec<&str> = columns.iter().map(|column| column.name.as_ref()).collect();
+        let input = self
+            .inputs
+            .get(self.input)
+            .map_or("the input", String::as_str);
+        if let (count, Some(width)) = self.wrong_widths {
+            if self.rows.is_empty() && count == self.invalid.len() {
+                let fix = if width == 1 && columns.len() > 1 {
+                    "check --delimiter (or --format), or name the columns with --columns"
+                } else {
+                    "name the columns the fields go to with --columns A,B,…, or load into a \
+                     table of that many columns"
+                };
+                return Some(format!(
+                    "{input}: its records have {width} fields, the table has {} ({}); {fix}",
+                    columns.len(),
+                    names.join(", ")
+                ));
+            }
+        }
+        if self.dialect.format == InputFormat::Ndjson {
+            return None;
+        }
+        let first = self.rows.first().filter(|row| row.line == 1)?;
+        let fields: Vec<&[u8]> = self.row_fields(0).map(Option::unwrap_or_default).collect();
+        let as_names = fields.iter().zip(&names).all(|(field, name)| {
+            std::str::from_utf8(field).is_ok_and(|field| field.eq_ignore_ascii_case(name))
+        });
+        let names_a_number_column = fields.iter().zip(columns.iter()).any(|(field, column)| {
+            let numeric = matches!(
+                column.sql_type,
+                SqlType::Int2 | SqlType::Int4 | SqlType::Int8 | SqlType::Float4 | SqlType::Float8
+            );
+            numeric && is_identifier(field)
+        });
+        let all_names = fields.iter().all(|field| is_identifier(field));
+        (all_names && (as_names || names_a_number_column)).then(|| {
+            format!(
+                "{input}: line 1 ({}) names columns rather than holding values; add --header to \
+                 take the column names from it (or --skip-lines 1)",
+                String::from_utf8_lossy(trim_line_end(&self.data[first.raw.clone()]))
+            )
+        })
     }
 
     /// Checks the field count and, where the chunk is not all valid UTF-8, the record's encoding.
@@ -354,6 +414,22 @@ pub(crate) enum HeaderError {
     EmptyName,
     #[error("names column `{name}` twice (column {column})")]
     Repeated { name: String, column: usize },
+}
+
+/// A column name rather than a value: a letter or `_` first, then letters, digits and `_`;
+/// none of the spellings a number column takes (`NaN`, `Infinity`).
+fn is_identifier(field: &[u8]) -> bool {
+    let starts_as_name = field
+        .first()
+        .is_some_and(|first| first.is_ascii_alphabetic() || *first == b'_');
+    let spelled_as_number = [&b"nan"[..], b"infinity", b"inf"]
+        .iter()
+        .any(|number| field.eq_ignore_ascii_case(number));
+    starts_as_name
+        && !spelled_as_number
+        && field
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || *byte == b'_')
 }
 
 /// The fields of a header line, parsed as rows are: the column names it gives.

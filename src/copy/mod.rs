@@ -27,6 +27,8 @@ pub(crate) use sniff::SniffSettings;
 pub use split::{Chunk, Framing, Splitter};
 pub use transcode::Encoding;
 
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -36,7 +38,7 @@ use parking_lot::Mutex;
 
 use serde_json::{json, Map};
 
-use crate::engine::{Source, SourceError, SourceFactory, SourceSummary, StopSignal};
+use crate::engine::{Goal, Source, SourceError, SourceFactory, SourceSummary, StopSignal, Unit};
 
 use crate::ddl::Flavor;
 use crate::ledger::Committed;
@@ -126,6 +128,12 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         config.max_record_bytes,
     );
     let inputs = reader.names();
+    if config.inputs.contains(&Input::Stdin) && std::io::stdin().is_terminal() {
+        // Not under --quiet either: a silent wait on the keyboard looks like a hang.
+        eprintln!("loader: reading standard input (Ctrl-D ends it)");
+    }
+    let (input_bytes, bytes_read) = reader.bytes();
+    let read_so_far = || bytes_read.load(Ordering::Relaxed);
     let (reader, header) = match first_input(reader, signal) {
         Ok(Some((reader, Ok(header)))) => (Some(reader), header),
         Ok(Some((_, Err(message)))) => {
@@ -178,7 +186,15 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
             sources: &mut sources,
             run_id: config.run_id.clone(),
             resume: config.resume,
-            total_rows: config.limit,
+            goal: match (config.limit, input_bytes) {
+                (Some(limit), _) => Some(Goal::Rows(limit)),
+                (None, Some(total)) => Some(Goal::Measured {
+                    total,
+                    unit: Unit::Bytes,
+                    done: &read_so_far,
+                }),
+                (None, None) => None,
+            },
             duration: None,
             output_format: OutputFormat::Csv,
             settings,
@@ -339,9 +355,20 @@ impl CopySourceFactory {
         let (sender, receiver) = crossbeam_channel::bounded(2 * workers.max(1));
         let names = reader.names();
         let reader_signal = Arc::clone(&signal);
+        let schema = Arc::new(schema);
+        let mut first = CopyBatch::new(
+            Arc::clone(&dialect),
+            Arc::clone(&schema),
+            Arc::clone(&names),
+        )
+        .with_keys(Arc::clone(&keys));
+        let first_check = move |raw: &RawBatch| {
+            first.fill(raw.clone());
+            first.layout_problem()
+        };
         let handle = std::thread::Builder::new()
             .name("loader-reader".into())
-            .spawn(move || reader.run(&committed, &sender, &reader_signal))
+            .spawn(move || reader.run(&committed, &sender, &reader_signal, first_check))
             .map_err(|err| SourceError::Start {
                 what: "the reader thread",
                 err: Box::new(err),
@@ -350,7 +377,7 @@ impl CopySourceFactory {
             receiver,
             reader: Mutex::new(Some(handle)),
             dialect,
-            schema: Arc::new(schema),
+            schema,
             keys,
             names,
             signal,

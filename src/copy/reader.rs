@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
@@ -51,6 +52,9 @@ pub(crate) enum InputError {
         committed_records: u64,
         committed_first_line: u64,
     },
+    /// The first batch shows the inputs do not fit the table (its field count, a header line).
+    #[error("{0}")]
+    Layout(String),
     /// The plan was started twice, or without the first input (a signal came while it was
     /// awaited, and the load does not start).
     #[error("the inputs are not open: already read, or interrupted before the first was opened")]
@@ -137,35 +141,77 @@ impl Input {
     /// The input's bytes, decompressed; a file's UTF-8 byte order mark (which would otherwise be
     /// part of its first column's name or value, invisibly) left out.
     pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        self.open_counting(&Arc::default())
+    }
+
+    /// Like [`Input::open`], adding to `read` the bytes taken from the file or the URL as they
+    /// are read (before decompression), which the progress line measures against
+    /// [`Input::size`].
+    fn open_counting(&self, read: &Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
         match self {
             Input::Stdin => Ok(Box::new(io::stdin())),
-            Input::File { .. } | Input::Url { .. } => without_bom(self.open_raw()?),
+            Input::File { .. } | Input::Url { .. } => without_bom(self.open_raw_counting(read)?),
         }
     }
 
     /// The input's bytes, decompressed, as they are (a byte order mark kept).
     pub(crate) fn open_raw(&self) -> io::Result<Box<dyn Read + Send>> {
-        Ok(match self {
-            Input::Stdin => Box::new(io::stdin()),
-            Input::File { path, gzip: false } => Box::new(File::open(path)?),
-            Input::File { path, gzip: true } => Box::new(flate2::read::MultiGzDecoder::new(
-                BufReader::with_capacity(1 << 16, File::open(path)?),
-            )),
+        self.open_raw_counting(&Arc::default())
+    }
+
+    fn open_raw_counting(&self, read: &Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
+        let counted = |inner: Box<dyn Read + Send>| Counting {
+            inner,
+            read: Arc::clone(read),
+        };
+        let (stream, gzip): (Box<dyn Read + Send>, bool) = match self {
+            Input::Stdin => return Ok(Box::new(io::stdin())),
+            Input::File { path, gzip } => (Box::new(counted(Box::new(File::open(path)?))), *gzip),
             Input::Url {
                 url,
                 gzip,
                 retry,
                 quiet,
-            } => {
-                let stream =
-                    BufReader::with_capacity(1 << 16, UrlReader::new(url.as_str(), *retry, *quiet));
-                if *gzip {
-                    Box::new(flate2::read::MultiGzDecoder::new(stream))
-                } else {
-                    Box::new(stream)
-                }
-            }
+            } => (
+                Box::new(BufReader::with_capacity(
+                    1 << 16,
+                    counted(Box::new(UrlReader::new(url.as_str(), *retry, *quiet))),
+                )),
+                *gzip,
+            ),
+        };
+        Ok(if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+                1 << 16,
+                stream,
+            )))
+        } else {
+            stream
         })
+    }
+
+    /// A file's size on disk (compressed, for a gzip file); none for standard input.
+    fn size(&self) -> Option<u64> {
+        match self {
+            Input::Stdin => None,
+            Input::File { path, .. } => std::fs::metadata(path).ok().map(|meta| meta.len()),
+            // Its length is not asked for before the load.
+            Input::Url { .. } => None,
+        }
+    }
+}
+
+/// An input that counts the bytes read from it.
+struct Counting {
+    inner: Box<dyn Read + Send>,
+    read: Arc<AtomicU64>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.read.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
     }
 }
 
@@ -183,6 +229,8 @@ pub(crate) struct Reader {
     first: Option<Splitter>,
     /// The first input's header line, which every later input must repeat.
     first_header: Option<Vec<u8>>,
+    /// Bytes read from the input files so far.
+    read: Arc<AtomicU64>,
 }
 
 impl Reader {
@@ -205,7 +253,15 @@ impl Reader {
             max_record_bytes,
             first: None,
             first_header: None,
+            read: Arc::default(),
         }
+    }
+
+    /// The inputs' size on disk when every input is a file, and the count of their bytes read,
+    /// which grows as the reader thread reads.
+    pub(crate) fn bytes(&self) -> (Option<u64>, Arc<AtomicU64>) {
+        let total = self.inputs.iter().map(Input::size).sum();
+        (total, Arc::clone(&self.read))
     }
 
     /// The names of the inputs, in order.
@@ -232,10 +288,12 @@ impl Reader {
     /// Opens input `index`, skips its `--skip-lines` and takes its header line.
     fn open(&self, index: usize) -> Result<(Splitter, Option<Vec<u8>>), InputError> {
         let input = &self.inputs[index];
-        let stream = input.open().map_err(|err| InputError::Open {
-            input: input.name(),
-            err,
-        })?;
+        let stream = input
+            .open_counting(&self.read)
+            .map_err(|err| InputError::Open {
+                input: input.name(),
+                err,
+            })?;
         let stream = self.dialect.encoding.decode(stream);
         let mut splitter =
             Splitter::new(stream, self.dialect.framing()).max_record_bytes(self.max_record_bytes);
@@ -255,14 +313,17 @@ impl Reader {
 
     /// Sends every input's chunks to the workers until the inputs end, `--limit` is reached, the
     /// workers hang up or the load stops. A failure is sent to the workers, which stop the load.
+    /// The load's first batch is shown to `first_check` before any worker has it: a layout that
+    /// does not fit the table stops the load before a row is written.
     pub(crate) fn run(
         mut self,
         committed: &Committed,
         sender: &Sender<Result<RawBatch, InputError>>,
         signal: &StopSignal,
+        first_check: impl FnMut(&RawBatch) -> Option<String>,
     ) -> SourceSummary {
         let mut summary = SourceSummary::default();
-        if let Err(err) = self.send_all(committed, sender, signal, &mut summary) {
+        if let Err(err) = self.send_all(committed, sender, signal, &mut summary, first_check) {
             let _ = sender.send(Err(err));
         }
         summary
@@ -274,6 +335,7 @@ impl Reader {
         sender: &Sender<Result<RawBatch, InputError>>,
         signal: &StopSignal,
         summary: &mut SourceSummary,
+        mut first_check: impl FnMut(&RawBatch) -> Option<String>,
     ) -> Result<(), InputError> {
         let mut seq = 0u64;
         let mut remaining = self.limit.unwrap_or(u64::MAX);
@@ -322,15 +384,20 @@ impl Reader {
                     summary.skipped_batches += 1;
                     summary.skipped_rows += done.rows;
                     summary.skipped_rejected += done.rejected;
-                } else if sender
-                    .send(Ok(RawBatch {
+                } else {
+                    let batch = RawBatch {
                         seq,
                         input: index,
                         chunk,
-                    }))
-                    .is_err()
-                {
-                    return Ok(());
+                    };
+                    if seq == 0 {
+                        if let Some(problem) = first_check(&batch) {
+                            return Err(InputError::Layout(problem));
+                        }
+                    }
+                    if sender.send(Ok(batch)).is_err() {
+                        return Ok(());
+                    }
                 }
                 seq += 1;
             }

@@ -18,7 +18,7 @@ const READ_BYTES: usize = 1 << 20;
 pub(crate) const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// A run of whole records cut from one input.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Chunk {
     /// The records, each ending with a line feed (one is added after a last unterminated record).
     pub data: Vec<u8>,

@@ -21,7 +21,7 @@ pub(crate) use contract::{
     UnverifiedBatch, Written,
 };
 pub(crate) use counters::{CounterShard, Counters, LatencyBuckets, Snapshot, LATENCY_BUCKETS_S};
-pub(crate) use progress::{ProgressOptions, Stages};
+pub(crate) use progress::{Goal, ProgressOptions, Stages, Unit};
 pub(crate) use rate::RateLimit;
 pub(crate) use retry::RetryPolicy;
 pub(crate) use throughput::Throughput;
@@ -98,6 +98,10 @@ pub(crate) struct Job<'a> {
     pub threads: usize,
     pub pin: bool,
     pub retry: RetryPolicy,
+    /// `--wait-for-target`: how a worker's first batch is retried while the target refuses it
+    /// (HTTP targets are first reached by a batch); without it, a refusal before any batch was
+    /// acknowledged stops the load.
+    pub wait_for_target: Option<RetryPolicy>,
     /// Stop taking new batches this long after the start.
     pub duration: Option<Duration>,
     pub progress: ProgressOptions<'a>,
@@ -297,6 +301,17 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
         stats
     }
 
+    /// A failed write as the retries see it: before the target has taken any batch (an HTTP
+    /// target is first reached by a worker's first batch), a refused connection is final unless
+    /// the load waits for the target.
+    fn first_contact(&self, err: Failure) -> Failure {
+        if self.job.wait_for_target.is_some() || self.job.counters.snapshot().batches > 0 {
+            err
+        } else {
+            err.final_if_unreachable()
+        }
+    }
+
     /// Opens the sink (retrying transient failures unless interrupted) and the source.
     #[allow(clippy::type_complexity)]
     fn open(
@@ -329,6 +344,7 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
     ) -> Result<(), String> {
         let job = self.job;
         let deadline = job.duration.map(|duration| started + duration);
+        let mut retry = job.wait_for_target.unwrap_or(job.retry);
         while !job.signal.is_stopping() && deadline.is_none_or(|at| Instant::now() < at) {
             let asked = Instant::now();
             let next = source.next_batch().map_err(|err| err.to_string())?;
@@ -341,12 +357,17 @@ impl<'a, F: Fn(String) + Sync> WorkerContext<'a, F> {
             job.rejects
                 .record(invalid)
                 .map_err(|err| self.count_error(stats, err.kind(), err.to_string()))?;
-            let written = job.retry.run(
+            let written = retry.run(
                 Some(job.signal.abandon_flag()),
-                || sink.write(batch, job.rejects),
+                || {
+                    sink.write(batch, job.rejects)
+                        .map_err(|err| self.first_contact(err))
+                },
                 |err, pause| self.announce_retry(stats, err, pause),
             );
             stats.writing += batch_started.elapsed();
+            // Once this worker's first batch is through, the target is up: the usual budget.
+            retry = job.retry;
             let written = match written {
                 Ok(written) => written,
                 Err(err) => {

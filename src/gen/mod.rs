@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map};
 
-use crate::engine::{RateLimit, Source, SourceError, SourceFactory, StopSignal};
+use crate::engine::{Goal, RateLimit, Source, SourceError, SourceFactory, StopSignal};
 
 use crate::ledger::Committed;
 use crate::report::Report;
@@ -86,7 +86,7 @@ pub(crate) fn run_with_report(
             sources: &mut sources,
             run_id: None,
             resume: false,
-            total_rows: rows,
+            goal: rows.map(Goal::Rows).or(config.duration.map(Goal::Time)),
             duration: config.duration,
             output_format: config.output_format,
             settings,

@@ -48,7 +48,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Map};
 
 use crate::conninfo::redact;
-use crate::engine::{RateLimit, RetryPolicy, Stages, StopSignal};
+use crate::engine::{Goal, RateLimit, RetryPolicy, Stages, StopSignal, Unit};
 use crate::figures::count;
 use crate::reject::Reject;
 use crate::rows::Columns;
@@ -70,7 +70,15 @@ pub(crate) fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
     let schema = schema(config.embed.is_some());
     let counters = Arc::new(IngestCounters::default());
     let stages = IngestStages::new(Arc::clone(&counters), config.rate);
-    let mut plan = IngestPlan::new(config, Arc::clone(signal), counters);
+    let limit = config.limit;
+    let mut plan = IngestPlan::new(config, Arc::clone(signal), Arc::clone(&counters));
+    // Every listed document ends loaded, rejected, or skipped as loaded by an earlier run.
+    let documents_done = || {
+        [&counters.loaded, &counters.rejected, &counters.skipped]
+            .iter()
+            .map(|counter| counter.load(Ordering::Relaxed))
+            .sum()
+    };
     run::run(
         Load {
             mode: "ingest",
@@ -80,7 +88,11 @@ pub(crate) fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
             sources: &mut plan,
             run_id: None,
             resume: false,
-            total_rows: None,
+            goal: limit.map(|total| Goal::Measured {
+                total,
+                unit: Unit::Documents,
+                done: &documents_done,
+            }),
             duration: None,
             output_format: OutputFormat::Ndjson,
             settings,

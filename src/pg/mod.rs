@@ -18,7 +18,7 @@ use postgres::error::SqlState;
 use postgres::Client;
 
 use crate::ddl::{self, Flavor};
-use crate::failure::Failure;
+use crate::failure::{Failure, USAGE};
 use crate::ledger::{Committed, CommittedBatch, LoadedDocuments};
 use crate::rows::{Column, Columns, Schema, SqlType};
 use crate::sql::{quote_ident, TableName};
@@ -222,6 +222,18 @@ pub(crate) fn classify(
     let Some(db) = err.as_db_error() else {
         let io_cause =
             std::error::Error::source(err).and_then(|source| source.downcast_ref::<io::Error>());
+        if with_causes(err).contains("password missing") {
+            return permanent(
+                USAGE,
+                format!(
+                    "{target} asks for a password and none was given; set PGPASSWORD, give \
+                     --password-file FILE, or put it in the target URL"
+                ),
+            );
+        }
+        if io_cause.is_some_and(|io| io.kind() == io::ErrorKind::ConnectionRefused) {
+            return Failure::refused(&target.host_name(0));
+        }
         return if err.is_closed() || io_cause.is_some() {
             transient(
                 "connection",
@@ -302,6 +314,14 @@ fn with_causes(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The server's `server_version` (such as `17.2 (Debian 17.2-1)`), for the report; none when it
+/// cannot be read.
+pub(crate) fn server_version(target: &PgTarget) -> Option<String> {
+    let mut client = connect(target).ok()?;
+    let row = client.query_one("SHOW server_version", &[]).ok()?;
+    row.try_get(0).ok()
 }
 
 /// Checks that the server has a connection for each of `workers`, creates, checks and truncates

@@ -9,7 +9,7 @@ use ureq::http::{HeaderName, HeaderValue, Method, Request, Uri};
 use ureq::tls::TlsConfig;
 use ureq::Agent;
 
-use crate::http_client::{agent_config, ResolvedHost};
+use crate::http_client::{agent_config, tls_problem, ResolvedHost};
 
 /// The request every user sends, validated once.
 #[derive(Debug)]
@@ -160,6 +160,12 @@ impl<'a> User<'a> {
 
 /// What a ureq error means for the report.
 fn failure(err: ureq::Error) -> FailedExchange {
+    if let Some(message) = tls_problem("the server", &err) {
+        return FailedExchange {
+            kind: "tls",
+            message,
+        };
+    }
     let kind = match &err {
         ureq::Error::Io(io) => return io_failure(io),
         ureq::Error::Timeout(_) => "timeout",

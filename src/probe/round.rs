@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use super::client::{AgentOptions, Exchange, FailedExchange, RequestTemplate, User};
 use super::config::Stop;
 use crate::engine::StopSignal;
-use crate::figures::count;
+use crate::figures::{self, count};
 use crate::process::threads_now;
+use crate::progress_line::{clock, eta, percent, share, stderr_width, ProgressLine};
 use crate::stats::Latency;
 
 /// Stack of a user thread: it holds a few small frames and a 16 KiB read buffer on the heap.
@@ -482,19 +483,53 @@ fn monitor(
         }
         let now = Instant::now();
         let answered = answered.load(Ordering::Relaxed);
-        let period = now.duration_since(previous.0).as_secs_f64();
-        let rate = (answered - previous.1) as f64 / period.max(1e-9);
+        let failed = failed.load(Ordering::Relaxed);
+        let period = now.duration_since(previous.0);
+        let rate = figures::per_second(answered - previous.1, period.as_secs_f64());
         previous = (now, answered);
-        eprintln!(
-            "probe: {} · {:.1} s · {} answered · {:.0}/s now · {} failed",
-            users(plan.users),
-            now.duration_since(start).as_secs_f64(),
-            count(answered),
-            rate,
-            count(failed.load(Ordering::Relaxed)),
-        );
+        let line = progress_line(plan, now.duration_since(start), answered, failed, rate);
+        match stderr_width() {
+            Some(width) => eprintln!("{}", line.fit(width)),
+            None => eprintln!("{}", line.plain()),
+        }
     }
     peak_threads
+}
+
+/// The progress line of a round `elapsed` after its start: its share of `--requests` or
+/// `--duration` done, the time left at the rate so far, the answers and failures.
+fn progress_line(
+    plan: &RoundPlan,
+    elapsed: Duration,
+    answered: u64,
+    failed: u64,
+    rate: f64,
+) -> ProgressLine {
+    let (done, total, done_rate) = match plan.stop {
+        Stop::Requests(requests) => (
+            answered + failed,
+            requests,
+            figures::per_second(answered + failed, elapsed.as_secs_f64()),
+        ),
+        Stop::Duration(duration) => (
+            elapsed.as_millis() as u64,
+            duration.as_millis() as u64,
+            1000.0,
+        ),
+    };
+    let mut line = ProgressLine::default();
+    line.field(0, format!("probe {}", users(plan.users)))
+        .field(0, clock(elapsed))
+        .bar(5, share(done, total))
+        .field(0, percent(done, total))
+        .field(1, eta(done, total, done_rate))
+        .field(2, format!("{} answered", count(answered)))
+        .field(3, format!("{}/s now", count(rate as u64)))
+        .field(
+            if failed > 0 { 1 } else { 4 },
+            format!("{} failed", count(failed)),
+        );
+    line
 }
 
 /// `1` → `1 user`, `10` → `10 users`.
@@ -509,6 +544,40 @@ pub(crate) fn users(count: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_shows_the_share_of_the_round_at_every_width() {
+        let plan = RoundPlan {
+            users: 64,
+            stop: Stop::Requests(10_000),
+            rate: None,
+            timeout: Duration::from_secs(2),
+        };
+        let line = progress_line(&plan, Duration::from_secs(2), 2_400, 100, 1_250.0);
+        for width in [60, 80, 120, 200] {
+            let shown = line.fit(width);
+            assert!(shown.chars().count() <= width, "{width}: {shown}");
+            assert!(
+                shown.contains("25.0%") && shown.contains("eta 00:00:06"),
+                "{shown}"
+            );
+            assert!(shown.contains("100 failed"), "{width}: {shown}");
+        }
+        assert_eq!(
+            line.plain(),
+            "probe 64 users  00:00:02  25.0%  eta 00:00:06  2,400 answered  1,250/s now  100 failed"
+        );
+        let timed = RoundPlan {
+            stop: Stop::Duration(Duration::from_secs(10)),
+            ..plan
+        };
+        let line = progress_line(&timed, Duration::from_secs(4), 2_400, 0, 600.0);
+        assert!(
+            line.plain().contains("40.0%  eta 00:00:06"),
+            "{}",
+            line.plain()
+        );
+    }
 
     #[test]
     fn open_schedules_plan_rate_times_duration_requests() {

@@ -74,6 +74,15 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
     pub loader_version: &'static str,
+    /// The commit the binary was built from (`unknown` outside a git checkout).
+    pub loader_commit: &'static str,
+    /// When the load started, RFC 3339 in UTC.
+    pub started_at: String,
+    /// The machine loader ran on.
+    pub host: String,
+    /// The target server's version, where it tells it (PostgreSQL's `server_version`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
     pub mode: &'static str,
     pub outcome: Outcome,
     pub exit_code: u8,
@@ -211,6 +220,10 @@ impl Report {
         };
         Report {
             loader_version: env!("CARGO_PKG_VERSION"),
+            loader_commit: env!("LOADER_COMMIT"),
+            started_at: String::new(),
+            host: host_name(),
+            server_version: None,
             mode,
             outcome,
             exit_code,
@@ -323,14 +336,14 @@ impl Report {
         }
     }
 
-    /// Writes the report to `path`: CSV for `.csv`, Markdown for `.md`, SVG for `.svg`, JSON
-    /// otherwise.
+    /// Writes the report to `path` in the format its extension names (JSON for an unknown one;
+    /// the flags' check refuses those before the load).
     pub(crate) fn write_to(&self, path: &Path) -> io::Result<()> {
-        let writer: &dyn ReportWriter = match path.extension().and_then(|e| e.to_str()) {
-            Some("csv") => &CsvReport,
-            Some("md" | "markdown") => &MarkdownReport,
-            Some("svg") => &SvgReport,
-            _ => &JsonReport,
+        let writer: &dyn ReportWriter = match ReportFormat::of(path) {
+            Some(ReportFormat::Csv) => &CsvReport,
+            Some(ReportFormat::Markdown) => &MarkdownReport,
+            Some(ReportFormat::Svg) => &SvgReport,
+            Some(ReportFormat::Json) | None => &JsonReport,
         };
         let mut out = BufWriter::new(File::create(path)?);
         writer.write(self, &mut out)?;
@@ -343,6 +356,36 @@ impl Report {
             Some(serde_json::Value::String(text)) => text.clone(),
             Some(value) => value.to_string(),
             None => String::new(),
+        }
+    }
+}
+
+/// This machine's host name, empty when it cannot be read.
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_default()
+}
+
+/// The formats a report file can have, chosen by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReportFormat {
+    Json,
+    Csv,
+    Markdown,
+    Svg,
+}
+
+impl ReportFormat {
+    /// The format `path`'s extension names: `.json`, `.csv`, `.md` (`.markdown`), `.svg`.
+    pub(crate) fn of(path: &Path) -> Option<ReportFormat> {
+        match path.extension()?.to_str()? {
+            "json" => Some(ReportFormat::Json),
+            "csv" => Some(ReportFormat::Csv),
+            "md" | "markdown" => Some(ReportFormat::Markdown),
+            "svg" => Some(ReportFormat::Svg),
+            _ => None,
         }
     }
 }

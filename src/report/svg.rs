@@ -20,6 +20,7 @@ const AVERAGE: RGBColor = RGBColor(127, 127, 127);
 const BARS: RGBColor = RGBColor(44, 160, 44);
 const P50: RGBColor = RGBColor(255, 127, 14);
 const P99: RGBColor = RGBColor(214, 39, 40);
+const MAX: RGBColor = RGBColor(148, 103, 189);
 /// The grid between labelled values: faint, so the data stands out.
 const FINE_GRID: RGBAColor = RGBAColor(0, 0, 0, 0.04);
 
@@ -116,8 +117,10 @@ fn throughput(report: &Report, area: &Area<'_>) -> Drawn {
     legend(&mut chart, SeriesLabelPosition::LowerMiddle)
 }
 
-/// The batch-latency histogram on a log axis from a power of ten (where plotters' labels start),
-/// with p50 and p99 marked.
+/// The batch-latency histogram on a log axis from a power of ten (where plotters' labels start)
+/// to just past the slowest batch, with p50, p99 and the maximum marked. A bucket that holds any
+/// batch is drawn at least a hundredth of the height, so that a few slow batches among thousands
+/// still show where the axis ends.
 fn latency(report: &Report, area: &Area<'_>) -> Drawn {
     let buckets = &report.batch_latency_histogram;
     let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
@@ -151,14 +154,28 @@ fn latency(report: &Report, area: &Area<'_>) -> Drawn {
         .y_label_formatter(&|batches| short(*batches as f64))
         .light_line_style(FINE_GRID)
         .draw()?;
-    chart.draw_series(buckets.iter().map(|bucket| {
-        Rectangle::new(
-            [(bucket.from_ms, 0), (bucket.to_ms, bucket.batches)],
-            BARS.mix(0.75).filled(),
-        )
-    }))?;
+    let lowest_bar = (top / 100).max(1);
+    chart.draw_series(
+        buckets
+            .iter()
+            .filter(|bucket| bucket.batches > 0)
+            .map(|bucket| {
+                Rectangle::new(
+                    [
+                        (bucket.from_ms, 0),
+                        (bucket.to_ms, bucket.batches.max(lowest_bar)),
+                    ],
+                    BARS.mix(0.75).filled(),
+                )
+            }),
+    )?;
     let summary = &report.batch_latency_ms;
-    for (name, ms, color) in [("p50", summary.p50, P50), ("p99", summary.p99, P99)] {
+    let marks = [
+        ("p50", summary.p50, P50),
+        ("p99", summary.p99, P99),
+        ("max", summary.max, MAX),
+    ];
+    for (name, ms, color) in marks {
         chart
             .draw_series(LineSeries::new([(ms, 0), (ms, top)], color.stroke_width(2)))?
             .label(format!("{name} {} ms", significant(ms, 3)))
@@ -305,6 +322,7 @@ mod tests {
             "ms per batch (log scale)",
             "p50 ",
             "p99 ",
+            "max ",
         ] {
             assert!(svg.contains(text), "{text} missing from {svg}");
         }

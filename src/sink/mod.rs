@@ -48,8 +48,10 @@ pub(crate) struct Setup<'a> {
     pub threads: usize,
     /// Batches per PostgreSQL transaction.
     pub commit_every: usize,
-    /// How the setup retries a host that fails.
+    /// How the setup retries a host that fails (with `--wait-for-target`, for that long).
     pub retry: RetryPolicy,
+    /// `--wait-for-target`: a target refusing connections is retried, not given up on at once.
+    pub waits_for_target: bool,
     pub connect_timeout: Duration,
     /// How HTTP targets are spoken to.
     pub http: &'a HttpOptions,
@@ -74,6 +76,8 @@ pub(crate) struct Prepared {
     pub committed: Committed,
     /// How rows are written, for PostgreSQL targets (the others have one way).
     pub method: Option<Method>,
+    /// The server's version, where the target tells it (PostgreSQL).
+    pub server_version: Option<String>,
 }
 
 impl Prepared {
@@ -84,6 +88,7 @@ impl Prepared {
             schema,
             committed: Committed::default(),
             method: None,
+            server_version: None,
         }
     }
 }
@@ -116,6 +121,7 @@ pub(crate) fn prepare(
                         setup.columns,
                         setup.create,
                     )
+                    .map_err(|err| setup.first_contact(err))
                 },
                 on_retry,
             )?;
@@ -133,6 +139,20 @@ pub(crate) fn prepare(
             kind: "internal",
             message: format!("the target {target} was not started"),
         }),
+    }
+}
+
+impl Setup<'_> {
+    /// A failure of the setup's attempt to reach the target, as the setup's retries see it: a
+    /// refused connection is final (nothing listens there, most likely a wrong host or port)
+    /// unless the load waits for a starting target. Connections that worked once are retried
+    /// whatever the cause.
+    pub(crate) fn first_contact(&self, err: Failure) -> Failure {
+        if self.waits_for_target {
+            err
+        } else {
+            err.final_if_unreachable()
+        }
     }
 }
 

@@ -126,7 +126,7 @@ fn search_and_report(config: &TuneConfig, target: &PgTarget, signal: &Arc<StopSi
     if !load.quiet {
         crate::report::human::print_stdout(&report::table(&search));
     }
-    if let Some(path) = &load.report {
+    for path in &load.report {
         if let Err(err) = report::write_to(&search, path) {
             eprintln!(
                 "loader: error: cannot write the report to {}: {err}",
@@ -178,7 +178,7 @@ fn run_trials(
         gen.load.batch = batch;
         gen.load.commit_every = commit_every;
         gen.load.quiet = true;
-        gen.load.report = None;
+        gen.load.report = Vec::new();
         let (code, report) = gen::run_with_report(&gen, signal);
         let Some(report) = report.filter(|report| report.error.is_none()) else {
             return Err(code.max(EXIT_FATAL));

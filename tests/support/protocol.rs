@@ -23,7 +23,15 @@ pub struct ProtocolServer {
 impl ProtocolServer {
     /// Serves every request with `handler`'s status and JSON body, one at a time.
     pub fn start(handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static) -> ProtocolServer {
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind a loopback port");
+        ProtocolServer::start_at(0, handler)
+    }
+
+    /// The same on this loopback port (0: a free one).
+    pub fn start_at(
+        port: u16,
+        handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static,
+    ) -> ProtocolServer {
+        let server = tiny_http::Server::http(("127.0.0.1", port)).expect("bind a loopback port");
         ProtocolServer::serve(server, handler)
     }
 
@@ -97,9 +105,18 @@ pub type StoredIds = Arc<Mutex<BTreeMap<i64, u32>>>;
 /// `refuse` may answer instead (a failure: nothing is stored).
 pub fn ndjson_endpoint(
     stored: StoredIds,
+    refuse: impl FnMut() -> Option<(u16, String)> + Send + 'static,
+) -> ProtocolServer {
+    ndjson_endpoint_at(0, stored, refuse)
+}
+
+/// The same on this loopback port (0: a free one).
+pub fn ndjson_endpoint_at(
+    port: u16,
+    stored: StoredIds,
     mut refuse: impl FnMut() -> Option<(u16, String)> + Send + 'static,
 ) -> ProtocolServer {
-    ProtocolServer::start(move |seen| {
+    ProtocolServer::start_at(port, move |seen| {
         if let Some(answer) = refuse() {
             return answer;
         }

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use base64::Engine as _;
 use ureq::Agent;
 
-use crate::failure::Failure;
+use crate::failure::{Failure, UNRESOLVED};
 use crate::http_client::{
     agent_config, answer_excerpt, is_retryable_status, tls_config, transport_failure, Answer,
     HttpOptions, ResolvedHost,
@@ -45,8 +45,11 @@ impl HttpClient {
                 message: format!("{target} is not a URL: {err}"),
             })?;
         let host = ResolvedHost::resolve(&uri).map_err(|reason| Failure::Transient {
-            kind: "dns",
-            message: format!("cannot reach {target}: {reason}"),
+            kind: UNRESOLVED,
+            message: format!(
+                "cannot reach {target}: {reason}; check the target's host name, or give \
+                 --wait-for-target TIME for a name that is still to be registered"
+            ),
         })?;
         let config = agent_config(options.connect_timeout, options.timeout)
             // A redirected POST would be followed as a GET without its body.

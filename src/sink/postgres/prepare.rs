@@ -28,6 +28,7 @@ impl PgSinkFactory {
         let (schema, hosts) = prepare_hosts(target, setup, signal, on_retry)?;
         let committed = committed(&hosts, setup)?;
         let method = method_for(&schema, setup);
+        let server_version = hosts.first().and_then(pg::server_version);
         let sinks = Box::new(PgSinkFactory::new(
             hosts,
             setup.table.clone(),
@@ -40,6 +41,7 @@ impl PgSinkFactory {
         Ok(Prepared {
             sinks,
             schema,
+            server_version,
             committed,
             method: Some(method),
         })
@@ -88,7 +90,8 @@ fn prepare_hosts(
                 )?;
                 prepared.push(resolved);
                 Ok(schema)
-            })?;
+            })
+            .map_err(|err| setup.first_contact(err))?;
             Ok((schema, prepared, left_out))
         },
         on_retry,
