@@ -1,5 +1,5 @@
 //! Value encoders shared by the row formats: PostgreSQL binary COPY framing and fields, integers,
-//! hundredths, timestamps and CSV quoting. They append to a caller's reused buffer and never
+//! decimals, timestamps and CSV quoting. They append to a caller's reused buffer and never
 //! allocate.
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
@@ -18,6 +18,13 @@ pub(crate) mod binary {
     #[inline]
     pub(crate) fn tuple(out: &mut Vec<u8>, fields: i16) {
         out.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    /// A field of these bytes: their length, then them.
+    #[inline]
+    pub(crate) fn bytes(out: &mut Vec<u8>, payload: &[u8]) {
+        out.extend_from_slice(&(payload.len() as i32).to_be_bytes());
+        out.extend_from_slice(payload);
     }
 
     #[inline]
@@ -86,16 +93,28 @@ pub(crate) fn integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
-/// Appends a count of hundredths as a decimal with two places: `-305` → `-3.05`.
+/// Appends a count of units of `10^-scale` as a decimal with `scale` places: `-305`, 2 →
+/// `-3.05`.
 #[inline]
-pub(crate) fn hundredths(out: &mut Vec<u8>, centi: i32) {
-    if centi < 0 {
+pub(crate) fn decimal(out: &mut Vec<u8>, units: i64, scale: u8) {
+    if units < 0 {
         out.push(b'-');
     }
-    let magnitude = centi.unsigned_abs();
-    integer(out, magnitude / 100);
+    let magnitude = units.unsigned_abs();
+    if scale == 0 {
+        integer(out, magnitude);
+        return;
+    }
+    let divisor = 10u64.pow(u32::from(scale.min(19)));
+    integer(out, magnitude / divisor);
     out.push(b'.');
-    push_digits(out, magnitude % 100, 2);
+    let mut fraction = magnitude % divisor;
+    let mut buffer = [b'0'; 19];
+    for slot in buffer[..usize::from(scale.min(19))].iter_mut().rev() {
+        *slot = b'0' + (fraction % 10) as u8;
+        fraction /= 10;
+    }
+    out.extend_from_slice(&buffer[..usize::from(scale.min(19))]);
 }
 
 /// How a timestamp is spelled.
@@ -145,7 +164,7 @@ pub(crate) fn timestamp(out: &mut Vec<u8>, unix_micros: i64, style: TimestampSty
 
 /// Appends `value` as exactly `width` (at most 6) zero-padded decimal digits.
 #[inline]
-fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
+pub(crate) fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
     let mut buffer = [b'0'; 6];
     for slot in buffer[..width].iter_mut().rev() {
         *slot = b'0' + (value % 10) as u8;
@@ -327,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn hundredths_print_two_places() {
+    fn decimals_print_their_places() {
         for (centi, expected) in [
             (0, "0.00"),
             (-5, "-0.05"),
@@ -335,9 +354,11 @@ mod tests {
             (2474, "24.74"),
             (-2000, "-20.00"),
         ] {
-            assert_eq!(text(|o| hundredths(o, centi)), expected);
-            assert_eq!(expected.parse::<f64>().unwrap(), f64::from(centi) / 100.0);
+            assert_eq!(text(|o| decimal(o, centi, 2)), expected);
+            assert_eq!(expected.parse::<f64>().unwrap(), centi as f64 / 100.0);
         }
+        assert_eq!(text(|o| decimal(o, -7, 0)), "-7");
+        assert_eq!(text(|o| decimal(o, 12_345, 4)), "1.2345");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod copy;
 mod endings;
 mod exact;
 mod faults;
+mod generate;
 mod hostile;
 mod hosts;
 mod http;

@@ -5,6 +5,7 @@
 //! bytea) and answer [`Unencodable`] for anything else. The batch is then sent as text COPY, so
 //! the server's own input functions decide, and a bad value is rejected with the server's message.
 
+use crate::encode::binary::bytes as sized;
 use crate::encode::{binary, days_from_civil, days_in_month, PG_EPOCH_OFFSET_MICROS};
 use crate::rows::{SqlType, Unencodable};
 
@@ -51,11 +52,6 @@ pub(crate) fn encode_field(
         SqlType::Other | SqlType::Float4Array => return Err(Unencodable),
     }
     Ok(())
-}
-
-fn sized(out: &mut Vec<u8>, payload: &[u8]) {
-    out.extend_from_slice(&(payload.len() as i32).to_be_bytes());
-    out.extend_from_slice(payload);
 }
 
 fn trimmed(text: &[u8]) -> Result<&str, Unencodable> {
