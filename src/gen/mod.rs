@@ -11,12 +11,14 @@
 
 mod catalog;
 mod check;
+mod draw;
 mod model;
 mod plan;
 mod postgres;
 mod shard;
 mod spec;
 mod table;
+mod values;
 
 pub use shard::Shard;
 pub use table::TableBatch;
