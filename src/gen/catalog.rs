@@ -34,7 +34,7 @@ pub(crate) struct CatalogColumn {
     pub unique: bool,
     /// Understood CHECK rules, the domain's included.
     pub rules: Vec<Rule>,
-    /// A single-column foreign key: the referenced table and column, as SQL.
+    /// A single-column foreign key: the referenced table (as SQL) and column (its name).
     pub reference: Option<(String, String)>,
 }
 

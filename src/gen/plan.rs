@@ -9,6 +9,7 @@ use crate::gen::model::{Field, Generator, ValueType};
 use crate::gen::spec::{parse_type, KeyReader, Spec, SpecError};
 use crate::gen::table::TablePlan;
 use crate::rows::{Column, Schema, SqlType};
+use crate::sql::quote_ident;
 
 /// What a load generates, and what it leaves to the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +125,7 @@ pub(crate) fn from_catalog(
             None => {
                 let referenced = match &column.reference {
                     Some((table, key)) => {
-                        let found = keys(table, key)?;
+                        let found = keys(table, &quote_ident(key))?;
                         if found.is_empty() {
                             return Err(SpecError(format!(
                                 "column `{}` references {table}({key}), which holds no rows; load \

@@ -115,7 +115,7 @@ impl CatalogReader {
                         referenced_columns.as_slice(),
                     ) {
                         ([column], Some(table), [key]) => {
-                            catalog.columns[*column].reference = Some((table, quote_ident(key)));
+                            catalog.columns[*column].reference = Some((table, key.clone()));
                         }
                         _ => catalog.not_understood.push(definition),
                     }
