@@ -57,6 +57,34 @@ pub(crate) mod binary {
         out.extend_from_slice(&(-1i32).to_be_bytes());
     }
 
+    /// A numeric field of `units × 10^-scale`: base-10000 digits, most significant first, with
+    /// the weight of the first, the sign and the display scale.
+    pub(crate) fn numeric(out: &mut Vec<u8>, units: i64, scale: u8) {
+        // Align the decimal point to a digit boundary: pad the fraction to a multiple of 4.
+        let pad = (4 - u32::from(scale) % 4) % 4;
+        let mut value = u128::from(units.unsigned_abs()) * 10u128.pow(pad);
+        let fraction_digits = (i32::from(scale) + pad as i32) / 4;
+        let mut digits = [0i16; 12];
+        let mut count = 0;
+        while value > 0 {
+            digits[count] = (value % 10_000) as i16;
+            value /= 10_000;
+            count += 1;
+        }
+        let weight = count as i32 - 1 - fraction_digits;
+        // Trailing zero digits are implied by the weight.
+        let first_kept = digits[..count].iter().take_while(|&&d| d == 0).count();
+        let kept = &digits[first_kept..count];
+        out.extend_from_slice(&((8 + 2 * kept.len()) as i32).to_be_bytes());
+        out.extend_from_slice(&(kept.len() as i16).to_be_bytes());
+        out.extend_from_slice(&(if kept.is_empty() { 0 } else { weight as i16 }).to_be_bytes());
+        out.extend_from_slice(&(if units < 0 { 0x4000u16 } else { 0 }).to_be_bytes());
+        out.extend_from_slice(&u16::from(scale).to_be_bytes());
+        for digit in kept.iter().rev() {
+            out.extend_from_slice(&digit.to_be_bytes());
+        }
+    }
+
     /// A jsonb field: a version byte, then the JSON text.
     #[inline]
     pub(crate) fn jsonb(out: &mut Vec<u8>, json: &[u8]) {
@@ -365,6 +393,31 @@ mod tests {
     fn csv_fields_are_quoted_only_when_needed() {
         assert_eq!(text(|o| csv_field(o, b"plain")), "plain");
         assert_eq!(text(|o| csv_field(o, b"a,\"b\"")), "\"a,\"\"b\"\"\"");
+    }
+
+    #[test]
+    fn numerics_are_base_10000_digits_with_weight_sign_and_scale() {
+        let numeric = |units, scale| {
+            let mut out = Vec::new();
+            binary::numeric(&mut out, units, scale);
+            out
+        };
+        // 12345.67: digits 1, 2345, 6700; weight 1; scale 2.
+        assert_eq!(
+            numeric(1_234_567, 2),
+            [0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 2, 0, 1, 0x09, 0x29, 0x1A, 0x2C]
+        );
+        // -0.05: one digit 500 of weight -1, negative.
+        assert_eq!(
+            numeric(-5, 2),
+            [0, 0, 0, 10, 0, 1, 0xFF, 0xFF, 0x40, 0, 0, 2, 0x01, 0xF4]
+        );
+        // 0 and 10000: no digits; one digit 1 of weight 1.
+        assert_eq!(numeric(0, 2), [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(
+            numeric(10_000, 0),
+            [0, 0, 0, 10, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1]
+        );
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub enum SqlType {
     Uuid,
     /// `real[]` (one dimension): embedding vectors.
     Float4Array,
+    /// numeric, of any precision and scale.
+    Numeric,
     /// Any other type: numeric, arrays, enums, domains, ….
     Other,
 }
@@ -98,6 +100,7 @@ impl SqlType {
             SqlType::Timestamptz => "timestamp with time zone",
             SqlType::Uuid => "uuid",
             SqlType::Float4Array => "real[]",
+            SqlType::Numeric => "numeric",
         }
     }
 
@@ -119,6 +122,7 @@ impl SqlType {
             2950 => SqlType::Uuid,
             3802 => SqlType::Jsonb,
             1021 => SqlType::Float4Array,
+            1700 => SqlType::Numeric,
             _ => SqlType::Other,
         }
     }

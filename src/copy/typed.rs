@@ -49,7 +49,7 @@ pub(crate) fn encode_field(
             }
         }
         // Arrays from text are left to the server's parser.
-        SqlType::Other | SqlType::Float4Array => return Err(Unencodable),
+        SqlType::Other | SqlType::Float4Array | SqlType::Numeric => return Err(Unencodable),
     }
     Ok(())
 }

@@ -216,11 +216,10 @@ pub(crate) fn sql_type(value_type: &ValueType) -> SqlType {
         ValueType::Timestamptz => SqlType::Timestamptz,
         ValueType::Uuid => SqlType::Uuid,
         ValueType::Bytea => SqlType::Bytea,
-        ValueType::Numeric { .. }
-        | ValueType::Time
-        | ValueType::Interval
-        | ValueType::Inet
-        | ValueType::Array(_) => SqlType::Other,
+        ValueType::Numeric { .. } => SqlType::Numeric,
+        ValueType::Time | ValueType::Interval | ValueType::Inet | ValueType::Array(_) => {
+            SqlType::Other
+        }
     }
 }
 

@@ -16,8 +16,8 @@ pub(crate) enum Style {
     Json(TimestampStyle),
 }
 
-/// Appends one binary COPY field. Types the binary encoders here do not write (numeric, time,
-/// interval, inet, arrays) answer [`Unencodable`]: the batch goes as text COPY.
+/// Appends one binary COPY field. Types the binary encoders here do not write (time, interval,
+/// inet, enums, arrays: the sinks load a table with such a column as text) answer [`Unencodable`]: the batch goes as text COPY.
 #[inline]
 pub(crate) fn binary_cell(
     value_type: &ValueType,
@@ -43,6 +43,7 @@ pub(crate) fn binary_cell(
                 binary::float8(out, value);
             }
         }
+        (ValueType::Numeric { scale, .. }, Cell::Int(units)) => binary::numeric(out, units, *scale),
         (ValueType::Bool, Cell::Int(v)) => binary::bytes(out, &[u8::from(v != 0)]),
         (ValueType::Date, Cell::Int(micros)) => {
             let days = (micros - PG_EPOCH_OFFSET_MICROS).div_euclid(86_400_000_000) as i32;

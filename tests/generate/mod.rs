@@ -552,3 +552,32 @@ fn the_worked_example_of_the_generate_guide_loads_in_order() {
         "a fifth of the notes: {notes}"
     );
 }
+
+#[test]
+fn numerics_load_the_same_values_by_binary_and_text_copy() {
+    let pg = Pg::start();
+    let ddl = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (id bigint PRIMARY KEY, price numeric(12,3), \
+             neg numeric(6,2) CHECK (neg < 0), big numeric(18,0), small numeric(5,5))"
+        )
+    };
+    pg.execute(&format!("{}; {}", ddl("by_binary"), ddl("by_text")));
+    for (table, method) in [("by_binary", "copy-binary"), ("by_text", "copy-text")] {
+        gen(&pg, table)
+            .args(["--rows", "50000", "--method", method, "--seed", "4"])
+            .run()
+            .assert_success();
+    }
+    let digest = |table: &str| {
+        pg.text(&format!(
+            "SELECT count(*)::text || ' ' || md5(string_agg(t::text, '|' ORDER BY id)) FROM {table} t"
+        ))
+    };
+    assert!(digest("by_binary").starts_with("50000 "));
+    assert_eq!(digest("by_binary"), digest("by_text"));
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM by_binary WHERE neg >= 0 OR small >= 1"),
+        0
+    );
+}

@@ -236,7 +236,7 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Int4 => "Int32",
         SqlType::Int8 => "Int64",
         SqlType::Float4 => "Float32",
-        SqlType::Float8 => "Float64",
+        SqlType::Float8 | SqlType::Numeric => "Float64",
         SqlType::Date => "Date",
         SqlType::Float4Array => "Array(Float32)",
         // Pinned to UTC: a bare DateTime is read in the server's time zone.

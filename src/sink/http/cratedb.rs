@@ -214,6 +214,7 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Timestamptz => "timestamp with time zone",
         SqlType::Json | SqlType::Jsonb => "object",
         SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Other => "text",
+        SqlType::Numeric => "double precision",
     }
 }
 

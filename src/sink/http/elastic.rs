@@ -154,6 +154,7 @@ fn type_of(sql_type: SqlType) -> &'static str {
         SqlType::Date | SqlType::Timestamp | SqlType::Timestamptz => "date",
         SqlType::Json | SqlType::Jsonb => "object",
         SqlType::Text | SqlType::Bytea | SqlType::Uuid | SqlType::Other => "keyword",
+        SqlType::Numeric => "double",
     }
 }
 
