@@ -4,7 +4,7 @@
 
 use crate::gen::check::Rule;
 use crate::gen::model::{Cell, Field, Generator, ValueType};
-use crate::gen::spec::SpecError;
+use crate::gen::spec::{parse_type, SpecError};
 
 /// A table as its target's catalog describes it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -62,6 +62,38 @@ impl Catalog {
     pub(crate) fn names(&self) -> String {
         let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
         names.join(", ")
+    }
+}
+
+/// A ClickHouse table's catalog from `system.columns` rows (name, type, default kind): types in
+/// ClickHouse's names, `Nullable(…)` for the columns that may be NULL, `Enum8('a' = 1, …)` with
+/// its labels, and the columns with a default, `MATERIALIZED` or `ALIAS` left to the server.
+pub(crate) fn from_clickhouse(rows: &[[String; 3]]) -> Catalog {
+    let columns = rows
+        .iter()
+        .map(|[name, type_name, default_kind]| {
+            let bare = type_name
+                .strip_prefix("Nullable(")
+                .and_then(|inner| inner.strip_suffix(')'))
+                .unwrap_or(type_name);
+            let mut column = CatalogColumn::new(name, type_name, parse_type(bare));
+            if bare.starts_with("Enum8(") || bare.starts_with("Enum16(") {
+                column.value_type = Some(ValueType::Enum);
+                column.labels = bare
+                    .split('\'')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect();
+            }
+            column.not_null = bare.len() == type_name.len();
+            column.server_filled = !default_kind.is_empty();
+            column
+        })
+        .collect();
+    Catalog {
+        columns,
+        ..Catalog::default()
     }
 }
 

@@ -38,8 +38,10 @@ use crate::pg;
 use crate::report::{EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Batch, Columns, Schema};
 use crate::run::{self, Documents, Load, LoadConfig, SourcePlan};
+use crate::sink::http::{clickhouse_catalog, HttpClient};
 use crate::sink::stream::OutputFormat;
-use crate::target::Target;
+use crate::sql::TableName;
+use crate::target::{HttpProtocol, Target};
 use plan::Design;
 use postgres::CatalogReader;
 use spec::{Spec, SpecError};
@@ -179,6 +181,23 @@ fn decide(
 ) -> Result<(Design, Columns, &'static str), Unplanned> {
     let spec = config.spec.as_deref().map(Spec::read).transpose()?;
     let table = &config.load.table;
+    let readings = plan::from_spec(&Spec::readings(), &mut no_keys)?;
+    if let Target::Http(http) = &config.load.target {
+        if http.protocol == HttpProtocol::ClickHouse {
+            let rows = HttpClient::new(&http.single_host(0), &config.load.http)
+                .and_then(|client| clickhouse_catalog(&client, http, table))
+                .map_err(Unplanned::Target)?;
+            if !rows.is_empty() {
+                return planned(
+                    catalog::from_clickhouse(&rows),
+                    spec.as_ref(),
+                    readings,
+                    table,
+                    &mut no_keys,
+                );
+            }
+        }
+    }
     let Target::Postgres(target) = &config.load.target else {
         let (design, source) = match &spec {
             Some(spec) => (plan::from_spec(spec, &mut no_keys)?, "spec"),
@@ -229,22 +248,9 @@ fn decide(
             .keys(table, column)
             .map_err(|err| SpecError(format!("cannot read the keys of {table}({column}): {err}")))
     };
-    let readings = plan::from_spec(&Spec::readings(), &mut no_keys)?;
     Ok(match (catalog, &spec) {
-        (Some(catalog), None) if is_readings(&catalog, &readings) => {
-            let schema = readings.schema();
-            (readings, Columns::Fixed(schema), "built-in readings spec")
-        }
         (Some(catalog), spec) => {
-            let design =
-                plan::from_catalog(&catalog, spec.as_ref(), &table.to_string(), &mut keys)?;
-            let names = design.names();
-            let source = if spec.is_some() {
-                "catalog and spec"
-            } else {
-                "catalog"
-            };
-            (design, Columns::Named(names), source)
+            return planned(catalog, spec.as_ref(), readings, table, &mut keys)
         }
         (None, Some(spec)) => {
             let design = plan::from_spec(spec, &mut keys)?;
@@ -256,6 +262,29 @@ fn decide(
             (readings, Columns::Fixed(schema), "built-in readings spec")
         }
     })
+}
+
+/// The plan for a table its catalog describes: the built-in `readings` spec for a table with its
+/// columns and no spec, else the catalog with the spec over it.
+fn planned(
+    catalog: catalog::Catalog,
+    spec: Option<&Spec>,
+    readings: Design,
+    table: &TableName,
+    keys: spec::KeyReader<'_>,
+) -> Result<(Design, Columns, &'static str), Unplanned> {
+    if spec.is_none() && is_readings(&catalog, &readings) {
+        let schema = readings.schema();
+        return Ok((readings, Columns::Fixed(schema), "built-in readings spec"));
+    }
+    let design = plan::from_catalog(&catalog, spec, &table.to_string(), keys)?;
+    let names = design.names();
+    let source = if spec.is_some() {
+        "catalog and spec"
+    } else {
+        "catalog"
+    };
+    Ok((design, Columns::Named(names), source))
 }
 
 /// Whether a table has exactly the `readings` columns: the built-in spec fills it.

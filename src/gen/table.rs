@@ -58,7 +58,7 @@ impl TableBatch {
         self.arena.clear();
         self.items.clear();
         let width = self.plan.columns.len();
-        self.cells.clear();
+        // Every cell is written below: a batch of the same size keeps its cells as they are.
         self.cells.resize(self.ids.len() * width, Cell::Null);
         let mut store = Store {
             arena: &mut self.arena,

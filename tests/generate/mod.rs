@@ -581,3 +581,60 @@ fn numerics_load_the_same_values_by_binary_and_text_copy() {
         0
     );
 }
+
+#[test]
+fn a_clickhouse_table_is_filled_from_system_columns_in_its_own_types() {
+    let clickhouse = crate::support::clickhouse::ClickHouse::start();
+    clickhouse
+        .query(
+            "CREATE TABLE visits (id Int64, site String, ms Float64, at DateTime, day Date, \
+             kind Enum8('view' = 1, 'click' = 2, 'buy' = 3), referrer Nullable(String), \
+             hits UInt16, note String DEFAULT 'none') ENGINE = MergeTree ORDER BY id",
+        )
+        .unwrap();
+    let explain = Loader::new()
+        .args([
+            "--target",
+            &clickhouse.url(),
+            "--table",
+            "visits",
+            "--explain",
+        ])
+        .run();
+    explain.assert_success();
+    assert!(
+        explain
+            .stdout()
+            .contains("visits: 8 columns generated (catalog)"),
+        "{}",
+        explain.stdout()
+    );
+    assert!(
+        explain.stdout().contains("enum: 3 labels"),
+        "{}",
+        explain.stdout()
+    );
+    Loader::new()
+        .args([
+            "--target",
+            &clickhouse.url(),
+            "--table",
+            "visits",
+            "--rows",
+            "100000",
+            "--quiet",
+        ])
+        .run()
+        .assert_success();
+    assert_eq!(clickhouse.scalar("SELECT count() FROM visits"), 100_000);
+    assert_eq!(clickhouse.scalar("SELECT uniqExact(kind) FROM visits"), 3);
+    assert_eq!(
+        clickhouse.scalar("SELECT countIf(note != 'none') FROM visits"),
+        0
+    );
+    assert_eq!(
+        clickhouse.scalar("SELECT countIf(site = '') FROM visits"),
+        0
+    );
+    assert!(clickhouse.scalar("SELECT uniqExact(day) FROM visits") > 1000);
+}
