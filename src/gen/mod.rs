@@ -487,6 +487,61 @@ mod tests {
         assert_eq!(plan.claim(), None, "an exhausted plan stays exhausted");
     }
 
+    /// The hot path of gen mode: once a worker's batch and output buffer have grown to their
+    /// size, filling a `readings` batch and encoding it in any format allocates nothing at all.
+    #[test]
+    fn filling_and_encoding_reused_readings_buffers_allocate_nothing() {
+        const ROWS: u64 = 1000;
+        let mut batch = readings_batch(7, ROWS as usize);
+        let mut out = Vec::new();
+        let round = |seq: u64, batch: &mut TableBatch, out: &mut Vec<u8>| {
+            batch.fill(seq, seq * ROWS..(seq + 1) * ROWS, Shard::WHOLE);
+            for format in crate::rows::RowFormat::ALL {
+                out.clear();
+                batch.encode(0..batch.len(), format, out).unwrap();
+            }
+        };
+        // Later ids are longer: give `out` the room of the last round's too.
+        round(0, &mut batch, &mut out);
+        out.reserve(out.capacity());
+        let counting =
+            allocation_counter::measure(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(1))));
+        assert_eq!(
+            counting.count_total, 1,
+            "the counting allocator is installed"
+        );
+        let measured = allocation_counter::measure(|| {
+            for seq in 1..100 {
+                round(seq, &mut batch, &mut out);
+            }
+        });
+        assert_eq!(
+            measured.count_total, 0,
+            "99,000 rows × 7 formats: {measured:?}"
+        );
+    }
+
+    #[test]
+    fn readings_rows_keep_their_ranges() {
+        let mut batch = readings_batch(1, 10_000);
+        batch.fill(0, 0..10_000, Shard::WHOLE);
+        let mut out = Vec::new();
+        batch
+            .encode(0..10_000, crate::rows::RowFormat::Ndjson, &mut out)
+            .unwrap();
+        let mut locations = std::collections::BTreeSet::new();
+        for (id, line) in String::from_utf8(out).unwrap().lines().enumerate() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(row["id"], id as u64);
+            assert!((0..10_000).contains(&row["sensor_id"].as_i64().unwrap()));
+            assert!((-20.0..40.0).contains(&row["temperature"].as_f64().unwrap()));
+            assert!((0.0..100.0).contains(&row["humidity"].as_f64().unwrap()));
+            assert!(["ok", "warn", "fail"].contains(&row["status"].as_str().unwrap()));
+            locations.insert(row["location"].as_str().unwrap().to_string());
+        }
+        assert_eq!(locations.len(), 8);
+    }
+
     #[test]
     fn unbounded_plans_keep_going() {
         let plan = IdPlan::new(None, 10, Shard::WHOLE);
