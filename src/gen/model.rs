@@ -210,7 +210,7 @@ impl Generator {
         }
     }
 
-    /// The equal shares of `n` values, as [`Generator::Choice`] takes them.
+    /// A choice among `cells`, by `weights` (one per cell) or equally likely without.
     pub(crate) fn choice(cells: Vec<Cell>, weights: Option<&[f64]>) -> Generator {
         let cumulative = match weights {
             None => Vec::new(),

@@ -716,6 +716,10 @@ pub(crate) fn parse_time(text: &str) -> Option<i64> {
 /// A type by the names PostgreSQL, ClickHouse, CrateDB and Elasticsearch give it: what a spec's
 /// `type` and the catalogs' type names are read with. `None`: a type gen does not make.
 pub(crate) fn parse_type(name: &str) -> Option<ValueType> {
+    // ClickHouse's Int8 is one byte (a smallint here); PostgreSQL's int8 is a bigint.
+    if name.trim() == "Int8" {
+        return Some(ValueType::Int { bytes: 2 });
+    }
     let lower = name.trim().to_ascii_lowercase();
     let text = |max_chars, padded| Some(ValueType::Text { max_chars, padded });
     if let Some(element) = lower.strip_suffix("[]") {
@@ -736,11 +740,7 @@ pub(crate) fn parse_type(name: &str) -> Option<ValueType> {
         .filter_map(|a| a.trim().parse().ok())
         .collect();
     match base {
-        "smallint" | "int2" | "int16" | "short" | "uint8" | "int8"
-            if base != "int8" || name == "Int8" =>
-        {
-            Some(ValueType::Int { bytes: 2 })
-        }
+        "smallint" | "int2" | "int16" | "short" | "uint8" => Some(ValueType::Int { bytes: 2 }),
         "integer" | "int" | "int4" | "int32" | "uint16" | "serial" => {
             Some(ValueType::Int { bytes: 4 })
         }
