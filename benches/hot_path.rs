@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the hot paths, per row of a 10,000-row batch:
 //!
-//! - `generate`: refilling a reused [`ReadingsBatch`] with 10,000 `readings` rows
-//!   (`ReadingsBatch::fill`, i.e. `Reading::generate` per id);
+//! - `generate`: refilling a reused `TableBatch` (the built-in `readings` spec) with 10,000 `readings` rows
+//!   (`TableBatch::fill`, column by column);
 //! - `encode/<format>`: encoding an already filled 10,000-row batch into a reused `Vec<u8>` in each
 //!   [`RowFormat`] a sink speaks, through the [`Batch`] trait, as the sinks do;
 //! - `copy/split`: the copy reader thread cutting a `readings` CSV into 10,000-record chunks;
@@ -22,8 +22,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::sync::Arc;
 
 use loader::parts::{
-    Batch, Chunk, ChunkBy, Chunker, CopyBatch, Dialect, Framing, InputFormat, RawBatch,
-    ReadingsBatch, RowFormat, Shard, Splitter, READINGS_SCHEMA,
+    readings_batch, readings_schema, Batch, Chunk, ChunkBy, Chunker, CopyBatch, Dialect, Framing,
+    InputFormat, RawBatch, RowFormat, Shard, Splitter,
 };
 
 /// Rows per batch, as a large `--batch` would use.
@@ -42,7 +42,7 @@ const FORMATS: [(&str, RowFormat); 5] = [
 fn generate(c: &mut Criterion) {
     let mut group = c.benchmark_group("generate");
     group.throughput(Throughput::Elements(ROWS as u64));
-    let mut batch = ReadingsBatch::with_capacity(SEED, ROWS);
+    let mut batch = readings_batch(SEED, ROWS);
     let mut seq = 0_u64;
     group.bench_function(BenchmarkId::new("readings", ROWS), |b| {
         b.iter(|| {
@@ -50,7 +50,7 @@ fn generate(c: &mut Criterion) {
             let start = (seq % 1_000) * ROWS as u64;
             batch.fill(seq, start..start + ROWS as u64, Shard::WHOLE);
             seq += 1;
-            black_box(batch.rows().len())
+            black_box(batch.len())
         });
     });
     group.finish();
@@ -59,7 +59,7 @@ fn generate(c: &mut Criterion) {
 fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(ROWS as u64));
-    let mut batch = ReadingsBatch::with_capacity(SEED, ROWS);
+    let mut batch = readings_batch(SEED, ROWS);
     batch.fill(0, 0..ROWS as u64, Shard::WHOLE);
     let mut out = Vec::with_capacity(ROWS * 128);
     for (name, format) in FORMATS {
@@ -76,7 +76,7 @@ fn encode(c: &mut Criterion) {
 
 /// A `readings` CSV of `ROWS` records, as the `file:` target writes it.
 fn readings_csv() -> Vec<u8> {
-    let mut batch = ReadingsBatch::with_capacity(SEED, ROWS);
+    let mut batch = readings_batch(SEED, ROWS);
     batch.fill(0, 0..ROWS as u64, Shard::WHOLE);
     let mut csv = Vec::with_capacity(ROWS * 80);
     let _ = batch.encode(0..ROWS, RowFormat::Csv, &mut csv);
@@ -99,7 +99,7 @@ fn copy(c: &mut Criterion) {
     let dialect = Arc::new(Dialect::new(InputFormat::Csv, None, None, None));
     let mut batch = CopyBatch::new(
         dialect,
-        Arc::new(READINGS_SCHEMA),
+        Arc::new(readings_schema()),
         Arc::from(vec!["bench.csv".to_string()]),
     );
     let raw = || RawBatch {

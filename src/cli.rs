@@ -419,6 +419,24 @@ pub(crate) struct GenArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub output_format: Option<OutputFormat>,
 
+    /// A spec file (TOML) describing columns by generators: overrides the catalog's choice, or
+    /// describes a whole table where there is no catalog (docs/GENERATE.md).
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+
+    /// Print, per column, the type, the generator chosen and why; load nothing.
+    #[arg(long)]
+    pub explain: bool,
+
+    /// The run's name in the ledger: with --resume, continue that run after a crash [default: a
+    /// new id, printed in the report].
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Skip the batches the ledger shows committed by --run-id (same seed, --batch and --shard).
+    #[arg(long, requires = "run_id")]
+    pub resume: bool,
+
     #[command(flatten, next_help_heading = "Load options")]
     pub load: LoadArgs,
 }

@@ -1,5 +1,5 @@
 //! Value encoders shared by the row formats: PostgreSQL binary COPY framing and fields, integers,
-//! hundredths, timestamps and CSV quoting. They append to a caller's reused buffer and never
+//! decimals, timestamps and CSV quoting. They append to a caller's reused buffer and never
 //! allocate.
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
@@ -18,6 +18,13 @@ pub(crate) mod binary {
     #[inline]
     pub(crate) fn tuple(out: &mut Vec<u8>, fields: i16) {
         out.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    /// A field of these bytes: their length, then them.
+    #[inline]
+    pub(crate) fn bytes(out: &mut Vec<u8>, payload: &[u8]) {
+        out.extend_from_slice(&(payload.len() as i32).to_be_bytes());
+        out.extend_from_slice(payload);
     }
 
     #[inline]
@@ -48,6 +55,34 @@ pub(crate) mod binary {
     #[inline]
     pub(crate) fn null(out: &mut Vec<u8>) {
         out.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+
+    /// A numeric field of `units × 10^-scale`: base-10000 digits, most significant first, with
+    /// the weight of the first, the sign and the display scale.
+    pub(crate) fn numeric(out: &mut Vec<u8>, units: i64, scale: u8) {
+        // Align the decimal point to a digit boundary: pad the fraction to a multiple of 4.
+        let pad = (4 - u32::from(scale) % 4) % 4;
+        let mut value = u128::from(units.unsigned_abs()) * 10u128.pow(pad);
+        let fraction_digits = (i32::from(scale) + pad as i32) / 4;
+        let mut digits = [0i16; 12];
+        let mut count = 0;
+        while value > 0 {
+            digits[count] = (value % 10_000) as i16;
+            value /= 10_000;
+            count += 1;
+        }
+        let weight = count as i32 - 1 - fraction_digits;
+        // Trailing zero digits are implied by the weight.
+        let first_kept = digits[..count].iter().take_while(|&&d| d == 0).count();
+        let kept = &digits[first_kept..count];
+        out.extend_from_slice(&((8 + 2 * kept.len()) as i32).to_be_bytes());
+        out.extend_from_slice(&(kept.len() as i16).to_be_bytes());
+        out.extend_from_slice(&(if kept.is_empty() { 0 } else { weight as i16 }).to_be_bytes());
+        out.extend_from_slice(&(if units < 0 { 0x4000u16 } else { 0 }).to_be_bytes());
+        out.extend_from_slice(&u16::from(scale).to_be_bytes());
+        for digit in kept.iter().rev() {
+            out.extend_from_slice(&digit.to_be_bytes());
+        }
     }
 
     /// A jsonb field: a version byte, then the JSON text.
@@ -86,16 +121,28 @@ pub(crate) fn integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
-/// Appends a count of hundredths as a decimal with two places: `-305` → `-3.05`.
+/// Appends a count of units of `10^-scale` as a decimal with `scale` places: `-305`, 2 →
+/// `-3.05`.
 #[inline]
-pub(crate) fn hundredths(out: &mut Vec<u8>, centi: i32) {
-    if centi < 0 {
+pub(crate) fn decimal(out: &mut Vec<u8>, units: i64, scale: u8) {
+    if units < 0 {
         out.push(b'-');
     }
-    let magnitude = centi.unsigned_abs();
-    integer(out, magnitude / 100);
+    let magnitude = units.unsigned_abs();
+    if scale == 0 {
+        integer(out, magnitude);
+        return;
+    }
+    let divisor = 10u64.pow(u32::from(scale.min(19)));
+    integer(out, magnitude / divisor);
     out.push(b'.');
-    push_digits(out, magnitude % 100, 2);
+    let mut fraction = magnitude % divisor;
+    let mut buffer = [b'0'; 19];
+    for slot in buffer[..usize::from(scale.min(19))].iter_mut().rev() {
+        *slot = b'0' + (fraction % 10) as u8;
+        fraction /= 10;
+    }
+    out.extend_from_slice(&buffer[..usize::from(scale.min(19))]);
 }
 
 /// How a timestamp is spelled.
@@ -145,7 +192,7 @@ pub(crate) fn timestamp(out: &mut Vec<u8>, unix_micros: i64, style: TimestampSty
 
 /// Appends `value` as exactly `width` (at most 6) zero-padded decimal digits.
 #[inline]
-fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
+pub(crate) fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
     let mut buffer = [b'0'; 6];
     for slot in buffer[..width].iter_mut().rev() {
         *slot = b'0' + (value % 10) as u8;
@@ -327,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn hundredths_print_two_places() {
+    fn decimals_print_their_places() {
         for (centi, expected) in [
             (0, "0.00"),
             (-5, "-0.05"),
@@ -335,15 +382,42 @@ mod tests {
             (2474, "24.74"),
             (-2000, "-20.00"),
         ] {
-            assert_eq!(text(|o| hundredths(o, centi)), expected);
-            assert_eq!(expected.parse::<f64>().unwrap(), f64::from(centi) / 100.0);
+            assert_eq!(text(|o| decimal(o, centi, 2)), expected);
+            assert_eq!(expected.parse::<f64>().unwrap(), centi as f64 / 100.0);
         }
+        assert_eq!(text(|o| decimal(o, -7, 0)), "-7");
+        assert_eq!(text(|o| decimal(o, 12_345, 4)), "1.2345");
     }
 
     #[test]
     fn csv_fields_are_quoted_only_when_needed() {
         assert_eq!(text(|o| csv_field(o, b"plain")), "plain");
         assert_eq!(text(|o| csv_field(o, b"a,\"b\"")), "\"a,\"\"b\"\"\"");
+    }
+
+    #[test]
+    fn numerics_are_base_10000_digits_with_weight_sign_and_scale() {
+        let numeric = |units, scale| {
+            let mut out = Vec::new();
+            binary::numeric(&mut out, units, scale);
+            out
+        };
+        // 12345.67: digits 1, 2345, 6700; weight 1; scale 2.
+        assert_eq!(
+            numeric(1_234_567, 2),
+            [0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 2, 0, 1, 0x09, 0x29, 0x1A, 0x2C]
+        );
+        // -0.05: one digit 500 of weight -1, negative.
+        assert_eq!(
+            numeric(-5, 2),
+            [0, 0, 0, 10, 0, 1, 0xFF, 0xFF, 0x40, 0, 0, 2, 0x01, 0xF4]
+        );
+        // 0 and 10000: no digits; one digit 1 of weight 1.
+        assert_eq!(numeric(0, 2), [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(
+            numeric(10_000, 0),
+            [0, 0, 0, 10, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1]
+        );
     }
 
     #[test]

@@ -88,6 +88,11 @@ impl Committed {
         self.batches.get(&seq)
     }
 
+    /// The committed batches, by sequence number.
+    pub(crate) fn batches(&self) -> impl Iterator<Item = &CommittedBatch> {
+        self.batches.values()
+    }
+
     /// Batches committed.
     pub(crate) fn len(&self) -> usize {
         self.batches.len()

@@ -44,14 +44,14 @@ mod tune;
 mod usage;
 
 /// The crate's API beside [`run`]: the parts that the benches (`benches/hot_path.rs`) time and the
-/// fuzz targets (`fuzz/`) drive directly: copy mode's splitter and parser, the `readings`
-/// generator, the ingest chunker, and the batch contract they implement. (The end-to-end tests
+/// fuzz targets (`fuzz/`) drive directly: copy mode's splitter and parser, the generated
+/// rows (`readings`), the ingest chunker, and the batch contract they implement. (The end-to-end tests
 /// reach the throwaway cluster through [`pg::local`].)
 pub mod parts {
     pub use crate::copy::{
         Chunk, CopyBatch, Dialect, Encoding, Framing, InputFormat, RawBatch, Splitter,
     };
-    pub use crate::gen::{ReadingsBatch, Shard, READINGS_SCHEMA};
+    pub use crate::gen::{readings_batch, readings_schema, Shard, TableBatch};
     pub use crate::ingest::{ChunkBy, Chunker};
     pub use crate::rows::{Batch, Column, RowFormat, Schema, SqlType};
 }

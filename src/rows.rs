@@ -69,8 +69,6 @@ pub enum SqlType {
     Text,
     Json,
     Jsonb,
-    /// numeric: sent as text (the server parses it), never rounded.
-    Numeric,
     Date,
     /// time without time zone.
     Time,
@@ -79,6 +77,8 @@ pub enum SqlType {
     Uuid,
     /// `real[]` (one dimension): embedding vectors.
     Float4Array,
+    /// numeric, of any precision and scale.
+    Numeric,
     /// Any other type: numeric, arrays, enums, domains, ….
     Other,
 }
@@ -97,13 +97,13 @@ impl SqlType {
             SqlType::Text | SqlType::Other => "text",
             SqlType::Json => "json",
             SqlType::Jsonb => "jsonb",
-            SqlType::Numeric => "numeric",
             SqlType::Date => "date",
             SqlType::Time => "time without time zone",
             SqlType::Timestamp => "timestamp without time zone",
             SqlType::Timestamptz => "timestamp with time zone",
             SqlType::Uuid => "uuid",
             SqlType::Float4Array => "real[]",
+            SqlType::Numeric => "numeric",
         }
     }
 
@@ -153,12 +153,12 @@ impl SqlType {
             701 => SqlType::Float8,
             1082 => SqlType::Date,
             1083 => SqlType::Time,
-            1700 => SqlType::Numeric,
             1114 => SqlType::Timestamp,
             1184 => SqlType::Timestamptz,
             2950 => SqlType::Uuid,
             3802 => SqlType::Jsonb,
             1021 => SqlType::Float4Array,
+            1700 => SqlType::Numeric,
             _ => SqlType::Other,
         }
     }
@@ -215,7 +215,7 @@ impl Schema {
     pub fn is_binary_encodable(&self) -> bool {
         self.columns
             .iter()
-            .all(|column| !matches!(column.sql_type, SqlType::Other | SqlType::Numeric))
+            .all(|column| column.sql_type != SqlType::Other)
     }
 }
 

@@ -7,6 +7,7 @@ mod discover;
 mod endings;
 mod exact;
 mod faults;
+mod generate;
 mod hostile;
 mod hosts;
 mod http;

@@ -44,6 +44,10 @@ impl GenConfig {
             seed: args.seed,
             shard,
             output_format,
+            spec: args.spec.clone(),
+            explain: args.explain,
+            run_id: args.run_id.clone(),
+            resume: args.resume,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! bytea) and answer [`Unencodable`] for anything else. The batch is then sent as text COPY, so
 //! the server's own input functions decide, and a bad value is rejected with the server's message.
 
+use crate::encode::binary::bytes as sized;
 use crate::encode::{binary, days_from_civil, days_in_month, PG_EPOCH_OFFSET_MICROS};
 use crate::rows::{SqlType, Unencodable};
 
@@ -52,15 +53,13 @@ pub(crate) fn encode_field(
             }
         }
         // Arrays from text are left to the server's parser.
-        // Numeric's base-10000 binary form is left to the server too: it parses the text exactly.
-        SqlType::Other | SqlType::Float4Array | SqlType::Numeric => return Err(Unencodable),
+        SqlType::Numeric => {
+            let (units, scale) = decimal(text)?;
+            binary::numeric(out, units, scale);
+        }
+        SqlType::Other | SqlType::Float4Array => return Err(Unencodable),
     }
     Ok(())
-}
-
-fn sized(out: &mut Vec<u8>, payload: &[u8]) {
-    out.extend_from_slice(&(payload.len() as i32).to_be_bytes());
-    out.extend_from_slice(payload);
 }
 
 fn trimmed(text: &[u8]) -> Result<&str, Unencodable> {
@@ -85,6 +84,37 @@ where
 }
 
 /// An optionally signed decimal integer, blanks around it allowed; checked for overflow.
+/// A decimal without an exponent (`-12.50`), as units × 10^-scale, when its digits fit an `i64`;
+/// longer ones, exponents, `NaN` and the infinities are left to the server, which keeps every
+/// digit.
+fn decimal(text: &[u8]) -> Result<(i64, u8), Unencodable> {
+    let text = text.trim_ascii();
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    let (mut units, mut scale, mut seen_point, mut seen_digit) = (0i64, 0u8, false, false);
+    for &byte in digits {
+        match byte {
+            b'.' if !seen_point => seen_point = true,
+            b'0'..=b'9' => {
+                seen_digit = true;
+                units = units
+                    .checked_mul(10)
+                    .and_then(|units| units.checked_add(i64::from(byte - b'0')))
+                    .ok_or(Unencodable)?;
+                scale += u8::from(seen_point);
+            }
+            _ => return Err(Unencodable),
+        }
+    }
+    if !seen_digit {
+        return Err(Unencodable);
+    }
+    Ok((if negative { -units } else { units }, scale))
+}
+
 fn integer(text: &[u8]) -> Result<i64, Unencodable> {
     let text = text.trim_ascii();
     let (negative, digits) = match text {
@@ -372,6 +402,16 @@ mod tests {
         );
         assert_eq!(field(SqlType::Time, "24:00:00"), Err(Unencodable));
         assert_eq!(field(SqlType::Time, "01:02:03Z"), Err(Unencodable));
-        assert_eq!(field(SqlType::Numeric, "1.5"), Err(Unencodable));
+        let numeric = |units, scale| {
+            let mut out = Vec::new();
+            binary::numeric(&mut out, units, scale);
+            out
+        };
+        assert_eq!(field(SqlType::Numeric, " -12.50 "), Ok(numeric(-1250, 2)));
+        assert_eq!(field(SqlType::Numeric, "7"), Ok(numeric(7, 0)));
+        assert_eq!(field(SqlType::Numeric, ".5"), Ok(numeric(5, 1)));
+        for server_parses in ["1e5", "NaN", "1.2.3", ".", "", "12345678901234567890"] {
+            assert_eq!(field(SqlType::Numeric, server_parses), Err(Unencodable));
+        }
     }
 }

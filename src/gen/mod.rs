@@ -1,31 +1,53 @@
-//! `gen` mode: its settings ([`GenConfig`]), its [`run`], and its source, the built-in `readings`
-//! workload, the reference table every benchmark loads.
+//! `gen` mode: its settings ([`GenConfig`]), its [`run`], and its source: rows of any table,
+//! each value a pure function of `(seed, row id)`.
 //!
-//! Every row is a pure function of `(seed, id)`, so the same seed gives the same rows whatever the
-//! thread count, batch size, method or shard. Workers claim batches of ids from one [`IdPlan`]
-//! (one atomic add per batch), fill a reused [`ReadingsBatch`] and hand it to their sink. With
-//! `--rate`, a batch first waits for its share of one [`RateLimit`] over all workers.
+//! What to generate comes from the target's catalog (`postgres.rs`, `catalog.rs`, `check.rs`),
+//! a spec file laid over it or describing a whole table (`spec.rs`), or the built-in `readings`
+//! spec, the reference table every benchmark loads; `plan.rs` decides and `--explain` shows the
+//! decision. `model.rs` holds the generators and `table.rs` the batch. Workers claim batches of
+//! ids from one [`IdPlan`] (one atomic add per batch), fill a reused [`TableBatch`] and hand it
+//! to their sink; `--resume` skips the batches the ledger shows committed. With `--rate`, a
+//! batch first waits for its share of one [`RateLimit`] over all workers.
 
-mod readings;
+mod catalog;
+mod check;
+mod draw;
+mod model;
+mod plan;
+mod postgres;
 mod shard;
+mod spec;
+mod table;
+mod values;
 
-pub use readings::{ReadingsBatch, READINGS_SCHEMA};
 pub use shard::Shard;
+pub use table::TableBatch;
 
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map};
 
-use crate::engine::{Goal, RateLimit, Source, SourceError, SourceFactory, StopSignal};
-
+use crate::engine::{
+    Goal, RateLimit, Source, SourceError, SourceFactory, SourceSummary, StopSignal,
+};
+use crate::failure::Failure;
 use crate::ledger::Committed;
-use crate::report::Report;
+use crate::pg;
+use crate::report::{Report, EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Batch, Columns, Schema};
 use crate::run::{self, Documents, Load, LoadConfig, SourcePlan};
+use crate::sink::http::{clickhouse_catalog, HttpClient};
 use crate::sink::stream::OutputFormat;
+use crate::sql::TableName;
+use crate::target::{HttpProtocol, Target};
+use plan::Design;
+use postgres::CatalogReader;
+use spec::{Spec, SpecError};
+use table::TablePlan;
 
 /// Settings of `loader gen`.
 #[derive(Debug, Clone)]
@@ -38,6 +60,14 @@ pub(crate) struct GenConfig {
     pub seed: u64,
     pub shard: Shard,
     pub output_format: OutputFormat,
+    /// `--spec FILE`: columns described by generators.
+    pub spec: Option<PathBuf>,
+    /// `--explain`: print the plan and load nothing.
+    pub explain: bool,
+    /// `--run-id`: the run's name in the ledger.
+    pub run_id: Option<String>,
+    /// `--resume`: skip the batches the ledger shows committed by `run_id`.
+    pub resume: bool,
 }
 
 impl GenConfig {
@@ -45,6 +75,34 @@ impl GenConfig {
     pub(crate) fn rows_in_shard(&self) -> Option<u64> {
         self.rows.map(|rows| self.shard.rows_of(rows))
     }
+}
+
+/// The `readings` rows as a batch: the built-in spec's plan (for the benches).
+pub fn readings_batch(seed: u64, capacity: usize) -> TableBatch {
+    let design = plan::from_spec(&Spec::readings(), &mut no_keys).expect("the built-in spec plans");
+    TableBatch::with_capacity(Arc::new(design.plan), seed, capacity)
+}
+
+/// The `readings` table's columns.
+pub fn readings_schema() -> Schema {
+    plan::from_spec(&Spec::readings(), &mut no_keys)
+        .expect("the built-in spec plans")
+        .schema()
+}
+
+fn no_keys(table: &str, _column: &str) -> Result<Vec<String>, SpecError> {
+    Err(SpecError(format!(
+        "a reference to {table} reads its keys from a PostgreSQL target; give the values with          `choice` instead"
+    )))
+}
+
+/// Why gen cannot start: a spec or table it cannot generate for (exit 2), or the target failed.
+#[derive(Debug, thiserror::Error)]
+enum Unplanned {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("{0}")]
+    Target(Failure),
 }
 
 /// Runs `loader gen` and returns the exit code.
@@ -57,8 +115,33 @@ pub(crate) fn run_with_report(
     config: &GenConfig,
     signal: &Arc<StopSignal>,
 ) -> (u8, Option<Report>) {
+    let (design, columns, source) = match decide(config, signal) {
+        Ok(decided) => decided,
+        Err(err) => {
+            eprintln!("loader: error: {err}");
+            let code = match err {
+                Unplanned::Spec(_) => EXIT_USAGE,
+                Unplanned::Target(_) => EXIT_FATAL,
+            };
+            return (code, None);
+        }
+    };
+    if config.explain {
+        print!("{}", design.explain(&config.load.table.to_string(), source));
+        return (0, None);
+    }
+    if !config.load.quiet {
+        for constraint in &design.not_understood {
+            eprintln!(
+                "loader: warning: {constraint} on {} is not understood; rows may be rejected; \
+                 describe the column in the spec",
+                config.load.table
+            );
+        }
+    }
     let rows = config.rows_in_shard();
     let mut sources = GenPlan {
+        plan: Arc::new(design.plan),
         rows_in_shard: rows,
         batch: config.load.batch,
         shard: config.shard,
@@ -77,15 +160,20 @@ pub(crate) fn run_with_report(
     settings.insert("rate".into(), json!(config.rate));
     settings.insert("seed".into(), json!(config.seed));
     settings.insert("shard".into(), json!(config.shard.to_string()));
+    settings.insert("columns_from".into(), json!(source));
     run::run_with_report(
         Load {
             mode: "gen",
-            source: None,
+            // A resumed run must draw the same batches: the same seed, batch size and shard.
+            source: Some(format!(
+                "gen seed={} batch={} shard={}",
+                config.seed, config.load.batch, config.shard
+            )),
             config: &config.load,
-            columns: Columns::Fixed(READINGS_SCHEMA),
+            columns,
             sources: &mut sources,
-            run_id: None,
-            resume: false,
+            run_id: config.run_id.clone(),
+            resume: config.resume,
             goal: rows.map(Goal::Rows).or(config.duration.map(Goal::Time)),
             duration: config.duration,
             output_format: config.output_format,
@@ -95,6 +183,141 @@ pub(crate) fn run_with_report(
         },
         signal,
     )
+}
+
+/// What to generate, the columns to ask the target for, and where the plan came from.
+fn decide(
+    config: &GenConfig,
+    signal: &StopSignal,
+) -> Result<(Design, Columns, &'static str), Unplanned> {
+    let spec = config.spec.as_deref().map(Spec::read).transpose()?;
+    let table = &config.load.table;
+    let readings = plan::from_spec(&Spec::readings(), &mut no_keys)?;
+    // The table `readings` (the default) is the built-in spec's: no catalog is asked, so such a
+    // load meets an unreachable target in the sink's setup, with its retries and summary.
+    if spec.is_none() && table.name == "readings" {
+        let schema = readings.schema();
+        return Ok((readings, Columns::Fixed(schema), "built-in readings spec"));
+    }
+    if let Target::Http(http) = &config.load.target {
+        if http.protocol == HttpProtocol::ClickHouse {
+            let rows = HttpClient::new(&http.single_host(0), &config.load.http)
+                .and_then(|client| clickhouse_catalog(&client, http, table))
+                .map_err(Unplanned::Target)?;
+            if !rows.is_empty() {
+                return planned(
+                    catalog::from_clickhouse(&rows),
+                    spec.as_ref(),
+                    readings,
+                    table,
+                    &mut no_keys,
+                );
+            }
+        }
+    }
+    let Target::Postgres(target) = &config.load.target else {
+        let (design, source) = match &spec {
+            Some(spec) => (plan::from_spec(spec, &mut no_keys)?, "spec"),
+            None => (
+                plan::from_spec(&Spec::readings(), &mut no_keys)?,
+                "built-in readings spec",
+            ),
+        };
+        let schema = design.schema();
+        return Ok((design, Columns::Fixed(schema), source));
+    };
+    let mut reader = config
+        .load
+        .retry
+        .run(
+            Some(signal.stopping_flag()),
+            || {
+                let first = target.split_hosts().swap_remove(0);
+                CatalogReader::connect(&pg::resolve(&first, config.load.connect_timeout)?)
+            },
+            |err, pause| {
+                if !config.load.quiet {
+                    eprintln!("loader: {err}; retrying in {:.1}s", pause.as_secs_f64());
+                }
+            },
+        )
+        .map_err(Unplanned::Target)?;
+    let mut catalog = reader.table(table).map_err(Unplanned::Target)?;
+    if let (None, Some(spec), true) = (&catalog, &spec, config.load.create) {
+        // A whole-table spec creates its table with the types it names, then plans from the
+        // catalog like any other table.
+        let columns = spec
+            .columns
+            .iter()
+            .map(|column| match &column.type_name {
+                Some(type_name) => Ok((column.name.clone(), type_name.clone())),
+                None => Err(SpecError(format!(
+                    "spec: column `{}` needs `type` for --create",
+                    column.name
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        reader.create(table, &columns).map_err(Unplanned::Target)?;
+        catalog = reader.table(table).map_err(Unplanned::Target)?;
+    }
+    let mut keys = |table: &str, column: &str| {
+        reader
+            .keys(table, column)
+            .map_err(|err| SpecError(format!("cannot read the keys of {table}({column}): {err}")))
+    };
+    Ok(match (catalog, &spec) {
+        (Some(catalog), spec) => {
+            return planned(catalog, spec.as_ref(), readings, table, &mut keys)
+        }
+        (None, Some(spec)) => {
+            let design = plan::from_spec(spec, &mut keys)?;
+            let schema = design.schema();
+            (design, Columns::Fixed(schema), "spec")
+        }
+        (None, None) => {
+            let schema = readings.schema();
+            (readings, Columns::Fixed(schema), "built-in readings spec")
+        }
+    })
+}
+
+/// The plan for a table its catalog describes: the built-in `readings` spec for a table with its
+/// columns and no spec, else the catalog with the spec over it.
+fn planned(
+    catalog: catalog::Catalog,
+    spec: Option<&Spec>,
+    readings: Design,
+    table: &TableName,
+    keys: spec::KeyReader<'_>,
+) -> Result<(Design, Columns, &'static str), Unplanned> {
+    if spec.is_none() && is_readings(&catalog, &readings) {
+        let schema = readings.schema();
+        return Ok((readings, Columns::Fixed(schema), "built-in readings spec"));
+    }
+    let design = plan::from_catalog(&catalog, spec, &table.to_string(), keys)?;
+    let names = design.names();
+    let source = if spec.is_some() {
+        "catalog and spec"
+    } else {
+        "catalog"
+    };
+    Ok((design, Columns::Named(names), source))
+}
+
+/// Whether a table has exactly the `readings` columns: the built-in spec fills it.
+fn is_readings(catalog: &catalog::Catalog, readings: &Design) -> bool {
+    let loaded: Vec<&catalog::CatalogColumn> = catalog
+        .columns
+        .iter()
+        .filter(|c| !c.server_filled)
+        .collect();
+    loaded.len() == readings.plan.columns.len()
+        && loaded
+            .iter()
+            .zip(&readings.plan.columns)
+            .all(|(column, field)| {
+                column.name == field.name && column.value_type.as_ref() == Some(&field.value_type)
+            })
 }
 
 /// Hands out disjoint batches of ids: this shard's ids, in batch-sized blocks, to whichever worker
@@ -150,7 +373,10 @@ impl IdPlan {
 /// Builds one [`GenSource`] per worker, all drawing from one [`IdPlan`] under one rate limit.
 #[derive(Debug)]
 pub(crate) struct GenSourceFactory {
+    table: Arc<TablePlan>,
     plan: IdPlan,
+    /// What `--resume` skips: the batches committed before.
+    committed: Committed,
     seed: u64,
     batch: usize,
     rate: Option<RateLimit>,
@@ -160,18 +386,31 @@ pub(crate) struct GenSourceFactory {
 }
 
 impl SourceFactory for GenSourceFactory {
+    fn finish(self: Box<Self>) -> Result<SourceSummary, SourceError> {
+        let mut summary = SourceSummary {
+            skipped_batches: self.committed.len() as u64,
+            ..SourceSummary::default()
+        };
+        for batch in self.committed.batches() {
+            summary.skipped_rows += batch.rows + batch.skipped;
+            summary.skipped_rejected += batch.rejected;
+        }
+        Ok(summary)
+    }
+
     fn open(&self, _worker: usize) -> Result<Box<dyn Source + '_>, SourceError> {
         Ok(Box::new(GenSource {
             factory: self,
-            batch: ReadingsBatch::with_capacity(self.seed, self.batch),
+            batch: TableBatch::with_capacity(Arc::clone(&self.table), self.seed, self.batch),
             deadline: None,
         }))
     }
 }
 
-/// Gen mode's [`SourcePlan`]: the generator needs nothing from the target.
+/// Gen mode's [`SourcePlan`]: the columns to generate, decided before the target was prepared.
 #[derive(Debug)]
 pub(crate) struct GenPlan {
+    pub plan: Arc<TablePlan>,
     pub rows_in_shard: Option<u64>,
     pub batch: usize,
     pub shard: Shard,
@@ -188,10 +427,12 @@ impl SourcePlan for GenPlan {
     fn start(
         &mut self,
         _schema: &Schema,
-        _committed: Committed,
+        committed: Committed,
         _workers: usize,
     ) -> Result<Box<dyn SourceFactory + '_>, SourceError> {
         Ok(Box::new(GenSourceFactory {
+            table: Arc::clone(&self.plan),
+            committed,
             plan: IdPlan::new(self.rows_in_shard, self.batch as u64, self.shard),
             seed: self.seed,
             batch: self.batch,
@@ -205,7 +446,7 @@ impl SourcePlan for GenPlan {
 /// One worker's generator: claims ids and fills its own reused batch.
 struct GenSource<'a> {
     factory: &'a GenSourceFactory,
-    batch: ReadingsBatch,
+    batch: TableBatch,
     /// The end of `--duration`, counted from the first batch asked for: the moment the engine's
     /// clock starts, give or take the time to call this.
     deadline: Option<Instant>,
@@ -215,6 +456,7 @@ impl Source for GenSource<'_> {
     fn next_batch(&mut self) -> Result<Option<&dyn Batch>, SourceError> {
         let GenSourceFactory {
             plan,
+            committed,
             rate,
             duration,
             signal,
@@ -235,8 +477,14 @@ impl Source for GenSource<'_> {
                 return Ok(None);
             }
         }
-        let Some(claim) = plan.claim() else {
-            return Ok(None);
+        // Batches committed by the run being resumed are skipped: the same seed, batch size
+        // and shard give the same batch numbers.
+        let claim = loop {
+            match plan.claim() {
+                None => return Ok(None),
+                Some(claim) if committed.get(claim.seq).is_some() => continue,
+                Some(claim) => break claim,
+            }
         };
         self.batch.fill(claim.seq, claim.local, plan.shard());
         Ok(Some(&self.batch))
@@ -254,6 +502,61 @@ mod tests {
         let ranges: Vec<Range<u64>> = claims.iter().map(|c| c.local.clone()).collect();
         assert_eq!(ranges, [0..1_000, 1_000..2_000, 2_000..2_500]);
         assert_eq!(plan.claim(), None, "an exhausted plan stays exhausted");
+    }
+
+    /// The hot path of gen mode: once a worker's batch and output buffer have grown to their
+    /// size, filling a `readings` batch and encoding it in any format allocates nothing at all.
+    #[test]
+    fn filling_and_encoding_reused_readings_buffers_allocate_nothing() {
+        const ROWS: u64 = 1000;
+        let mut batch = readings_batch(7, ROWS as usize);
+        let mut out = Vec::new();
+        let round = |seq: u64, batch: &mut TableBatch, out: &mut Vec<u8>| {
+            batch.fill(seq, seq * ROWS..(seq + 1) * ROWS, Shard::WHOLE);
+            for format in crate::rows::RowFormat::ALL {
+                out.clear();
+                batch.encode(0..batch.len(), format, out).unwrap();
+            }
+        };
+        // Later ids are longer: give `out` the room of the last round's too.
+        round(0, &mut batch, &mut out);
+        out.reserve(out.capacity());
+        let counting =
+            allocation_counter::measure(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(1))));
+        assert_eq!(
+            counting.count_total, 1,
+            "the counting allocator is installed"
+        );
+        let measured = allocation_counter::measure(|| {
+            for seq in 1..100 {
+                round(seq, &mut batch, &mut out);
+            }
+        });
+        assert_eq!(
+            measured.count_total, 0,
+            "99,000 rows × 7 formats: {measured:?}"
+        );
+    }
+
+    #[test]
+    fn readings_rows_keep_their_ranges() {
+        let mut batch = readings_batch(1, 10_000);
+        batch.fill(0, 0..10_000, Shard::WHOLE);
+        let mut out = Vec::new();
+        batch
+            .encode(0..10_000, crate::rows::RowFormat::Ndjson, &mut out)
+            .unwrap();
+        let mut locations = std::collections::BTreeSet::new();
+        for (id, line) in String::from_utf8(out).unwrap().lines().enumerate() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(row["id"], id as u64);
+            assert!((0..10_000).contains(&row["sensor_id"].as_i64().unwrap()));
+            assert!((-20.0..40.0).contains(&row["temperature"].as_f64().unwrap()));
+            assert!((0.0..100.0).contains(&row["humidity"].as_f64().unwrap()));
+            assert!(["ok", "warn", "fail"].contains(&row["status"].as_str().unwrap()));
+            locations.insert(row["location"].as_str().unwrap().to_string());
+        }
+        assert_eq!(locations.len(), 8);
     }
 
     #[test]

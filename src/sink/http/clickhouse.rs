@@ -32,23 +32,8 @@ impl ClickHouse {
         columns: &Columns,
         create: bool,
     ) -> Result<(ClickHouse, Schema), Failure> {
-        let settings = target
-            .query
-            .as_ref()
-            .map_or(String::new(), |query| format!("{query}&"));
-        let target_name = target.to_string();
-        let run = |sql: &str| -> Result<String, Failure> {
-            let answer = client.send(
-                "POST",
-                &format!("/?{settings}query={}", query_value(sql)),
-                "text/plain",
-                b"",
-            )?;
-            if answer.status == 200 {
-                return Ok(String::from_utf8_lossy(&answer.body).into_owned());
-            }
-            Err(failure(&target_name, table, answer.status, &answer.body))
-        };
+        let settings = settings_of(target);
+        let run = |sql: &str| run_query(client, target, table, sql);
         if create {
             // The mode's own columns hold no NULL; names and sniffed types may.
             let (created, nullable) = match columns {
@@ -70,22 +55,18 @@ impl ClickHouse {
                 nullable,
             ))?;
         }
-        let database = match &table.schema {
-            Some(database) => literal(database),
-            None => "currentDatabase()".into(),
-        };
         // Columns filled by the server (MATERIALIZED, ALIAS) cannot be inserted into.
         let existing = run(&format!(
-            "SELECT name FROM system.columns WHERE database = {database} AND table = {} \
+            "SELECT name FROM system.columns WHERE {} \
              AND default_kind NOT IN ('MATERIALIZED', 'ALIAS') FORMAT TSV",
-            literal(&table.name)
+            columns_of(table)
         ))?;
         let existing: Vec<&str> = existing.lines().collect();
         if existing.is_empty() {
             return Err(Failure::Permanent {
                 kind: "missing_table",
                 message: format!(
-                    "table {table} does not exist at {target_name}; add --create to create it"
+                    "table {table} does not exist at {target}; add --create to create it"
                 ),
             });
         }
@@ -124,6 +105,91 @@ impl ClickHouse {
         };
         Ok((protocol, schema))
     }
+}
+
+/// The table's columns as `system.columns` has them: name, type and default kind (empty,
+/// `DEFAULT`, `MATERIALIZED`, `ALIAS`), in order; empty when the table does not exist.
+pub(crate) fn catalog(
+    client: &HttpClient,
+    target: &HttpTarget,
+    table: &TableName,
+) -> Result<Vec<[String; 3]>, Failure> {
+    let answer = run_query(
+        client,
+        target,
+        table,
+        &format!(
+            "SELECT name, type, default_kind FROM system.columns WHERE {} FORMAT TSV",
+            columns_of(table)
+        ),
+    )?;
+    Ok(answer
+        .lines()
+        .map(|line| {
+            let mut fields = line.splitn(3, '\t').map(unescape_tsv);
+            [(); 3].map(|()| fields.next().unwrap_or_default())
+        })
+        .collect())
+}
+
+/// A field of ClickHouse's TSV output as it is: `\'` → `'`, `\\` → `\`, `\t` → tab.
+fn unescape_tsv(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// The `system.columns` condition of `table`'s columns.
+fn columns_of(table: &TableName) -> String {
+    let database = match &table.schema {
+        Some(database) => literal(database),
+        None => "currentDatabase()".into(),
+    };
+    format!("database = {database} AND table = {}", literal(&table.name))
+}
+
+/// The target's own query settings, before the query.
+fn settings_of(target: &HttpTarget) -> String {
+    target
+        .query
+        .as_ref()
+        .map_or(String::new(), |query| format!("{query}&"))
+}
+
+/// Runs one statement and returns its answer's text.
+fn run_query(
+    client: &HttpClient,
+    target: &HttpTarget,
+    table: &TableName,
+    sql: &str,
+) -> Result<String, Failure> {
+    let answer = client.send(
+        "POST",
+        &format!("/?{}query={}", settings_of(target), query_value(sql)),
+        "text/plain",
+        b"",
+    )?;
+    if answer.status == 200 {
+        return Ok(String::from_utf8_lossy(&answer.body).into_owned());
+    }
+    Err(failure(
+        &target.to_string(),
+        table,
+        answer.status,
+        &answer.body,
+    ))
 }
 
 impl Protocol for ClickHouse {

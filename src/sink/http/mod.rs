@@ -19,6 +19,7 @@ mod elastic;
 mod ndjson;
 mod protocol;
 
+pub(crate) use clickhouse::catalog as clickhouse_catalog;
 pub(crate) use client::{query_suffix, query_value, status_failure, HttpClient};
 #[cfg(feature = "fuzzing")]
 pub(crate) use protocol::judge_answer;
