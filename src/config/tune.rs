@@ -21,28 +21,47 @@ impl TuneConfig {
         env: EnvLookup<'_>,
     ) -> Result<TuneConfig, ConfigError> {
         let gen_args = &args.gen;
-        let searched = [
-            ("threads", gen_args.load.threads.is_some(), "--try-threads"),
-            ("batch", gen_args.load.batch != 1000, "--try-batch"),
+        let set_per_trial = |instead: &str| format!("tune sets it for each trial; use {instead}");
+        let refused = [
+            (
+                "threads",
+                gen_args.load.threads.is_some(),
+                set_per_trial("--try-threads"),
+            ),
+            (
+                "batch",
+                gen_args.load.batch != 1000,
+                set_per_trial("--try-batch"),
+            ),
             (
                 "commit-every",
                 gen_args.load.commit_every != 1,
-                "--try-commit-every",
+                set_per_trial("--try-commit-every"),
             ),
-            ("rows", gen_args.rows.is_some(), "--budget"),
-            ("duration", gen_args.duration.is_some(), "--budget"),
+            ("rows", gen_args.rows.is_some(), set_per_trial("--budget")),
+            (
+                "duration",
+                gen_args.duration.is_some(),
+                set_per_trial("--budget"),
+            ),
             (
                 "rate",
                 gen_args.rate.is_some(),
-                "nothing: tune measures the fastest rate",
+                "tune measures the fastest rate".to_string(),
+            ),
+            (
+                "run-id",
+                gen_args.run_id.is_some(),
+                "each trial is a run of its own".to_string(),
+            ),
+            (
+                "explain",
+                gen_args.explain,
+                "use loader gen --explain to see the columns".to_string(),
             ),
         ];
-        if let Some((flag, _, instead)) = searched.iter().find(|(_, given, _)| *given) {
-            return Err(invalid(
-                flag,
-                "given",
-                format!("tune sets it for each trial; use {instead}"),
-            ));
+        if let Some((flag, _, reason)) = refused.into_iter().find(|(_, given, _)| *given) {
+            return Err(invalid(flag, "given", reason));
         }
         let gen = GenConfig::from_args(gen_args, env)?;
         for path in &gen.load.report {
