@@ -68,6 +68,20 @@ impl Pg {
 }
 
 /// Builds one `loader` invocation.
+/// The working directory of every loader the tests run: one scratch directory for the test
+/// process, left in the system's temporary directory when it ends.
+fn working_directory() -> &'static std::path::Path {
+    static DIRECTORY: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIRECTORY
+        .get_or_init(|| {
+            tempfile::Builder::new()
+                .prefix("loader-tests-")
+                .tempdir()
+                .expect("a scratch working directory")
+        })
+        .path()
+}
+
 pub struct Loader {
     command: Command,
 }
@@ -88,6 +102,9 @@ impl Loader {
         ] {
             command.env_remove(name);
         }
+        // A default reject file (rejects-RUN.ndjson) lands in the working directory: never the
+        // repository's.
+        command.current_dir(working_directory());
         Loader { command }
     }
 
