@@ -185,3 +185,24 @@ fn a_bulk_answer_with_a_wrong_item_count_stops_the_load_whatever_errors_says() {
         assert_eq!(report["rows_loaded"], 1000, "{report}");
     }
 }
+
+#[test]
+fn the_peak_rss_is_loaders_own_not_its_parents() {
+    // A parent holding 300 MB: getrusage's ru_maxrss keeps the peak of the image before exec, so
+    // loader reported 300 MB of its parent's as its own.
+    let held = vec![1u8; 300 << 20];
+    let dir = scratch();
+    let report_path = dir.path().join("r.json");
+    Loader::new()
+        .args([
+            "--target", "null", "--rows", "100000", "--quiet", "--report",
+        ])
+        .arg_path(&report_path)
+        .run()
+        .assert_success();
+    let peak = read_report(&report_path)["process"]["peak_rss_mb"]
+        .as_f64()
+        .unwrap();
+    assert!(peak < 100.0, "peak RSS {peak} MB");
+    assert_eq!(held.iter().map(|&b| u64::from(b)).sum::<u64>(), 300 << 20);
+}
