@@ -109,7 +109,7 @@ pub(crate) fn summary(report: &Report) -> String {
             let rows = report.rows_loaded.max(1) as f64;
             let _ = write!(
                 line,
-                "; WAL {:.0} bytes and {:.2} flushes per 1,000 rows",
+                "; WAL {:.0} bytes per row, {:.2} flushes per 1,000 rows",
                 bytes as f64 / rows,
                 syncs as f64 * 1000.0 / rows
             );
