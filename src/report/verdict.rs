@@ -153,9 +153,9 @@ pub(crate) fn judge(server: &ServerTime, client: &ClientSide) -> Verdict {
                 Bound::Network,
                 format!(
                     "the backends waited for loader {} of the time while the workers spent {} \
-                     waiting on the server and {loader_cpu}: the time goes in between, in round \
-                     trips (network, scheduling, TLS); a larger --batch or --commit-every needs \
-                     fewer",
+                     writing batches (encoding, sending, waiting for the server) and \
+                     {loader_cpu}: the time goes in between, in round trips (network, \
+                     scheduling, TLS); a larger --batch or --commit-every needs fewer",
                     percent(shares.client),
                     percent(1.0 - client.producing_share)
                 ),
