@@ -12,6 +12,7 @@
 mod catalog;
 mod check;
 mod draw;
+mod held;
 mod model;
 mod plan;
 mod postgres;

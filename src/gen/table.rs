@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use crate::encode::{self, TimestampStyle};
 use crate::gen::draw::Store;
+use crate::gen::held::HeldRows;
 use crate::gen::model::{Cell, Field};
 use crate::gen::values::{binary_cell, text_cell, Style};
 use crate::gen::Shard;
 use crate::reject::RowOrigin;
-use crate::rows::{Batch, RowEncoders, RowFormat, Unencodable};
+use crate::rows::{Batch, RowEncoders, RowFormat, ToOwnedBatch, Unencodable};
 
 /// The columns a load generates, in the order they are sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,11 +23,14 @@ pub(crate) struct TablePlan {
 }
 
 /// A reused buffer of generated rows: one [`Cell`] per row and column, row-major.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TableBatch {
     plan: Arc<TablePlan>,
     seed: u64,
     seq: u64,
+    /// The shard-local positions of the rows, and their shard: what a held copy keeps.
+    local: Range<u64>,
+    shard: Shard,
     ids: Vec<u64>,
     cells: Vec<Cell>,
     arena: Vec<u8>,
@@ -41,6 +45,8 @@ impl TableBatch {
             plan,
             seed,
             seq: 0,
+            local: 0..0,
+            shard: Shard::WHOLE,
             ids: Vec::with_capacity(capacity),
             cells: Vec::with_capacity(capacity * width),
             arena: Vec::new(),
@@ -52,6 +58,8 @@ impl TableBatch {
     /// Refills the batch with the rows at the shard-local positions `local`.
     pub fn fill(&mut self, seq: u64, local: Range<u64>, shard: Shard) {
         self.seq = seq;
+        self.local = local.clone();
+        self.shard = shard;
         self.ids.clear();
         self.ids
             .extend(local.map(|position| shard.global_id(position)));
@@ -68,6 +76,19 @@ impl TableBatch {
         for (column, field) in self.plan.columns.iter().enumerate() {
             let cells = self.cells[column..].iter_mut().step_by(width);
             field.fill(self.seed, &self.ids, cells, &mut store);
+        }
+    }
+
+    /// What a sink holds of this batch until a later commit (`--commit-every`): its rows'
+    /// positions, from which they are generated again when sent, as every value is a pure
+    /// function of the seed and the row's id.
+    pub(crate) fn held(&self) -> HeldRows {
+        HeldRows {
+            plan: Arc::clone(&self.plan),
+            seed: self.seed,
+            seq: self.seq,
+            local: self.local.clone(),
+            shard: self.shard,
         }
     }
 
@@ -91,6 +112,12 @@ impl TableBatch {
             &mut out,
         );
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+impl ToOwnedBatch for TableBatch {
+    fn to_owned_batch(&self) -> Box<dyn Batch> {
+        Box::new(self.held())
     }
 }
 

@@ -625,6 +625,48 @@ fn a_commit_every_transaction_closes_early_once_its_batches_hold_64_mib() {
 }
 
 #[test]
+fn a_value_binary_copy_cannot_carry_after_part_of_a_transaction_went_out_resends_it_as_text() {
+    let pg = Pg::start();
+    let dir = scratch();
+    pg.execute("CREATE TABLE stamps (id bigint, ts timestamptz, pad text)");
+    // 3,000 rows of about 240 bytes in one transaction of six batches: the binary COPY has sent
+    // its first quarter MiB when line 2,501's `epoch` (the server's word, not a spelling the
+    // client parses) comes.
+    let pad = "p".repeat(200);
+    let mut csv = String::new();
+    for id in 0..3000 {
+        let ts = if id == 2500 {
+            "epoch".to_string()
+        } else {
+            format!("2026-01-01T00:00:{:02}Z", id % 60)
+        };
+        let _ = writeln!(csv, "{id},{ts},{pad}");
+    }
+    let path = write_file(dir.path(), "stamps.csv", csv.as_bytes());
+    let report = dir.path().join("report.json");
+    copy_of(&path)
+        .args(["--table", "stamps", "--batch", "500", "--threads", "1"])
+        .args(["--commit-every", "10", "--quiet", "--target", &pg.url()])
+        .arg_path_prefixed("--report=", &report)
+        .run()
+        .assert_success();
+    assert_eq!(pg.scalar("SELECT count(*) FROM stamps"), 3000);
+    assert_eq!(pg.scalar("SELECT count(DISTINCT id) FROM stamps"), 3000);
+    assert_eq!(
+        pg.text("SELECT (ts = 'epoch'::timestamptz)::text FROM stamps WHERE id = 2500"),
+        "true"
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM stamps WHERE ts = '2026-01-01T00:00:59Z'"),
+        50
+    );
+    let report = read_report(&report);
+    assert_eq!(report["rows_loaded"], 3000);
+    // The one attempt abandoned mid-COPY, counted as a retry of its own kind.
+    assert_eq!(report["retries"]["encoding"], 1, "{report}");
+}
+
+#[test]
 fn constraint_violations_are_isolated_under_every_method() {
     let pg = Pg::start();
     let dir = scratch();

@@ -16,12 +16,17 @@ pub struct ClickHouse {
     dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+/// Two distinct free ports: both are held while the second is chosen.
+fn free_ports() -> (u16, u16) {
+    let bind = || TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let (first, second) = (bind(), bind());
+    let port = |listener: &TcpListener| listener.local_addr().expect("a bound port").port();
+    (port(&first), port(&second))
 }
+
+/// Starts tried before a test gives up: a port taken by another test's server between its choice
+/// and the server's bind makes the server exit, and the next start picks other ports.
+const STARTS: u32 = 3;
 
 impl ClickHouse {
     pub fn start() -> ClickHouse {
@@ -29,8 +34,19 @@ impl ClickHouse {
             PathBuf::from(SERVER).exists(),
             "{SERVER} is missing: install it with `apt-get install -y clickhouse-server` (.ci/run does)"
         );
+        let mut failures = Vec::new();
+        for _ in 0..STARTS {
+            match ClickHouse::try_start() {
+                Ok(server) => return server,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!("clickhouse-server did not start: {}", failures.join("; "));
+    }
+
+    fn try_start() -> Result<ClickHouse, String> {
         let dir = tempfile::tempdir().expect("a scratch directory");
-        let (http_port, tcp_port) = (free_port(), free_port());
+        let (http_port, tcp_port) = free_ports();
         let root = dir.path();
         std::fs::create_dir_all(root.join("data")).unwrap();
         std::fs::create_dir_all(root.join("tmp")).unwrap();
@@ -83,20 +99,25 @@ impl ClickHouse {
             .stderr(Stdio::null())
             .spawn()
             .expect("start clickhouse-server");
-        let server = ClickHouse {
+        let mut server = ClickHouse {
             child,
             http_port,
             dir,
         };
         let started = Instant::now();
         while server.query("SELECT 1").is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!(
+                    "it exited ({status}) with ports {http_port} and {tcp_port}"
+                ));
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "clickhouse-server did not answer within 60 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        server
+        Ok(server)
     }
 
     pub fn url(&self) -> String {

@@ -190,6 +190,7 @@ impl SinkFactory for PgSinkFactory {
             excluded: Excluded::default(),
             held: Vec::new(),
             held_bytes: 0,
+            text_copy_for: None,
         }))
     }
 
@@ -249,6 +250,9 @@ struct PgSink<'a> {
     held: Vec<Box<dyn Batch>>,
     /// The memory they take ([`Batch::size_bytes`]).
     held_bytes: usize,
+    /// The transaction whose binary COPY met a value only text COPY carries after rows were
+    /// sent: its next attempt is text from the start.
+    text_copy_for: Option<u64>,
 }
 
 /// A failed statement: a row-level refusal (the batch's data) or anything else.
@@ -343,8 +347,9 @@ impl Sink for PgSink<'_> {
             .last()
             .is_none_or(|last| last.seq() != batch.seq())
         {
-            self.held.push(batch.to_owned_batch());
-            self.held_bytes += batch.size_bytes();
+            let held = batch.to_owned_batch();
+            self.held_bytes += held.size_bytes();
+            self.held.push(held);
         }
         if self.held.len() < commit_every && self.held_bytes < HELD_BYTES_LIMIT {
             return Ok(Written {

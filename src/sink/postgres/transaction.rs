@@ -1,12 +1,14 @@
 //! One transaction of the PostgreSQL sink: the ledger rows first, the rows by COPY or INSERT, the
 //! documents the batch loads whole, and COMMIT.
 //!
-//! With `--commit-every N`, a transaction carries N batches instead of one: the sink holds an
-//! owned copy of each batch until the N-th (or the end of the load) arrives, then sends them all
-//! in one COPY (or INSERT) with one ledger row per batch, and acknowledges them together. Until
-//! then nothing is counted; held copies stay until the commit succeeds, so a retry resends them.
-//! A transaction closes early once its batches hold 64 MiB, so that large rows do not make a
-//! worker hold gigabytes.
+//! With `--commit-every N`, a transaction carries N batches instead of one: the sink holds a copy
+//! of each batch until the N-th (or the end of the load) arrives, then sends them all in one COPY
+//! (or INSERT) with one ledger row per batch, and acknowledges them together. Until then nothing
+//! is counted; held copies stay until the commit succeeds, so a retry resends them. A generated
+//! batch's copy is the positions of its rows, generated again when sent; a file's is its rows.
+//! A transaction closes early once its copies hold 64 MiB, so that large rows do not make a
+//! worker hold gigabytes. The COPY is encoded and written a quarter MiB at a time, so neither the
+//! encoded transaction nor the driver's copy of it is ever whole in memory.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -23,9 +25,13 @@ use crate::reject::{RejectLog, RowOrigin};
 use crate::rows::{Batch, RowFormat, Unencodable};
 use crate::sql::quote_literal;
 
-/// COPY data goes to the driver in pieces of this size, each one CopyData message, so that no
-/// message nears the server's 1 GB limit and the driver's own copy of the data stays small.
-const COPY_CHUNK_BYTES: usize = 1 << 20;
+/// COPY data goes to the driver once this much is encoded, each write one CopyData message, so
+/// that no message nears the server's 1 GB limit and neither the encoded rows nor the driver's
+/// copy of them grow with the transaction.
+const COPY_CHUNK_BYTES: usize = 256 << 10;
+
+/// Rows encoded at a time between two checks of [`COPY_CHUNK_BYTES`].
+const COPY_PIECE_ROWS: usize = 512;
 
 /// The batches one transaction commits, seen as one run of rows: the batch in hand, or with
 /// `--commit-every` the batches held until now. Its sequence number is its first batch's (the
@@ -219,56 +225,94 @@ impl PgSink<'_> {
         if rows.is_empty() {
             return Ok(());
         }
-        let factory = self.factory;
+        match self.factory.method {
+            Method::CopyBinary if self.text_copy_for != Some(transaction.seq()) => {
+                self.copy_rows(connection, transaction, rows, RowFormat::CopyBinary)
+            }
+            Method::CopyBinary | Method::CopyText => {
+                self.copy_rows(connection, transaction, rows, RowFormat::CopyText)
+            }
+            Method::Insert => self.insert_rows(connection, transaction, rows),
+        }
+    }
+
+    /// Sends the rows in one COPY, encoded and written a piece at a time, so that a transaction
+    /// of many batches (`--commit-every`) never sits whole in memory, encoded. When binary COPY
+    /// cannot carry a value (one the client does not parse): before anything was sent the COPY is
+    /// text instead; after, the COPY is abandoned and the transaction fails, to be sent again
+    /// whole as text.
+    fn copy_rows(
+        &mut self,
+        connection: &mut Connection,
+        transaction: &Transaction,
+        rows: &[usize],
+        format: RowFormat,
+    ) -> Result<(), StatementFailure> {
+        // Binary COPY prepares a text COPY beside it; text COPY has only its own.
+        let statement = match self.factory.method {
+            Method::CopyBinary if format != RowFormat::CopyBinary => &connection.text_copy,
+            _ => &connection.copy,
+        };
+        let Some(statement) = statement.clone() else {
+            return Err(StatementFailure::Other(SendError::Refused(
+                Failure::Permanent {
+                    kind: "internal",
+                    message: format!("no {format:?} statement was prepared for this connection"),
+                },
+            )));
+        };
+        let copied = stream_copy(
+            &mut connection.client,
+            &statement,
+            Piecewise {
+                transaction,
+                rows,
+                format,
+            },
+            &mut self.buffer,
+        )?;
+        match copied {
+            Copied::Stored { rows, bytes } => {
+                self.stored += rows;
+                self.payload_bytes += bytes;
+                Ok(())
+            }
+            Copied::Unencodable { sent: false } => {
+                self.copy_rows(connection, transaction, rows, RowFormat::CopyText)
+            }
+            Copied::Unencodable { sent: true } => {
+                self.text_copy_for = Some(transaction.seq());
+                Err(StatementFailure::Other(SendError::Refused(
+                    Failure::Transient {
+                        kind: "encoding",
+                        message:
+                            "binary COPY cannot carry a value of this transaction; it is sent \
+                              again as text COPY"
+                                .into(),
+                    },
+                )))
+            }
+        }
+    }
+
+    /// Sends the rows in one multi-row INSERT.
+    fn insert_rows(
+        &mut self,
+        connection: &mut Connection,
+        transaction: &Transaction,
+        rows: &[usize],
+    ) -> Result<(), StatementFailure> {
         let buffer = &mut self.buffer;
-        let encode_runs = |format: RowFormat, buffer: &mut Vec<u8>| {
-            crate::sink::encode_runs(rows, format, buffer, |run, out| {
-                transaction.encode(run, format, out)
-            })
-        };
         buffer.clear();
-        let statement = match factory.method {
-            Method::CopyBinary => {
-                buffer.extend_from_slice(binary::HEADER);
-                if encode_runs(RowFormat::CopyBinary, buffer).is_ok() {
-                    buffer.extend_from_slice(binary::TRAILER);
-                    connection.copy.as_ref()
-                } else {
-                    // A value the client does not parse: let the server's text input decide.
-                    buffer.clear();
-                    let _ = encode_runs(RowFormat::CopyText, buffer);
-                    connection.text_copy.as_ref()
-                }
-            }
-            Method::CopyText => {
-                let _ = encode_runs(RowFormat::CopyText, buffer);
-                connection.copy.as_ref()
-            }
-            Method::Insert => {
-                buffer.extend_from_slice(factory.statement.as_bytes());
-                let _ = encode_runs(RowFormat::SqlValues, buffer);
-                None
-            }
-        };
+        buffer.extend_from_slice(self.factory.statement.as_bytes());
+        let _ = crate::sink::encode_runs(rows, RowFormat::SqlValues, buffer, |run, out| {
+            transaction.encode(run, RowFormat::SqlValues, out)
+        });
         self.payload_bytes += buffer.len() as u64;
-        let client = &mut connection.client;
-        match statement {
-            Some(copy) => {
-                // CopyInWriter copies each piece into its own buffer and sends it on the next
-                // write (the last one at `finish`).
-                let mut writer = client.copy_in(copy)?;
-                for piece in buffer.chunks(COPY_CHUNK_BYTES) {
-                    writer.write_all(piece).map_err(SendError::Io)?;
-                }
-                self.stored += writer.finish()?;
-            }
-            None => {
-                let sql = std::str::from_utf8(buffer).map_err(|_| SendError::NotUtf8)?;
-                for message in client.simple_query(sql)? {
-                    if let SimpleQueryMessage::CommandComplete(rows) = message {
-                        self.stored += rows;
-                    }
-                }
+        let sql = std::str::from_utf8(buffer).map_err(|_| SendError::NotUtf8)?;
+        for message in connection.client.simple_query(sql)? {
+            if let SimpleQueryMessage::CommandComplete(rows) = message {
+                self.stored += rows;
             }
         }
         Ok(())
@@ -319,4 +363,80 @@ impl PgSink<'_> {
         let excluded = self.excluded.count_in(rows);
         (batch.len() - excluded, excluded + batch.invalid().len())
     }
+}
+
+/// Rows of a transaction to encode in one format, a piece at a time.
+struct Piecewise<'t, 'b> {
+    transaction: &'t Transaction<'b>,
+    rows: &'t [usize],
+    format: RowFormat,
+}
+
+/// How a COPY of [`stream_copy`] ended.
+enum Copied {
+    /// The server stored `rows` rows from `bytes` bytes.
+    Stored { rows: u64, bytes: u64 },
+    /// The format cannot carry a value; `sent` when part of the COPY had gone out (it was
+    /// abandoned, which fails the transaction).
+    Unencodable { sent: bool },
+}
+
+/// Runs one COPY of `rows`: encodes them into `buffer` until it holds [`COPY_CHUNK_BYTES`],
+/// writes that, and goes on. The COPY starts only once the first piece is encoded, so that a
+/// format refusing a value at once leaves the transaction untouched.
+fn stream_copy(
+    client: &mut postgres::Client,
+    statement: &postgres::Statement,
+    rows: Piecewise<'_, '_>,
+    buffer: &mut Vec<u8>,
+) -> Result<Copied, StatementFailure> {
+    let Piecewise {
+        transaction,
+        rows,
+        format,
+    } = rows;
+    let binary = format == RowFormat::CopyBinary;
+    let mut pieces = crate::sink::runs(rows).flat_map(|run| {
+        run.clone()
+            .step_by(COPY_PIECE_ROWS)
+            .map(move |start| start..(start + COPY_PIECE_ROWS).min(run.end))
+    });
+    // Encodes pieces until a chunk is full; whether pieces are left.
+    let mut fill = |buffer: &mut Vec<u8>| -> Result<bool, Unencodable> {
+        while buffer.len() < COPY_CHUNK_BYTES {
+            let Some(piece) = pieces.next() else {
+                if binary {
+                    buffer.extend_from_slice(binary::TRAILER);
+                }
+                return Ok(false);
+            };
+            transaction.encode(piece, format, buffer)?;
+        }
+        Ok(true)
+    };
+    buffer.clear();
+    if binary {
+        buffer.extend_from_slice(binary::HEADER);
+    }
+    let Ok(mut more) = fill(buffer) else {
+        return Ok(Copied::Unencodable { sent: false });
+    };
+    // CopyInWriter copies each chunk into its own buffer and sends it on the next write (the
+    // last one at `finish`); dropping it unfinished abandons the COPY.
+    let mut writer = client.copy_in(statement)?;
+    let mut bytes = 0;
+    loop {
+        bytes += buffer.len() as u64;
+        writer.write_all(buffer).map_err(SendError::Io)?;
+        buffer.clear();
+        if !more {
+            break;
+        }
+        match fill(buffer) {
+            Ok(left) => more = left,
+            Err(Unencodable) => return Ok(Copied::Unencodable { sent: true }),
+        }
+    }
+    let rows = writer.finish()?;
+    Ok(Copied::Stored { rows, bytes })
 }
