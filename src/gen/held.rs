@@ -10,16 +10,16 @@ use std::sync::Arc;
 use crate::gen::table::{TableBatch, TablePlan};
 use crate::gen::Shard;
 use crate::reject::RowOrigin;
-use crate::rows::{Batch, RowFormat, Unencodable};
+use crate::rows::{Batch, RowFormat, ToOwnedBatch, Unencodable};
 
 /// The rows of a [`TableBatch`] at the shard-local positions `local`, not generated yet.
 #[derive(Debug, Clone)]
 pub(crate) struct HeldRows {
-    pub(super) plan: Arc<TablePlan>,
-    pub(super) seed: u64,
-    pub(super) seq: u64,
-    pub(super) local: Range<u64>,
-    pub(super) shard: Shard,
+    plan: Arc<TablePlan>,
+    seed: u64,
+    seq: u64,
+    local: Range<u64>,
+    shard: Shard,
 }
 
 impl HeldRows {
@@ -30,6 +30,20 @@ impl HeldRows {
         let mut batch = TableBatch::with_capacity(Arc::clone(&self.plan), self.seed, rows.len());
         batch.fill(self.seq, start..end, self.shard);
         batch
+    }
+}
+
+/// What a sink holds of a generated batch until a later commit (`--commit-every`): its rows'
+/// positions, from which they are generated again when sent.
+impl ToOwnedBatch for TableBatch {
+    fn to_owned_batch(&self) -> Box<dyn Batch> {
+        Box::new(HeldRows {
+            plan: Arc::clone(&self.plan),
+            seed: self.seed,
+            seq: self.seq,
+            local: self.local.clone(),
+            shard: self.shard,
+        })
     }
 }
 
@@ -75,7 +89,6 @@ impl Batch for HeldRows {
 mod tests {
     use super::*;
     use crate::gen::readings_batch;
-    use crate::rows::ToOwnedBatch;
 
     #[test]
     fn held_rows_encode_as_the_batch_they_were_taken_from() {

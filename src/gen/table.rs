@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use crate::encode::{self, TimestampStyle};
 use crate::gen::draw::Store;
-use crate::gen::held::HeldRows;
 use crate::gen::model::{Cell, Field};
 use crate::gen::values::{binary_cell, text_cell, Style};
 use crate::gen::Shard;
 use crate::reject::RowOrigin;
-use crate::rows::{Batch, RowEncoders, RowFormat, ToOwnedBatch, Unencodable};
+use crate::rows::{Batch, RowEncoders, RowFormat, Unencodable};
 
 /// The columns a load generates, in the order they are sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,12 +24,12 @@ pub(crate) struct TablePlan {
 /// A reused buffer of generated rows: one [`Cell`] per row and column, row-major.
 #[derive(Debug)]
 pub struct TableBatch {
-    plan: Arc<TablePlan>,
-    seed: u64,
-    seq: u64,
+    pub(super) plan: Arc<TablePlan>,
+    pub(super) seed: u64,
+    pub(super) seq: u64,
     /// The shard-local positions of the rows, and their shard: what a held copy keeps.
-    local: Range<u64>,
-    shard: Shard,
+    pub(super) local: Range<u64>,
+    pub(super) shard: Shard,
     ids: Vec<u64>,
     cells: Vec<Cell>,
     arena: Vec<u8>,
@@ -79,19 +78,6 @@ impl TableBatch {
         }
     }
 
-    /// What a sink holds of this batch until a later commit (`--commit-every`): its rows'
-    /// positions, from which they are generated again when sent, as every value is a pure
-    /// function of the seed and the row's id.
-    pub(crate) fn held(&self) -> HeldRows {
-        HeldRows {
-            plan: Arc::clone(&self.plan),
-            seed: self.seed,
-            seq: self.seq,
-            local: self.local.clone(),
-            shard: self.shard,
-        }
-    }
-
     /// The cells of row `row`.
     pub(crate) fn row(&self, row: usize) -> &[Cell] {
         let width = self.plan.columns.len();
@@ -112,12 +98,6 @@ impl TableBatch {
             &mut out,
         );
         String::from_utf8_lossy(&out).into_owned()
-    }
-}
-
-impl ToOwnedBatch for TableBatch {
-    fn to_owned_batch(&self) -> Box<dyn Batch> {
-        Box::new(self.held())
     }
 }
 
