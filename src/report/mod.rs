@@ -471,6 +471,14 @@ fn headline(report: &Report) -> Vec<(&'static str, String)> {
         server.map_or_else(String::new, |s| format!("{:.3}", pick(&s.shares)))
     };
     vec![
+        ("loader_version", report.loader_version.to_string()),
+        ("loader_commit", report.loader_commit.to_string()),
+        ("started_at", report.started_at.clone()),
+        ("host", report.host.clone()),
+        (
+            "server_version",
+            report.server_version.clone().unwrap_or_default(),
+        ),
         ("mode", report.mode.to_string()),
         ("outcome", report.outcome.to_string()),
         ("exit_code", report.exit_code.to_string()),

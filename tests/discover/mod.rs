@@ -185,7 +185,23 @@ fn one_load_writes_every_report_asked_for_with_where_and_when() {
         Some("5000"),
         "{csv}"
     );
+    let field = |name: &str| {
+        let column = names.split(',').position(|n| n == name).unwrap();
+        values
+            .trim_end()
+            .split(',')
+            .nth(column)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(field("server_version"), server_version, "{csv}");
+    assert_eq!(field("started_at"), report["started_at"].as_str().unwrap());
+    assert_eq!(field("host"), report["host"].as_str().unwrap());
     let markdown = std::fs::read_to_string(&paths[2]).unwrap();
     assert!(markdown.contains("| rows_loaded | 5000 |"), "{markdown}");
+    assert!(
+        markdown.contains(&format!("| server_version | {server_version} |")),
+        "{markdown}"
+    );
     assert!(std::fs::read_to_string(&paths[3]).unwrap().contains("max "));
 }
