@@ -9,7 +9,7 @@
 //! With a proxy from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) the proxy resolves
 //! the target, and ureq's own resolver is used.
 
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,8 +20,6 @@ use ureq::typestate::AgentScope;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Body, Proxy};
-
-use rustls::CertificateError;
 
 use crate::failure::Failure;
 use crate::pem::PemError;
@@ -86,18 +84,11 @@ impl ResolvedHost {
                 addresses: None,
             });
         }
-        let found = match host_and_port.to_socket_addrs() {
-            Ok(found) => found,
-            Err(err) => return Err(ResolveError::Lookup { host_and_port, err }),
-        };
         let mut addresses = DefaultResolver::default().empty();
-        for address in found {
+        for address in lookup(&host_and_port)? {
             if addresses.try_push(address).is_err() {
                 break;
             }
-        }
-        if addresses.is_empty() {
-            return Err(ResolveError::NoAddress { host_and_port });
         }
         Ok(ResolvedHost {
             host_and_port,
@@ -125,6 +116,33 @@ impl Resolver for ResolvedHost {
             _ => DefaultResolver::default().resolve(uri, config, timeout),
         }
     }
+}
+
+/// The addresses of the host of `uri` (its port, or the scheme's), in the resolver's order,
+/// looked up directly whatever proxy the environment names.
+pub(crate) fn resolve_directly(uri: &Uri) -> Result<Vec<SocketAddr>, ResolveError> {
+    let host_and_port =
+        host_and_port(uri).ok_or_else(|| ResolveError::NoHost { uri: uri.clone() })?;
+    lookup(&host_and_port)
+}
+
+/// The addresses of `host_and_port`; at least one.
+fn lookup(host_and_port: &str) -> Result<Vec<SocketAddr>, ResolveError> {
+    let found: Vec<SocketAddr> = match host_and_port.to_socket_addrs() {
+        Ok(found) => found.collect(),
+        Err(err) => {
+            return Err(ResolveError::Lookup {
+                host_and_port: host_and_port.to_string(),
+                err,
+            })
+        }
+    };
+    if found.is_empty() {
+        return Err(ResolveError::NoAddress {
+            host_and_port: host_and_port.to_string(),
+        });
+    }
+    Ok(found)
 }
 
 /// `host:port` of `uri`, the port defaulting to the scheme's.
@@ -210,51 +228,13 @@ pub(crate) fn tls_problem(target: &str, err: &ureq::Error) -> Option<String> {
         ureq::Error::Io(io) => io.get_ref().and_then(|inner| inner.downcast_ref()),
         _ => None,
     };
-    let words = match rustls_error {
-        Some(rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. }) => {
-            format!(
-                "{target} does not speak TLS on this port (it answered in plain text); use the \
-                  http:// form of the target (es+http://, crate+http://, …) instead of https://"
-            )
-        }
-        Some(rustls::Error::InvalidCertificate(problem)) => {
-            let (what, fix) = match problem {
-                CertificateError::UnknownIssuer => (
-                    "is signed by no authority it trusts (a private CA, or self-signed)",
-                    "give the CA, or the certificate itself, with --ca-file FILE",
-                ),
-                CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. } => (
-                    "is for another host name",
-                    "connect by a name the certificate holds",
-                ),
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    ("has expired", "renew the server's certificate")
-                }
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => (
-                    "is not valid yet (check the clocks)",
-                    "correct the clock of the server or of this machine",
-                ),
-                CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => (
-                    "is a CA certificate (CA:TRUE) presented as the server's own, which TLS refuses \
-                      even when --ca-file trusts it",
-                    "give the server a certificate without CA:TRUE, signed by that CA or by \
-                      itself, and that certificate or its CA to --ca-file",
-                ),
-                _ => ("was refused", "give its CA with --ca-file FILE"),
-            };
-            format!(
-                "the certificate of {target} {what} ({problem:?}); {fix}, or skip the check with \
-                  --insecure"
-            )
-        }
-        Some(other) => format!("TLS with {target} failed: {other}"),
+    match rustls_error {
+        Some(refused) => Some(crate::tls::refused_in_words(target, refused)),
         None if matches!(err, ureq::Error::Tls(_) | ureq::Error::TlsRequired) => {
-            format!("TLS with {target} failed: {err}")
+            Some(format!("TLS with {target} failed: {err}"))
         }
-        None => return None,
-    };
-    Some(words)
+        None => None,
+    }
 }
 
 /// A transport failure of a request to `target`: TLS and malformed URLs are permanent, the rest

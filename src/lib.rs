@@ -40,6 +40,7 @@ mod sink;
 mod sql;
 mod stats;
 mod target;
+mod tls;
 mod tune;
 mod usage;
 

@@ -6,8 +6,11 @@ use ureq::http::{HeaderName, HeaderValue, Method, Uri};
 use super::{check_report_path, positive, progress_interval, A_CENTURY, A_DAY};
 use crate::cli::ProbeArgs;
 use crate::conninfo::redact;
-use crate::http_client::{tls_config, ResolvedHost};
-use crate::probe::{join, AgentOptions, ProbeConfig, RequestTemplate, Stop, MAX_USERS};
+use rustls::pki_types::ServerName;
+
+use crate::http_client::resolve_directly;
+use crate::probe::{join, Endpoint, ProbeConfig, RequestTemplate, Stop, MAX_USERS};
+use crate::tls::{https_client_config, HttpsSetupError};
 use crate::usage::{invalid, ConfigError};
 
 /// Requests per round when neither --requests nor --duration is given.
@@ -89,28 +92,40 @@ impl ProbeConfig {
                 None => text.as_bytes().to_vec(),
             },
         };
-        let host = ResolvedHost::resolve(&uri).map_err(|reason| invalid("url", &url, reason))?;
-        let agent = AgentOptions {
-            host,
+        let addresses = resolve_directly(&uri).map_err(|reason| invalid("url", &url, reason))?;
+        let tls = match uri.scheme_str() {
+            Some("https") => {
+                let host = uri.host().unwrap_or_default();
+                // http's Uri keeps the brackets of an IPv6 address.
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(host.to_string()).map_err(|err| {
+                    invalid("url", &url, format!("has no usable host name: {err}"))
+                })?;
+                let config = https_client_config(args.tls.ca_file.as_deref(), args.tls.insecure)
+                    .map_err(|err| match err {
+                        HttpsSetupError::CaFile(err) => ConfigError::Certificates(err),
+                        err => ConfigError::Conflict(err.to_string()),
+                    })?;
+                Some((config, name))
+            }
+            _ => None,
+        };
+        let endpoint = Endpoint {
+            addresses,
+            tls,
             connect_timeout: positive("connect-timeout", args.connect_timeout, A_DAY)?,
             timeout: positive("timeout", args.timeout, A_DAY)?,
-            tls: tls_config(args.tls.ca_file.as_deref(), args.tls.insecure)?,
         };
         if let Some(path) = &args.report {
             check_report_path(path)?;
         }
         Ok(ProbeConfig {
-            request: RequestTemplate {
-                method,
-                uri,
-                headers,
-                body,
-            },
+            request: RequestTemplate::new(method, uri, headers, body),
             url,
             users: args.users.clone(),
             stop,
             rate: args.rate,
-            agent,
+            endpoint,
             baseline: args.baseline,
             report: args.report.clone(),
             progress_every: progress_interval(args.progress.progress_every)?,

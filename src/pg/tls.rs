@@ -19,16 +19,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use postgres::{CancelToken, Client, NoTls};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::verify_server_cert_signed_by_trust_anchor;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::ParsedCertificate;
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::PgTarget;
 use crate::pem::PemError;
+use crate::tls::ChainOnly;
 
 /// libpq's `sslmode` (all but `allow`, which the driver cannot do).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -207,60 +203,6 @@ fn roots(root_cert: Option<&Path>) -> Result<RootCertStore, TlsSetupError> {
             })?;
     }
     Ok(roots)
-}
-
-/// libpq's weaker checks: the chain against `roots` but not the host name (verify-ca, and
-/// require with sslrootcert), or no certificate check at all (`roots` None: prefer, require).
-/// The handshake's signatures are verified either way, with the provider's algorithms.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: Option<Arc<RootCertStore>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Some(roots) = &self.roots {
-            let certificate = ParsedCertificate::try_from(end_entity)?;
-            verify_server_cert_signed_by_trust_anchor(
-                &certificate,
-                roots,
-                intermediates,
-                now,
-                self.algorithms.all,
-            )?;
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        certificate: &CertificateDer<'_>,
-        signature: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, certificate, signature, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        certificate: &CertificateDer<'_>,
-        signature: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, certificate, signature, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
 
 /// A failed TLS setup worded with its fix, or None when `err` is something else. Every such

@@ -1,34 +1,105 @@
-//! One probe user's side of the wire: a ureq agent with one keep-alive connection, and the timing
-//! of one exchange — time to the response headers, to the first body byte, to the last byte, and
-//! the longest pause between two body reads (a stalled stream).
+//! One probe user: the request encoded once, sent over the user's own kept-alive connection
+//! ([`wire`](super::wire)), and the timing of one exchange — time to the response headers, to
+//! the first body byte, to the last byte, and the longest pause between two body reads (a
+//! stalled stream).
 
-use std::io::{self, Read};
+use std::io;
 use std::time::{Duration, Instant};
 
-use ureq::http::{HeaderName, HeaderValue, Method, Request, Uri};
-use ureq::tls::TlsConfig;
-use ureq::Agent;
+use base64::Engine;
+use ureq::http::{HeaderName, HeaderValue, Method, Uri};
 
-use crate::http_client::{agent_config, tls_problem, ResolvedHost};
+use super::wire::{Connection, Endpoint, WireError};
 
-/// The request every user sends, validated once.
+/// The request every user sends, validated once and encoded once.
 #[derive(Debug)]
 pub(crate) struct RequestTemplate {
     pub method: Method,
-    pub uri: Uri,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Vec<u8>,
+    /// The request as it goes on the wire: request line, headers and body.
+    encoded: Vec<u8>,
 }
 
-/// How a user's agent connects.
-#[derive(Debug, Clone)]
-pub(crate) struct AgentOptions {
-    /// The URL's host, resolved once.
-    pub host: ResolvedHost,
-    pub connect_timeout: Duration,
-    /// Longest time one exchange may take, from connecting to the last byte.
-    pub timeout: Duration,
-    pub tls: TlsConfig,
+impl RequestTemplate {
+    /// The request with `Host`, and unless given `User-Agent`, `Accept`, `Content-Length` and
+    /// (from a `user:password@` in the URL) Basic `Authorization`.
+    pub(crate) fn new(
+        method: Method,
+        uri: Uri,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Vec<u8>,
+    ) -> RequestTemplate {
+        let given = |name: &str| headers.iter().any(|(given, _)| given == name);
+        let mut encoded = Vec::with_capacity(256 + body.len());
+        let target = uri.path_and_query().map_or("/", |target| target.as_str());
+        encoded.extend_from_slice(format!("{method} {target} HTTP/1.1\r\n").as_bytes());
+        if !given("host") {
+            let authority = uri.authority().map_or("", |authority| authority.as_str());
+            // The user:password@ of the URL is no part of the Host header.
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            encoded.extend_from_slice(format!("Host: {host}\r\n").as_bytes());
+        }
+        if !given("user-agent") {
+            let agent = concat!("User-Agent: loader/", env!("CARGO_PKG_VERSION"), "\r\n");
+            encoded.extend_from_slice(agent.as_bytes());
+        }
+        if !given("accept") {
+            encoded.extend_from_slice(b"Accept: */*\r\n");
+        }
+        if let Some((credentials, _)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
+            if !given("authorization") {
+                let encoded_credentials =
+                    base64::engine::general_purpose::STANDARD.encode(percent_decoded(credentials));
+                encoded.extend_from_slice(
+                    format!("Authorization: Basic {encoded_credentials}\r\n").as_bytes(),
+                );
+            }
+        }
+        for (name, value) in &headers {
+            encoded.extend_from_slice(name.as_str().as_bytes());
+            encoded.extend_from_slice(b": ");
+            encoded.extend_from_slice(value.as_bytes());
+            encoded.extend_from_slice(b"\r\n");
+        }
+        let sends_body =
+            !body.is_empty() || matches!(method, Method::POST | Method::PUT | Method::PATCH);
+        if sends_body && !given("content-length") && !given("transfer-encoding") {
+            encoded.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        encoded.extend_from_slice(b"\r\n");
+        encoded.extend_from_slice(&body);
+        RequestTemplate {
+            method,
+            headers,
+            body,
+            encoded,
+        }
+    }
+}
+
+/// `user%40corp:p%3Ass` → `user@corp:p:ss`, as the URL's credentials are sent.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    decoded
 }
 
 /// The timings of one answered request, each from the moment the request was sent.
@@ -52,37 +123,17 @@ pub(crate) struct FailedExchange {
     pub message: String,
 }
 
-/// One user: an agent whose single connection is kept alive between requests.
+/// One user: its connection, kept alive between requests while the server allows.
 pub(crate) struct User<'a> {
-    agent: Agent,
+    connection: Connection<'a>,
     template: &'a RequestTemplate,
-    buffer: Vec<u8>,
 }
 
-/// Each way's buffer of a user's connection.
-const CONNECTION_BUFFER_BYTES: usize = 32 * 1024;
-
-/// Bytes asked for per body read: a streamed answer's chunks come back one read each.
-const READ_BUFFER_BYTES: usize = 16 * 1024;
-
 impl<'a> User<'a> {
-    pub(crate) fn new(template: &'a RequestTemplate, options: &AgentOptions) -> User<'a> {
-        let config = agent_config(options.connect_timeout, options.timeout)
-            // A probe measures the URL it was given, not where it redirects to.
-            .max_redirects(0)
-            // -X PURGE, PROPFIND and the like are sent as given.
-            .allow_non_standard_methods(true)
-            // ureq's 128 KiB buffers each way, times hundreds of users, would be most of the
-            // probe's memory; the answer's headers must fit in the input buffer.
-            .input_buffer_size(CONNECTION_BUFFER_BYTES)
-            .max_response_header_size(CONNECTION_BUFFER_BYTES)
-            .output_buffer_size(CONNECTION_BUFFER_BYTES)
-            .tls_config(options.tls.clone())
-            .build();
+    pub(crate) fn new(template: &'a RequestTemplate, endpoint: &'a Endpoint) -> User<'a> {
         User {
-            agent: options.host.agent(config),
+            connection: Connection::new(endpoint),
             template,
-            buffer: vec![0; READ_BUFFER_BYTES],
         }
     }
 
@@ -98,42 +149,24 @@ impl<'a> User<'a> {
         if let Some(callback) = first_byte_seen.take() {
             callback();
         }
-        result
+        result.map_err(|err| failure(&err))
     }
 
     fn timed_exchange(
         &mut self,
         first_byte_seen: &mut Option<&mut dyn FnMut()>,
-    ) -> Result<Exchange, FailedExchange> {
+    ) -> Result<Exchange, WireError> {
         let template = self.template;
-        let mut request = Request::builder()
-            .method(template.method.clone())
-            .uri(template.uri.clone());
-        for (name, value) in &template.headers {
-            request = request.header(name, value);
-        }
-        let request = request
-            .body(template.body.as_slice())
-            .map_err(|err| FailedExchange {
-                kind: "protocol",
-                message: err.to_string(),
-            })?;
         let sent = Instant::now();
-        let mut response = self.agent.run(request).map_err(failure)?;
+        let head =
+            self.connection
+                .send(&template.encoded, template.method == Method::HEAD, sent)?;
         let headers = sent.elapsed();
-        let status = response.status().as_u16();
-        let mut reader = response.body_mut().as_reader();
         let mut first_byte = None;
         let mut last_read = headers;
         let mut largest_gap = Duration::ZERO;
         let mut bytes = 0u64;
-        loop {
-            let read = match reader.read(&mut self.buffer) {
-                Ok(0) => break,
-                Ok(read) => read,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(io_failure(&err)),
-            };
+        self.connection.read_body(&head, &mut |piece| {
             let now = sent.elapsed();
             if first_byte.is_none() {
                 first_byte = Some(now);
@@ -144,11 +177,11 @@ impl<'a> User<'a> {
                 largest_gap = largest_gap.max(now - last_read);
             }
             last_read = now;
-            bytes += read as u64;
-        }
+            bytes += piece.len() as u64;
+        })?;
         let total = sent.elapsed();
         Ok(Exchange {
-            status,
+            status: head.status,
             headers,
             first_byte: first_byte.unwrap_or(total),
             total,
@@ -158,29 +191,38 @@ impl<'a> User<'a> {
     }
 }
 
-/// What a ureq error means for the report.
-fn failure(err: ureq::Error) -> FailedExchange {
-    if let Some(message) = tls_problem("the server", &err) {
-        return FailedExchange {
-            kind: "tls",
-            message,
-        };
-    }
-    let kind = match &err {
-        ureq::Error::Io(io) => return io_failure(io),
-        ureq::Error::Timeout(_) => "timeout",
-        ureq::Error::HostNotFound => "dns",
-        ureq::Error::ConnectionFailed => "connect",
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => "tls",
-        _ => "protocol",
+/// What a failed exchange means for the report.
+fn failure(err: &WireError) -> FailedExchange {
+    let (kind, message) = match err {
+        WireError::Connect(err) => {
+            let failed = io_failure(err);
+            let kind = if failed.kind == "io" {
+                "connect"
+            } else {
+                failed.kind
+            };
+            (kind, format!("cannot connect: {err}"))
+        }
+        WireError::Io(err) => match tls_refusal(err) {
+            Some(refused) => ("tls", crate::tls::refused_in_words("the server", refused)),
+            None => return io_failure(err),
+        },
+        WireError::Timeout => ("timeout", "no whole answer within --timeout".to_string()),
+        WireError::Closed => (
+            "reset",
+            "the server closed the connection before the answer was whole".to_string(),
+        ),
+        WireError::Protocol(what) => ("protocol", (*what).to_string()),
     };
-    FailedExchange {
-        kind,
-        message: err.to_string(),
-    }
+    FailedExchange { kind, message }
 }
 
-/// What an I/O error (possibly a ureq error carried through the body reader) means.
+/// The refused handshake an I/O error carries, if it does (rustls reports it as invalid data).
+fn tls_refusal(err: &io::Error) -> Option<&rustls::Error> {
+    err.get_ref().and_then(|inner| inner.downcast_ref())
+}
+
+/// What an I/O error means.
 fn io_failure(err: &io::Error) -> FailedExchange {
     let kind = match err.kind() {
         io::ErrorKind::ConnectionRefused => "refused",
@@ -189,14 +231,8 @@ fn io_failure(err: &io::Error) -> FailedExchange {
         | io::ErrorKind::BrokenPipe
         | io::ErrorKind::UnexpectedEof => "reset",
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timeout",
-        io::ErrorKind::InvalidData if err.to_string().contains("certificate") => "tls",
         io::ErrorKind::InvalidData => "protocol",
-        _ => match err.get_ref().and_then(|inner| inner.downcast_ref()) {
-            Some(ureq::Error::Timeout(_)) => "timeout",
-            Some(ureq::Error::Protocol(_)) => "protocol",
-            Some(ureq::Error::Tls(_) | ureq::Error::Rustls(_)) => "tls",
-            _ => "io",
-        },
+        _ => "io",
     };
     FailedExchange {
         kind,
@@ -215,8 +251,58 @@ mod tests {
         assert_eq!(kind(io::ErrorKind::ConnectionReset), "reset");
         assert_eq!(kind(io::ErrorKind::UnexpectedEof), "reset");
         assert_eq!(kind(io::ErrorKind::TimedOut), "timeout");
-        let carried = io::Error::other(ureq::Error::Timeout(ureq::Timeout::Global));
-        assert_eq!(io_failure(&carried).kind, "timeout");
-        assert_eq!(failure(ureq::Error::HostNotFound).kind, "dns");
+        let refused = WireError::Connect(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(failure(&refused).kind, "refused");
+        assert_eq!(failure(&WireError::Timeout).kind, "timeout");
+        let tls = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let tls = failure(&WireError::Io(tls));
+        assert_eq!(tls.kind, "tls");
+        assert!(tls.message.contains("--ca-file"), "{}", tls.message);
+    }
+
+    #[test]
+    fn the_request_is_encoded_once_with_host_length_and_credentials() {
+        let request = RequestTemplate::new(
+            Method::POST,
+            "http://us%40er:p%3Ass@127.0.0.1:8080/v1/chat?x=1"
+                .parse()
+                .unwrap(),
+            vec![(
+                HeaderName::from_static("x-trace"),
+                HeaderValue::from_static("a b"),
+            )],
+            b"{}".to_vec(),
+        );
+        let text = String::from_utf8(request.encoded.clone()).unwrap();
+        let credentials = base64::engine::general_purpose::STANDARD.encode("us@er:p:ss");
+        assert_eq!(
+            text,
+            format!(
+                "POST /v1/chat?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: loader/{}\r\n\
+                 Accept: */*\r\nAuthorization: Basic {credentials}\r\nx-trace: a b\r\n\
+                 Content-Length: 2\r\n\r\n{{}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        let get = RequestTemplate::new(
+            Method::GET,
+            "https://example.com".parse().unwrap(),
+            vec![(
+                HeaderName::from_static("accept"),
+                HeaderValue::from_static("text/event-stream"),
+            )],
+            Vec::new(),
+        );
+        assert_eq!(
+            String::from_utf8(get.encoded).unwrap(),
+            format!(
+                "GET / HTTP/1.1\r\nHost: example.com\r\nUser-Agent: loader/{}\r\n\
+                 accept: text/event-stream\r\n\r\n",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
     }
 }

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::client::{AgentOptions, RequestTemplate};
+use super::client::RequestTemplate;
+use super::wire::Endpoint;
 
 /// The most users one round may have: one OS thread each.
 pub(crate) const MAX_USERS: usize = 10_000;
@@ -29,7 +30,7 @@ pub(crate) struct ProbeConfig {
     pub stop: Stop,
     /// Offered requests per second over all users (open model).
     pub rate: Option<f64>,
-    pub agent: AgentOptions,
+    pub endpoint: Endpoint,
     /// Requests of the lone-user baseline; 0 for none.
     pub baseline: u64,
     pub report: Option<PathBuf>,

@@ -11,14 +11,16 @@ mod config;
 mod report;
 mod round;
 mod verdict;
+mod wire;
 
 use crate::engine::StopSignal;
 use crate::report::human::print_stdout;
 use crate::report::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_REJECTS};
 
-pub(crate) use client::{AgentOptions, RequestTemplate};
+pub(crate) use client::RequestTemplate;
 pub(crate) use config::{join, ProbeConfig, Stop, MAX_USERS};
 pub(crate) use verdict::Kind;
+pub(crate) use wire::Endpoint;
 
 use report::{ProbeReport, RoundReport};
 use round::{Progress, RoundPlan};
@@ -36,13 +38,13 @@ pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
         users,
         stop: config.stop,
         rate: config.rate,
-        timeout: config.agent.timeout,
+        timeout: config.endpoint.timeout,
     };
     let progress = Progress {
         every: config.progress_every,
         quiet: config.quiet,
     };
-    let round = |plan| round::run(plan, &config.request, &config.agent, progress, signal);
+    let round = |plan| round::run(plan, &config.request, &config.endpoint, progress, signal);
     // A first round of one user serves as the baseline, unless --rate adds client delay to it.
     let first_round_is_baseline = config.users[0] == 1 && config.rate.is_none();
     let mut baseline = None;

@@ -279,8 +279,8 @@ impl ProbeReport {
                 requests,
                 duration_s,
                 rate: config.rate,
-                timeout_s: config.agent.timeout.as_secs_f64(),
-                connect_timeout_s: config.agent.connect_timeout.as_secs_f64(),
+                timeout_s: config.endpoint.timeout.as_secs_f64(),
+                connect_timeout_s: config.endpoint.connect_timeout.as_secs_f64(),
                 header_names: config
                     .request
                     .headers

@@ -1,4 +1,4 @@
-//! One round of the probe: N user threads, each with its own agent and keep-alive connection,
+//! One round of the probe: N user threads, each with its own kept-alive connection,
 //! send the request until the round ends, and record what they saw in their own [`Tally`] (one
 //! hdrhistogram per timing, merged at the end).
 //!
@@ -15,15 +15,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::client::{AgentOptions, Exchange, FailedExchange, RequestTemplate, User};
+use super::client::{Exchange, FailedExchange, RequestTemplate, User};
 use super::config::Stop;
+use super::wire::Endpoint;
 use crate::engine::StopSignal;
 use crate::figures::{self, count};
 use crate::process::threads_now;
 use crate::progress_line::{clock, eta, percent, share, stderr_width, ProgressLine};
 use crate::stats::Latency;
 
-/// Stack of a user thread: it holds a few small frames and a 16 KiB read buffer on the heap.
+/// Stack of a user thread: it holds a few small frames; its 32 KiB read buffer is on the heap.
 const USER_STACK_BYTES: usize = 256 * 1024;
 
 /// The longest nap while waiting for a planned start, so that Ctrl-C is noticed.
@@ -375,7 +376,7 @@ pub(crate) struct RoundError {
 pub(crate) fn run(
     plan: RoundPlan,
     request: &RequestTemplate,
-    agent: &AgentOptions,
+    endpoint: &Endpoint,
     progress: Progress,
     signal: &StopSignal,
 ) -> Result<Round, RoundError> {
@@ -390,7 +391,7 @@ pub(crate) fn run(
     let waiting = AllWaiting::new(plan.users);
     let answered = AtomicU64::new(0);
     let failed = AtomicU64::new(0);
-    // Users build their agent, then wait for `go` to be dropped: all start together.
+    // Users make their connection's buffer, then wait for `go` to be dropped: all start together.
     let (go, wait_for_go) = crossbeam_channel::bounded::<()>(0);
     let (done, finished) = crossbeam_channel::bounded::<()>(0);
     let (dispatch, waiting, answered, failed) = (&dispatch, &waiting, &answered, &failed);
@@ -401,7 +402,7 @@ pub(crate) fn run(
             let spawned = std::thread::Builder::new()
                 .stack_size(USER_STACK_BYTES)
                 .spawn_scoped(scope, move || {
-                    let mut user = User::new(request, agent);
+                    let mut user = User::new(request, endpoint);
                     let mut tally = Tally::default();
                     let _ = wait_for_go.recv();
                     loop {
@@ -544,6 +545,68 @@ pub(crate) fn users(count: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server on a loopback port that answers every request of one connection with `answer`.
+    fn answering(answer: &'static [u8]) -> std::net::SocketAddr {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut pending = Vec::new();
+            let mut buffer = [0; 4096];
+            while let Ok(read @ 1..) = socket.read(&mut buffer) {
+                pending.extend_from_slice(&buffer[..read]);
+                while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                    pending.drain(..end + 4);
+                    if socket.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        address
+    }
+
+    #[test]
+    fn a_user_allocates_nothing_per_request_once_warm() {
+        let length =
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n0123456789";
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n0123\r\n6;x=y\r\n456789\r\n0\r\n\r\n";
+        for answer in [&length[..], &chunked[..]] {
+            let endpoint = Endpoint {
+                addresses: vec![answering(answer)],
+                tls: None,
+                connect_timeout: Duration::from_secs(2),
+                timeout: Duration::from_secs(10),
+            };
+            let url = format!("http://{}/", endpoint.addresses[0]);
+            let request = RequestTemplate::new(
+                ureq::http::Method::GET,
+                url.parse().unwrap(),
+                Vec::new(),
+                Vec::new(),
+            );
+            let mut user = User::new(&request, &endpoint);
+            let mut tally = Tally::default();
+            let waiting = AllWaiting::new(1);
+            let mut request_once = || {
+                waiting.begin();
+                let outcome = user.exchange(&mut || waiting.end());
+                tally.record(outcome, None);
+            };
+            for _ in 0..50 {
+                request_once();
+            }
+            let measured = allocation_counter::measure(|| {
+                for _ in 0..1000 {
+                    request_once();
+                }
+            });
+            assert_eq!(measured.count_total, 0, "{measured:?}");
+            assert_eq!((tally.succeeded, tally.bytes), (1050, 10_500), "{tally:?}");
+        }
+    }
 
     #[test]
     fn progress_shows_the_share_of_the_round_at_every_width() {

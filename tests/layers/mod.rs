@@ -40,6 +40,7 @@ const ROOMS: &[&str] = &[
     "conninfo",
     "progress_line",
     "figures",
+    "tls",
     "pem",
     "process",
 ];

@@ -238,6 +238,33 @@ fn certificate_problems_are_worded_with_the_flag_that_fixes_them() {
             && stderr.contains("--insecure"),
         "{stderr}"
     );
+
+    // The probe's own client trusts that very certificate when it is given, and any with
+    // --insecure: every request answered.
+    let probe_with = |flags: &[&str]| {
+        let dir = scratch();
+        let report = dir.path().join("probe.json");
+        let run = Loader::new()
+            .args(["probe", &format!("https://127.0.0.1:{}/x", server.port)])
+            .args([
+                "--users",
+                "2",
+                "--requests",
+                "6",
+                "--baseline",
+                "0",
+                "--quiet",
+            ])
+            .args(flags)
+            .arg("--report")
+            .arg_path(&report)
+            .run_within(Duration::from_secs(20));
+        assert_eq!(run.code(), 0, "{flags:?}: {}", run.stderr());
+        crate::support::read_report(&report)["rounds"][0]["succeeded"].clone()
+    };
+    let ca_file = ca_file.to_str().unwrap();
+    assert_eq!(probe_with(&["--ca-file", ca_file]), 6);
+    assert_eq!(probe_with(&["--insecure"]), 6);
 }
 
 #[test]
