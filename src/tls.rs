@@ -198,7 +198,7 @@ pub(crate) fn refused_in_words(target: &str, refused: &rustls::Error) -> String 
     match refused {
         rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => format!(
             "{target} does not speak TLS on this port (it answered in plain text); use the \
-             http:// form of the URL (es+http://, crate+http://, …) instead of https://"
+             http:// form of the target (es+http://, crate+http://, …) instead of https://"
         ),
         rustls::Error::InvalidCertificate(problem) => {
             let (what, fix) = match problem {
