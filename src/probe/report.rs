@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::config::{join, ProbeConfig, Stop};
 use super::round::{users, Round};
-use super::verdict::{judge, Baseline, Kind, RoundFigures, Verdict};
+use super::verdict::{judge, shape, Baseline, Kind, RoundFigures, Shape, Verdict};
 use crate::figures::count;
 use crate::process::ProcessCost;
 use crate::stats::LatencySummary;
@@ -26,9 +26,13 @@ pub(crate) struct ProbeReport {
     /// What a lone user saw; the verdicts compare with it.
     pub baseline: Option<Baseline>,
     pub rounds: Vec<RoundReport>,
-    /// `blocking` when any round found the server serializing requests, `concurrent` when the
-    /// rounds that could tell all found it concurrent, null when none could tell.
+    /// The worst any round found: `blocking` when one found the server serializing requests,
+    /// else `capped` when one found it serving only some at once, `concurrent` when the rounds
+    /// that could tell all found it concurrent, null when none could tell.
     pub verdict: Option<Kind>,
+    /// How the first byte grew with the users over three or more rounds, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_byte_growth: Option<Shape>,
     pub interrupted: bool,
     pub process: ProcessCost,
 }
@@ -293,6 +297,7 @@ impl ProbeReport {
             baseline: None,
             rounds: Vec::new(),
             verdict: None,
+            first_byte_growth: None,
             interrupted: false,
             process: ProcessCost::default(),
         }
@@ -322,14 +327,19 @@ impl ProbeReport {
     pub(crate) fn finish(&mut self, baseline: Option<Baseline>, interrupted: bool) {
         self.baseline = baseline;
         self.interrupted = interrupted;
-        let verdicts = self.rounds.iter().filter_map(|round| round.verdict.verdict);
-        self.verdict = verdicts.reduce(|overall, kind| {
-            if kind == Kind::Blocking {
-                kind
-            } else {
-                overall
-            }
-        });
+        self.verdict = self
+            .rounds
+            .iter()
+            .filter_map(|round| round.verdict.verdict)
+            .max();
+        let first_bytes: Vec<_> = self
+            .rounds
+            .iter()
+            .filter(|round| round.verdict.verdict.is_some())
+            .map(|round| (round.users, round.verdict.mean_first_byte_ms))
+            .collect();
+        self.first_byte_growth =
+            baseline.and_then(|baseline| shape(&first_bytes, baseline.first_byte_ms));
         let peak_threads = self.rounds.iter().map(|round| round.threads).max();
         self.process = ProcessCost::measure(peak_threads.unwrap_or(0));
     }
@@ -378,6 +388,9 @@ impl ProbeReport {
             self.verdict
                 .map_or("not judged (see the rounds)", Kind::sentence)
         );
+        if let Some(shape) = &self.first_byte_growth {
+            let _ = writeln!(out, "growth: {} — {}", shape.growth, shape.reason);
+        }
         let process = &self.process;
         let _ = write!(
             out,

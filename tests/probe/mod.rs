@@ -1,5 +1,6 @@
 //! `loader probe` end to end, against streaming servers the tests start: the verdict on a
-//! concurrent server and on one behind a global lock, time to first byte against time to
+//! concurrent server, on one behind a global lock and on one with a pool of four, how first
+//! bytes grow with the users, time to first byte against time to
 //! headers, the open model's rate and its accounting under a slow server, and failures counted
 //! rather than crashing.
 
@@ -38,16 +39,16 @@ fn ms(round: &Value, timing: &str, figure: &str) -> f64 {
 }
 
 /// An answer streamed over 200 ms: five chunks, the first at once, then one every 50 ms.
-fn two_hundred_ms(serialize: bool) -> Script {
+fn two_hundred_ms(at_once: Option<usize>) -> Script {
     Script {
-        serialize,
+        at_once,
         ..Script::streaming(5, Duration::from_millis(50))
     }
 }
 
 #[test]
 fn a_concurrent_server_is_judged_concurrent_at_10_and_20_users() {
-    let server = StreamServer::start(two_hundred_ms(false));
+    let server = StreamServer::start(two_hundred_ms(None));
     let (run, report) = probe(&[
         &server.url,
         "--users",
@@ -92,7 +93,7 @@ fn a_concurrent_server_is_judged_concurrent_at_10_and_20_users() {
 #[test]
 fn a_server_behind_one_lock_is_judged_blocking() {
     for users in [10u64, 20] {
-        let server = StreamServer::start(two_hundred_ms(true));
+        let server = StreamServer::start(two_hundred_ms(Some(1)));
         let count = users.to_string();
         let (run, report) = probe(&[
             &server.url,
@@ -125,6 +126,66 @@ fn a_server_behind_one_lock_is_judged_blocking() {
         );
         assert_eq!(server.requests(), 2 + users);
     }
+}
+
+#[test]
+fn a_pool_of_four_behind_sixteen_users_is_judged_capped_at_four() {
+    let server = StreamServer::start(two_hundred_ms(Some(4)));
+    let (run, report) = probe(&[
+        &server.url,
+        "--users",
+        "2,4,8,16",
+        "--requests",
+        "32",
+        "--baseline",
+        "2",
+    ]);
+    assert_eq!(run.code(), 0, "capped is no failure: {}", run.stderr());
+    assert_eq!(report["verdict"], "capped", "{report}");
+    let rounds = report["rounds"].as_array().unwrap();
+    let verdicts: Vec<_> = rounds
+        .iter()
+        .map(|round| round["verdict"].clone())
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["concurrent", "concurrent", "capped", "capped"],
+        "{report}"
+    );
+    assert_eq!(rounds[3]["serves_at_most"], 4, "{}", rounds[3]);
+    assert_eq!(
+        report["first_byte_growth"]["growth"], "stepwise",
+        "{report}"
+    );
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("serves at most ≈4 at once of 16 users")
+            && stdout
+                .contains("growth: stepwise — first bytes stay at the lone user's up to 4 users"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_lock_makes_first_bytes_grow_linearly_with_the_users() {
+    // One answer at a time, 40 ms each: the k-th waiting user waits (k − 1) × 40 ms.
+    let slow = StreamServer::start(Script {
+        at_once: Some(1),
+        first_chunk_after: Duration::from_millis(40),
+        ..Script::streaming(1, Duration::ZERO)
+    });
+    let (run, report) = probe(&[
+        &slow.url,
+        "--users",
+        "2,4,8",
+        "--requests",
+        "24",
+        "--baseline",
+        "3",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert_eq!(report["verdict"], "blocking", "{report}");
+    assert_eq!(report["first_byte_growth"]["growth"], "linear", "{report}");
 }
 
 #[test]

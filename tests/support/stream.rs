@@ -1,13 +1,13 @@
 //! A streaming HTTP/1.1 server for the probe tests, written on plain sockets so that every chunk
 //! leaves when the test says: headers at once, then chunks at scripted times, with keep-alive,
-//! one thread per connection, and optionally one global lock held for a whole answer (a server
-//! that serializes requests). It counts the requests it read, listens on a free loopback port,
-//! and stops when dropped.
+//! one thread per connection, and optionally a pool of N slots, one held for a whole answer (one
+//! slot: a server that serializes requests; four: a worker pool of four). It counts the requests
+//! it read, listens on a free loopback port, and stops when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ pub struct Script {
     pub chunks: usize,
     /// The pause between two chunks.
     pub chunk_every: Duration,
-    /// Hold one lock over the whole answer, headers included: requests are served one at a time.
-    pub serialize: bool,
+    /// Serve at most this many answers at once, headers included; the others wait for a slot.
+    pub at_once: Option<usize>,
 }
 
 impl Script {
@@ -32,7 +32,7 @@ impl Script {
             first_chunk_after: Duration::ZERO,
             chunks,
             chunk_every: every,
-            serialize: false,
+            at_once: None,
         }
     }
 }
@@ -51,7 +51,7 @@ impl StreamServer {
         let port = listener.local_addr().expect("local address").port();
         let requests = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let lock = Arc::new(Mutex::new(()));
+        let slots = Arc::new(Slots::default());
         let acceptor = std::thread::spawn({
             let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
             move || {
@@ -60,8 +60,8 @@ impl StreamServer {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (requests, lock) = (Arc::clone(&requests), Arc::clone(&lock));
-                    std::thread::spawn(move || serve(stream, script, &requests, &lock));
+                    let (requests, slots) = (Arc::clone(&requests), Arc::clone(&slots));
+                    std::thread::spawn(move || serve(stream, script, &requests, &slots));
                 }
             }
         });
@@ -91,8 +91,40 @@ impl Drop for StreamServer {
     }
 }
 
+/// The answers being served, and a wake-up for those waiting for a slot.
+#[derive(Default)]
+struct Slots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    /// Runs `serve` once fewer than `at_once` answers are being served.
+    fn within<T>(&self, at_once: usize, serve: impl FnOnce() -> T) -> T {
+        let mut busy = self
+            .busy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        while *busy >= at_once {
+            busy = self
+                .freed
+                .wait(busy)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        *busy += 1;
+        drop(busy);
+        let served = serve();
+        *self
+            .busy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) -= 1;
+        self.freed.notify_one();
+        served
+    }
+}
+
 /// Answers the requests of one keep-alive connection until the client closes it.
-fn serve(stream: TcpStream, script: Script, requests: &AtomicU64, lock: &Mutex<()>) {
+fn serve(stream: TcpStream, script: Script, requests: &AtomicU64, slots: &Slots) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
     let _ = stream.set_nodelay(true);
     let Ok(mut writer) = stream.try_clone() else {
@@ -105,10 +137,11 @@ fn serve(stream: TcpStream, script: Script, requests: &AtomicU64, lock: &Mutex<(
             return;
         }
         requests.fetch_add(1, Ordering::SeqCst);
-        let _serialized = script
-            .serialize
-            .then(|| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        if answer(&mut writer, &script).is_err() {
+        let answered = match script.at_once {
+            Some(at_once) => slots.within(at_once, || answer(&mut writer, &script)),
+            None => answer(&mut writer, &script),
+        };
+        if answered.is_err() {
             return;
         }
     }
