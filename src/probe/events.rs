@@ -1,0 +1,656 @@
+//! The events and tokens of a streamed answer's body: the body is cut into events as it arrives
+//! (server-sent events or one JSON document a line), and each event's payload is checked for a
+//! token (a piece of generated text), so that the probe can time the first event and token.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::AddAssign;
+
+use memchr::memmem::Finder;
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// How the body of a streamed answer is cut into events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// text/event-stream: events end at a blank line (\n\n, \r\n\r\n or \r\r); lines starting
+    /// with ':' are comments (keep-alives) and make no event; an event's payload is its `data:`
+    /// lines joined with '\n' (one optional space after the colon removed); an event with no data
+    /// line (only `event:`/`id:`/`retry:` fields) is an event but never a token. `data: [DONE]`
+    /// is an event, not a token.
+    Sse,
+    /// application/x-ndjson or application/jsonl: every line that is not blank is one event whose
+    /// payload is the line (without a '\r' before its '\n').
+    Ndjson,
+}
+
+impl Framing {
+    /// The framing a Content-Type header value announces (case-insensitive, parameters such as
+    /// `; charset=utf-8` ignored): text/event-stream → Sse; application/x-ndjson,
+    /// application/ndjson, application/jsonl, application/x-jsonlines → Ndjson; else None.
+    pub(crate) fn of_content_type(value: &[u8]) -> Option<Framing> {
+        let media_type = value.split(|&byte| byte == b';').next()?.trim_ascii();
+        let is = |name: &str| media_type.eq_ignore_ascii_case(name.as_bytes());
+        if is("text/event-stream") {
+            Some(Framing::Sse)
+        } else if is("application/x-ndjson")
+            || is("application/ndjson")
+            || is("application/jsonl")
+            || is("application/x-jsonlines")
+        {
+            Some(Framing::Ndjson)
+        } else {
+            None
+        }
+    }
+}
+
+/// Which events carry a token.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TokenRule {
+    /// OpenAI-compatible: the payload is JSON and `choices[0].delta.content` or
+    /// `choices[0].text` is a non-empty string. (Also accept Ollama-style NDJSON
+    /// `message.content` / `response` non-empty strings.)
+    OpenAi,
+    /// The payload is JSON and the value at this JSON pointer (RFC 6901, e.g. `/choices/0/text`)
+    /// is present and not null, not "" , not false. A pointer that is neither empty (the whole
+    /// payload) nor starts with '/' points at nothing.
+    Pointer(String),
+}
+
+/// What one piece of body completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Seen {
+    pub events: u32,
+    /// The events among them that carry a token.
+    pub tokens: u32,
+}
+
+impl AddAssign for Seen {
+    fn add_assign(&mut self, other: Seen) {
+        self.events += other.events;
+        self.tokens += other.tokens;
+    }
+}
+
+/// The parser of one answer; `reset()` makes it ready for the next answer and keeps its buffers.
+pub(crate) struct EventParser {
+    framing: Framing,
+    tokens: TokenTest,
+    /// The unfinished line the bytes fed so far end in.
+    line: Vec<u8>,
+    /// SSE: the data lines of the event being read, joined with '\n'.
+    data: Vec<u8>,
+    /// SSE: the event being read has a field line, data or not.
+    in_event: bool,
+    /// SSE: the event being read has a data line (perhaps an empty one).
+    has_data: bool,
+    /// SSE: the last feed ended in '\r', so a '\n' starting the next one ends no line.
+    after_cr: bool,
+    /// No line of this answer is complete yet: a UTF-8 byte order mark may open the first.
+    at_body_start: bool,
+}
+
+/// A UTF-8 byte order mark, which a body may start with and which is no part of its first line.
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
+impl EventParser {
+    pub(crate) fn new(framing: Framing, rule: TokenRule) -> EventParser {
+        EventParser {
+            framing,
+            tokens: TokenTest::new(rule),
+            line: Vec::new(),
+            data: Vec::new(),
+            in_event: false,
+            has_data: false,
+            after_cr: false,
+            at_body_start: true,
+        }
+    }
+
+    /// Forgets the answer read so far (an unfinished event never counts).
+    pub(crate) fn reset(&mut self) {
+        self.line.clear();
+        self.data.clear();
+        self.in_event = false;
+        self.has_data = false;
+        self.after_cr = false;
+        self.at_body_start = true;
+    }
+
+    /// Feeds body bytes (already de-chunked) as they arrived; returns how many events and how
+    /// many of them tokens the bytes completed. An event split across feeds is completed by the
+    /// feed that brings its end.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> Seen {
+        let mut seen = Seen::default();
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some(rest) = bytes.strip_prefix(b"\n") {
+                bytes = rest;
+            }
+        }
+        while let Some(end) = self.line_end(bytes) {
+            let mut next = end + 1;
+            if bytes[end] == b'\r' {
+                match bytes.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
+            let line = &bytes[..end];
+            if self.line.is_empty() {
+                self.complete_line(line, &mut seen);
+            } else {
+                // Taking the buffer out and back keeps its capacity.
+                let mut pending = std::mem::take(&mut self.line);
+                pending.extend_from_slice(line);
+                self.complete_line(&pending, &mut seen);
+                pending.clear();
+                self.line = pending;
+            }
+            bytes = &bytes[next..];
+        }
+        self.line.extend_from_slice(bytes);
+        seen
+    }
+
+    /// The answer ended: an unfinished last event (SSE without the final blank line, an NDJSON
+    /// line without '\n') counts now. The parser is then ready for the next answer.
+    pub(crate) fn finish(&mut self) -> Seen {
+        let mut seen = Seen::default();
+        if !self.line.is_empty() {
+            let pending = std::mem::take(&mut self.line);
+            self.complete_line(&pending, &mut seen);
+            self.line = pending;
+        }
+        if self.framing == Framing::Sse {
+            self.complete_line(b"", &mut seen);
+        }
+        self.reset();
+        seen
+    }
+
+    /// Where the first line in `bytes` ends: at '\n', or for SSE also at a lone '\r'.
+    fn line_end(&self, bytes: &[u8]) -> Option<usize> {
+        match self.framing {
+            Framing::Sse => memchr::memchr2(b'\n', b'\r', bytes),
+            Framing::Ndjson => memchr::memchr(b'\n', bytes),
+        }
+    }
+
+    /// Reads one whole line, without its line end.
+    fn complete_line(&mut self, mut line: &[u8], seen: &mut Seen) {
+        if self.at_body_start {
+            self.at_body_start = false;
+            line = line.strip_prefix(BYTE_ORDER_MARK).unwrap_or(line);
+        }
+        match self.framing {
+            Framing::Ndjson => {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !line.trim_ascii().is_empty() {
+                    seen.events += 1;
+                    seen.tokens += u32::from(self.tokens.carries_token(line));
+                }
+            }
+            Framing::Sse if line.is_empty() => {
+                if self.in_event {
+                    seen.events += 1;
+                    seen.tokens +=
+                        u32::from(self.has_data && self.tokens.carries_token(&self.data));
+                }
+                self.data.clear();
+                self.in_event = false;
+                self.has_data = false;
+            }
+            Framing::Sse if line[0] == b':' => {}
+            Framing::Sse => {
+                self.in_event = true;
+                let (field, value) = match memchr::memchr(b':', line) {
+                    Some(colon) => {
+                        let value = &line[colon + 1..];
+                        (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+                    }
+                    None => (line, &b""[..]),
+                };
+                if field == b"data" {
+                    if self.has_data {
+                        self.data.push(b'\n');
+                    }
+                    self.data.extend_from_slice(value);
+                    self.has_data = true;
+                }
+            }
+        }
+    }
+}
+
+/// A [`TokenRule`] made ready to test payloads: a quick byte search rules most payloads out
+/// before any is parsed as JSON.
+struct TokenTest {
+    /// A payload with none of these quoted keys holds no token; when empty, every payload is
+    /// parsed. (A key the server wrote with needless `\u` escapes is missed.)
+    keys: Vec<Finder<'static>>,
+    rule: TokenRule,
+}
+
+impl TokenTest {
+    fn new(rule: TokenRule) -> TokenTest {
+        let keys = match &rule {
+            TokenRule::OpenAi => [&b"\"content\""[..], b"\"text\"", b"\"response\""]
+                .into_iter()
+                .map(Finder::new)
+                .collect(),
+            // The pointer's last object key.
+            TokenRule::Pointer(pointer) => last_object_key(pointer)
+                .map(|key| Finder::new(&key).into_owned())
+                .into_iter()
+                .collect(),
+        };
+        TokenTest { keys, rule }
+    }
+
+    fn carries_token(&self, payload: &[u8]) -> bool {
+        if !self.keys.is_empty() && self.keys.iter().all(|key| key.find(payload).is_none()) {
+            return false;
+        }
+        match &self.rule {
+            TokenRule::OpenAi => {
+                serde_json::from_slice::<OpenAiChunk>(payload).is_ok_and(|chunk| chunk.has_text())
+            }
+            TokenRule::Pointer(pointer) => {
+                let Ok(document) = serde_json::from_slice::<Value>(payload) else {
+                    return false;
+                };
+                document.pointer(pointer).is_some_and(|value| {
+                    !matches!(value, Value::Null | Value::Bool(false)) && value.as_str() != Some("")
+                })
+            }
+        }
+    }
+}
+
+/// The last reference token of a JSON pointer that can only be an object key (not an array
+/// index), unescaped and quoted as JSON writes it; None when there is none, or when JSON would
+/// have to escape it.
+fn last_object_key(pointer: &str) -> Option<Vec<u8>> {
+    let token = pointer
+        .strip_prefix('/')?
+        .rsplit('/')
+        .find(|token| !(token.bytes().all(|byte| byte.is_ascii_digit()) || *token == "-"))?;
+    let key = token.replace("~1", "/").replace("~0", "~");
+    if key
+        .bytes()
+        .any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+    {
+        return None;
+    }
+    Some(format!("\"{key}\"").into_bytes())
+}
+
+/// The parts of an OpenAI-compatible (or Ollama) streamed chunk that may hold generated text,
+/// borrowed from the payload.
+#[derive(Deserialize)]
+struct OpenAiChunk<'a> {
+    #[serde(borrow)]
+    choices: Option<FirstChoice<'a>>,
+    /// Ollama's /api/chat.
+    #[serde(borrow)]
+    message: Option<OllamaMessage<'a>>,
+    /// Ollama's /api/generate.
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
+}
+
+impl OpenAiChunk<'_> {
+    fn has_text(&self) -> bool {
+        let choice = self.choices.as_ref().and_then(|choices| choices.0.as_ref());
+        let delta = choice.and_then(|choice| choice.delta.as_ref());
+        [
+            delta.and_then(|delta| delta.content),
+            choice.and_then(|choice| choice.text),
+            self.message.as_ref().and_then(|message| message.content),
+            self.response,
+        ]
+        .into_iter()
+        .flatten()
+        .any(is_non_empty_string)
+    }
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow)]
+    delta: Option<Delta<'a>>,
+    /// Completions (not chat) streams.
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct OllamaMessage<'a> {
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+}
+
+/// A JSON string with at least one character, as written in the payload.
+fn is_non_empty_string(value: &RawValue) -> bool {
+    let json = value.get();
+    json.starts_with('"') && json != "\"\""
+}
+
+/// The first element of the `choices` array, read without collecting the others.
+struct FirstChoice<'a>(Option<Choice<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FirstElement<'a>(PhantomData<Choice<'a>>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for FirstElement<'a> {
+            type Value = FirstChoice<'a>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("an array of choices")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut choices: A) -> Result<Self::Value, A::Error> {
+                let first = choices.next_element()?;
+                while choices.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FirstChoice(first))
+            }
+        }
+
+        deserializer.deserialize_seq(FirstElement(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An OpenAI chat stream: the role, three pieces of text, an empty piece, the end.
+    const CHAT_STREAM: &str = concat!(
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\n!\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},",
+        "\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    fn seen(events: u32, tokens: u32) -> Seen {
+        Seen { events, tokens }
+    }
+
+    /// Everything the body completes, fed whole and then finished.
+    fn totals(framing: Framing, rule: TokenRule, body: &str) -> Seen {
+        let mut parser = EventParser::new(framing, rule);
+        let mut total = parser.feed(body.as_bytes());
+        total += parser.finish();
+        total
+    }
+
+    fn openai_sse(body: &str) -> Seen {
+        totals(Framing::Sse, TokenRule::OpenAi, body)
+    }
+
+    #[test]
+    fn a_chat_stream_has_six_events_and_three_tokens() {
+        let mut parser = EventParser::new(Framing::Sse, TokenRule::OpenAi);
+        assert_eq!(parser.feed(CHAT_STREAM.as_bytes()), seen(6, 3));
+        assert_eq!(parser.finish(), seen(0, 0));
+    }
+
+    #[test]
+    fn a_chat_stream_fed_one_byte_at_a_time_counts_alike() {
+        let mut parser = EventParser::new(Framing::Sse, TokenRule::OpenAi);
+        let mut total = Seen::default();
+        for byte in CHAT_STREAM.as_bytes() {
+            let completed = parser.feed(std::slice::from_ref(byte));
+            // Only the second '\n' of a blank line completes an event.
+            if completed != Seen::default() {
+                assert_eq!(*byte, b'\n');
+            }
+            total += completed;
+        }
+        total += parser.finish();
+        assert_eq!(total, seen(6, 3));
+    }
+
+    #[test]
+    fn an_event_split_across_feeds_counts_in_the_feed_that_ends_it() {
+        let mut parser = EventParser::new(Framing::Sse, TokenRule::OpenAi);
+        assert_eq!(parser.feed(b"data: {\"choices\":[{\"te"), seen(0, 0));
+        assert_eq!(parser.feed(b"xt\":\"a\"}]}\n"), seen(0, 0));
+        assert_eq!(parser.feed(b"\ndata: {\"choices\""), seen(1, 1));
+        assert_eq!(parser.feed(b":[{\"text\":\"b\"}]}\n\n"), seen(1, 1));
+    }
+
+    #[test]
+    fn events_end_at_crlf_and_cr_blank_lines() {
+        let token = "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}";
+        assert_eq!(
+            openai_sse(&format!("{token}\r\n\r\n{token}\r\n\r\n")),
+            seen(2, 2)
+        );
+        assert_eq!(openai_sse(&format!("{token}\r\r{token}\r\r")), seen(2, 2));
+        // A "\r\n" split between two feeds ends one line, not two.
+        let mut parser = EventParser::new(Framing::Sse, TokenRule::OpenAi);
+        assert_eq!(parser.feed(format!("{token}\r").as_bytes()), seen(0, 0));
+        assert_eq!(parser.feed(b"\n"), seen(0, 0));
+        assert_eq!(parser.feed(b"\r"), seen(1, 1));
+        assert_eq!(parser.feed(b"\n"), seen(0, 0));
+        assert_eq!(parser.finish(), seen(0, 0));
+    }
+
+    #[test]
+    fn comment_lines_make_no_event() {
+        assert_eq!(openai_sse(": ping\n\n: ping\n\n:\n\n"), seen(0, 0));
+        let body = ": ping\ndata: {\"choices\":[{\"text\":\"a\"}]}\n: ping\n\n: ping\n\n";
+        assert_eq!(openai_sse(body), seen(1, 1));
+    }
+
+    #[test]
+    fn an_event_without_data_is_no_token() {
+        assert_eq!(
+            openai_sse("event: ping\n\nid: 7\nretry: 100\n\n"),
+            seen(2, 0)
+        );
+        // Blank lines between events make no more events.
+        assert_eq!(openai_sse("\n\nevent: ping\n\n\n\n\n"), seen(1, 0));
+    }
+
+    #[test]
+    fn payloads_that_are_not_json_are_events_without_tokens() {
+        let body = "data: text \"content\"\n\ndata: {\"text\": [1, 2\n\ndata:\n\ndata\n\n";
+        assert_eq!(openai_sse(body), seen(4, 0));
+        // The text must be a string.
+        let body =
+            "data: {\"choices\":[{\"text\":null}]}\n\ndata: {\"choices\":[{\"text\":3}]}\n\n";
+        assert_eq!(openai_sse(body), seen(2, 0));
+    }
+
+    #[test]
+    fn only_the_first_choice_counts() {
+        let body = "data: {\"choices\":[{\"text\":\"\"},{\"text\":\"a\"}]}\n\n";
+        assert_eq!(openai_sse(body), seen(1, 0));
+        assert_eq!(openai_sse("data: {\"choices\":[]}\n\n"), seen(1, 0));
+    }
+
+    #[test]
+    fn multi_line_data_is_joined_with_newlines() {
+        // Only the joined lines are JSON; the space after "data:" is optional and one is removed.
+        let body = "data: {\"choices\":\ndata:[{\"text\":\ndata:  \"a\"}]}\n\n";
+        assert_eq!(openai_sse(body), seen(1, 1));
+        let pointer = TokenRule::Pointer("/a".into());
+        assert_eq!(
+            totals(
+                Framing::Sse,
+                pointer,
+                "data: {\"a\":\ndata: \"x\ndata: y\"}\n\n"
+            ),
+            seen(1, 0),
+            "a newline inside a JSON string is not JSON"
+        );
+        let mut parser = EventParser::new(Framing::Sse, TokenRule::OpenAi);
+        parser.feed(b"data: one\ndata:two\ndata:  three\ndata\nid: 1\n");
+        assert_eq!(parser.data, b"one\ntwo\n three\n");
+    }
+
+    #[test]
+    fn an_unfinished_last_event_counts_at_finish() {
+        let mut parser = EventParser::new(Framing::Sse, TokenRule::OpenAi);
+        assert_eq!(
+            parser.feed(b"data: {\"choices\":[{\"text\":\"a\"}]}\n"),
+            seen(0, 0)
+        );
+        assert_eq!(parser.finish(), seen(1, 1));
+        assert_eq!(
+            parser.feed(b"data: {\"choices\":[{\"text\":\"a\"}]}"),
+            seen(0, 0)
+        );
+        assert_eq!(parser.finish(), seen(1, 1));
+        assert_eq!(parser.finish(), seen(0, 0));
+    }
+
+    #[test]
+    fn reset_forgets_the_unfinished_event() {
+        let mut parser = EventParser::new(Framing::Sse, TokenRule::OpenAi);
+        parser.feed(b"data: {\"choices\":[{\"text\":\"a\"}]}\n");
+        parser.reset();
+        assert_eq!(parser.finish(), seen(0, 0));
+        parser.feed(b"\xEF\xBB\xBFdata: {\"choices\":[{\"text\":\"a\"}]}\n");
+        parser.reset();
+        assert_eq!(parser.feed(b"\n"), seen(0, 0));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_no_part_of_the_first_line() {
+        let body = "\u{FEFF}data: {\"choices\":[{\"text\":\"a\"}]}\n\n";
+        assert_eq!(openai_sse(body), seen(1, 1));
+        let body = "\u{FEFF}{\"response\":\"a\"}\n";
+        assert_eq!(totals(Framing::Ndjson, TokenRule::OpenAi, body), seen(1, 1));
+    }
+
+    #[test]
+    fn ndjson_lines_are_events_and_the_last_counts_at_finish() {
+        let body = concat!(
+            "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n",
+            "\n",
+            "  \r\n",
+            "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":false}\r\n",
+            "{\"model\":\"m\",\"response\":\" there\",\"done\":false}\n",
+            "{\"model\":\"m\",\"response\":\"\",\"done\":true}",
+        );
+        let mut parser = EventParser::new(Framing::Ndjson, TokenRule::OpenAi);
+        assert_eq!(parser.feed(body.as_bytes()), seen(3, 2));
+        assert_eq!(parser.finish(), seen(1, 0));
+        // A lone '\r' ends no NDJSON line.
+        let body = "{\"response\":\"a\"}\r{\"response\":\"b\"}\n";
+        assert_eq!(totals(Framing::Ndjson, TokenRule::OpenAi, body), seen(1, 0));
+    }
+
+    #[test]
+    fn a_pointer_picks_the_token() {
+        let rule = TokenRule::Pointer("/choices/0/text".into());
+        let body = concat!(
+            "{\"choices\":[{\"text\":\"a\"}]}\n",
+            "{\"choices\":[{\"text\":\"\"}]}\n",
+            "{\"choices\":[{\"text\":null}]}\n",
+            "{\"choices\":[{\"text\":false}]}\n",
+            "{\"choices\":[{\"text\":0}]}\n",
+            "{\"choices\":[{\"text\":{}}]}\n",
+            "{\"choices\":[]}\n",
+            "{\"choices\":[{\"other\":\"a\"}, {\"text\":\"a\"}]}\n",
+            "not json \"text\"\n",
+        );
+        assert_eq!(totals(Framing::Ndjson, rule, body), seen(9, 3));
+        let rule = TokenRule::Pointer("/a~1b/m~0n".into());
+        let body = "data: {\"a/b\":{\"m~n\":true}}\n\ndata: {\"a/b\":{\"m~n\":false}}\n\n";
+        assert_eq!(totals(Framing::Sse, rule, body), seen(2, 1));
+        let whole = TokenRule::Pointer(String::new());
+        assert_eq!(
+            totals(Framing::Ndjson, whole, "1\n\"\"\nnull\n[]\n"),
+            seen(4, 2)
+        );
+        let rootless = TokenRule::Pointer("choices".into());
+        assert_eq!(
+            totals(Framing::Ndjson, rootless, "{\"choices\":1}\n"),
+            seen(1, 0)
+        );
+    }
+
+    #[test]
+    fn the_quick_search_looks_for_the_last_object_key() {
+        let key = |pointer| last_object_key(pointer).map(|key| String::from_utf8(key).unwrap());
+        assert_eq!(key("/choices/0/text").as_deref(), Some("\"text\""));
+        assert_eq!(key("/items/0/-").as_deref(), Some("\"items\""));
+        assert_eq!(key("/a~1b/m~0n").as_deref(), Some("\"m~n\""));
+        assert_eq!(key("/0/1"), None);
+        assert_eq!(key("/say \"hi\""), None);
+        assert_eq!(key(""), None);
+    }
+
+    #[test]
+    fn content_types_name_the_framing() {
+        let framing = |value: &str| Framing::of_content_type(value.as_bytes());
+        assert_eq!(framing("text/event-stream"), Some(Framing::Sse));
+        assert_eq!(
+            framing("Text/Event-Stream; charset=utf-8"),
+            Some(Framing::Sse)
+        );
+        assert_eq!(
+            framing(" text/event-stream ;charset=utf-8"),
+            Some(Framing::Sse)
+        );
+        for ndjson in [
+            "application/x-ndjson",
+            "application/ndjson",
+            "application/jsonl",
+            "APPLICATION/X-JSONLINES",
+            "application/x-ndjson; charset=UTF-8",
+        ] {
+            assert_eq!(framing(ndjson), Some(Framing::Ndjson), "{ndjson}");
+        }
+        for other in [
+            "application/json",
+            "text/plain",
+            "text/event-streams",
+            "",
+            ";",
+        ] {
+            assert_eq!(framing(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_warmed_up_parser_allocates_nothing() {
+        let mut parser = EventParser::new(Framing::Sse, TokenRule::OpenAi);
+        // The longest event first, so the buffers have their room.
+        let answer = |parser: &mut EventParser| {
+            let mut total = Seen::default();
+            for piece in CHAT_STREAM.as_bytes().chunks(7) {
+                total += parser.feed(piece);
+            }
+            total += parser.feed(b": ping\n\nevent: end\n\n");
+            total += parser.finish();
+            total
+        };
+        answer(&mut parser);
+        let measured = allocation_counter::measure(|| {
+            for _ in 0..100 {
+                assert_eq!(answer(&mut parser), seen(7, 3));
+            }
+        });
+        assert_eq!(measured.count_total, 0, "{measured:?}");
+    }
+}
