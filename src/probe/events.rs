@@ -7,10 +7,9 @@ use std::marker::PhantomData;
 use std::ops::AddAssign;
 
 use memchr::memmem::Finder;
-use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 /// How the body of a streamed answer is cut into events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,15 +259,161 @@ impl TokenTest {
             TokenRule::OpenAi => {
                 serde_json::from_slice::<OpenAiChunk>(payload).is_ok_and(|chunk| chunk.has_text())
             }
-            TokenRule::Pointer(pointer) => {
-                let Ok(document) = serde_json::from_slice::<Value>(payload) else {
-                    return false;
+            TokenRule::Pointer(pointer) => value_at(payload, pointer)
+                .is_some_and(|value| !matches!(value.get(), "null" | "false" | "\"\"")),
+        }
+    }
+}
+
+/// The value a JSON pointer points at in a payload, borrowed from it; None when the payload is
+/// not JSON or the value is missing. The payload is read once, skipping what the pointer passes
+/// by.
+fn value_at<'a>(payload: &'a [u8], pointer: &str) -> Option<&'a RawValue> {
+    let tokens = match pointer {
+        "" => None,
+        pointer => Some(pointer.strip_prefix('/')?),
+    };
+    let mut document = serde_json::Deserializer::from_slice(payload);
+    let value = At { tokens }.deserialize(&mut document).ok()?;
+    document.end().ok()?;
+    value
+}
+
+/// The value that the rest of a JSON pointer points at inside the value being read.
+struct At<'p> {
+    /// The reference tokens left, '/'-separated; None when the value being read is the one.
+    tokens: Option<&'p str>,
+}
+
+impl<'de> DeserializeSeed<'de> for At<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        match self.tokens {
+            None => <&RawValue>::deserialize(deserializer).map(Some),
+            Some(tokens) => {
+                let (token, rest) = match tokens.split_once('/') {
+                    Some((token, rest)) => (token, Some(rest)),
+                    None => (tokens, None),
                 };
-                document.pointer(pointer).is_some_and(|value| {
-                    !matches!(value, Value::Null | Value::Bool(false)) && value.as_str() != Some("")
-                })
+                deserializer.deserialize_any(Child { token, rest })
             }
         }
+    }
+}
+
+/// Reads an object or an array for its member or element that one reference token names, and
+/// in it what the rest of the pointer points at; a value of any other type has no children.
+struct Child<'p> {
+    token: &'p str,
+    rest: Option<&'p str>,
+}
+
+impl<'de> Visitor<'de> for Child<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(named) = members.next_key_seed(KeyIs { token: self.token })? {
+            if named && found.is_none() {
+                found = members.next_value_seed(At { tokens: self.rest })?;
+            } else {
+                members.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut elements: A) -> Result<Self::Value, A::Error> {
+        // RFC 6901: an index is "0" or digits without a leading zero.
+        let index = match self.token.as_bytes() {
+            [b'0'] => Some(0),
+            [b'1'..=b'9', rest @ ..] if rest.iter().all(u8::is_ascii_digit) => {
+                self.token.parse::<usize>().ok()
+            }
+            _ => None,
+        };
+        let mut found = None;
+        let mut position = 0;
+        loop {
+            if Some(position) == index {
+                match elements.next_element_seed(At { tokens: self.rest })? {
+                    Some(value) => found = value,
+                    None => break,
+                }
+            } else if elements.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            position += 1;
+        }
+        Ok(found)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// Whether an object key is the one a reference token names (`~1` is '/', `~0` is '~').
+struct KeyIs<'t> {
+    token: &'t str,
+}
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        let mut key = key.as_bytes();
+        let mut token = self.token.as_bytes();
+        while let Some((&first, rest)) = token.split_first() {
+            let (byte, rest) = match (first, rest) {
+                (b'~', [b'0', rest @ ..]) => (b'~', rest),
+                (b'~', [b'1', rest @ ..]) => (b'/', rest),
+                _ => (first, rest),
+            };
+            match key.split_first() {
+                Some((&named, key_rest)) if named == byte => key = key_rest,
+                _ => return Ok(false),
+            }
+            token = rest;
+        }
+        Ok(key.is_empty())
     }
 }
 
@@ -574,6 +719,20 @@ mod tests {
             "not json \"text\"\n",
         );
         assert_eq!(totals(Framing::Ndjson, rule, body), seen(9, 3));
+        let rule = TokenRule::Pointer("/choices/1/text".into());
+        let body = concat!(
+            "{\"x\":{\"text\":\"a\"},\"choices\":[{\"text\":\"a\"},{\"text\":\"\"}]}\n",
+            "{\"choices\":[{\"text\":\"a\"}]}\n",
+            "{\"choices\":{\"1\":{\"text\":\"a\"}}}\n",
+            "{\"choices\":[[], {\"text\":\"a\"}]}\n",
+            "{\"choices\":[0, {\"more\":1,\"text\":\"a\",\"text2\":2}, 2],\"n\":3}\n",
+        );
+        assert_eq!(totals(Framing::Ndjson, rule, body), seen(5, 3));
+        let leading_zero = TokenRule::Pointer("/a/01".into());
+        assert_eq!(
+            totals(Framing::Ndjson, leading_zero, "{\"a\":[0,1]}\n"),
+            seen(1, 0)
+        );
         let rule = TokenRule::Pointer("/a~1b/m~0n".into());
         let body = "data: {\"a/b\":{\"m~n\":true}}\n\ndata: {\"a/b\":{\"m~n\":false}}\n\n";
         assert_eq!(totals(Framing::Sse, rule, body), seen(2, 1));
@@ -634,23 +793,40 @@ mod tests {
 
     #[test]
     fn a_warmed_up_parser_allocates_nothing() {
-        let mut parser = EventParser::new(Framing::Sse, TokenRule::OpenAi);
-        // The longest event first, so the buffers have their room.
-        let answer = |parser: &mut EventParser| {
+        /// Feeds a whole answer a few bytes at a time.
+        fn answer(parser: &mut EventParser, body: &[u8]) -> Seen {
             let mut total = Seen::default();
-            for piece in CHAT_STREAM.as_bytes().chunks(7) {
+            for piece in body.chunks(7) {
                 total += parser.feed(piece);
             }
-            total += parser.feed(b": ping\n\nevent: end\n\n");
             total += parser.finish();
             total
-        };
-        answer(&mut parser);
-        let measured = allocation_counter::measure(|| {
-            for _ in 0..100 {
-                assert_eq!(answer(&mut parser), seen(7, 3));
-            }
-        });
-        assert_eq!(measured.count_total, 0, "{measured:?}");
+        }
+        let chat = format!("{CHAT_STREAM}: ping\n\nevent: end\n\n");
+        let lines = concat!(
+            "{\"m\":{\"text\":\"ab\",\"n\":[1]}}\n",
+            "{\"m\":{\"text\":\"\"}}\n",
+            "{\"n\":1}\n",
+            "{\"m\":2}",
+        );
+        for (framing, rule, body, expected) in [
+            (Framing::Sse, TokenRule::OpenAi, chat.as_str(), seen(7, 3)),
+            (
+                Framing::Ndjson,
+                TokenRule::Pointer("/m/text".into()),
+                lines,
+                seen(4, 1),
+            ),
+        ] {
+            let mut parser = EventParser::new(framing, rule);
+            // The first answer gives the buffers their room.
+            answer(&mut parser, body.as_bytes());
+            let measured = allocation_counter::measure(|| {
+                for _ in 0..100 {
+                    assert_eq!(answer(&mut parser, body.as_bytes()), expected);
+                }
+            });
+            assert_eq!(measured.count_total, 0, "{framing:?}: {measured:?}");
+        }
     }
 }
