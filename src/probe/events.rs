@@ -62,6 +62,7 @@ pub(crate) enum TokenRule {
 /// What one piece of body completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Seen {
+    /// Events the piece completed.
     pub events: u32,
     /// The events among them that carry a token.
     pub tokens: u32,
@@ -124,7 +125,7 @@ impl EventParser {
     /// feed that brings its end.
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> Seen {
         let mut seen = Seen::default();
-        if self.after_cr {
+        if self.after_cr && !bytes.is_empty() {
             self.after_cr = false;
             if let Some(rest) = bytes.strip_prefix(b"\n") {
                 bytes = rest;
@@ -319,7 +320,8 @@ impl<'de> Visitor<'de> for Child<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
         while let Some(named) = members.next_key_seed(KeyIs { token: self.token })? {
-            if named && found.is_none() {
+            // The last of duplicate keys counts, as in a `serde_json::Value`.
+            if named {
                 found = members.next_value_seed(At { tokens: self.rest })?;
             } else {
                 members.next_value::<IgnoredAny>()?;
@@ -417,21 +419,22 @@ impl Visitor<'_> for KeyIs<'_> {
     }
 }
 
-/// The last reference token of a JSON pointer that can only be an object key (not an array
-/// index), unescaped and quoted as JSON writes it; None when there is none, or when JSON would
-/// have to escape it.
+/// The last object key a JSON pointer names, quoted as JSON writes it: the last reference token
+/// that cannot be an array index and that no server would escape (no quote, backslash, control
+/// character, '/' or anything not ASCII). None when there is none.
 fn last_object_key(pointer: &str) -> Option<Vec<u8>> {
-    let token = pointer
+    let could_be_index =
+        |token: &str| token.bytes().all(|byte| byte.is_ascii_digit()) || token == "-";
+    let written_plainly = |key: &str| {
+        !key.bytes()
+            .any(|byte| matches!(byte, b'"' | b'\\' | b'/' | ..0x20 | 0x80..))
+    };
+    let key = pointer
         .strip_prefix('/')?
         .rsplit('/')
-        .find(|token| !(token.bytes().all(|byte| byte.is_ascii_digit()) || *token == "-"))?;
-    let key = token.replace("~1", "/").replace("~0", "~");
-    if key
-        .bytes()
-        .any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20)
-    {
-        return None;
-    }
+        .filter(|token| !could_be_index(token))
+        .map(|token| token.replace("~1", "/").replace("~0", "~"))
+        .find(|key| written_plainly(key))?;
     Some(format!("\"{key}\"").into_bytes())
 }
 
@@ -595,6 +598,11 @@ mod tests {
         assert_eq!(parser.feed(b"\r"), seen(1, 1));
         assert_eq!(parser.feed(b"\n"), seen(0, 0));
         assert_eq!(parser.finish(), seen(0, 0));
+        // An empty feed between the '\r' and the '\n' changes nothing.
+        assert_eq!(parser.feed(format!("{token}\r").as_bytes()), seen(0, 0));
+        assert_eq!(parser.feed(b""), seen(0, 0));
+        assert_eq!(parser.feed(b"\n"), seen(0, 0));
+        assert_eq!(parser.feed(b"\r\n"), seen(1, 1));
     }
 
     #[test]
@@ -733,6 +741,16 @@ mod tests {
             totals(Framing::Ndjson, leading_zero, "{\"a\":[0,1]}\n"),
             seen(1, 0)
         );
+        let duplicate = TokenRule::Pointer("/a".into());
+        assert_eq!(
+            totals(Framing::Ndjson, duplicate, "{\"a\":1,\"a\":null}\n"),
+            seen(1, 0)
+        );
+        let escaped = TokenRule::Pointer("/a~1b/c".into());
+        assert_eq!(
+            totals(Framing::Ndjson, escaped, "{\"a\\/b\":{\"c\":1}}\n"),
+            seen(1, 1)
+        );
         let rule = TokenRule::Pointer("/a~1b/m~0n".into());
         let body = "data: {\"a/b\":{\"m~n\":true}}\n\ndata: {\"a/b\":{\"m~n\":false}}\n\n";
         assert_eq!(totals(Framing::Sse, rule, body), seen(2, 1));
@@ -756,6 +774,9 @@ mod tests {
         assert_eq!(key("/a~1b/m~0n").as_deref(), Some("\"m~n\""));
         assert_eq!(key("/0/1"), None);
         assert_eq!(key("/say \"hi\""), None);
+        assert_eq!(key("/a~1b"), None, "a '/' may be written \\/");
+        assert_eq!(key("/año"), None, "a server may write \\u00f1");
+        assert_eq!(key("/c/año/0").as_deref(), Some("\"c\""));
         assert_eq!(key(""), None);
     }
 
