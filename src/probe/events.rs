@@ -523,6 +523,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// An OpenAI chat stream: the role, three pieces of text, an empty piece, the end.
     const CHAT_STREAM: &str = concat!(
@@ -848,6 +849,54 @@ mod tests {
                 }
             });
             assert_eq!(measured.count_total, 0, "{framing:?}: {measured:?}");
+        }
+    }
+
+    /// Bodies made of the pieces streams are made of, line ends of every kind included.
+    fn body() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(
+            &[
+                "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}",
+                "data: {\"choices\":[{\"text\":\"\"}]}",
+                "{\"response\":\"b\"}",
+                "data: [DONE]",
+                "data:",
+                "event: ping",
+                ": ping",
+                "\u{FEFF}",
+                "\n",
+                "\r",
+                "\r\n",
+                "\n\n",
+                " ",
+            ][..],
+        );
+        prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn cutting_the_body_anywhere_changes_no_count(
+            body in body(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        ) {
+            let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(body.len() + 1)).collect();
+            cuts.sort_unstable();
+            for framing in [Framing::Sse, Framing::Ndjson] {
+                for rule in [TokenRule::OpenAi, TokenRule::Pointer("/choices/0/delta".into())] {
+                    let whole = totals(framing, rule.clone(), &body);
+                    let mut parser = EventParser::new(framing, rule);
+                    let mut cut = Seen::default();
+                    let mut start = 0;
+                    for &end in &cuts {
+                        cut += parser.feed(&body.as_bytes()[start..end]);
+                        start = end;
+                    }
+                    cut += parser.feed(&body.as_bytes()[start..]);
+                    cut += parser.finish();
+                    prop_assert_eq!(cut, whole, "{:?}", framing);
+                }
+            }
         }
     }
 }
