@@ -8,6 +8,8 @@
 
 mod client;
 mod config;
+#[cfg_attr(not(test), allow(dead_code))]
+mod events;
 mod report;
 mod round;
 mod verdict;
