@@ -147,8 +147,24 @@ pub(crate) struct ProbeArgs {
     pub headers: Vec<String>,
 
     /// Request body: the text itself, or @FILE for a file's contents.
-    #[arg(long, value_name = "TEXT|@FILE")]
+    #[arg(long, value_name = "TEXT|@FILE", conflicts_with = "openai_chat")]
     pub body: Option<String>,
+
+    /// Stream a chat completion from an OpenAI-compatible server: POST with `"stream": true`,
+    /// MODEL and --prompt (the URL is the endpoint, e.g. http://host:8000/v1/chat/completions).
+    #[arg(long, value_name = "MODEL", requires = "prompt")]
+    pub openai_chat: Option<String>,
+
+    /// With --openai-chat: the user message, the text itself or @FILE.
+    #[arg(long, value_name = "TEXT|@FILE", requires = "openai_chat")]
+    pub prompt: Option<String>,
+
+    /// In a streamed answer (text/event-stream, NDJSON), the event that carries a token is one
+    /// whose JSON has a non-empty value at this JSON pointer (e.g. /choices/0/text) [default: an
+    /// OpenAI-compatible choices[0].delta.content or choices[0].text, or Ollama's
+    /// message.content or response].
+    #[arg(long, value_name = "POINTER")]
+    pub token: Option<String>,
 
     /// Longest time one request may take, answer included; a slower one counts as a timeout (at
     /// most 24h).

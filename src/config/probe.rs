@@ -9,7 +9,7 @@ use crate::conninfo::redact;
 use rustls::pki_types::ServerName;
 
 use crate::http_client::resolve_directly;
-use crate::probe::{join, Endpoint, ProbeConfig, RequestTemplate, Stop, MAX_USERS};
+use crate::probe::{join, Endpoint, ProbeConfig, RequestTemplate, Stop, TokenRule, MAX_USERS};
 use crate::tls::{https_client_config, HttpsSetupError};
 use crate::usage::{invalid, ConfigError};
 
@@ -77,20 +77,57 @@ impl ProbeConfig {
                 )));
             }
         }
-        let method = Method::from_bytes(args.method.as_bytes())
+        let mut method = Method::from_bytes(args.method.as_bytes())
             .map_err(|_| invalid("method", &args.method, "is not an HTTP method"))?;
-        let headers = args
+        let mut headers = args
             .headers
             .iter()
             .map(|header| parse_header(header))
             .collect::<Result<Vec<_>, _>>()?;
-        let body = match args.body.as_deref() {
-            None => Vec::new(),
-            Some(text) => match text.strip_prefix('@') {
-                Some(path) => std::fs::read(path)
-                    .map_err(|err| invalid("body", text, format!("cannot be read: {err}")))?,
-                None => text.as_bytes().to_vec(),
-            },
+        let body = match (&args.openai_chat, args.body.as_deref()) {
+            (Some(model), _) => {
+                let prompt = text_or_file("prompt", args.prompt.as_deref().unwrap_or_default())?;
+                let prompt = String::from_utf8(prompt)
+                    .map_err(|_| invalid("prompt", "@FILE", "is not UTF-8 text"))?;
+                if args.method != "GET" && method != Method::POST {
+                    return Err(ConfigError::Conflict(
+                        "--openai-chat sends a POST; leave -X out".into(),
+                    ));
+                }
+                method = Method::POST;
+                for (name, value) in [
+                    ("content-type", "application/json"),
+                    ("accept", "text/event-stream"),
+                ] {
+                    if !headers.iter().any(|(given, _)| given == name) {
+                        headers.push((
+                            HeaderName::from_static(name),
+                            HeaderValue::from_static(value),
+                        ));
+                    }
+                }
+                serde_json::to_vec(&serde_json::json!({
+                    "model": model,
+                    "messages": [{"role": "user", "content": prompt}],
+                    "stream": true,
+                }))
+                .unwrap_or_default()
+            }
+            (None, Some(text)) => text_or_file("body", text)?,
+            (None, None) => Vec::new(),
+        };
+        let token_rule = match &args.token {
+            None => TokenRule::OpenAi,
+            Some(pointer) if pointer.is_empty() || pointer.starts_with('/') => {
+                TokenRule::Pointer(pointer.clone())
+            }
+            Some(pointer) => {
+                return Err(invalid(
+                    "token",
+                    pointer,
+                    "must be a JSON pointer such as /choices/0/text (starting with /)",
+                ))
+            }
         };
         let addresses = resolve_directly(&uri).map_err(|reason| invalid("url", &url, reason))?;
         let tls = match uri.scheme_str() {
@@ -120,7 +157,7 @@ impl ProbeConfig {
             check_report_path(path)?;
         }
         Ok(ProbeConfig {
-            request: RequestTemplate::new(method, uri, headers, body),
+            request: RequestTemplate::new(method, uri, headers, body, token_rule),
             url,
             users: args.users.clone(),
             stop,
@@ -131,6 +168,16 @@ impl ProbeConfig {
             progress_every: progress_interval(args.progress.progress_every)?,
             quiet: args.progress.quiet,
         })
+    }
+}
+
+/// `TEXT` → its bytes, `@FILE` → the file's.
+fn text_or_file(flag: &'static str, text: &str) -> Result<Vec<u8>, ConfigError> {
+    match text.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read(path).map_err(|err| invalid(flag, text, format!("cannot be read: {err}")))
+        }
+        None => Ok(text.as_bytes().to_vec()),
     }
 }
 

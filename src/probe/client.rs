@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use ureq::http::{HeaderName, HeaderValue, Method, Uri};
 
+use super::events::{EventParser, Framing, Seen, TokenRule};
 use super::wire::{Connection, Endpoint, WireError};
+use crate::stats::Latency;
 
 /// The request every user sends, validated once and encoded once.
 #[derive(Debug)]
@@ -17,6 +19,8 @@ pub(crate) struct RequestTemplate {
     pub method: Method,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Vec<u8>,
+    /// Which events of a streamed answer carry a token.
+    pub token_rule: TokenRule,
     /// The request as it goes on the wire: request line, headers and body.
     encoded: Vec<u8>,
 }
@@ -29,6 +33,7 @@ impl RequestTemplate {
         uri: Uri,
         headers: Vec<(HeaderName, HeaderValue)>,
         body: Vec<u8>,
+        token_rule: TokenRule,
     ) -> RequestTemplate {
         let given = |name: &str| headers.iter().any(|(given, _)| given == name);
         let mut encoded = Vec::with_capacity(256 + body.len());
@@ -73,6 +78,7 @@ impl RequestTemplate {
             method,
             headers,
             body,
+            token_rule,
             encoded,
         }
     }
@@ -113,6 +119,46 @@ pub(crate) struct Exchange {
     /// The longest pause between two reads that returned body bytes.
     pub largest_gap: Duration,
     pub bytes: u64,
+    /// A streamed answer (server-sent events, NDJSON): its first event, any.
+    pub first_event: Option<Duration>,
+    /// A streamed answer's first event that carried a token.
+    pub first_token: Option<Duration>,
+    pub tokens: u32,
+    /// From the first token to the last.
+    pub token_span: Duration,
+    /// The longest pause between two tokens, with two or more.
+    pub largest_token_gap: Option<Duration>,
+}
+
+/// The events and tokens of one streamed answer as they arrive.
+#[derive(Debug, Default)]
+struct StreamTiming {
+    first_event: Option<Duration>,
+    first_token: Option<Duration>,
+    last_token: Duration,
+    tokens: u32,
+    largest_token_gap: Option<Duration>,
+}
+
+impl StreamTiming {
+    /// `seen` arrived `now` after the request was sent; each gap between tokens goes to `gaps`
+    /// (tokens that came in one read are zero apart).
+    fn saw(&mut self, seen: Seen, now: Duration, gaps: &mut Latency) {
+        if seen.events > 0 && self.first_event.is_none() {
+            self.first_event = Some(now);
+        }
+        for _ in 0..seen.tokens {
+            if self.first_token.is_none() {
+                self.first_token = Some(now);
+            } else {
+                let gap = now - self.last_token;
+                gaps.record(gap);
+                self.largest_token_gap = self.largest_token_gap.max(Some(gap));
+            }
+            self.last_token = now;
+            self.tokens += 1;
+        }
+    }
 }
 
 /// A request that got no complete answer.
@@ -123,10 +169,13 @@ pub(crate) struct FailedExchange {
     pub message: String,
 }
 
-/// One user: its connection, kept alive between requests while the server allows.
+/// One user: its connection, kept alive between requests while the server allows, and a parser
+/// for each kind of event stream.
 pub(crate) struct User<'a> {
     connection: Connection<'a>,
     template: &'a RequestTemplate,
+    server_sent_events: EventParser,
+    ndjson: EventParser,
 }
 
 impl<'a> User<'a> {
@@ -134,18 +183,21 @@ impl<'a> User<'a> {
         User {
             connection: Connection::new(endpoint),
             template,
+            server_sent_events: EventParser::new(Framing::Sse, template.token_rule.clone()),
+            ndjson: EventParser::new(Framing::Ndjson, template.token_rule.clone()),
         }
     }
 
-    /// Sends the request once and reads the answer to its end. `on_first_byte` runs exactly
-    /// once: when the first body byte arrives, when the answer ends without a body, or when the
-    /// exchange fails.
+    /// Sends the request once and reads the answer to its end; the gaps between the tokens of a
+    /// streamed answer go to `token_gaps`. `on_first_byte` runs exactly once: when the first body
+    /// byte arrives, when the answer ends without a body, or when the exchange fails.
     pub(crate) fn exchange(
         &mut self,
         on_first_byte: &mut dyn FnMut(),
+        token_gaps: &mut Latency,
     ) -> Result<Exchange, FailedExchange> {
         let mut first_byte_seen = Some(on_first_byte);
-        let result = self.timed_exchange(&mut first_byte_seen);
+        let result = self.timed_exchange(&mut first_byte_seen, token_gaps);
         if let Some(callback) = first_byte_seen.take() {
             callback();
         }
@@ -155,18 +207,31 @@ impl<'a> User<'a> {
     fn timed_exchange(
         &mut self,
         first_byte_seen: &mut Option<&mut dyn FnMut()>,
+        token_gaps: &mut Latency,
     ) -> Result<Exchange, WireError> {
-        let template = self.template;
+        let User {
+            connection,
+            template,
+            server_sent_events,
+            ndjson,
+        } = self;
         let sent = Instant::now();
-        let head =
-            self.connection
-                .send(&template.encoded, template.method == Method::HEAD, sent)?;
+        let head = connection.send(&template.encoded, template.method == Method::HEAD, sent)?;
         let headers = sent.elapsed();
+        let mut events = match head.events {
+            Some(Framing::Sse) => Some(server_sent_events),
+            Some(Framing::Ndjson) => Some(ndjson),
+            None => None,
+        };
+        if let Some(parser) = events.as_deref_mut() {
+            parser.reset();
+        }
+        let mut stream = StreamTiming::default();
         let mut first_byte = None;
         let mut last_read = headers;
         let mut largest_gap = Duration::ZERO;
         let mut bytes = 0u64;
-        self.connection.read_body(&head, &mut |piece| {
+        connection.read_body(&head, &mut |piece| {
             let now = sent.elapsed();
             if first_byte.is_none() {
                 first_byte = Some(now);
@@ -178,8 +243,14 @@ impl<'a> User<'a> {
             }
             last_read = now;
             bytes += piece.len() as u64;
+            if let Some(parser) = events.as_deref_mut() {
+                stream.saw(parser.feed(piece), now, token_gaps);
+            }
         })?;
         let total = sent.elapsed();
+        if let Some(parser) = events {
+            stream.saw(parser.finish(), total, token_gaps);
+        }
         Ok(Exchange {
             status: head.status,
             headers,
@@ -187,6 +258,13 @@ impl<'a> User<'a> {
             total,
             largest_gap,
             bytes,
+            first_event: stream.first_event,
+            first_token: stream.first_token,
+            tokens: stream.tokens,
+            token_span: stream
+                .first_token
+                .map_or(Duration::ZERO, |first| stream.last_token - first),
+            largest_token_gap: stream.largest_token_gap,
         })
     }
 }
@@ -275,6 +353,7 @@ mod tests {
                 HeaderValue::from_static("a b"),
             )],
             b"{}".to_vec(),
+            TokenRule::OpenAi,
         );
         let text = String::from_utf8(request.encoded.clone()).unwrap();
         let credentials = base64::engine::general_purpose::STANDARD.encode("us@er:p:ss");
@@ -295,6 +374,7 @@ mod tests {
                 HeaderValue::from_static("text/event-stream"),
             )],
             Vec::new(),
+            TokenRule::OpenAi,
         );
         assert_eq!(
             String::from_utf8(get.encoded).unwrap(),

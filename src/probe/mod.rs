@@ -8,7 +8,6 @@
 
 mod client;
 mod config;
-#[cfg_attr(not(test), allow(dead_code))]
 mod events;
 mod report;
 mod round;
@@ -21,6 +20,7 @@ use crate::report::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_REJECTS};
 
 pub(crate) use client::RequestTemplate;
 pub(crate) use config::{join, ProbeConfig, Stop, MAX_USERS};
+pub(crate) use events::TokenRule;
 pub(crate) use verdict::Kind;
 pub(crate) use wire::Endpoint;
 

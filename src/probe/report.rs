@@ -88,6 +88,12 @@ pub(crate) struct RoundReport {
     pub longest_all_waiting_ms: f64,
     pub threads: u64,
     pub interrupted: bool,
+    /// Tokens in streamed answers.
+    pub tokens: u64,
+    /// Tokens after the first over the time from the first to the last, over the answers with
+    /// tokens: the rate at which one user sees its answer grow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s_per_user: Option<f64>,
     #[serde(flatten)]
     pub verdict: Verdict,
 }
@@ -102,6 +108,18 @@ pub(crate) struct Timings {
     pub largest_gap: LatencySummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_delay: Option<LatencySummary>,
+    /// Streamed answers (server-sent events, NDJSON): the first event, any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_event: Option<LatencySummary>,
+    /// The first event that carried a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_token: Option<LatencySummary>,
+    /// Every pause between two tokens of an answer, over the round.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_gap: Option<LatencySummary>,
+    /// Per answer of two or more tokens, its longest pause between two.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub largest_token_gap: Option<LatencySummary>,
 }
 
 impl RoundReport {
@@ -116,16 +134,37 @@ impl RoundReport {
             }
         };
         let first_byte = tally.first_byte.summary();
+        let first_token = tally.first_token.summary();
+        let lone_first_token = baseline.map(|lone| lone.first_token_ms);
+        let on_tokens = tally.answered > 0
+            && first_token.count == tally.answered
+            && lone_first_token.is_none_or(|lone| lone.is_some());
+        let (judged_on, waited, lone) = if on_tokens {
+            let lone = baseline.map(|lone| Baseline {
+                first_byte_ms: lone.first_token_ms.unwrap_or(lone.first_byte_ms),
+                ..*lone
+            });
+            ("first token", &first_token, lone)
+        } else {
+            ("first byte", &first_byte, baseline.copied())
+        };
         let verdict = judge(
             &RoundFigures {
                 users: round.plan.users,
                 answered: tally.answered,
                 answered_per_s: per_second(tally.answered),
-                mean_first_byte_ms: first_byte.mean,
-                max_first_byte_ms: first_byte.max,
+                mean_first_byte_ms: waited.mean,
+                max_first_byte_ms: waited.max,
+                judged_on,
             },
-            baseline,
+            lone.as_ref(),
         );
+        let streamed = |latency: &crate::stats::Latency| {
+            let summary = latency.summary();
+            (summary.count > 0).then_some(summary)
+        };
+        let token_span_s = tally.token_span.as_secs_f64();
+        let answers_with_tokens = first_token.count;
         let attempts = tally.sent + tally.unsent;
         RoundReport {
             users: round.plan.users,
@@ -158,6 +197,10 @@ impl RoundReport {
                 total: tally.total.summary(),
                 largest_gap: tally.largest_gap.summary(),
                 client_delay: round.plan.rate.map(|_| tally.client_delay.summary()),
+                first_event: streamed(&tally.first_event),
+                first_token: streamed(&tally.first_token),
+                token_gap: streamed(&tally.token_gap),
+                largest_token_gap: streamed(&tally.largest_token_gap),
             },
             all_waiting_s: round.all_waiting.as_secs_f64(),
             all_waiting_share: if elapsed_s > 0.0 {
@@ -168,6 +211,9 @@ impl RoundReport {
             longest_all_waiting_ms: round.longest_all_waiting.as_secs_f64() * 1000.0,
             threads: round.peak_threads,
             interrupted: round.interrupted,
+            tokens: tally.tokens,
+            tokens_per_s_per_user: (token_span_s > 0.0)
+                .then(|| tally.tokens.saturating_sub(answers_with_tokens) as f64 / token_span_s),
             verdict,
         }
     }
@@ -175,9 +221,11 @@ impl RoundReport {
     /// The lone user's medians, when it got any answer.
     pub(crate) fn baseline_of(round: &Round) -> Option<Baseline> {
         let tally = &round.tally;
+        let first_token = tally.first_token.summary();
         (tally.answered > 0).then(|| Baseline {
             requests: tally.answered,
             first_byte_ms: tally.first_byte.summary().p50,
+            first_token_ms: (first_token.count == tally.answered).then_some(first_token.p50),
             total_ms: tally.total.summary().p50,
         })
     }
@@ -216,8 +264,17 @@ impl RoundReport {
             ("total", &timings.total),
             ("largest gap", &timings.largest_gap),
         ];
-        if let Some(delay) = &timings.client_delay {
-            rows.push(("client delay", delay));
+        let streamed = [
+            ("first event", &timings.first_event),
+            ("first token", &timings.first_token),
+            ("token gap", &timings.token_gap),
+            ("largest tgap", &timings.largest_token_gap),
+            ("client delay", &timings.client_delay),
+        ];
+        for (name, latency) in streamed {
+            if let Some(latency) = latency {
+                rows.push((name, latency));
+            }
         }
         for (name, latency) in rows {
             let _ = writeln!(
@@ -229,6 +286,13 @@ impl RoundReport {
                 ms(latency.p999),
                 ms(latency.max),
                 ms(latency.mean)
+            );
+        }
+        if let Some(rate) = self.tokens_per_s_per_user {
+            let _ = writeln!(
+                out,
+                "  tokens: {} in all, {rate:.1}/s per user while streaming",
+                count(self.tokens)
             );
         }
         if self.unsent > 0 {

@@ -72,6 +72,15 @@ pub(crate) struct Tally {
     pub largest_gap: Latency,
     /// Open model: how late each request started against its plan.
     pub client_delay: Latency,
+    /// Streamed answers: the first event, and the first event that carried a token.
+    pub first_event: Latency,
+    pub first_token: Latency,
+    /// Every pause between two tokens, and each answer's longest.
+    pub token_gap: Latency,
+    pub largest_token_gap: Latency,
+    pub tokens: u64,
+    /// Over the answers with tokens, the time from their first token to their last.
+    pub token_span: Duration,
 }
 
 impl Default for Tally {
@@ -91,6 +100,12 @@ impl Default for Tally {
             total: timing(),
             largest_gap: timing(),
             client_delay: timing(),
+            first_event: timing(),
+            first_token: timing(),
+            token_gap: timing(),
+            largest_token_gap: timing(),
+            tokens: 0,
+            token_span: Duration::ZERO,
         }
     }
 }
@@ -115,6 +130,17 @@ impl Tally {
                 self.first_byte.record(late + exchange.first_byte);
                 self.total.record(late + exchange.total);
                 self.largest_gap.record(exchange.largest_gap);
+                if let Some(first_event) = exchange.first_event {
+                    self.first_event.record(late + first_event);
+                }
+                if let Some(first_token) = exchange.first_token {
+                    self.first_token.record(late + first_token);
+                }
+                if let Some(gap) = exchange.largest_token_gap {
+                    self.largest_token_gap.record(gap);
+                }
+                self.tokens += u64::from(exchange.tokens);
+                self.token_span += exchange.token_span;
             }
             Err(failure) => {
                 *self.errors.entry(failure.kind).or_default() += 1;
@@ -149,6 +175,12 @@ impl AddAssign<&Tally> for Tally {
         self.total += &other.total;
         self.largest_gap += &other.largest_gap;
         self.client_delay += &other.client_delay;
+        self.first_event += &other.first_event;
+        self.first_token += &other.first_token;
+        self.token_gap += &other.token_gap;
+        self.largest_token_gap += &other.largest_token_gap;
+        self.tokens += other.tokens;
+        self.token_span += other.token_span;
     }
 }
 
@@ -416,7 +448,7 @@ pub(crate) fn run(
                         };
                         let delay = planned.map(|planned| planned.elapsed());
                         waiting.begin();
-                        let outcome = user.exchange(&mut || waiting.end());
+                        let outcome = user.exchange(&mut || waiting.end(), &mut tally.token_gap);
                         let counter = if outcome.is_ok() { answered } else { failed };
                         counter.fetch_add(1, Ordering::Relaxed);
                         tally.record(outcome, delay);
@@ -586,13 +618,14 @@ mod tests {
                 url.parse().unwrap(),
                 Vec::new(),
                 Vec::new(),
+                super::super::events::TokenRule::OpenAi,
             );
             let mut user = User::new(&request, &endpoint);
             let mut tally = Tally::default();
             let waiting = AllWaiting::new(1);
             let mut request_once = || {
                 waiting.begin();
-                let outcome = user.exchange(&mut || waiting.end());
+                let outcome = user.exchange(&mut || waiting.end(), &mut tally.token_gap);
                 tally.record(outcome, None);
             };
             for _ in 0..50 {
@@ -693,6 +726,11 @@ mod tests {
             total: Duration::from_millis(3),
             largest_gap: Duration::ZERO,
             bytes: 10,
+            first_event: None,
+            first_token: None,
+            tokens: 0,
+            token_span: Duration::ZERO,
+            largest_token_gap: None,
         };
         let mut a = Tally::default();
         a.record(Ok(exchange), Some(Duration::from_millis(5)));

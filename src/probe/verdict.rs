@@ -15,6 +15,11 @@
 //! [`CAPPED_SHARE`] of the users: it serves about that many at once and queues the rest (a
 //! worker or thread pool of that size, or that many busy cores).
 //!
+//! A streamed answer whose every request brought a token (server-sent events, NDJSON) is judged
+//! on its first token instead of its first byte, which is often a metadata event or a keep-alive
+//! that a server sends before it starts to work; the figures named `first_byte` then hold first
+//! tokens, and `judged_on` says so.
+//!
 //! Over three or more rounds, [`shape`] tells how the first byte grows with the users: *linear*
 //! (every user adds about the same wait: requests queue one behind another, as behind one lock)
 //! or *stepwise* (no wait up to some count of users, then waits: a pool of about that size ran
@@ -43,6 +48,9 @@ pub(crate) struct Baseline {
     pub requests: u64,
     /// Median time to first byte.
     pub first_byte_ms: f64,
+    /// Median time to first token, when every answer of a streamed one brought a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_token_ms: Option<f64>,
     /// Median time per request.
     pub total_ms: f64,
 }
@@ -83,6 +91,8 @@ pub(crate) struct RoundFigures {
     pub answered_per_s: f64,
     pub mean_first_byte_ms: f64,
     pub max_first_byte_ms: f64,
+    /// `first byte`, or `first token` when the figures above are first tokens.
+    pub judged_on: &'static str,
 }
 
 /// The verdict on one round, with the figures behind it.
@@ -91,6 +101,7 @@ pub(crate) struct Verdict {
     /// None when the round cannot tell (one user, no baseline, nothing answered).
     pub verdict: Option<Kind>,
     pub reason: String,
+    pub judged_on: &'static str,
     pub mean_first_byte_ms: f64,
     pub max_first_byte_ms: f64,
     /// max / mean time to first byte: near 1 when every request waited alike.
@@ -110,6 +121,7 @@ pub(crate) fn judge(round: &RoundFigures, baseline: Option<&Baseline>) -> Verdic
     let mut verdict = Verdict {
         verdict: None,
         reason: String::new(),
+        judged_on: round.judged_on,
         mean_first_byte_ms: round.mean_first_byte_ms,
         max_first_byte_ms: round.max_first_byte_ms,
         max_over_mean_first_byte: if round.mean_first_byte_ms > 0.0 {
@@ -150,8 +162,9 @@ pub(crate) fn judge(round: &RoundFigures, baseline: Option<&Baseline>) -> Verdic
     verdict.effective_concurrency = Some(concurrency);
     verdict.verdict = Some(kind);
     verdict.reason = format!(
-        "mean time to first byte {:.1} ms against {:.1} ms for a lone user ({:+.1} ms), max {:.1} \
-         ms; {:.1} requests/s × {:.1} ms per lone request = {concurrency:.1} served at once",
+        "mean time to {} {:.1} ms against {:.1} ms for a lone user ({:+.1} ms), max {:.1} ms; \
+         {:.1} requests/s × {:.1} ms per lone request = {concurrency:.1} served at once",
+        round.judged_on,
         round.mean_first_byte_ms,
         baseline.first_byte_ms,
         growth,
@@ -240,6 +253,7 @@ mod tests {
     const LONE: Baseline = Baseline {
         requests: 10,
         first_byte_ms: 1.0,
+        first_token_ms: None,
         total_ms: 200.0,
     };
 
@@ -250,6 +264,7 @@ mod tests {
             answered_per_s,
             mean_first_byte_ms: mean,
             max_first_byte_ms: max,
+            judged_on: "first byte",
         }
     }
 

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
+use super::events::Framing;
+
 /// The most bytes an answer's head may take, and the size of a connection's read buffer.
 const BUFFER_BYTES: usize = 32 * 1024;
 
@@ -63,6 +65,8 @@ enum BodyFraming {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Head {
     pub status: u16,
+    /// How the body is cut into events, when its Content-Type names an event stream.
+    pub events: Option<Framing>,
     body: BodyFraming,
     keep_alive: bool,
 }
@@ -450,6 +454,7 @@ impl Head {
         let mut chunked = false;
         let mut close = false;
         let mut keep_alive = false;
+        let mut events = None;
         for header in response.headers.iter() {
             let value = header.value;
             if header.name.eq_ignore_ascii_case("content-length") {
@@ -468,6 +473,8 @@ impl Head {
                     .rsplit(|&byte| byte == b',')
                     .next()
                     .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if header.name.eq_ignore_ascii_case("content-type") {
+                events = Framing::of_content_type(value);
             } else if header.name.eq_ignore_ascii_case("connection") {
                 for token in value.split(|&byte| byte == b',') {
                     close |= token.trim_ascii().eq_ignore_ascii_case(b"close");
@@ -491,6 +498,7 @@ impl Head {
         };
         Ok(Head {
             status,
+            events,
             body,
             keep_alive: persistent && body != BodyFraming::UntilClose,
         })
@@ -523,9 +531,14 @@ mod tests {
     fn heads_say_how_the_body_ends_and_whether_the_connection_stays() {
         let length = head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false);
         assert_eq!(
-            (length.body, length.keep_alive),
-            (BodyFraming::Length(5), true)
+            (length.body, length.keep_alive, length.events),
+            (BodyFraming::Length(5), true, None)
         );
+        let stream = head(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\r\n",
+            false,
+        );
+        assert_eq!(stream.events, Some(Framing::Sse));
         let chunked = head(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n",
             false,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::stream::{Script, StreamServer};
+use crate::support::stream::{Body, Script, StreamServer};
 use crate::support::{read_report, scratch, Loader, Run};
 
 /// Runs a probe with `args`, returning the run and its JSON report.
@@ -186,6 +186,107 @@ fn a_lock_makes_first_bytes_grow_linearly_with_the_users() {
     assert_eq!(run.code(), 1, "{}", run.stderr());
     assert_eq!(report["verdict"], "blocking", "{report}");
     assert_eq!(report["first_byte_growth"]["growth"], "linear", "{report}");
+}
+
+#[test]
+fn a_chat_stream_is_timed_from_its_first_token_not_its_metadata_event() {
+    // With the headers a role-only event and a keep-alive; the first token 100 ms later, then one
+    // every 20 ms: six tokens.
+    let server = StreamServer::start(Script {
+        body: Body::OpenAiEvents,
+        first_chunk_after: Duration::from_millis(100),
+        ..Script::streaming(6, Duration::from_millis(20))
+    });
+    let (run, report) = probe(&[
+        &server.url,
+        "--users",
+        "2",
+        "--requests",
+        "10",
+        "--baseline",
+        "0",
+        "--openai-chat",
+        "tiny-model",
+        "--prompt",
+        "Say six words.",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let round = &report["rounds"][0];
+    assert_eq!(round["tokens"], 60, "{round}");
+    let close_to = |timing: &str, truth: f64| {
+        let p50 = ms(round, timing, "p50");
+        assert!(
+            (p50 - truth).abs() < 2.0,
+            "{timing} p50 {p50} ms, truth {truth} ms: {round}"
+        );
+    };
+    close_to("first_byte", 0.0);
+    close_to("first_event", 0.0);
+    close_to("first_token", 100.0);
+    close_to("token_gap", 20.0);
+    close_to("largest_token_gap", 20.0);
+    // Five tokens after the first, over 100 ms.
+    let rate = round["tokens_per_s_per_user"].as_f64().unwrap();
+    assert!((rate - 50.0).abs() < 3.0, "{rate} tokens/s: {round}");
+    assert_eq!(round["judged_on"], "first token", "{round}");
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("first token") && stdout.contains("tokens: 60 in all"),
+        "{stdout}"
+    );
+    // The request the shortcut built.
+    let request = server.last_request();
+    assert!(
+        request.starts_with("POST /stream HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.contains("content-type: application/json\r\n")
+            && request.contains("accept: text/event-stream\r\n"),
+        "{request}"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"model": "tiny-model", "stream": true,
+            "messages": [{"role": "user", "content": "Say six words."}]})
+    );
+}
+
+#[test]
+fn ndjson_lines_carry_tokens_at_the_pointer_given() {
+    let server = StreamServer::start(Script {
+        body: Body::OllamaLines,
+        first_chunk_after: Duration::from_millis(30),
+        ..Script::streaming(4, Duration::from_millis(10))
+    });
+    let (run, report) = probe(&[
+        &server.url,
+        "--users",
+        "1",
+        "--requests",
+        "5",
+        "--token",
+        "/message/content",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let round = &report["rounds"][0];
+    // Four content lines each; the closing `done` line has empty content and is no token.
+    assert_eq!(round["tokens"], 20, "{round}");
+    assert_eq!(round["timings_ms"]["first_event"]["count"], 5, "{round}");
+    let first_token = ms(round, "first_token", "p50");
+    assert!((first_token - 30.0).abs() < 2.0, "{first_token}: {round}");
+    // A pointer that is not one is refused at once.
+    let refused = Loader::new()
+        .args(["probe", &server.url, "--token", "message.content"])
+        .run();
+    assert_eq!(refused.code(), 2, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("must be a JSON pointer"),
+        "{}",
+        refused.stderr()
+    );
 }
 
 #[test]
