@@ -115,15 +115,26 @@ pub(crate) struct ProbeArgs {
     pub url: String,
 
     /// Concurrent users, one OS thread and one keep-alive connection each; a list such as
-    /// 1,10,20,50 runs one round per count.
+    /// 1,10,20,50 runs one round per count, and A..B a ramp from A to B users (doubling, or by
+    /// --step).
     #[arg(
         short,
         long,
-        value_name = "N[,N...]",
+        value_name = "N[,N...]|A..B",
         value_delimiter = ',',
         default_value = "10"
     )]
-    pub users: Vec<usize>,
+    pub users: Vec<String>,
+
+    /// The users a ramp (--users A..B) adds per round [default: it doubles them].
+    #[arg(long, value_name = "N")]
+    pub step: Option<usize>,
+
+    /// End the rounds after the first where a rule holds, and name the last good level:
+    /// p99>2s (a total-time figure: p50, p90, p99, p99.9, max, mean), first_byte.p99>500ms,
+    /// first_token.p90>1s, success<99%, plateau (requests/s grew less than 10%).
+    #[arg(long, value_name = "RULE[,RULE...]", value_delimiter = ',')]
+    pub until: Vec<String>,
 
     /// Requests per round over all users [default: 200 unless --duration is given].
     #[arg(short = 'n', long, value_name = "N", value_parser = parse_count, conflicts_with = "duration")]

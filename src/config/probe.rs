@@ -9,7 +9,9 @@ use crate::conninfo::redact;
 use rustls::pki_types::ServerName;
 
 use crate::http_client::resolve_directly;
-use crate::probe::{join, Endpoint, ProbeConfig, RequestTemplate, Stop, TokenRule, MAX_USERS};
+use crate::probe::{
+    ramp, Endpoint, ProbeConfig, RequestTemplate, Stop, StopRule, TokenRule, MAX_USERS,
+};
 use crate::tls::{https_client_config, HttpsSetupError};
 use crate::usage::{invalid, ConfigError};
 
@@ -36,20 +38,19 @@ impl ProbeConfig {
                 "must be an http:// or https:// URL with a host",
             ));
         }
-        if args.users.is_empty() || args.users.iter().any(|&n| n == 0 || n > MAX_USERS) {
-            return Err(invalid(
-                "users",
-                join(&args.users),
-                format!("each count must be between 1 and {MAX_USERS}"),
-            ));
-        }
+        let users = user_counts(&args.users, args.step)?;
+        let until = args
+            .until
+            .iter()
+            .map(|rule| StopRule::parse(rule).map_err(|reason| invalid("until", rule, reason)))
+            .collect::<Result<Vec<_>, _>>()?;
         let stop = match (args.requests, args.duration) {
             (Some(0), _) => return Err(invalid("requests", 0, "must be at least 1")),
             (Some(requests), _) => Stop::Requests(requests),
             (None, Some(duration)) => Stop::Duration(positive("duration", duration, A_CENTURY)?),
             (None, None) => Stop::Requests(DEFAULT_REQUESTS),
         };
-        let largest = args.users.iter().copied().max().unwrap_or(1);
+        let largest = users.iter().copied().max().unwrap_or(1);
         if let Stop::Requests(requests) = stop {
             if requests < largest as u64 {
                 return Err(invalid(
@@ -159,7 +160,8 @@ impl ProbeConfig {
         Ok(ProbeConfig {
             request: RequestTemplate::new(method, uri, headers, body, token_rule),
             url,
-            users: args.users.clone(),
+            users,
+            until,
             stop,
             rate: args.rate,
             endpoint,
@@ -169,6 +171,39 @@ impl ProbeConfig {
             quiet: args.progress.quiet,
         })
     }
+}
+
+/// The user counts of `--users`: each `N` as it is, each `A..B` a ramp (doubling, or by `step`).
+fn user_counts(pieces: &[String], step: Option<usize>) -> Result<Vec<usize>, ConfigError> {
+    let given = pieces.join(",");
+    let bad = |reason: String| invalid("users", &given, reason);
+    let count = |text: &str| {
+        text.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| (1..=MAX_USERS).contains(&n))
+            .ok_or_else(|| bad(format!("each count must be between 1 and {MAX_USERS}")))
+    };
+    if step == Some(0) {
+        return Err(invalid("step", 0, "must be at least 1"));
+    }
+    let mut users = Vec::new();
+    for piece in pieces {
+        match piece.split_once("..") {
+            Some((from, to)) => {
+                let (from, to) = (count(from)?, count(to)?);
+                if from > to {
+                    return Err(bad(format!("a ramp runs upwards: {to}..{from}")));
+                }
+                users.extend(ramp(from, to, step));
+            }
+            None => users.push(count(piece)?),
+        }
+    }
+    if users.is_empty() {
+        return Err(bad(format!("each count must be between 1 and {MAX_USERS}")));
+    }
+    Ok(users)
 }
 
 /// `TEXT` → its bytes, `@FILE` → the file's.
@@ -242,6 +277,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn ramps_expand_and_rules_parse() {
+        let ramp = config(&[
+            "http://127.0.0.1:1/",
+            "-u",
+            "1..8,20",
+            "--until",
+            "p99>2s,plateau",
+        ]);
+        let ramp = ramp.unwrap();
+        assert_eq!(ramp.users, [1, 2, 4, 8, 20]);
+        assert_eq!(ramp.until.len(), 2);
+        let stepped = config(&["http://127.0.0.1:1/", "-u", "1..40", "--step", "10"]).unwrap();
+        assert_eq!(stepped.users, [1, 11, 21, 31, 40]);
+    }
+
     fn config_defaults() -> ProbeConfig {
         config(&["https://127.0.0.1/"]).unwrap()
     }
@@ -296,6 +347,33 @@ mod tests {
             (
                 vec!["http://127.0.0.1:1/", "-u", "1,50", "-n", "40"],
                 "largest --users count (50)",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "-u", "8..2"],
+                "a ramp runs upwards",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "-u", "1..20000"],
+                "between 1 and 10000",
+            ),
+            (vec!["http://127.0.0.1:1/", "--step", "0"], "--step 0"),
+            (
+                vec!["http://127.0.0.1:1/", "--until", "p98>1s"],
+                "--until p98>1s: knows the figures",
+            ),
+            (
+                vec!["http://127.0.0.1:1/", "--token", "a.b"],
+                "must be a JSON pointer",
+            ),
+            (
+                vec![
+                    "http://127.0.0.1:1/",
+                    "--openai-chat",
+                    "m",
+                    "--prompt",
+                    "@/no/file",
+                ],
+                "--prompt @/no/file: cannot be read",
             ),
         ] {
             let err = config(&args).err().unwrap_or_default();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::client::RequestTemplate;
+use super::ramp::StopRule;
 use super::wire::Endpoint;
 
 /// The most users one round may have: one OS thread each.
@@ -27,6 +28,8 @@ pub(crate) struct ProbeConfig {
     pub url: String,
     /// One round per entry, in order.
     pub users: Vec<usize>,
+    /// The rounds end after the first that breaks one of these.
+    pub until: Vec<StopRule>,
     pub stop: Stop,
     /// Offered requests per second over all users (open model).
     pub rate: Option<f64>,

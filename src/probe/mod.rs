@@ -9,6 +9,7 @@
 mod client;
 mod config;
 mod events;
+mod ramp;
 mod report;
 mod round;
 mod verdict;
@@ -19,11 +20,13 @@ use crate::report::human::print_stdout;
 use crate::report::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_REJECTS};
 
 pub(crate) use client::RequestTemplate;
-pub(crate) use config::{join, ProbeConfig, Stop, MAX_USERS};
+pub(crate) use config::{ProbeConfig, Stop, MAX_USERS};
 pub(crate) use events::TokenRule;
+pub(crate) use ramp::{ramp, StopRule};
 pub(crate) use verdict::Kind;
 pub(crate) use wire::Endpoint;
 
+use ramp::BreakingPoint;
 use report::{ProbeReport, RoundReport};
 use round::{Progress, RoundPlan};
 
@@ -82,7 +85,27 @@ pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
         if !config.quiet {
             print_stdout(&format!("{}\n", judged.summary()));
         }
+        let broken = config
+            .until
+            .iter()
+            .find_map(|rule| rule.broken_by(&judged, probe.rounds.last()));
+        if let Some(reason) = broken {
+            probe.breaking_point = Some(BreakingPoint {
+                broken_at: Some(judged.users),
+                reason: Some(reason),
+                last_good: probe.rounds.last().map(|round| round.users),
+            });
+            probe.rounds.push(judged);
+            break;
+        }
         probe.rounds.push(judged);
+    }
+    if !config.until.is_empty() && probe.breaking_point.is_none() {
+        probe.breaking_point = Some(BreakingPoint {
+            broken_at: None,
+            reason: None,
+            last_good: probe.rounds.last().map(|round| round.users),
+        });
     }
     probe.finish(baseline.flatten(), signal.is_interrupted());
     if !config.quiet {

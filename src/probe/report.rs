@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::config::{join, ProbeConfig, Stop};
+use super::ramp::BreakingPoint;
 use super::round::{users, Round};
 use super::verdict::{judge, shape, Baseline, Kind, RoundFigures, Shape, Verdict};
 use crate::figures::count;
@@ -33,6 +34,9 @@ pub(crate) struct ProbeReport {
     /// How the first byte grew with the users over three or more rounds, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_byte_growth: Option<Shape>,
+    /// With `--until`: where the rounds stopped, and the last good level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaking_point: Option<BreakingPoint>,
     pub interrupted: bool,
     pub process: ProcessCost,
 }
@@ -362,6 +366,7 @@ impl ProbeReport {
             rounds: Vec::new(),
             verdict: None,
             first_byte_growth: None,
+            breaking_point: None,
             interrupted: false,
             process: ProcessCost::default(),
         }
@@ -408,11 +413,19 @@ impl ProbeReport {
         self.process = ProcessCost::measure(peak_threads.unwrap_or(0));
     }
 
-    /// Requests were sent, and every planned one was answered with a status below 400.
+    /// Requests were sent, and every planned one was answered with a status below 400, in
+    /// every round but the one that broke an `--until` rule: its failures are what it found.
     pub(crate) fn all_succeeded(&self) -> bool {
+        let judged = match self
+            .breaking_point
+            .as_ref()
+            .and_then(|point| point.broken_at)
+        {
+            Some(_) => &self.rounds[..self.rounds.len().saturating_sub(1)],
+            None => &self.rounds[..],
+        };
         !self.rounds.is_empty()
-            && self
-                .rounds
+            && judged
                 .iter()
                 .all(|round| round.sent > 0 && round.succeeded == round.sent + round.unsent)
     }
@@ -454,6 +467,9 @@ impl ProbeReport {
         );
         if let Some(shape) = &self.first_byte_growth {
             let _ = writeln!(out, "growth: {} — {}", shape.growth, shape.reason);
+        }
+        if let Some(point) = &self.breaking_point {
+            let _ = writeln!(out, "{}", point.sentence());
         }
         let process = &self.process;
         let _ = write!(

@@ -167,6 +167,48 @@ fn a_pool_of_four_behind_sixteen_users_is_judged_capped_at_four() {
 }
 
 #[test]
+fn a_ramp_stops_at_the_users_whose_mean_breaks_the_rule() {
+    // Four at a time, 100 ms each: 8 users take ≈200 ms per answer on average, 16 ≈400 ms (the
+    // pool's wake-ups are not first come, first served, so p99 is looser than the mean).
+    let server = StreamServer::start(Script {
+        at_once: Some(4),
+        ..Script::streaming(3, Duration::from_millis(50))
+    });
+    let (run, report) = probe(&[
+        &server.url,
+        "--users",
+        "1..32",
+        "--requests",
+        "32",
+        "--until",
+        "mean>300ms",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let users: Vec<_> = report["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|round| round["users"].as_u64().unwrap())
+        .collect();
+    assert_eq!(users, [1, 2, 4, 8, 16], "{report}");
+    let point = &report["breaking_point"];
+    assert_eq!(
+        (&point["broken_at"], &point["last_good"]),
+        (&16.into(), &8.into()),
+        "{point}"
+    );
+    assert!(
+        run.stdout()
+            .contains("ramp: stopped at 16 users (total mean ")
+            && run
+                .stdout()
+                .contains("> 300.0 ms); last good level: 8 users"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
 fn a_lock_makes_first_bytes_grow_linearly_with_the_users() {
     // One answer at a time, 40 ms each: the k-th waiting user waits (k − 1) × 40 ms.
     let slow = StreamServer::start(Script {
