@@ -191,9 +191,10 @@ pub(crate) struct ProbeArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub baseline: u64,
 
-    /// Write the results of every round to FILE as JSON.
+    /// Write the results of every round to FILE: .json for every figure, .svg for a picture;
+    /// repeat it for both.
     #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    pub report: Vec<PathBuf>,
 
     #[command(flatten)]
     pub progress: ProgressArgs,

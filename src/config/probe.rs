@@ -154,7 +154,14 @@ impl ProbeConfig {
             connect_timeout: positive("connect-timeout", args.connect_timeout, A_DAY)?,
             timeout: positive("timeout", args.timeout, A_DAY)?,
         };
-        if let Some(path) = &args.report {
+        for path in &args.report {
+            if !matches!(extension(path).as_deref(), Some("json" | "svg")) {
+                return Err(invalid(
+                    "report",
+                    path.display(),
+                    "must end in .json or .svg (the extension chooses the format)",
+                ));
+            }
             check_report_path(path)?;
         }
         Ok(ProbeConfig {
@@ -171,6 +178,11 @@ impl ProbeConfig {
             quiet: args.progress.quiet,
         })
     }
+}
+
+/// The extension of `path`, in lower case.
+fn extension(path: &std::path::Path) -> Option<String> {
+    Some(path.extension()?.to_str()?.to_ascii_lowercase())
 }
 
 /// The user counts of `--users`: each `N` as it is, each `A..B` a ramp (doubling, or by `step`).

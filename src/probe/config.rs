@@ -36,7 +36,8 @@ pub(crate) struct ProbeConfig {
     pub endpoint: Endpoint,
     /// Requests of the lone-user baseline; 0 for none.
     pub baseline: u64,
-    pub report: Option<PathBuf>,
+    /// Reports to write: JSON, or an SVG picture, by extension.
+    pub report: Vec<PathBuf>,
     pub progress_every: Duration,
     pub quiet: bool,
 }

@@ -111,7 +111,7 @@ pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
     if !config.quiet {
         print_stdout(&format!("{}\n", probe.summary()));
     }
-    if let Some(path) = &config.report {
+    for path in &config.report {
         if let Err(err) = probe.write_to(path) {
             eprintln!(
                 "loader: error: cannot write the report {}: {err}",

@@ -15,6 +15,7 @@ use super::round::{users, Round};
 use super::verdict::{judge, shape, Baseline, Kind, RoundFigures, Shape, Verdict};
 use crate::figures::count;
 use crate::process::ProcessCost;
+use crate::report::{svg_probe, ProbePicture, ProbeRoundPoint};
 use crate::stats::LatencySummary;
 
 /// The whole probe, as `--report` writes it.
@@ -100,6 +101,9 @@ pub(crate) struct RoundReport {
     pub tokens_per_s_per_user: Option<f64>,
     #[serde(flatten)]
     pub verdict: Verdict,
+    /// (seconds since the round's start, total ms) of a sample of its answers, for the picture.
+    #[serde(skip)]
+    pub latencies: Vec<(f32, f32)>,
 }
 
 /// Percentiles of each timing, in ms. In the open model they count from the planned start.
@@ -219,6 +223,7 @@ impl RoundReport {
             tokens_per_s_per_user: (token_span_s > 0.0)
                 .then(|| tally.tokens.saturating_sub(answers_with_tokens) as f64 / token_span_s),
             verdict,
+            latencies: tally.samples.points.clone(),
         }
     }
 
@@ -483,11 +488,68 @@ impl ProbeReport {
         out
     }
 
-    /// Writes the report as pretty JSON.
+    /// Writes the report to `path`: an SVG picture for `.svg`, else pretty JSON.
     pub(crate) fn write_to(&self, path: &Path) -> io::Result<()> {
         let mut out = BufWriter::new(File::create(path)?);
-        serde_json::to_writer_pretty(&mut out, self)?;
-        out.write_all(b"\n")?;
+        let svg = path
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("svg"));
+        if svg {
+            out.write_all(svg_probe(&self.picture())?.as_bytes())?;
+        } else {
+            serde_json::to_writer_pretty(&mut out, self)?;
+            out.write_all(b"\n")?;
+        }
         out.flush()
+    }
+
+    /// The figures of the picture: each round's wait (its first token when every round was
+    /// judged on tokens), requests/s and effective concurrency, and its sampled answers placed
+    /// after the rounds before it.
+    fn picture(&self) -> ProbePicture {
+        let on_tokens = !self.rounds.is_empty()
+            && self
+                .rounds
+                .iter()
+                .all(|round| round.timings_ms.first_token.is_some());
+        let mut start = 0.0f32;
+        let rounds = self
+            .rounds
+            .iter()
+            .map(|round| {
+                let timings = &round.timings_ms;
+                let wait = match (&timings.first_token, on_tokens) {
+                    (Some(first_token), true) => first_token,
+                    _ => &timings.first_byte,
+                };
+                let latencies = round
+                    .latencies
+                    .iter()
+                    .map(|&(at, ms)| (start + at, ms))
+                    .collect();
+                start += round.elapsed_s as f32;
+                ProbeRoundPoint {
+                    users: round.users,
+                    wait_p50_ms: wait.p50,
+                    wait_p99_ms: wait.p99,
+                    requests_per_s: round.requests_per_s,
+                    effective_concurrency: round.verdict.effective_concurrency,
+                    latencies,
+                }
+            })
+            .collect();
+        ProbePicture {
+            title: format!("loader probe {} {}", self.settings.method, self.url),
+            subtitle: format!(
+                "verdict: {}",
+                self.verdict.map_or("not judged", Kind::sentence)
+            ),
+            waited_for: if on_tokens {
+                "first token"
+            } else {
+                "first byte"
+            },
+            rounds,
+        }
     }
 }

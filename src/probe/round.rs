@@ -81,6 +81,49 @@ pub(crate) struct Tally {
     pub tokens: u64,
     /// Over the answers with tokens, the time from their first token to their last.
     pub token_span: Duration,
+    /// Answered requests for the latency-over-time picture.
+    pub samples: Samples,
+}
+
+/// Points of a round's latency-over-time picture — (seconds since the round's start, total ms)
+/// of answered requests — as a uniform sample of at most its capacity (reservoir sampling): a
+/// user's first requests fill it, later ones replace a random point with a falling chance, so
+/// recording never allocates and the picture covers the whole round.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Samples {
+    pub points: Vec<(f32, f32)>,
+    capacity: usize,
+    offered: u64,
+    rng: fastrand::Rng,
+}
+
+/// Points the picture of one round holds over all its users: enough to show its shape, few
+/// enough to keep the SVG small.
+const POINTS_PER_ROUND: usize = 1_000;
+
+impl Samples {
+    /// A user's sample in a round of `users`.
+    fn for_user_of(users: usize) -> Samples {
+        let capacity = (POINTS_PER_ROUND / users.max(1)).max(8);
+        Samples {
+            points: Vec::with_capacity(capacity),
+            capacity,
+            offered: 0,
+            rng: fastrand::Rng::with_seed(users as u64),
+        }
+    }
+
+    fn offer(&mut self, point: (f32, f32)) {
+        self.offered += 1;
+        if self.points.len() < self.capacity {
+            self.points.push(point);
+        } else if self.capacity > 0 {
+            let slot = self.rng.u64(..self.offered);
+            if let Some(kept) = self.points.get_mut(slot as usize) {
+                *kept = point;
+            }
+        }
+    }
 }
 
 impl Default for Tally {
@@ -106,13 +149,20 @@ impl Default for Tally {
             largest_token_gap: timing(),
             tokens: 0,
             token_span: Duration::ZERO,
+            samples: Samples::default(),
         }
     }
 }
 
 impl Tally {
-    /// Records one request; `delay` is how late it started against its plan (open model).
-    fn record(&mut self, outcome: Result<Exchange, FailedExchange>, delay: Option<Duration>) {
+    /// Records one request sent `sent_at` after the round's start; `delay` is how late it
+    /// started against its plan (open model).
+    fn record(
+        &mut self,
+        outcome: Result<Exchange, FailedExchange>,
+        sent_at: Duration,
+        delay: Option<Duration>,
+    ) {
         self.sent += 1;
         let late = delay.unwrap_or_default();
         if let Some(delay) = delay {
@@ -141,6 +191,8 @@ impl Tally {
                 }
                 self.tokens += u64::from(exchange.tokens);
                 self.token_span += exchange.token_span;
+                let total_ms = (late + exchange.total).as_secs_f32() * 1000.0;
+                self.samples.offer((sent_at.as_secs_f32(), total_ms));
             }
             Err(failure) => {
                 *self.errors.entry(failure.kind).or_default() += 1;
@@ -181,6 +233,7 @@ impl AddAssign<&Tally> for Tally {
         self.largest_token_gap += &other.largest_token_gap;
         self.tokens += other.tokens;
         self.token_span += other.token_span;
+        self.samples.points.extend_from_slice(&other.samples.points);
     }
 }
 
@@ -435,7 +488,10 @@ pub(crate) fn run(
                 .stack_size(USER_STACK_BYTES)
                 .spawn_scoped(scope, move || {
                     let mut user = User::new(request, endpoint);
-                    let mut tally = Tally::default();
+                    let mut tally = Tally {
+                        samples: Samples::for_user_of(plan.users),
+                        ..Tally::default()
+                    };
                     let _ = wait_for_go.recv();
                     loop {
                         let planned = match dispatch.turn() {
@@ -447,11 +503,12 @@ pub(crate) fn run(
                             Turn::Send(planned) => planned,
                         };
                         let delay = planned.map(|planned| planned.elapsed());
+                        let sent_at = dispatch.start().elapsed();
                         waiting.begin();
                         let outcome = user.exchange(&mut || waiting.end(), &mut tally.token_gap);
                         let counter = if outcome.is_ok() { answered } else { failed };
                         counter.fetch_add(1, Ordering::Relaxed);
-                        tally.record(outcome, delay);
+                        tally.record(outcome, sent_at, delay);
                     }
                     tally
                 });
@@ -621,23 +678,40 @@ mod tests {
                 super::super::events::TokenRule::OpenAi,
             );
             let mut user = User::new(&request, &endpoint);
-            let mut tally = Tally::default();
+            // A sample of 1,000 points: the last 50 requests replace earlier ones.
+            let mut tally = Tally {
+                samples: Samples::for_user_of(1),
+                ..Tally::default()
+            };
             let waiting = AllWaiting::new(1);
-            let mut request_once = || {
+            let start = Instant::now();
+            let request_once = |user: &mut User<'_>, tally: &mut Tally| {
                 waiting.begin();
+                let sent_at = start.elapsed();
                 let outcome = user.exchange(&mut || waiting.end(), &mut tally.token_gap);
-                tally.record(outcome, None);
+                tally.record(outcome, sent_at, None);
             };
             for _ in 0..50 {
-                request_once();
+                request_once(&mut user, &mut tally);
+            }
+            // The histograms grow with the slowest timing they hold (a few times per round, not
+            // per request): let them hold a slow one already.
+            for timing in [
+                &mut tally.headers,
+                &mut tally.first_byte,
+                &mut tally.total,
+                &mut tally.largest_gap,
+            ] {
+                timing.record(Duration::from_secs(60));
             }
             let measured = allocation_counter::measure(|| {
                 for _ in 0..1000 {
-                    request_once();
+                    request_once(&mut user, &mut tally);
                 }
             });
             assert_eq!(measured.count_total, 0, "{measured:?}");
             assert_eq!((tally.succeeded, tally.bytes), (1050, 10_500), "{tally:?}");
+            assert_eq!(tally.samples.points.len(), 1000);
         }
     }
 
@@ -733,13 +807,14 @@ mod tests {
             largest_token_gap: None,
         };
         let mut a = Tally::default();
-        a.record(Ok(exchange), Some(Duration::from_millis(5)));
+        a.record(Ok(exchange), Duration::ZERO, Some(Duration::from_millis(5)));
         let mut b = Tally::default();
         b.record(
             Ok(Exchange {
                 status: 503,
                 ..exchange
             }),
+            Duration::ZERO,
             None,
         );
         b.record(
@@ -747,6 +822,7 @@ mod tests {
                 kind: "refused",
                 message: "connection refused".into(),
             }),
+            Duration::ZERO,
             None,
         );
         a += &b;

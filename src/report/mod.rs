@@ -21,8 +21,8 @@ use crate::pg::activity::ServerTime;
 use crate::process::ProcessCost;
 use crate::reject::RejectLog;
 use crate::stats::{add_at, LatencyBucket, LatencySummary, Stats};
-pub(crate) use svg::svg_bars;
 use svg::SvgReport;
+pub(crate) use svg::{svg_bars, svg_probe, ProbePicture, ProbeRoundPoint};
 use verdict::{ClientSide, Verdict};
 
 /// Buckets of the batch-latency histogram in the report.

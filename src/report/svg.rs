@@ -234,6 +234,192 @@ pub(crate) fn svg_bars(title: &str, bars: &[(String, f64)], marked: usize) -> io
     Ok(svg)
 }
 
+/// What a probe's picture shows, in plain figures: the probe fills it from its rounds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProbePicture {
+    pub title: String,
+    pub subtitle: String,
+    /// `first byte`, or `first token` for streamed answers.
+    pub waited_for: &'static str,
+    pub rounds: Vec<ProbeRoundPoint>,
+}
+
+/// One round of a probe's picture.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProbeRoundPoint {
+    pub users: usize,
+    pub wait_p50_ms: f64,
+    pub wait_p99_ms: f64,
+    pub requests_per_s: f64,
+    pub effective_concurrency: Option<f64>,
+    /// (seconds since the first round's start, total ms) of a sample of its answers.
+    pub latencies: Vec<(f32, f32)>,
+}
+
+/// Colours of the rounds in the latency-over-time panel, in turn.
+const ROUNDS: [RGBColor; 6] = [RATE, P50, BARS, P99, MAX, AVERAGE];
+
+/// A probe as an SVG picture: the wait (p50, p99), requests/s and effective concurrency against
+/// the users on top (one evenly spaced mark per round), and below every sampled
+/// answer's total time over the probe's time, one colour per round.
+pub(crate) fn svg_probe(picture: &ProbePicture) -> io::Result<String> {
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, (SIZE.0, SIZE.0)).into_drawing_area();
+    let drawn: Drawn = (|| {
+        root.fill(&WHITE)?;
+        let root = root
+            .titled(&picture.title, (FONT, 20))?
+            .titled(&picture.subtitle, (FONT, 13))?;
+        if picture.rounds.is_empty() {
+            nothing(&root, "no round was measured")?;
+            return root.present();
+        }
+        let (top, bottom) = root.split_vertically(root.dim_in_pixel().1 * 2 / 5);
+        let panels = top.split_evenly((1, 3));
+        let wait = format!("time to {} (ms)", picture.waited_for);
+        let p50: Vec<_> = picture
+            .rounds
+            .iter()
+            .map(|r| (r.users, r.wait_p50_ms))
+            .collect();
+        let p99: Vec<_> = picture
+            .rounds
+            .iter()
+            .map(|r| (r.users, r.wait_p99_ms))
+            .collect();
+        against_users(&panels[0], &wait, &[("p50", &p50, P50), ("p99", &p99, P99)])?;
+        let rate: Vec<_> = picture
+            .rounds
+            .iter()
+            .map(|r| (r.users, r.requests_per_s))
+            .collect();
+        against_users(&panels[1], "requests/s", &[("answers/s", &rate, RATE)])?;
+        let at_once: Vec<_> = picture
+            .rounds
+            .iter()
+            .filter_map(|r| Some((r.users, r.effective_concurrency?)))
+            .collect();
+        let users: Vec<_> = picture
+            .rounds
+            .iter()
+            .map(|r| (r.users, r.users as f64))
+            .collect();
+        against_users(
+            &panels[2],
+            "served at once",
+            &[
+                ("effective concurrency", &at_once, BARS),
+                ("users", &users, AVERAGE),
+            ],
+        )?;
+        latency_over_time(picture, &bottom)?;
+        root.present()
+    })();
+    drawn.map_err(io::Error::other)?;
+    drop(root);
+    Ok(svg)
+}
+
+/// Lines of (users, value), each point marked, on an axis with one evenly spaced mark per round
+/// labelled with its users (a doubling ramp reads as a log₂ axis).
+fn against_users(
+    area: &Area<'_>,
+    caption: &str,
+    lines: &[(&str, &[(usize, f64)], RGBColor)],
+) -> Drawn {
+    let mut users: Vec<usize> = lines
+        .iter()
+        .flat_map(|(_, points, _)| points.iter().map(|point| point.0))
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    let at = |count: usize| users.iter().position(|&u| u == count).unwrap_or(0) as i32;
+    let top = lines
+        .iter()
+        .flat_map(|(_, points, _)| points.iter().map(|point| point.1))
+        .fold(0.0, f64::max)
+        * 1.15
+        + 1e-3;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 14))
+        .margin(10)
+        .x_label_area_size(34)
+        .y_label_area_size(52)
+        .build_cartesian_2d(-1..users.len() as i32, 0.0..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("users")
+        .x_labels(users.len() + 2)
+        .x_label_formatter(&|i| {
+            usize::try_from(*i)
+                .ok()
+                .and_then(|i| users.get(i))
+                .map_or(String::new(), usize::to_string)
+        })
+        .y_label_formatter(&|y| short(*y))
+        .light_line_style(FINE_GRID)
+        .draw()?;
+    for &(name, points, color) in lines {
+        let points: Vec<_> = points
+            .iter()
+            .map(|&(users, value)| (at(users), value))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&point| Circle::new(point, 3, color.filled())),
+        )?;
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
+}
+
+/// Every sampled answer's total time at the moment it was sent, one colour per round.
+fn latency_over_time(picture: &ProbePicture, area: &Area<'_>) -> Drawn {
+    let points = picture
+        .rounds
+        .iter()
+        .flat_map(|round| round.latencies.iter());
+    let (end, slowest) = points.fold((1e-3f32, 1e-3f32), |(end, slowest), &(at, ms)| {
+        (end.max(at), slowest.max(ms))
+    });
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            "total time of each sampled answer, by when it was sent",
+            (FONT, 16),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..f64::from(end) * 1.02, 0.0..f64::from(slowest) * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since the first round's start")
+        .y_desc("ms")
+        .y_label_formatter(&|ms| significant(*ms, 3))
+        .light_line_style(FINE_GRID)
+        .draw()?;
+    for (round, color) in picture.rounds.iter().zip(ROUNDS.iter().cycle()) {
+        let color = *color;
+        chart
+            .draw_series(round.latencies.iter().map(|&(at, ms)| {
+                Circle::new((f64::from(at), f64::from(ms)), 2, color.mix(0.5).filled())
+            }))?
+            .label(match round.users {
+                1 => "1 user".to_string(),
+                users => format!("{users} users"),
+            })
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
+}
+
 /// A panel with nothing to draw says why.
 fn nothing(area: &Area<'_>, message: &str) -> Drawn {
     let (width, height) = area.dim_in_pixel();

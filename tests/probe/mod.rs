@@ -131,6 +131,8 @@ fn a_server_behind_one_lock_is_judged_blocking() {
 #[test]
 fn a_pool_of_four_behind_sixteen_users_is_judged_capped_at_four() {
     let server = StreamServer::start(two_hundred_ms(Some(4)));
+    let dir = scratch();
+    let svg = dir.path().join("probe.svg");
     let (run, report) = probe(&[
         &server.url,
         "--users",
@@ -139,9 +141,26 @@ fn a_pool_of_four_behind_sixteen_users_is_judged_capped_at_four() {
         "32",
         "--baseline",
         "2",
+        "--report",
+        svg.to_str().unwrap(),
     ]);
     assert_eq!(run.code(), 0, "capped is no failure: {}", run.stderr());
     assert_eq!(report["verdict"], "capped", "{report}");
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg"), "{picture:.200}");
+    for said in [
+        "concurrently up to a cap",
+        "served at once",
+        "time to first byte (ms)",
+        "16 users",
+    ] {
+        assert!(picture.contains(said), "{said} not in the picture");
+    }
+    // One mark per sampled answer, 32 a round, and one per round on each of the four lines.
+    assert!(
+        picture.matches("<circle").count() >= 4 * 32,
+        "{picture:.300}"
+    );
     let rounds = report["rounds"].as_array().unwrap();
     let verdicts: Vec<_> = rounds
         .iter()
