@@ -320,13 +320,12 @@ pub(crate) fn svg_probe(picture: &ProbePicture) -> io::Result<String> {
     Ok(svg)
 }
 
+/// A named line of (users, value) points in its colour.
+type Line<'a> = (&'a str, &'a [(usize, f64)], RGBColor);
+
 /// Lines of (users, value), each point marked, on an axis with one evenly spaced mark per round
 /// labelled with its users (a doubling ramp reads as a log₂ axis).
-fn against_users(
-    area: &Area<'_>,
-    caption: &str,
-    lines: &[(&str, &[(usize, f64)], RGBColor)],
-) -> Drawn {
+fn against_users(area: &Area<'_>, caption: &str, lines: &[Line<'_>]) -> Drawn {
     let mut users: Vec<usize> = lines
         .iter()
         .flat_map(|(_, points, _)| points.iter().map(|point| point.0))
