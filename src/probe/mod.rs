@@ -12,6 +12,7 @@ mod events;
 mod ramp;
 mod report;
 mod round;
+mod tally;
 mod verdict;
 mod wire;
 
