@@ -32,9 +32,10 @@ use report::{ProbeReport, RoundReport};
 use round::{Progress, RoundPlan};
 
 /// Runs `loader probe` and returns its exit code: 0 when every request succeeded and no round
-/// found the server serializing requests, 1 when some failed or one did, 3 when
-/// user threads could not be started or failed (the rounds before are still reported) or the
-/// report could not be written, 130 when interrupted.
+/// found the server serializing requests, 1 when some failed or one did, 3 when the first
+/// connection was refused or not taken (nothing is measured then), when user threads could not
+/// be started or failed (the rounds before are still reported) or the report could not be
+/// written, 130 when interrupted.
 pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
     let mut probe = ProbeReport::new(config);
     if !config.quiet {
@@ -54,8 +55,8 @@ pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
     // A first round of one user serves as the baseline, unless --rate adds client delay to it.
     let first_round_is_baseline = config.users[0] == 1 && config.rate.is_none();
     let mut baseline = None;
-    let mut failure = None;
-    if config.baseline > 0 && !first_round_is_baseline {
+    let mut failure = config.endpoint.check_reachable().err();
+    if config.baseline > 0 && !first_round_is_baseline && failure.is_none() {
         let lone = RoundPlan {
             users: 1,
             stop: Stop::Requests(config.baseline),
@@ -64,7 +65,7 @@ pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
         };
         match round(lone) {
             Ok(lone) => baseline = Some(RoundReport::baseline_of(&lone)),
-            Err(err) => failure = Some(err),
+            Err(err) => failure = Some(err.to_string()),
         }
     }
     for &users in &config.users {
@@ -74,7 +75,7 @@ pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
         let measured = match round(plan(users)) {
             Ok(measured) => measured,
             Err(err) => {
-                failure = Some(err);
+                failure = Some(err.to_string());
                 break;
             }
         };

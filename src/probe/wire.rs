@@ -36,6 +36,35 @@ pub(crate) struct Endpoint {
     pub timeout: Duration,
 }
 
+impl Endpoint {
+    /// Opens one connection and closes it again: a probe whose first connection is refused or
+    /// never taken would measure nothing but a wrong host or port, so it stops at once, saying
+    /// which address failed and how.
+    pub(crate) fn check_reachable(&self) -> Result<(), String> {
+        let mut failed = None;
+        for address in &self.addresses {
+            match TcpStream::connect_timeout(address, self.connect_timeout) {
+                Ok(_) => return Ok(()),
+                Err(err) => failed = Some((address, err)),
+            }
+        }
+        let Some((address, err)) = failed else {
+            return Err("the URL's host has no address".into());
+        };
+        Err(match err.kind() {
+            io::ErrorKind::ConnectionRefused => format!(
+                "nothing listens on {address} (connection refused): check the URL's host and port"
+            ),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
+                "{address} took no connection within --connect-timeout {}: check the URL's host \
+                 and port (or a firewall), or raise --connect-timeout",
+                humantime::format_duration(self.connect_timeout)
+            ),
+            _ => format!("cannot connect to {address}: {err}"),
+        })
+    }
+}
+
 /// Why an exchange got no whole answer.
 #[derive(Debug)]
 pub(crate) enum WireError {
