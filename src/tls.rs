@@ -62,8 +62,10 @@ pub(crate) fn https_client_config(
             }
         };
         let verifier: Arc<dyn ServerCertVerifier> = if roots.is_empty() {
+            // No certificate of the file can be a trust anchor: no chain is good, and only a
+            // pinned certificate gets through (never "no check at all").
             Arc::new(ChainOnly {
-                roots: None,
+                roots: Some(Arc::new(RootCertStore::empty())),
                 algorithms,
             })
         } else {

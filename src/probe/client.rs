@@ -216,7 +216,18 @@ impl<'a> User<'a> {
             ndjson,
         } = self;
         let sent = Instant::now();
-        let head = connection.send(&template.encoded, template.method == Method::HEAD, sent)?;
+        let method = &template.method;
+        // RFC 9110's idempotent methods: sent again after a kept-alive connection went stale.
+        let idempotent = matches!(
+            *method,
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        );
+        let head = connection.send(&template.encoded, *method == Method::HEAD, idempotent, sent)?;
         let headers = sent.elapsed();
         let mut events = match head.events {
             Some(Framing::Sse) => Some(server_sent_events),

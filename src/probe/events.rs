@@ -146,14 +146,14 @@ impl EventParser {
             } else {
                 // Taking the buffer out and back keeps its capacity.
                 let mut pending = std::mem::take(&mut self.line);
-                pending.extend_from_slice(line);
+                extend_capped(&mut pending, line);
                 self.complete_line(&pending, &mut seen);
                 pending.clear();
                 self.line = pending;
             }
             bytes = &bytes[next..];
         }
-        self.line.extend_from_slice(bytes);
+        extend_capped(&mut self.line, bytes);
         seen
     }
 
@@ -217,14 +217,25 @@ impl EventParser {
                 };
                 if field == b"data" {
                     if self.has_data {
-                        self.data.push(b'\n');
+                        extend_capped(&mut self.data, b"\n");
                     }
-                    self.data.extend_from_slice(value);
+                    extend_capped(&mut self.data, value);
                     self.has_data = true;
                 }
             }
         }
     }
+}
+
+/// The most bytes of one line or one event's data kept: a stream that never ends a line cannot
+/// grow a user's memory for as long as `--timeout` allows; a longer event is judged on its first
+/// MiB (and, its JSON cut, carries no token).
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// Appends `bytes` to `kept` up to [`MAX_EVENT_BYTES`].
+fn extend_capped(kept: &mut Vec<u8>, bytes: &[u8]) {
+    let room = MAX_EVENT_BYTES.saturating_sub(kept.len());
+    kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
 /// A [`TokenRule`] made ready to test payloads: a quick byte search rules most payloads out
@@ -523,6 +534,23 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_never_ends_is_kept_to_a_mebibyte() {
+        let mut parser = EventParser::new(Framing::Ndjson, TokenRule::OpenAi);
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..40 {
+            assert_eq!(parser.feed(&chunk), Seen::default());
+        }
+        assert_eq!(parser.line.len(), MAX_EVENT_BYTES);
+        assert_eq!(
+            parser.finish(),
+            Seen {
+                events: 1,
+                tokens: 0
+            }
+        );
+    }
     use proptest::prelude::*;
 
     /// An OpenAI chat stream: the role, three pieces of text, an empty piece, the end.

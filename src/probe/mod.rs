@@ -87,10 +87,12 @@ pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
         if !config.quiet {
             print_stdout(&format!("{}\n", judged.summary()));
         }
+        let previous = probe.rounds.last().map(RoundReport::ramp_figures);
+        let figures = judged.ramp_figures();
         let broken = config
             .until
             .iter()
-            .find_map(|rule| rule.broken_by(&judged, probe.rounds.last()));
+            .find_map(|rule| rule.broken_by(&figures, previous.as_ref()));
         if let Some(reason) = broken {
             probe.breaking_point = Some(BreakingPoint {
                 broken_at: Some(judged.users),
@@ -102,7 +104,9 @@ pub(crate) fn run(config: &ProbeConfig, signal: &StopSignal) -> u8 {
         }
         probe.rounds.push(judged);
     }
-    if !config.until.is_empty() && probe.breaking_point.is_none() {
+    // A ramp cut short by Ctrl-C or a failure did not reach its last level: it says nothing.
+    let ramp_ran_out = failure.is_none() && !signal.is_stopping();
+    if !config.until.is_empty() && probe.breaking_point.is_none() && ramp_ran_out {
         probe.breaking_point = Some(BreakingPoint {
             broken_at: None,
             reason: None,

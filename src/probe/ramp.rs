@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::report::RoundReport;
 use crate::stats::LatencySummary;
 
 /// The user counts of `A..B`: A, then doubling (or adding `step`), then B.
@@ -41,6 +40,18 @@ pub(crate) enum Figure {
     P999,
     Max,
     Mean,
+}
+
+/// What a stop rule weighs of one round.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoundFigures<'a> {
+    pub users: usize,
+    pub success_rate: f64,
+    pub requests_per_s: f64,
+    pub total: &'a LatencySummary,
+    pub first_byte: &'a LatencySummary,
+    /// Streamed answers only.
+    pub first_token: Option<&'a LatencySummary>,
 }
 
 /// When the ramp stops.
@@ -117,8 +128,8 @@ impl StopRule {
     /// Why `round` breaks this rule, after `previous`; None when it does not.
     pub(crate) fn broken_by(
         &self,
-        round: &RoundReport,
-        previous: Option<&RoundReport>,
+        round: &RoundFigures<'_>,
+        previous: Option<&RoundFigures<'_>>,
     ) -> Option<String> {
         match *self {
             StopRule::Slower {
@@ -126,11 +137,10 @@ impl StopRule {
                 figure,
                 limit,
             } => {
-                let timings = &round.timings_ms;
                 let (name, latency) = match timing {
-                    Timing::Total => ("total", Some(&timings.total)),
-                    Timing::FirstByte => ("first_byte", Some(&timings.first_byte)),
-                    Timing::FirstToken => ("first_token", timings.first_token.as_ref()),
+                    Timing::Total => ("total", Some(round.total)),
+                    Timing::FirstByte => ("first_byte", Some(round.first_byte)),
+                    Timing::FirstToken => ("first_token", round.first_token),
                 };
                 let (figure_name, value_ms) = figure.of(latency?);
                 let limit_ms = limit.as_secs_f64() * 1000.0;
@@ -146,8 +156,15 @@ impl StopRule {
             }),
             StopRule::Plateau => {
                 let previous = previous?;
-                let growth = round.requests_per_s / previous.requests_per_s - 1.0;
-                (previous.requests_per_s > 0.0 && growth < PLATEAU_GROWTH).then(|| {
+                // Nothing answered twice running is a plateau too.
+                let growth = if previous.requests_per_s > 0.0 {
+                    round.requests_per_s / previous.requests_per_s - 1.0
+                } else if round.requests_per_s > 0.0 {
+                    f64::INFINITY
+                } else {
+                    0.0
+                };
+                (growth < PLATEAU_GROWTH).then(|| {
                     format!(
                         "{:.1} requests/s at {} users against {:.1} at {} ({:+.0}%): more users \
                          no longer bring more answers",

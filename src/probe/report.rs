@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::config::{join, ProbeConfig, Stop};
-use super::ramp::BreakingPoint;
+use super::ramp::{self, BreakingPoint};
 use super::round::{users, Round};
 use super::verdict::{judge, shape, Baseline, Kind, RoundFigures, Shape, Verdict};
 use crate::figures::count;
@@ -227,6 +227,18 @@ impl RoundReport {
         }
     }
 
+    /// What the `--until` rules weigh of this round.
+    pub(crate) fn ramp_figures(&self) -> ramp::RoundFigures<'_> {
+        ramp::RoundFigures {
+            users: self.users,
+            success_rate: self.success_rate,
+            requests_per_s: self.requests_per_s,
+            total: &self.timings_ms.total,
+            first_byte: &self.timings_ms.first_byte,
+            first_token: self.timings_ms.first_token.as_ref(),
+        }
+    }
+
     /// The lone user's medians, when it got any answer.
     pub(crate) fn baseline_of(round: &Round) -> Option<Baseline> {
         let tally = &round.tally;
@@ -406,14 +418,27 @@ impl ProbeReport {
             .iter()
             .filter_map(|round| round.verdict.verdict)
             .max();
-        let first_bytes: Vec<_> = self
+        let judged: Vec<_> = self
             .rounds
             .iter()
             .filter(|round| round.verdict.verdict.is_some())
+            .collect();
+        let waits: Vec<_> = judged
+            .iter()
             .map(|round| (round.users, round.verdict.mean_first_byte_ms))
             .collect();
-        self.first_byte_growth =
-            baseline.and_then(|baseline| shape(&first_bytes, baseline.first_byte_ms));
+        // The rounds' waits and the lone user's must be of one kind: first bytes or first tokens.
+        let on_tokens = judged
+            .iter()
+            .all(|round| round.verdict.judged_on == "first token");
+        let on_bytes = judged
+            .iter()
+            .all(|round| round.verdict.judged_on == "first byte");
+        self.first_byte_growth = baseline.and_then(|baseline| match (on_tokens, on_bytes) {
+            (_, true) => shape(&waits, baseline.first_byte_ms),
+            (true, false) => shape(&waits, baseline.first_token_ms?),
+            (false, false) => None,
+        });
         let peak_threads = self.rounds.iter().map(|round| round.threads).max();
         self.process = ProcessCost::measure(peak_threads.unwrap_or(0));
     }
@@ -429,7 +454,8 @@ impl ProbeReport {
             Some(_) => &self.rounds[..self.rounds.len().saturating_sub(1)],
             None => &self.rounds[..],
         };
-        !self.rounds.is_empty()
+        // A ramp whose first round broke its rule found no good level.
+        !judged.is_empty()
             && judged
                 .iter()
                 .all(|round| round.sent > 0 && round.succeeded == round.sent + round.unsent)

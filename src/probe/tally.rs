@@ -65,14 +65,15 @@ pub(crate) struct Samples {
 const POINTS_PER_ROUND: usize = 1_000;
 
 impl Samples {
-    /// A user's sample in a round of `users`.
+    /// A user's sample in a round of `users` (every user keeps as many points, so a slower
+    /// user, with fewer requests, is drawn a little more densely).
     pub(super) fn for_user_of(users: usize) -> Samples {
         let capacity = (POINTS_PER_ROUND / users.max(1)).max(8);
         Samples {
             points: Vec::with_capacity(capacity),
             capacity,
             offered: 0,
-            rng: fastrand::Rng::with_seed(users as u64),
+            rng: fastrand::Rng::new(),
         }
     }
 

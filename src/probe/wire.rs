@@ -173,11 +173,13 @@ impl<'a> Connection<'a> {
     /// Sends `request` (connecting first when no connection is open) and reads the answer's
     /// head; `head_request` says the answer has no body whatever its head says. A kept-alive
     /// connection the server closed before answering is opened again and the request sent once
-    /// more, as every HTTP client does.
+    /// more, as HTTP clients do — but only an `idempotent` one: a server may have worked on a
+    /// POST before it closed, and sending it twice would hide that failure.
     pub(crate) fn send(
         &mut self,
         request: &[u8],
         head_request: bool,
+        idempotent: bool,
         sent: Instant,
     ) -> Result<Head, WireError> {
         self.deadline = sent
@@ -186,7 +188,7 @@ impl<'a> Connection<'a> {
         let reused = self.stream.is_some();
         let first = self.try_send(request, head_request);
         let result = match first {
-            Err(WireError::Closed | WireError::Io(_)) if reused && !self.answered => {
+            Err(WireError::Closed | WireError::Io(_)) if reused && idempotent && !self.answered => {
                 self.close();
                 self.try_send(request, head_request)
             }
@@ -314,6 +316,9 @@ impl<'a> Connection<'a> {
                     return Ok(read);
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                // rustls' word for a server that closed without close_notify: the end of the
+                // connection, as for plain TCP (an answer cut short still fails its framing).
+                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(err) => return Err(read_error(err)),
             }
         }
@@ -489,7 +494,9 @@ impl Head {
             if header.name.eq_ignore_ascii_case("content-length") {
                 let parsed = std::str::from_utf8(value)
                     .ok()
-                    .and_then(|text| text.trim().parse::<u64>().ok())
+                    .map(str::trim)
+                    .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|text| text.parse::<u64>().ok())
                     .ok_or(WireError::Protocol(
                         "the answer's Content-Length is not a number",
                     ))?;
@@ -529,7 +536,8 @@ impl Head {
             status,
             events,
             body,
-            keep_alive: persistent && body != BodyFraming::UntilClose,
+            // After 101 Switching Protocols the connection speaks something else.
+            keep_alive: persistent && body != BodyFraming::UntilClose && status != 101,
         })
     }
 }

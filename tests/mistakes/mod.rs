@@ -265,6 +265,22 @@ fn certificate_problems_are_worded_with_the_flag_that_fixes_them() {
     let ca_file = ca_file.to_str().unwrap();
     assert_eq!(probe_with(&["--ca-file", ca_file]), 6);
     assert_eq!(probe_with(&["--insecure"]), 6);
+    // A file whose only certificate is no certificate at all trusts nothing, not everything.
+    let unusable = dir.path().join("unusable.pem");
+    std::fs::write(
+        &unusable,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let refused = Loader::new()
+        .args(["probe", &format!("https://127.0.0.1:{}/x", server.port)])
+        .args(["--users", "1", "--requests", "2", "--baseline", "0"])
+        .arg("--ca-file")
+        .arg_path(&unusable)
+        .run_within(Duration::from_secs(20));
+    let said = format!("{}{}", refused.stdout(), refused.stderr());
+    assert_eq!(refused.code(), 1, "{said}");
+    assert!(said.contains("error tls: 2"), "{said}");
 }
 
 #[test]
