@@ -182,9 +182,8 @@ impl<'a> Connection<'a> {
         idempotent: bool,
         sent: Instant,
     ) -> Result<Head, WireError> {
-        self.deadline = sent
-            .checked_add(self.endpoint.timeout)
-            .unwrap_or_else(|| sent + Duration::from_secs(86_400));
+        // The timeout is at most a day, which no monotonic clock overflows on.
+        self.deadline = sent.checked_add(self.endpoint.timeout).unwrap_or(sent);
         let reused = self.stream.is_some();
         let first = self.try_send(request, head_request);
         let result = match first {
