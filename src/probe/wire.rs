@@ -228,8 +228,7 @@ impl<'a> Connection<'a> {
         self.answered = false;
         if self.stream.is_none() {
             self.connect()?;
-        }
-        if self.socket_timeout < self.endpoint.timeout {
+        } else if self.socket_timeout < self.endpoint.timeout {
             self.set_read_timeout(self.endpoint.timeout)?;
         }
         let stream = self.stream.as_mut().ok_or(WireError::Closed)?;
@@ -240,23 +239,28 @@ impl<'a> Connection<'a> {
         self.read_head(head_request)
     }
 
+    /// Connects to the first address that takes the connection, within what is left of the
+    /// exchange's deadline; the socket's timeouts, and so the TLS handshake's, are that too.
     fn connect(&mut self) -> Result<(), WireError> {
         let endpoint = self.endpoint;
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
         for address in &endpoint.addresses {
-            let socket = match TcpStream::connect_timeout(address, endpoint.connect_timeout) {
+            let left = self.time_left()?;
+            let connect_timeout = endpoint.connect_timeout.min(left);
+            let socket = match TcpStream::connect_timeout(address, connect_timeout) {
                 Ok(socket) => socket,
                 Err(err) => {
                     last_error = err;
                     continue;
                 }
             };
+            let left = self.time_left()?;
             let configured = socket
                 .set_nodelay(true)
-                .and_then(|()| socket.set_read_timeout(Some(endpoint.timeout)))
-                .and_then(|()| socket.set_write_timeout(Some(endpoint.timeout)));
+                .and_then(|()| socket.set_read_timeout(Some(left)))
+                .and_then(|()| socket.set_write_timeout(Some(left)));
             configured.map_err(WireError::Io)?;
-            self.socket_timeout = endpoint.timeout;
+            self.socket_timeout = left;
             self.stream = Some(match &endpoint.tls {
                 None => Stream::Plain(socket),
                 Some((config, name)) => {
@@ -270,6 +274,15 @@ impl<'a> Connection<'a> {
             return Ok(());
         }
         Err(WireError::Connect(last_error))
+    }
+
+    /// What is left of the exchange's deadline; none left is a timeout (and never a zero socket
+    /// timeout, which the socket would refuse).
+    fn time_left(&self) -> Result<Duration, WireError> {
+        self.deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or(WireError::Timeout)
     }
 
     fn set_read_timeout(&mut self, timeout: Duration) -> Result<(), WireError> {
@@ -298,11 +311,7 @@ impl<'a> Connection<'a> {
                 "the answer's head, or a line of its chunked body, is longer than 32 KiB",
             ));
         }
-        let remaining = self
-            .deadline
-            .checked_duration_since(Instant::now())
-            .filter(|remaining| !remaining.is_zero())
-            .ok_or(WireError::Timeout)?;
+        let remaining = self.time_left()?;
         if remaining + TIMEOUT_SLACK < self.socket_timeout {
             self.set_read_timeout(remaining)?;
         }
