@@ -11,6 +11,7 @@ use ureq::http::{HeaderName, HeaderValue, Method, Uri};
 
 use super::events::{EventParser, Framing, Seen, TokenRule};
 use super::wire::{Connection, Endpoint, WireError};
+use crate::conninfo::percent_decode;
 use crate::stats::Latency;
 
 /// The request every user sends, validated once and encoded once.
@@ -55,7 +56,7 @@ impl RequestTemplate {
         if let Some((credentials, _)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) {
             if !given("authorization") {
                 let encoded_credentials =
-                    base64::engine::general_purpose::STANDARD.encode(percent_decoded(credentials));
+                    base64::engine::general_purpose::STANDARD.encode(percent_decode(credentials));
                 encoded.extend_from_slice(
                     format!("Authorization: Basic {encoded_credentials}\r\n").as_bytes(),
                 );
@@ -82,30 +83,6 @@ impl RequestTemplate {
             encoded,
         }
     }
-}
-
-/// `user%40corp:p%3Ass` → `user@corp:p:ss`, as the URL's credentials are sent.
-fn percent_decoded(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
-        match escaped {
-            Some(byte) => {
-                decoded.push(byte);
-                i += 3;
-            }
-            None => {
-                decoded.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    decoded
 }
 
 /// The timings of one answered request, each from the moment the request was sent.
