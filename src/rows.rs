@@ -187,6 +187,16 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// Whether `other` has the same columns in the same order, each of the same type.
+    pub fn same_types(&self, other: &Schema) -> bool {
+        self.columns.len() == other.columns.len()
+            && self
+                .columns
+                .iter()
+                .zip(other.columns.iter())
+                .all(|(a, b)| a.name == b.name && a.sql_type == b.sql_type)
+    }
+
     /// `"a", "b", …` for a column list in SQL.
     pub fn quoted_column_list(&self) -> String {
         let names: Vec<String> = self

@@ -121,6 +121,10 @@ struct Ran {
     usage_error: Option<String>,
     /// The target server's version, when it tells it.
     server_version: Option<String>,
+    /// The target's columns have the types copy mode sniffed from its sample (the load created
+    /// the table from them, or the table already had them): a value the target refuses then
+    /// disagreed with the sample.
+    typed_by_sample: bool,
 }
 
 /// Runs the load and returns the process exit code.
@@ -222,6 +226,7 @@ fn run_engine(
     let mut hosts = Vec::new();
     let mut settlement = Settlement::default();
     let mut server_time = None;
+    let mut typed_by_sample = false;
     let mut usage_error = None;
     let mut server_version = None;
     let no_workers = |failure: Option<String>| engine::Outcome {
@@ -243,6 +248,7 @@ fn run_engine(
             server_time,
             usage_error,
             server_version,
+            typed_by_sample,
         };
     }
     let prepared = sink::prepare(target, &sink_setup(load, run_id), signal, setup);
@@ -250,6 +256,10 @@ fn run_engine(
         Ok(prepared) => {
             method = prepared.method;
             server_version = prepared.server_version;
+            typed_by_sample = matches!(
+                &load.columns,
+                Columns::Sniffed(sniffed) if sniffed.same_types(&prepared.schema)
+            );
             match load
                 .sources
                 .start(&prepared.schema, prepared.committed, config.threads)
@@ -313,6 +323,7 @@ fn run_engine(
         server_time,
         usage_error,
         server_version,
+        typed_by_sample,
     }
 }
 
@@ -399,6 +410,9 @@ fn build_report(
         settings,
     );
     report.server_version = server_version;
+    if ran.typed_by_sample {
+        report.count_disagreements_with_sample();
+    }
     if !ran.hosts.is_empty() {
         for batch in &ran.settlement.unverified {
             eprintln!(

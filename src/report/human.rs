@@ -72,6 +72,29 @@ pub(crate) fn summary(report: &Report) -> String {
             .collect();
         let _ = writeln!(out, "  rejects   {} in {file}", kinds.join(", "));
     }
+    match report.rows_disagreeing_with_sample {
+        Some(0) if report.rows_loaded > 0 => {
+            let _ = writeln!(
+                out,
+                "  sample    every row fit the types sniffed from the sample"
+            );
+        }
+        Some(1) => {
+            let _ = writeln!(
+                out,
+                "  sample    1 row disagreed with the types sniffed from the sample (a reject)"
+            );
+        }
+        Some(rows) if rows > 1 => {
+            let _ = writeln!(
+                out,
+                "  sample    {} rows disagreed with the types sniffed from the sample (among the \
+                 rejects)",
+                count(rows)
+            );
+        }
+        _ => {}
+    }
     for line in &report.stage_lines {
         let _ = writeln!(out, "  {line}");
     }

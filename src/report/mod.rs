@@ -102,6 +102,10 @@ pub(crate) struct Report {
     pub rejects: BTreeMap<&'static str, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reject_file: Option<String>,
+    /// Copy mode into columns typed by its sample: the rows the target refused a value of (the
+    /// `data` and `item` rejects), which disagreed with the types sniffed from the sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_disagreeing_with_sample: Option<u64>,
     /// What `--resume` skipped because an earlier attempt of the run committed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed: Option<SourceSummary>,
@@ -234,6 +238,7 @@ impl Report {
             rows_rejected: rejected,
             rejects: rejects.by_kind(),
             reject_file: (rejected > 0).then(|| rejects.path().display().to_string()),
+            rows_disagreeing_with_sample: None,
             resumed,
             rows_per_s: per_second(total.rows),
             bytes_sent: total.bytes,
@@ -281,6 +286,13 @@ impl Report {
             verdict: None,
             config,
         }
+    }
+
+    /// Counts the rows that disagreed with the sample's types, in a load into columns of those
+    /// types: the values the target refused.
+    pub(crate) fn count_disagreements_with_sample(&mut self) {
+        let refused = |kind| self.rejects.get(kind).copied().unwrap_or(0);
+        self.rows_disagreeing_with_sample = Some(refused("data") + refused("item"));
     }
 
     /// Adds where the server's backends spent the load, and the verdict it gives with loader's
@@ -493,6 +505,13 @@ fn headline(report: &Report) -> Vec<(&'static str, String)> {
             report.rows_skipped_by_server.to_string(),
         ),
         ("rows_rejected", report.rows_rejected.to_string()),
+        (
+            "rows_disagreeing_with_sample",
+            report
+                .rows_disagreeing_with_sample
+                .map(|rows| rows.to_string())
+                .unwrap_or_default(),
+        ),
         ("rows_per_s", format!("{:.1}", report.rows_per_s)),
         ("bytes_sent", report.bytes_sent.to_string()),
         ("mb_per_s", format!("{:.3}", report.mb_per_s)),

@@ -239,15 +239,27 @@ fn row_50000_breaking_its_inferred_type_is_rejected_with_its_line() {
     }
     let path = write_file(dir.path(), "late.csv", csv.as_bytes());
     let rejects = dir.path().join("rejects.ndjson");
+    let report = dir.path().join("report.json");
     let run = Loader::new()
         .arg("copy")
         .arg_path(&path)
-        .args(["--create", "--table", "late", "--threads", "2", "--quiet"])
+        .args(["--create", "--table", "late", "--threads", "2"])
         .args(["--target", &pg.url(), "--reject-file"])
         .arg_path(&rejects)
+        .arg("--report")
+        .arg_path(&report)
         .run();
     assert_eq!(run.code(), 1, "{}", run.stderr());
     assert_eq!(pg.scalar("SELECT count(*) FROM late"), 99_999);
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(figures["rows_disagreeing_with_sample"], 1, "{figures}");
+    assert!(
+        run.stdout()
+            .contains("1 row disagreed with the types sniffed from the sample"),
+        "{}",
+        run.stdout()
+    );
     assert_eq!(
         column_types(&pg, "late")[1],
         ("reading".to_string(), "integer".to_string())
