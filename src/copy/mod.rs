@@ -205,21 +205,27 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
     )
 }
 
-/// The sniffed sample of the first input when it is a regular file (a pipe read for a sample would
-/// lose it); `--sniff` and `--schema` need one.
+/// The sniffed sample of the first input when it is a regular file, a URL or standard input
+/// that is not a terminal (a named pipe is not sniffed: a sample read from it would be lost to
+/// the load); `--sniff` and `--schema` need one.
 fn sniff_first(config: &CopyConfig) -> Result<Option<Sniffed>, String> {
     let first = &config.inputs[0];
     let sniffable = match first {
         Input::File { path, .. } => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
         // A URL is fetched twice: once for the sample, once for the load.
         Input::Url { .. } => true,
-        Input::Stdin => false,
+        // Read once: the load reads the sample again, ahead of the rest.
+        Input::Stdin => !std::io::stdin().is_terminal(),
     };
     if !sniffable {
         if config.sniff.print_only || !config.sniff.overrides.is_empty() {
+            let what = match first {
+                Input::Stdin => "a terminal",
+                _ => "a named pipe, not a regular file",
+            };
             return Err(format!(
-                "--sniff and --schema read a sample of the first input, and {} is not a regular \
-                 file; save it to a file first",
+                "--sniff and --schema read a sample of the first input, and {} is {what}; save \
+                 it to a file first, or pipe it to standard input",
                 first.name()
             ));
         }

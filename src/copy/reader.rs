@@ -70,6 +70,66 @@ fn without_bom(input: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> 
     Ok(Box::new(reader))
 }
 
+/// Standard input's first bytes once the sniffer has read them: the load reads them again, ahead
+/// of the rest, since a pipe cannot be read twice.
+static STDIN_SAMPLE: parking_lot::Mutex<Option<Arc<[u8]>>> = parking_lot::Mutex::new(None);
+
+/// Reads standard input's first bytes for the sniffer: up to `max_bytes`, or until `records` line
+/// feeds or the input's end, whichever comes first. The load reads them again ahead of the rest.
+/// Returns them cut after their last line feed (a record is not cut in two), and whether they
+/// are the whole input.
+pub(crate) fn sample_stdin(records: u64, max_bytes: usize) -> io::Result<(Arc<[u8]>, bool)> {
+    let mut sample = Vec::with_capacity(1 << 16);
+    let mut stdin = io::stdin().lock();
+    let mut line_feeds = 0u64;
+    let mut whole = false;
+    while sample.len() < max_bytes && line_feeds < records {
+        let buffer = stdin.fill_buf()?;
+        if buffer.is_empty() {
+            whole = true;
+            break;
+        }
+        let take = buffer.len().min(max_bytes - sample.len());
+        line_feeds += memchr::memchr_iter(b'\n', &buffer[..take]).count() as u64;
+        sample.extend_from_slice(&buffer[..take]);
+        stdin.consume(take);
+    }
+    let sample: Arc<[u8]> = sample.into();
+    *STDIN_SAMPLE.lock() = Some(Arc::clone(&sample));
+    let records_end = if whole {
+        sample.len()
+    } else {
+        memchr::memrchr(b'\n', &sample).map_or(0, |at| at + 1)
+    };
+    Ok((Arc::from(&sample[..records_end]), whole))
+}
+
+/// Standard input, after the sample the sniffer read from it (if it did); the sample is let go
+/// once read.
+struct Stdin {
+    sample: Option<io::Cursor<Arc<[u8]>>>,
+}
+
+impl Stdin {
+    fn open() -> Stdin {
+        Stdin {
+            sample: STDIN_SAMPLE.lock().take().map(io::Cursor::new),
+        }
+    }
+}
+
+impl Read for Stdin {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(sample) = &mut self.sample {
+            match sample.read(buf)? {
+                0 => self.sample = None,
+                read => return Ok(read),
+            }
+        }
+        io::stdin().read(buf)
+    }
+}
+
 /// The bytes of an input hashed into its identity.
 const IDENTITY_BYTES: u64 = 1 << 20;
 
@@ -149,7 +209,7 @@ impl Input {
     /// [`Input::size`].
     fn open_counting(&self, read: &Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
         match self {
-            Input::Stdin => Ok(Box::new(io::stdin())),
+            Input::Stdin => without_bom(Box::new(Stdin::open())),
             Input::File { .. } | Input::Url { .. } => without_bom(self.open_raw_counting(read)?),
         }
     }
@@ -165,7 +225,7 @@ impl Input {
             read: Arc::clone(read),
         };
         let (stream, gzip): (Box<dyn Read + Send>, bool) = match self {
-            Input::Stdin => return Ok(Box::new(io::stdin())),
+            Input::Stdin => return Ok(Box::new(Stdin::open())),
             Input::File { path, gzip } => (Box::new(counted(Box::new(File::open(path)?))), *gzip),
             Input::Url {
                 url,

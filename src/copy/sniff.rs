@@ -4,7 +4,7 @@
 //! which null markers a column holds, and each column's type (`infer.rs`). Explicit flags always
 //! win over what the sample shows.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use serde::de::{IgnoredAny, MapAccess, Visitor};
@@ -203,7 +203,17 @@ pub(crate) fn sniff(
         input: input.name(),
         err,
     };
-    let mut stream = BufReader::with_capacity(1 << 16, input.open_raw().map_err(read_error)?);
+    // Standard input is sampled once, and the load reads the sample again; a file is opened
+    // twice.
+    let (raw, input_may_go_on): (Box<dyn Read + Send>, bool) = match input {
+        Input::Stdin => {
+            let (sample, whole) = super::reader::sample_stdin(settings.rows + 2, MAX_SAMPLE_BYTES)
+                .map_err(read_error)?;
+            (Box::new(std::io::Cursor::new(sample)), !whole)
+        }
+        _ => (input.open_raw().map_err(read_error)?, false),
+    };
+    let mut stream = BufReader::with_capacity(1 << 16, raw);
     let bom = stream
         .fill_buf()
         .map_err(read_error)?
@@ -219,7 +229,7 @@ pub(crate) fn sniff(
         .next_chunk(settings.rows + 1, MAX_SAMPLE_BYTES)
         .map_err(split_error)?;
     // The sample is the whole input when nothing follows it.
-    let whole = splitter.take_record().map_err(split_error)?.is_none();
+    let whole = !input_may_go_on && splitter.take_record().map_err(split_error)?.is_none();
     let mut dialect = given.clone();
     let header_default = settings.header.unwrap_or(false);
     let Some(mut chunk) = chunk else {

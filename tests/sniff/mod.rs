@@ -435,3 +435,55 @@ fn clickhouse_gets_nullable_typed_columns_from_the_sample() {
         4999 * 5000 / 2
     );
 }
+
+#[test]
+fn standard_input_is_sniffed_as_a_file_is_and_its_sample_is_loaded_once() {
+    let pg = Pg::start();
+    let dir = scratch();
+    // Five times the sample: the load reads the sampled records again, then the rest of the pipe.
+    let csv = typed_csv(100_000, |i| ["", "NA", "NULL"][i as usize % 3], "\r\n");
+    let path = write_file(dir.path(), "typed.csv", csv.as_bytes());
+    let load = |input: Loader, table: &str| {
+        input
+            .args([
+                "--create",
+                "--table",
+                table,
+                "--quiet",
+                "--target",
+                &pg.url(),
+            ])
+            .args(["--threads", "2", "--batch", "7000"])
+    };
+    load(Loader::new().arg("copy").arg_path(&path), "from_file")
+        .run()
+        .assert_success();
+    load(Loader::new().args(["copy", "-"]), "from_stdin")
+        .run_with_stdin(csv.into_bytes())
+        .assert_success();
+    let from_file = column_types(&pg, "from_file");
+    assert_eq!(from_file.len(), TYPED_COLUMNS.len());
+    assert_eq!(column_types(&pg, "from_stdin"), from_file);
+    let digest = |table: &str| {
+        pg.text(&format!(
+            "SELECT md5(string_agg(t::text, '|' ORDER BY id)) || ' ' || count(*) FROM {table} t"
+        ))
+    };
+    assert_eq!(digest("from_stdin"), digest("from_file"));
+    assert_eq!(
+        pg.scalar("SELECT count(DISTINCT id) FROM from_stdin"),
+        100_000
+    );
+}
+
+#[test]
+fn sniff_of_standard_input_prints_the_dialect_without_loading() {
+    let csv = typed_csv(50, |_| "NA", "\n");
+    let run = Loader::new()
+        .args(["copy", "-", "--sniff", "--table", "piped"])
+        .run_with_stdin(csv.into_bytes());
+    run.assert_success();
+    let out = run.stdout();
+    assert!(out.contains("delimiter:  ;"), "{out}");
+    assert!(out.contains("\"clock\" time"), "{out}");
+}
