@@ -88,6 +88,15 @@ fn schema_overrides(items: &[String]) -> Result<Vec<(String, SqlType)>, ConfigEr
             return Err(invalid("schema", item, "must be col:type, e.g. id:bigint"));
         };
         let name = name.trim().to_string();
+        if type_name.contains('(') {
+            return Err(invalid(
+                "schema",
+                item,
+                "takes a type without parameters (numeric, not numeric(10,2)); for a column \
+                 constrained so, create the table first (--sniff prints a CREATE TABLE to start \
+                 from) and load into it",
+            ));
+        }
         let Some(sql_type) = SqlType::from_name(type_name) else {
             return Err(invalid(
                 "schema",
@@ -368,6 +377,13 @@ mod tests {
         assert!(
             Cli::try_parse_from(["loader", "copy", "--resume"]).is_err(),
             "--resume needs --run-id"
+        );
+        let parameters = copy_config(&[&csv_gz, "--schema", "a:numeric(10,2)"]).unwrap_err();
+        assert!(
+            parameters
+                .to_string()
+                .contains("takes a type without parameters"),
+            "{parameters}"
         );
     }
 }
