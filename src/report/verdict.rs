@@ -32,6 +32,9 @@ const BUSY_CORES: f64 = 0.75;
 const SERVER_BOUND: f64 = 0.6;
 /// ... and at or below which it was mostly waiting for them.
 const SERVER_IDLE: f64 = 0.4;
+/// The share of the workers' time ClickHouse's delayed inserts took at or above which its
+/// throttling bound the load (a few milliseconds' delay here and there did not).
+const DELAY_BOUND: f64 = 0.1;
 
 /// What bound the load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -237,18 +240,20 @@ pub(crate) fn judge(server: &ServerTime, client: &ClientSide) -> Verdict {
 /// between) when it mostly waited.
 pub(crate) fn judge_clickhouse(server: &ClickHouseTime, client: &ClientSide) -> Verdict {
     let verdict = |bound_by, reason: String| Verdict { bound_by, reason };
-    if server.delayed_inserts + server.rejected_inserts + client.throttled_retries > 0 {
+    if server.delayed_share >= DELAY_BOUND || server.rejected_inserts + client.throttled_retries > 0
+    {
         let parts = server
             .active_parts
             .map_or_else(String::new, |parts| format!(", {parts} active parts"));
         return verdict(
             Bound::Throttled,
             format!(
-                "the server delayed {} inserts ({} ms in all) and refused {} for too many \
-                 parts, and loader retried {} busy answers; merges are behind ({} merges{parts}): \
-                 a larger --batch makes fewer, larger parts",
+                "the server delayed {} inserts ({} ms in all, {} of the workers' time) and \
+                 refused {} for too many parts, and loader retried {} busy answers; merges are \
+                 behind ({} merges{parts}): a larger --batch makes fewer, larger parts",
                 server.delayed_inserts,
                 server.delayed_insert_ms,
+                percent(server.delayed_share),
                 server.rejected_inserts,
                 client.throttled_retries,
                 server.merges

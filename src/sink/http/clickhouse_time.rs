@@ -62,6 +62,8 @@ pub(crate) struct ClickHouseTime {
     /// Inserts slowed down because the table had many parts (`parts_to_delay_insert`) ...
     pub delayed_inserts: u64,
     pub delayed_insert_ms: u64,
+    /// The share of the workers' time those delays took, from 0 to 1.
+    pub delayed_share: f64,
     /// ... and refused for too many parts (`parts_to_throw_insert`, error 252).
     pub rejected_inserts: u64,
     /// Background merges started.
@@ -138,6 +140,11 @@ pub(crate) fn watch(watched: &Watched<'_>, stop: &AtomicBool) -> Result<ClickHou
         inserted_bytes: delta("InsertedBytes"),
         delayed_inserts: delta("DelayedInserts"),
         delayed_insert_ms: delta("DelayedInsertsMilliseconds"),
+        delayed_share: if worker_seconds > 0.0 {
+            (delta("DelayedInsertsMilliseconds") as f64 / 1000.0 / worker_seconds).min(1.0)
+        } else {
+            0.0
+        },
         rejected_inserts: delta("RejectedInserts"),
         merges: delta("Merge"),
         active_parts,
