@@ -398,6 +398,69 @@ mod tests {
     }
 
     #[test]
+    fn clickhouse_is_throttled_bound_or_waiting_by_its_figures() {
+        let server = |executing_share, delayed_share| ClickHouseTime {
+            samples: 20,
+            executing_share,
+            delayed_share,
+            inserts: Some(40),
+            insert_time_s: Some(0.4),
+            ..ClickHouseTime::default()
+        };
+        let judged = |server: ClickHouseTime, producing| {
+            judge_clickhouse(&server, &client(producing)).bound_by
+        };
+        assert_eq!(judged(server(0.9, 0.0), 0.1), Bound::Server);
+        assert_eq!(judged(server(0.9, 0.3), 0.1), Bound::Throttled);
+        // A few milliseconds of delay do not make a throttled load.
+        assert_eq!(judged(server(0.9, 0.01), 0.1), Bound::Server);
+        assert_eq!(judged(server(0.1, 0.0), 0.8), Bound::Client);
+        assert_eq!(judged(server(0.1, 0.0), 0.1), Bound::Network);
+        assert_eq!(judged(server(0.5, 0.0), 0.5), Bound::Mixed);
+        let refused = ClientSide {
+            throttled_retries: 2,
+            ..client(0.1)
+        };
+        assert_eq!(
+            judge_clickhouse(&server(0.9, 0.0), &refused).bound_by,
+            Bound::Throttled
+        );
+        let line = judge_clickhouse(&server(0.9, 0.0), &client(0.1)).line();
+        assert!(line.contains("(40 inserts, 10.0 ms each)"), "{line}");
+    }
+
+    #[test]
+    fn elasticsearch_is_bound_by_its_write_pool_when_it_rejects() {
+        let pool = |rejected| WritePoolTime {
+            nodes: 1,
+            rejected,
+            peak_queue: 4,
+            ..WritePoolTime::default()
+        };
+        let line = judge_elastic(&pool(7), &client(0.1)).line();
+        assert!(
+            line.starts_with(
+                "the server's write thread pool: the server's write thread pool rejected 7 \
+                 write requests (its queue reached 4)"
+            ),
+            "{line}"
+        );
+        assert_eq!(
+            judge_elastic(&pool(0), &client(0.8)).bound_by,
+            Bound::Client
+        );
+        assert_eq!(judge_elastic(&pool(0), &client(0.1)).bound_by, Bound::Mixed);
+        let throttled = ClientSide {
+            throttled_retries: 3,
+            ..client(0.1)
+        };
+        assert_eq!(
+            judge_elastic(&pool(0), &throttled).bound_by,
+            Bound::WritePool
+        );
+    }
+
+    #[test]
     fn the_commit_line_gives_rows_and_flushes_per_commit() {
         let commit = Shares {
             commit: 0.9,
