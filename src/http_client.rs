@@ -11,6 +11,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ureq::config::{Config, ConfigBuilder};
@@ -153,6 +154,20 @@ fn host_and_port(uri: &Uri) -> Option<String> {
         _ => None,
     })?;
     Some(format!("{}:{port}", uri.host()?))
+}
+
+/// The `User-Agent` of the HTTP sinks' requests: loader's version and this process's id, by which
+/// a server watch (ClickHouse's `system.processes` and query log) finds the load's own requests
+/// among everyone's.
+pub(crate) fn user_agent() -> &'static str {
+    static AGENT: OnceLock<String> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        format!(
+            "loader/{} (pid {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        )
+    })
 }
 
 /// The settings every agent starts from: both timeouts (ureq has none by default) and statuses

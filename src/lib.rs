@@ -36,6 +36,7 @@ mod reject;
 mod report;
 mod rows;
 mod run;
+mod sampler;
 mod sink;
 mod sql;
 mod stats;

@@ -20,14 +20,16 @@ use crate::failure::USAGE;
 use crate::http_client::HttpOptions;
 use crate::ledger::Committed;
 use crate::metrics::MetricsServer;
-use crate::pg::activity::{Sampler, ServerTime};
-use crate::pg::{self, local::LocalPostgres, Method};
+use crate::pg::{self, activity, local::LocalPostgres, Method};
 use crate::reject::RejectLog;
-use crate::report::{human, Report, EXIT_FATAL, EXIT_USAGE};
+use crate::report::{human, Report, ServerFigures, EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Columns, Schema};
+use crate::sampler::Sampler;
+use crate::sink::http::{clickhouse_time, elastic_time};
 use crate::sink::{self, stream::OutputFormat};
 use crate::sql::TableName;
 use crate::stats::Stats;
+use crate::target::HttpProtocol;
 use crate::target::Target;
 
 // A mode tells `run` what to record of its documents; the type is the ledger's, whose readers
@@ -115,8 +117,8 @@ struct Ran {
     /// The target's hosts when it has several, and what became of the batches moved between them.
     hosts: Vec<String>,
     settlement: Settlement,
-    /// Where the server's backends spent the load (PostgreSQL targets).
-    server_time: Option<ServerTime>,
+    /// What the server's watch saw (PostgreSQL, ClickHouse, Elasticsearch and OpenSearch).
+    server_time: Option<ServerFigures>,
     /// The setup failed for a reason the command line must fix: the one line to print.
     usage_error: Option<String>,
     /// The target server's version, when it tells it.
@@ -266,11 +268,8 @@ fn run_engine(
             {
                 Ok(sources) => {
                     let sampler = Mutex::new(None);
-                    let start_sampler = || {
-                        if let Target::Postgres(pg) = target {
-                            *sampler.lock() = Some(Sampler::start(pg, config.connect_timeout));
-                        }
-                    };
+                    let since = SystemTime::now();
+                    let start_sampler = || *sampler.lock() = watch_server(target, config, since);
                     let mut outcome = engine::run(&Job {
                         threads: config.threads,
                         pin: config.pin,
@@ -324,6 +323,49 @@ fn run_engine(
         usage_error,
         server_version,
         typed_by_sample,
+    }
+}
+
+/// Starts the watch of the target's server, for the targets that have one; `since` is a moment
+/// before the workers' first request.
+fn watch_server(
+    target: &Target,
+    config: &LoadConfig,
+    since: SystemTime,
+) -> Option<Sampler<ServerFigures>> {
+    match target {
+        Target::Postgres(pg) => {
+            let (pg, timeout) = (pg.clone(), config.connect_timeout);
+            Some(Sampler::start(move |stop| {
+                activity::watch(&pg, timeout, stop).map(ServerFigures::Postgres)
+            }))
+        }
+        Target::Http(http) if http.protocol == HttpProtocol::ClickHouse => {
+            let (http, options, table) = (http.clone(), config.http.clone(), config.table.clone());
+            let workers = config.threads;
+            Some(Sampler::start(move |stop| {
+                let watched = clickhouse_time::Watched {
+                    target: &http,
+                    options: &options,
+                    table: &table,
+                    workers,
+                    since,
+                };
+                clickhouse_time::watch(&watched, stop).map(ServerFigures::ClickHouse)
+            }))
+        }
+        Target::Http(http)
+            if matches!(
+                http.protocol,
+                HttpProtocol::Elasticsearch | HttpProtocol::OpenSearch
+            ) =>
+        {
+            let (http, options) = (http.clone(), config.http.clone());
+            Some(Sampler::start(move |stop| {
+                elastic_time::watch(&http, &options, stop).map(ServerFigures::Elastic)
+            }))
+        }
+        _ => None,
     }
 }
 
@@ -430,7 +472,7 @@ fn build_report(
         report.add_hosts(&ran.hosts, &ran.outcome, ran.settlement);
     }
     if let Some(server) = ran.server_time {
-        report.add_server_time(server);
+        report.add_server(server);
     }
     if let Some(stages) = load.stages {
         let (figures, lines) = stages.report();

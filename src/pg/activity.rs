@@ -9,9 +9,7 @@
 //! its own workers, which run as that role; a server without the views (CrateDB over the
 //! PostgreSQL protocol, or a PostgreSQL older than 14 for `pg_stat_wal`) leaves out what it lacks.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use postgres::Client;
@@ -19,9 +17,7 @@ use serde::Serialize;
 
 use super::target::PgTarget;
 use super::{application_name, connect, resolve};
-
-/// How often the backends are sampled.
-const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+use crate::sampler::sample_until;
 
 /// What a backend was doing in one sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,52 +150,15 @@ pub(crate) struct ServerTime {
     pub checkpoints: Option<i64>,
 }
 
-/// Samples the workers' backends on a thread of its own until [`Sampler::finish`].
-pub(crate) struct Sampler {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Option<ServerTime>>>,
-}
-
-impl Sampler {
-    /// Starts sampling the first host of `target` on a thread of its own, which connects there:
-    /// called once the workers have connected, so that its connection never takes one of theirs.
-    /// A server that cannot be sampled is said in one warning line, and the load goes on.
-    pub(crate) fn start(target: &PgTarget, connect_timeout: Duration) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let first = target.split_hosts().swap_remove(0);
-        let thread = std::thread::Builder::new()
-            .name("loader-sampler".into())
-            .spawn(move || {
-                let sampled = sample_until(&first, connect_timeout, &stopped);
-                if let Err(reason) = &sampled {
-                    eprintln!("loader: warning: the server's time is not sampled: {reason}");
-                }
-                sampled.ok()
-            });
-        if let Err(err) = &thread {
-            eprintln!("loader: warning: the server's time is not sampled: no thread: {err}");
-        }
-        Sampler {
-            stop,
-            thread: thread.ok(),
-        }
-    }
-
-    /// Stops sampling; the figures, unless the server could not be sampled.
-    pub(crate) fn finish(self) -> Option<ServerTime> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread?.join().ok().flatten()
-    }
-}
-
-/// Connects, reads the counters, samples until `stop`, and reads the counters again.
-fn sample_until(
+/// Connects to the first host of `target`, reads the counters, samples until `stop`, and reads
+/// the counters again: the watch a [`Sampler`](crate::sampler::Sampler) runs.
+pub(crate) fn watch(
     target: &PgTarget,
     connect_timeout: Duration,
     stop: &AtomicBool,
 ) -> Result<ServerTime, String> {
-    let mut own = resolve(target, connect_timeout).map_err(|err| err.to_string())?;
+    let first = target.split_hosts().swap_remove(0);
+    let mut own = resolve(&first, connect_timeout).map_err(|err| err.to_string())?;
     let name = own
         .config()
         .get_application_name()
@@ -209,11 +168,8 @@ fn sample_until(
     let mut client = connect(&own).map_err(|err| err.to_string())?;
     let before = Counters::read(&mut client);
     let mut tally = Tally::default();
-    while !stop.load(Ordering::Relaxed) {
-        sample(&mut client, &name, &mut tally)
-            .map_err(|err| format!("pg_stat_activity cannot be read: {err}"))?;
-        std::thread::sleep(SAMPLE_EVERY);
-    }
+    sample_until(stop, || sample(&mut client, &name, &mut tally))
+        .map_err(|err| format!("pg_stat_activity cannot be read: {err}"))?;
     let after = Counters::read(&mut client);
     let wal = before
         .wal

@@ -142,6 +142,51 @@ pub(crate) fn summary(report: &Report) -> String {
         }
         let _ = writeln!(out, "{line}");
     }
+    if let Some(server) = &report.clickhouse {
+        let mut line = format!(
+            "  server    running loader's inserts {:.0} % of the workers' time ({:.1} at once on average)",
+            server.executing_share * 100.0,
+            server.mean_running
+        );
+        if let (Some(inserts), Some(rows)) = (server.inserts, server.written_rows) {
+            let _ = write!(
+                line,
+                "; {} inserts logged, {} rows",
+                count(inserts),
+                count(rows)
+            );
+        }
+        let _ = write!(
+            line,
+            "; {} delayed, {} refused for too many parts, {} merges",
+            count(server.delayed_inserts),
+            count(server.rejected_inserts),
+            count(server.merges)
+        );
+        if let Some(parts) = server.active_parts {
+            let _ = write!(line, ", {} active parts", count(parts));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(pool) = &report.elasticsearch {
+        let mut line = format!(
+            "  server    write thread pool: {} rejected, {} completed, queue at most {} ({} nodes)",
+            count(pool.rejected),
+            count(pool.completed),
+            count(pool.peak_queue),
+            pool.nodes
+        );
+        if let (Some(total), Some(time), Some(throttled)) =
+            (pool.index_total, pool.index_time_s, pool.throttle_time_s)
+        {
+            let _ = write!(
+                line,
+                "; {} documents indexed in {time:.2} s, throttled {throttled:.2} s",
+                count(total)
+            );
+        }
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(verdict) = &report.verdict {
         let _ = writeln!(out, "  bound by  {}", verdict.line());
     }

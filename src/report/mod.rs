@@ -20,10 +20,24 @@ use crate::figures;
 use crate::pg::activity::ServerTime;
 use crate::process::ProcessCost;
 use crate::reject::RejectLog;
+use crate::sink::http::clickhouse_time::ClickHouseTime;
+use crate::sink::http::elastic_time::WritePoolTime;
 use crate::stats::{add_at, LatencyBucket, LatencySummary, Stats};
 use svg::SvgReport;
 pub(crate) use svg::{svg_bars, svg_probe, ProbePicture, ProbeRoundPoint};
 use verdict::{ClientSide, Verdict};
+
+/// The retry kinds of requests the server refused for now (the HTTP sinks' failures): HTTP 429,
+/// `_bulk` items refused with 429, ClickHouse's busy codes.
+const THROTTLED: [&str; 3] = ["throttled", "item_throttled", "clickhouse_busy"];
+
+/// What a server watch saw during the load, by target.
+#[derive(Debug, Clone)]
+pub(crate) enum ServerFigures {
+    Postgres(ServerTime),
+    ClickHouse(ClickHouseTime),
+    Elastic(WritePoolTime),
+}
 
 /// Buckets of the batch-latency histogram in the report.
 const LATENCY_BUCKETS: usize = 40;
@@ -143,6 +157,12 @@ pub(crate) struct Report {
     /// Where the server's backends spent it (PostgreSQL targets).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_time: Option<ServerTime>,
+    /// What a ClickHouse server did for the load: its INSERTs, throttling, merges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clickhouse: Option<ClickHouseTime>,
+    /// What an Elasticsearch or OpenSearch server's write thread pools and indexing did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elasticsearch: Option<WritePoolTime>,
     /// What bound the load, from both.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
@@ -283,6 +303,8 @@ impl Report {
                     .sum(),
             },
             server_time: None,
+            clickhouse: None,
+            elasticsearch: None,
             verdict: None,
             config,
         }
@@ -295,9 +317,8 @@ impl Report {
         self.rows_disagreeing_with_sample = Some(refused("data") + refused("item"));
     }
 
-    /// Adds where the server's backends spent the load, and the verdict it gives with loader's
-    /// own figures.
-    pub(crate) fn add_server_time(&mut self, server: ServerTime) {
+    /// Adds what the server's watch saw, and the verdict it gives with loader's own figures.
+    pub(crate) fn add_server(&mut self, server: ServerFigures) {
         let cpu_seconds = self.process.user_cpu_s + self.process.system_cpu_s;
         let client = ClientSide {
             producing_share: self.workers_time.producing_share(),
@@ -310,9 +331,28 @@ impl Report {
             threads: self.workers.len(),
             rows: self.rows_loaded,
             commits: self.batches,
+            throttled_retries: THROTTLED
+                .iter()
+                .filter_map(|kind| self.retries.get(kind))
+                .sum(),
         };
-        self.verdict = Some(verdict::judge(&server, &client));
-        self.server_time = Some(server);
+        self.verdict = Some(match server {
+            ServerFigures::Postgres(server) => {
+                let verdict = verdict::judge(&server, &client);
+                self.server_time = Some(server);
+                verdict
+            }
+            ServerFigures::ClickHouse(server) => {
+                let verdict = verdict::judge_clickhouse(&server, &client);
+                self.clickhouse = Some(server);
+                verdict
+            }
+            ServerFigures::Elastic(pool) => {
+                let verdict = verdict::judge_elastic(&pool, &client);
+                self.elasticsearch = Some(pool);
+                verdict
+            }
+        });
     }
 
     /// Adds the rows per host of a target with several (`names`, indexed as the workers counted
@@ -479,6 +519,7 @@ fn headline(report: &Report) -> Vec<(&'static str, String)> {
     let latency = &report.batch_latency_ms;
     let process = &report.process;
     let server = report.server_time.as_ref();
+    let clickhouse = report.clickhouse.as_ref();
     let share = |pick: fn(&crate::pg::activity::Shares) -> f64| {
         server.map_or_else(String::new, |s| format!("{:.3}", pick(&s.shares)))
     };
@@ -559,6 +600,25 @@ fn headline(report: &Report) -> Vec<(&'static str, String)> {
             server
                 .and_then(|s| s.wal_syncs)
                 .map_or_else(String::new, |n| n.to_string()),
+        ),
+        (
+            "clickhouse_executing_share",
+            clickhouse.map_or_else(String::new, |c| format!("{:.3}", c.executing_share)),
+        ),
+        (
+            "clickhouse_delayed_inserts",
+            clickhouse.map_or_else(String::new, |c| c.delayed_inserts.to_string()),
+        ),
+        (
+            "clickhouse_rejected_inserts",
+            clickhouse.map_or_else(String::new, |c| c.rejected_inserts.to_string()),
+        ),
+        (
+            "write_pool_rejected",
+            report
+                .elasticsearch
+                .as_ref()
+                .map_or_else(String::new, |pool| pool.rejected.to_string()),
         ),
     ]
 }

@@ -1,22 +1,32 @@
 //! Where a PostgreSQL load's time went: the server's backends sampled in `pg_stat_activity`, the
 //! WAL counters, and the one verdict line, on three loads staged to be bound by commits (a
-//! synchronous standby that applies late), by the client (`--rate`) and by a lock.
+//! synchronous standby that applies late), by the client (`--rate`) and by a lock. ClickHouse and
+//! Elasticsearch loads: `http.rs`.
+
+mod http;
 
 use std::time::Duration;
 
-use crate::support::{read_report, scratch, Loader, Pg};
+use crate::support::{read_report, scratch, Loader, Pg, Run};
 
-/// Runs `loader` with `args` into `pg` and returns its report.
-fn load(pg: &Pg, args: &[&str]) -> (serde_json::Value, String) {
+/// Runs `loader` with `args` into `target` and returns the run and its report.
+fn load_into(target: &str, args: &[&str]) -> (Run, serde_json::Value) {
     let dir = scratch();
     let report_path = dir.path().join("r.json");
     let run = Loader::new()
         .args(args)
-        .args(["--target", &pg.url(), "--report"])
+        .args(["--target", target, "--report"])
         .arg_path(&report_path)
         .run();
     run.assert_success();
-    (read_report(&report_path), run.stdout())
+    let report = read_report(&report_path);
+    (run, report)
+}
+
+/// Runs `loader` with `args` into `pg` and returns its report and summary.
+fn load(pg: &Pg, args: &[&str]) -> (serde_json::Value, String) {
+    let (run, report) = load_into(&pg.url(), args);
+    (report, run.stdout())
 }
 
 #[test]

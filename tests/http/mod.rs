@@ -422,7 +422,19 @@ fn answers_lost_on_dropped_connections_are_resent_and_counted_once() {
         "the lost answers' documents came again"
     );
     assert_eq!(report["rows_loaded"], ROWS, "counted once: {report}");
-    assert_eq!(report["retries"]["connection"], 3, "{report}");
+    // The server watch's connection may be one of the three: its lost answer is its warning,
+    // not a retry of a batch (else the stand-in's 404 for the node stats is).
+    let stderr = run.stderr();
+    let watch_cut = !stderr.contains("answered HTTP 404");
+    assert!(
+        stderr.contains("loader: warning: the server's time is not sampled: "),
+        "{stderr}"
+    );
+    assert_eq!(
+        report["retries"]["connection"],
+        3 - u64::from(watch_cut),
+        "{report}"
+    );
 }
 
 #[test]

@@ -27,6 +27,7 @@ const ROOMS: &[&str] = &[
     "engine",
     "target",
     "pg",
+    "sampler",
     "ddl",
     "http_client",
     "rows",

@@ -1,6 +1,6 @@
 //! A throwaway ClickHouse server for one test: Debian's `clickhouse-server` started from a minimal
 //! config (HTTP and TCP ports free on 127.0.0.1, data in a scratch directory, the `default` user
-//! without a password), as the `clickhouse` user when the tests run as root, killed when dropped.
+//! without a password, its queries logged in `system.query_log`), as the `clickhouse` user when the tests run as root, killed when dropped.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -61,14 +61,17 @@ impl ClickHouse {
                  <users_config>users.xml</users_config>\
                  <default_profile>default</default_profile>\
                  <default_database>default</default_database>\
-                 <mark_cache_size>268435456</mark_cache_size></yandex>",
+                 <mark_cache_size>268435456</mark_cache_size>\
+                 <query_log><database>system</database><table>query_log</table>\
+                 <flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>\
+                 </yandex>",
                 root.display()
             ),
         )
         .unwrap();
         std::fs::write(
             root.join("users.xml"),
-            "<?xml version=\"1.0\"?><yandex><profiles><default></default></profiles>\
+            "<?xml version=\"1.0\"?><yandex><profiles><default><log_queries>1</log_queries></default></profiles>\
              <users><default><password></password><networks><ip>127.0.0.1</ip></networks>\
              <profile>default</profile><quota>default</quota></default></users>\
              <quotas><default></default></quotas></yandex>",

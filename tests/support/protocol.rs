@@ -1,6 +1,8 @@
 //! Local stand-ins for HTTP targets that cannot be installed here (CrateDB, Elasticsearch): a
 //! `tiny_http` server on a free loopback port whose answers a test scripts with a closure, stopped
-//! when dropped.
+//! when dropped. The node stats a load's server watch reads (`/_nodes/…`) are answered 404, as a
+//! server behind a proxy that only lets writes through does, unless the test serves them
+//! ([`ProtocolServer::with_node_stats`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +13,8 @@ use std::time::Duration;
 /// A request as the handler sees it.
 pub struct Seen {
     pub method: String,
+    /// The path and query.
+    pub url: String,
     pub body: Vec<u8>,
 }
 
@@ -24,6 +28,14 @@ impl ProtocolServer {
     /// Serves every request with `handler`'s status and JSON body, one at a time.
     pub fn start(handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static) -> ProtocolServer {
         ProtocolServer::start_at(0, handler)
+    }
+
+    /// The same, with the requests for node stats (`/_nodes/…`) passed to `handler` too.
+    pub fn with_node_stats(
+        handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static,
+    ) -> ProtocolServer {
+        let server = tiny_http::Server::http(("127.0.0.1", 0)).expect("bind a loopback port");
+        ProtocolServer::serve_all(server, handler)
     }
 
     /// The same on this loopback port (0: a free one).
@@ -56,6 +68,18 @@ impl ProtocolServer {
         server: tiny_http::Server,
         mut handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static,
     ) -> ProtocolServer {
+        ProtocolServer::serve_all(server, move |seen| {
+            if seen.url.starts_with("/_nodes/") {
+                return (404, "{\"error\":\"no handler found\"}".into());
+            }
+            handler(seen)
+        })
+    }
+
+    fn serve_all(
+        server: tiny_http::Server,
+        mut handler: impl FnMut(&Seen) -> (u16, String) + Send + 'static,
+    ) -> ProtocolServer {
         let port = server.server_addr().to_ip().expect("an IP address").port();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
@@ -68,6 +92,7 @@ impl ProtocolServer {
                 let _ = request.as_reader().read_to_end(&mut body);
                 let seen = Seen {
                     method: request.method().to_string(),
+                    url: request.url().to_string(),
                     body,
                 };
                 let (status, answer) = handler(&seen);

@@ -151,8 +151,8 @@ fn unescape_tsv(field: &str) -> String {
     out
 }
 
-/// The `system.columns` condition of `table`'s columns.
-fn columns_of(table: &TableName) -> String {
+/// The `system.columns` (and `system.parts`) condition of `table`'s columns.
+pub(super) fn columns_of(table: &TableName) -> String {
     let database = match &table.schema {
         Some(database) => literal(database),
         None => "currentDatabase()".into(),
@@ -169,7 +169,7 @@ fn settings_of(target: &HttpTarget) -> String {
 }
 
 /// Runs one statement and returns its answer's text.
-fn run_query(
+pub(super) fn run_query(
     client: &HttpClient,
     target: &HttpTarget,
     table: &TableName,
@@ -280,7 +280,7 @@ fn bad_row(text: &str) -> Option<usize> {
 }
 
 /// A ClickHouse string literal.
-fn literal(text: &str) -> String {
+pub(super) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 

@@ -9,8 +9,8 @@ use ureq::Agent;
 
 use crate::failure::{Failure, UNRESOLVED};
 use crate::http_client::{
-    agent_config, answer_excerpt, is_retryable_status, tls_config, transport_failure, Answer,
-    HttpOptions, ResolvedHost,
+    agent_config, answer_excerpt, is_retryable_status, tls_config, transport_failure, user_agent,
+    Answer, HttpOptions, ResolvedHost,
 };
 use crate::target::HttpTarget;
 
@@ -85,7 +85,8 @@ impl HttpClient {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(&url)
-            .header("Content-Type", content_type);
+            .header("Content-Type", content_type)
+            .header("User-Agent", user_agent());
         if let Some(authorization) = &self.authorization {
             request = request.header("Authorization", authorization);
         }

@@ -8,14 +8,19 @@
 //! rows already acknowledged are never resent. Whole-request failures are classified as transient
 //! (408, 429, 500, 502, 503, 504, timeouts, resets) or permanent (with the cause and the fix).
 //!
+//! While a load runs, `clickhouse_time` and `elastic_time` watch the server on a connection of
+//! their own: where its time went, and whether it throttled the load.
+//!
 //! Guarantee: a request that fails after it was sent (a timeout) is resent, so HTTP targets are
 //! at-least-once; Elasticsearch and OpenSearch documents carry `_id` = the row's key, which makes
 //! a resend overwrite instead of duplicate (exactly-once for them).
 
 mod clickhouse;
+pub(crate) mod clickhouse_time;
 mod client;
 mod cratedb;
 mod elastic;
+pub(crate) mod elastic_time;
 mod ndjson;
 mod protocol;
 
