@@ -2,6 +2,8 @@
 //! foreign keys, CHECKs, enums, domains), a spec file over it or alone, determinism over
 //! threads, batches and shards, a resume after kill -9, `--explain`, and the bad-spec lines.
 
+mod catalogs;
+
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};

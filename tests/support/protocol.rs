@@ -11,6 +11,8 @@ use std::time::Duration;
 /// A request as the handler sees it.
 pub struct Seen {
     pub method: String,
+    /// The path and query.
+    pub url: String,
     pub body: Vec<u8>,
 }
 
@@ -68,6 +70,7 @@ impl ProtocolServer {
                 let _ = request.as_reader().read_to_end(&mut body);
                 let seen = Seen {
                     method: request.method().to_string(),
+                    url: request.url().to_string(),
                     body,
                 };
                 let (status, answer) = handler(&seen);
