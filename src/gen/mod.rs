@@ -96,7 +96,8 @@ pub fn readings_schema() -> Schema {
 
 fn no_keys(table: &str, _column: &str) -> Result<Vec<String>, SpecError> {
     Err(SpecError(format!(
-        "a reference to {table} reads its keys from a PostgreSQL target; give the values with          `choice` instead"
+        "a reference to {table} reads its keys from a PostgreSQL target; give the values with \
+         `choice` instead"
     )))
 }
 
