@@ -251,6 +251,13 @@ fn an_elastic_index_is_filled_from_its_mapping_and_a_missing_one_asks_for_a_spec
         assert!(out.contains(expected), "{expected:?} in\n{out}");
     }
     assert!(stored.lock().unwrap().is_empty(), "explain loads nothing");
+    // OpenSearch answers the same mapping the same way.
+    let opensearch = Loader::new()
+        .args(["--table", "idx", "--explain", "--target"])
+        .arg(&format!("opensearch+http://127.0.0.1:{}", server.port))
+        .run();
+    opensearch.assert_success();
+    assert_eq!(opensearch.stdout(), out);
 
     Loader::new()
         .args([
