@@ -595,6 +595,29 @@ mod tests {
     }
 
     #[test]
+    fn clickhouse_columns_tell_nullable_enums_and_defaults() {
+        let row = |name: &str, type_name: &str, default_kind: &str| {
+            [
+                name.to_string(),
+                type_name.to_string(),
+                default_kind.to_string(),
+            ]
+        };
+        let catalog = from_clickhouse(&[
+            row("id", "Int64", ""),
+            row("note", "Nullable(String)", ""),
+            row("kind", "Enum8('view' = 1, 'buy' = 2)", ""),
+            row("made", "DateTime", "DEFAULT"),
+        ]);
+        let column = |name| catalog.column(name).unwrap();
+        assert!(column("id").not_null && !column("note").not_null);
+        assert_eq!(column("note").value_type, Some(text()));
+        assert_eq!(column("kind").value_type, Some(ValueType::Enum));
+        assert_eq!(column("kind").labels, ["view", "buy"]);
+        assert!(column("made").server_filled && !column("id").server_filled);
+    }
+
+    #[test]
     fn cratedb_columns_become_typed_columns_with_objects_keys_and_server_filled_ones() {
         let catalog = from_cratedb(
             &rows(json!([
