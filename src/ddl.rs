@@ -34,6 +34,33 @@ pub(crate) fn create_table(
             format!("{name} {}", column_type(flavor, column.sql_type, nullable))
         })
         .collect();
+    create_statement(flavor, table, &definitions)
+}
+
+/// A ClickHouse column's type beyond its [`SqlType`]: ClickHouse columns refuse NULL unless
+/// they are `Nullable(…)`, and an array column is `Array(…)` of its elements' type (an array
+/// cannot be `Nullable` there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClickHouseShape {
+    Plain(SqlType),
+    Nullable(SqlType),
+    Array(SqlType),
+}
+
+/// `CREATE TABLE IF NOT EXISTS table (…)` on ClickHouse, each column of its own shape.
+pub(crate) fn create_clickhouse_table(
+    table: &TableName,
+    columns: &[(String, ClickHouseShape)],
+) -> String {
+    let definitions: Vec<String> = columns
+        .iter()
+        .map(|(name, shape)| format!("{} {}", clickhouse_ident(name), clickhouse_shape(*shape)))
+        .collect();
+    create_statement(Flavor::ClickHouse, table, &definitions)
+}
+
+/// The statement around the column definitions.
+fn create_statement(flavor: Flavor, table: &TableName, definitions: &[String]) -> String {
     let (table, engine) = match flavor {
         Flavor::ClickHouse => (
             clickhouse_table(table),
@@ -53,9 +80,18 @@ pub(crate) fn column_type(flavor: Flavor, sql_type: SqlType, nullable: bool) -> 
         Flavor::Postgres => sql_type.pg_name().to_string(),
         Flavor::CrateDb => crate_type(sql_type).to_string(),
         Flavor::ClickHouse if nullable && sql_type != SqlType::Float4Array => {
-            format!("Nullable({})", clickhouse_type(sql_type))
+            clickhouse_shape(ClickHouseShape::Nullable(sql_type))
         }
-        Flavor::ClickHouse => clickhouse_type(sql_type).to_string(),
+        Flavor::ClickHouse => clickhouse_shape(ClickHouseShape::Plain(sql_type)),
+    }
+}
+
+/// The ClickHouse type of a column of this shape.
+fn clickhouse_shape(shape: ClickHouseShape) -> String {
+    match shape {
+        ClickHouseShape::Plain(sql_type) => clickhouse_type(sql_type).to_string(),
+        ClickHouseShape::Nullable(sql_type) => format!("Nullable({})", clickhouse_type(sql_type)),
+        ClickHouseShape::Array(element) => format!("Array({})", clickhouse_type(element)),
     }
 }
 
@@ -157,6 +193,24 @@ mod tests {
             create_table(Flavor::CrateDb, &table, &schema, false),
             "CREATE TABLE IF NOT EXISTS \"t\" (\"id\" bigint, \"at\" timestamp with time zone, \
              \"doc\" object)"
+        );
+    }
+
+    #[test]
+    fn a_clickhouse_column_takes_null_or_holds_an_array_by_its_shape() {
+        let table = TableName::parse("t").unwrap();
+        let columns = [
+            ("id".to_string(), ClickHouseShape::Plain(SqlType::Int8)),
+            (
+                "score".to_string(),
+                ClickHouseShape::Nullable(SqlType::Float8),
+            ),
+            ("tags".to_string(), ClickHouseShape::Array(SqlType::Text)),
+        ];
+        assert_eq!(
+            create_clickhouse_table(&table, &columns),
+            "CREATE TABLE IF NOT EXISTS `t` (`id` Int64, `score` Nullable(Float64), `tags` \
+             Array(String)) ENGINE = MergeTree ORDER BY tuple()"
         );
     }
 }

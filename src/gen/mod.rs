@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map};
 
+use crate::ddl;
 use crate::engine::{
     Goal, RateLimit, Source, SourceError, SourceFactory, SourceSummary, StopSignal,
 };
@@ -41,10 +42,12 @@ use crate::pg;
 use crate::report::{Report, EXIT_FATAL, EXIT_USAGE};
 use crate::rows::{Batch, Columns, Schema};
 use crate::run::{self, Documents, Load, LoadConfig, SourcePlan};
-use crate::sink::http::{clickhouse_catalog, HttpClient};
+use crate::sink::http::{
+    clickhouse_catalog, clickhouse_execute, cratedb_catalog, elastic_mapping, HttpClient,
+};
 use crate::sink::stream::OutputFormat;
 use crate::sql::TableName;
-use crate::target::{HttpProtocol, Target};
+use crate::target::{HttpProtocol, HttpTarget, Target};
 use plan::Design;
 use postgres::CatalogReader;
 use spec::{Spec, SpecError};
@@ -93,7 +96,8 @@ pub fn readings_schema() -> Schema {
 
 fn no_keys(table: &str, _column: &str) -> Result<Vec<String>, SpecError> {
     Err(SpecError(format!(
-        "a reference to {table} reads its keys from a PostgreSQL target; give the values with          `choice` instead"
+        "a reference to {table} reads its keys from a PostgreSQL target; give the values with \
+         `choice` instead"
     )))
 }
 
@@ -132,6 +136,13 @@ pub(crate) fn run_with_report(
         return (0, None);
     }
     if !config.load.quiet {
+        for (column, reason) in design.unmade() {
+            eprintln!(
+                "loader: warning: column `{column}` of {} is left out: {reason}; describe it \
+                 in the spec to fill it",
+                config.load.table
+            );
+        }
         for constraint in &design.not_understood {
             eprintln!(
                 "loader: warning: {constraint} on {} is not understood; rows may be rejected; \
@@ -201,20 +212,7 @@ fn decide(
         return Ok((readings, Columns::Fixed(schema), "built-in readings spec"));
     }
     if let Target::Http(http) = &config.load.target {
-        if http.protocol == HttpProtocol::ClickHouse {
-            let rows = HttpClient::new(&http.single_host(0), &config.load.http)
-                .and_then(|client| clickhouse_catalog(&client, http, table))
-                .map_err(Unplanned::Target)?;
-            if !rows.is_empty() {
-                return planned(
-                    catalog::from_clickhouse(&rows),
-                    spec.as_ref(),
-                    readings,
-                    table,
-                    &mut no_keys,
-                );
-            }
-        }
+        return decide_http(config, http, spec.as_ref(), readings);
     }
     let Target::Postgres(target) = &config.load.target else {
         let (design, source) = match &spec {
@@ -280,6 +278,72 @@ fn decide(
             (readings, Columns::Fixed(schema), "built-in readings spec")
         }
     })
+}
+
+/// What to generate for an HTTP target: from its catalog (ClickHouse's `system.columns`,
+/// CrateDB's `information_schema`, the index's mapping) with the spec over it; else from the spec
+/// (from which `--create` makes a ClickHouse table, with its NULLs and arrays) or the built-in
+/// `readings` spec. An index without a mapping and no spec stops: nothing says what its
+/// documents hold.
+fn decide_http(
+    config: &GenConfig,
+    http: &HttpTarget,
+    spec: Option<&Spec>,
+    readings: Design,
+) -> Result<(Design, Columns, &'static str), Unplanned> {
+    let table = &config.load.table;
+    let client = || HttpClient::new(&http.single_host(0), &config.load.http);
+    let catalog = match http.protocol {
+        HttpProtocol::ClickHouse => {
+            let rows = client()
+                .and_then(|client| clickhouse_catalog(&client, http, table))
+                .map_err(Unplanned::Target)?;
+            (!rows.is_empty()).then(|| catalog::from_clickhouse(&rows))
+        }
+        HttpProtocol::Crate => {
+            let (rows, key) = client()
+                .and_then(|client| cratedb_catalog(&client, table))
+                .map_err(Unplanned::Target)?;
+            (!rows.is_empty()).then(|| catalog::from_cratedb(&rows, &key))
+        }
+        HttpProtocol::Elasticsearch | HttpProtocol::OpenSearch => client()
+            .and_then(|client| elastic_mapping(&client, table))
+            .map_err(Unplanned::Target)?
+            .map(|mapping| catalog::from_elastic(&mapping))
+            .filter(|catalog| !catalog.columns.is_empty()),
+        HttpProtocol::Ndjson => None,
+    };
+    if let Some(catalog) = catalog {
+        return planned(catalog, spec, readings, table, &mut no_keys);
+    }
+    let (design, source) = match spec {
+        Some(spec) => (plan::from_spec(spec, &mut no_keys)?, "spec"),
+        None if matches!(
+            http.protocol,
+            HttpProtocol::Elasticsearch | HttpProtocol::OpenSearch
+        ) =>
+        {
+            return Err(SpecError(format!(
+                "index {table} at {http} has no mapping (it does not exist, or maps no field): \
+                 give --spec FILE to describe its documents (with --create to make the index), \
+                 or name an index with a mapping"
+            ))
+            .into())
+        }
+        None => (readings, "built-in readings spec"),
+    };
+    if spec.is_some() && config.load.create && http.protocol == HttpProtocol::ClickHouse {
+        // Only the spec knows which columns take NULL and which hold arrays: gen creates the
+        // table, and the sink finds it there.
+        let statement = ddl::create_clickhouse_table(table, &design.clickhouse_columns()?);
+        if !config.explain {
+            client()
+                .and_then(|client| clickhouse_execute(&client, http, table, &statement))
+                .map_err(Unplanned::Target)?;
+        }
+    }
+    let schema = design.schema();
+    Ok((design, Columns::Fixed(schema), source))
 }
 
 /// The plan for a table its catalog describes: the built-in `readings` spec for a table with its

@@ -4,12 +4,16 @@
 
 use std::fmt::Write as _;
 
+use crate::ddl::ClickHouseShape;
 use crate::gen::catalog::{default_field, Catalog};
 use crate::gen::model::{Field, Generator, ValueType};
 use crate::gen::spec::{parse_type, KeyReader, Spec, SpecError};
 use crate::gen::table::TablePlan;
 use crate::rows::{Column, Schema, SqlType};
 use crate::sql::quote_ident;
+
+/// Why a nullable column of a type gen does not make is left out.
+const UNMADE: &str = "a type gen does not make (NULL)";
 
 /// What a load generates, and what it leaves to the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +110,7 @@ pub(crate) fn from_catalog(
             if described.is_none() {
                 design.left_out.push((
                     column.name.clone(),
-                    format!("{}: a type gen does not make (NULL)", column.type_name),
+                    format!("{}: {UNMADE}", column.type_name),
                 ));
                 continue;
             }
@@ -238,6 +242,40 @@ impl Design {
                 .collect::<Vec<_>>()
                 .into(),
         }
+    }
+
+    /// The columns `--create` makes on ClickHouse for this plan: `Nullable(T)` where the spec
+    /// gives NULLs, `Array(T)` for an array. An array with NULLs is refused: ClickHouse has no
+    /// NULL array.
+    pub(crate) fn clickhouse_columns(&self) -> Result<Vec<(String, ClickHouseShape)>, SpecError> {
+        self.plan
+            .columns
+            .iter()
+            .map(|field| {
+                let nullable = field.null_below > 0;
+                let shape = match &field.value_type {
+                    ValueType::Array(_) if nullable => {
+                        return Err(SpecError(format!(
+                            "spec: column `{}` is an array with `nulls`, and a ClickHouse array \
+                             cannot be NULL; drop `nulls` (`min = 0` gives empty arrays)",
+                            field.name
+                        )))
+                    }
+                    ValueType::Array(element) => ClickHouseShape::Array(sql_type(element)),
+                    value_type if nullable => ClickHouseShape::Nullable(sql_type(value_type)),
+                    value_type => ClickHouseShape::Plain(sql_type(value_type)),
+                };
+                Ok((field.name.clone(), shape))
+            })
+            .collect()
+    }
+
+    /// The columns left out because gen does not make their type, with the reason: named at
+    /// the start, since the rows go without them.
+    pub(crate) fn unmade(&self) -> impl Iterator<Item = &(String, String)> {
+        self.left_out
+            .iter()
+            .filter(|(_, reason)| reason.ends_with(UNMADE))
     }
 
     /// The names of the generated columns, in order.

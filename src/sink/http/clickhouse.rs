@@ -132,6 +132,16 @@ pub(crate) fn catalog(
         .collect())
 }
 
+/// Runs one statement about `table` (a `CREATE TABLE`), its answer discarded.
+pub(crate) fn execute(
+    client: &HttpClient,
+    target: &HttpTarget,
+    table: &TableName,
+    sql: &str,
+) -> Result<(), Failure> {
+    run_query(client, target, table, sql).map(drop)
+}
+
 /// A field of ClickHouse's TSV output as it is: `\'` → `'`, `\\` → `\`, `\t` → tab.
 fn unescape_tsv(field: &str) -> String {
     let mut out = String::with_capacity(field.len());

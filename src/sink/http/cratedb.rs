@@ -7,8 +7,8 @@
 use serde::Deserialize;
 
 use super::{
-    answer_excerpt, encode_rows, parse_answer, status_failure, HttpClient, Item, Judgement,
-    Protocol,
+    answer_excerpt, encode_rows, parse_answer, parse_json, status_failure, HttpClient, Item,
+    Judgement, Protocol,
 };
 use crate::ddl::{self, Flavor};
 use crate::failure::Failure;
@@ -78,6 +78,64 @@ impl CrateDb {
             table: table.clone(),
         })
     }
+}
+
+/// The rows of a `SELECT` over `_sql`.
+#[derive(Deserialize)]
+struct SelectAnswer {
+    #[serde(default)]
+    rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// What CrateDB's `information_schema` says of `table` (in the `doc` schema unless named): its
+/// columns' rows (`column_name`, `data_type`, `is_nullable`, `column_default`,
+/// `generation_expression`, `character_maximum_length`, in ordinal order, sub-columns `obj['x']`
+/// included) and its primary key's columns; no rows when the table does not exist.
+pub(crate) fn catalog(
+    client: &HttpClient,
+    table: &TableName,
+) -> Result<(Vec<Vec<serde_json::Value>>, Vec<String>), Failure> {
+    let columns = select(
+        client,
+        table,
+        "SELECT column_name, data_type, is_nullable, column_default, generation_expression, \
+         character_maximum_length FROM information_schema.columns \
+         WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+    )?;
+    let key = select(
+        client,
+        table,
+        "SELECT k.column_name FROM information_schema.key_column_usage k \
+         JOIN information_schema.table_constraints c ON c.constraint_name = k.constraint_name \
+         AND c.table_schema = k.table_schema AND c.table_name = k.table_name \
+         WHERE c.constraint_type = 'PRIMARY KEY' AND k.table_schema = ? AND k.table_name = ? \
+         ORDER BY k.ordinal_position",
+    )?;
+    let key = key
+        .iter()
+        .filter_map(|row| row.first()?.as_str().map(str::to_string))
+        .collect();
+    Ok((columns, key))
+}
+
+/// Runs `stmt` with the table's schema and name as its two arguments and returns the rows.
+fn select(
+    client: &HttpClient,
+    table: &TableName,
+    stmt: &str,
+) -> Result<Vec<Vec<serde_json::Value>>, Failure> {
+    let schema = table.schema.as_deref().unwrap_or("doc");
+    let body = serde_json::json!({ "stmt": stmt, "args": [schema, table.name] }).to_string();
+    let answer = client.send(
+        "POST",
+        &format!("/_sql{}", super::query_suffix(client)),
+        "application/json",
+        body.as_bytes(),
+    )?;
+    if answer.status != 200 {
+        return Err(failure(&client.target, table, answer.status, &answer.body));
+    }
+    parse_json::<SelectAnswer>(&client.target, &answer.body).map(|answer| answer.rows)
 }
 
 impl Protocol for CrateDb {

@@ -7,7 +7,9 @@
 
 use serde::Deserialize;
 
-use super::{encode_rows, parse_answer, status_failure, HttpClient, Item, Judgement, Protocol};
+use super::{
+    encode_rows, parse_answer, parse_json, status_failure, HttpClient, Item, Judgement, Protocol,
+};
 use crate::failure::Failure;
 use crate::rows::{Batch, RowFormat, Schema, SqlType};
 use crate::sql::TableName;
@@ -67,6 +69,25 @@ impl Elastic {
                 serde_json::Value::String(index.clone())
             ),
         })
+    }
+}
+
+/// The index's mapping, as `GET /INDEX/_mapping` answers it; `None` when the index does not
+/// exist.
+pub(crate) fn mapping(
+    client: &HttpClient,
+    table: &TableName,
+) -> Result<Option<serde_json::Value>, Failure> {
+    let path = format!(
+        "/{}/_mapping{}",
+        super::query_value(&table.to_string()),
+        super::query_suffix(client)
+    );
+    let answer = client.send("GET", &path, "application/json", b"")?;
+    match answer.status {
+        404 => Ok(None),
+        200 => parse_json(&client.target, &answer.body).map(Some),
+        status => Err(status_failure(&client.target, status, &answer.body)),
     }
 }
 

@@ -24,11 +24,13 @@ pub(crate) mod elastic_time;
 mod ndjson;
 mod protocol;
 
-pub(crate) use clickhouse::catalog as clickhouse_catalog;
+pub(crate) use clickhouse::{catalog as clickhouse_catalog, execute as clickhouse_execute};
 pub(crate) use client::{query_suffix, query_value, status_failure, HttpClient};
+pub(crate) use cratedb::catalog as cratedb_catalog;
+pub(crate) use elastic::mapping as elastic_mapping;
 #[cfg(feature = "fuzzing")]
 pub(crate) use protocol::judge_answer;
-pub(crate) use protocol::{encode_rows, parse_answer, Item, Judgement, Protocol};
+pub(crate) use protocol::{encode_rows, parse_answer, parse_json, Item, Judgement, Protocol};
 
 use super::hosts::{is_host_failure, prepare_each, Hosts};
 use super::named_schema;

@@ -105,11 +105,17 @@ pub(crate) fn parse_answer<T: serde::de::DeserializeOwned>(
     target: &str,
     body: &[u8],
 ) -> Result<T, Judgement> {
-    serde_json::from_slice(body).map_err(|err| {
-        Judgement::Failed(Failure::Permanent {
-            kind: "protocol",
-            message: format!("{target} answered 200 with an unreadable body: {err}"),
-        })
+    parse_json(target, body).map_err(Judgement::Failed)
+}
+
+/// A 200 answer's JSON body, or the failure that the target answered something unreadable.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    target: &str,
+    body: &[u8],
+) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|err| Failure::Permanent {
+        kind: "protocol",
+        message: format!("{target} answered 200 with an unreadable body: {err}"),
     })
 }
 
