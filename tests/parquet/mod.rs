@@ -258,7 +258,7 @@ fn pg_row(i: u64) -> String {
         value(4, unsigned(i).to_string()),
         value(5, single(i).to_string()),
         value(6, double(i).to_string()),
-        value(7, if flag(i) { "t" } else { "f" }.to_string()),
+        value(7, flag(i).to_string()),
         value(8, name(i)),
         value(9, format!("\\x{hex}")),
         value(10, civil(i64::from(day(i)))),
@@ -286,6 +286,7 @@ fn sample_ids(rows: u64) -> Vec<u64> {
     let edge = ROW_GROUP_ROWS as u64;
     ids.extend([edge - 1, edge, edge + 1, 2 * edge, rows / 2, rows - 1]);
     ids.retain(|&id| id < rows);
+    ids.sort_unstable();
     ids
 }
 
