@@ -266,16 +266,24 @@ fn inputs(files: &[PathBuf], load: &LoadConfig) -> Result<Vec<Input>, ConfigErro
 fn check_seekable(inputs: &[Input]) -> Result<(), ConfigError> {
     for input in inputs {
         let reason = match input {
-            Input::Stdin => "is standard input, and Parquet is read by seeking (its footer is at \
-                             the end); save it to a file first",
-            Input::Url { .. } => "is a URL, and Parquet is read by seeking (its footer is at the \
-                                  end); download it to a file first",
-            Input::File { gzip: true, .. } => "is gzip-compressed, and Parquet is read by \
+            Input::Stdin => {
+                "is standard input, and Parquet is read by seeking (its footer is at \
+                             the end); save it to a file first"
+            }
+            Input::Url { .. } => {
+                "is a URL, and Parquet is read by seeking (its footer is at the \
+                                  end); download it to a file first"
+            }
+            Input::File { gzip: true, .. } => {
+                "is gzip-compressed, and Parquet is read by \
                                               seeking; decompress it (Parquet compresses its own \
-                                              pages)",
-            Input::File { path, .. } if !path.is_file() => "is not a regular file, and Parquet \
+                                              pages)"
+            }
+            Input::File { path, .. } if !path.is_file() => {
+                "is not a regular file, and Parquet \
                                                            is read by seeking; copy it to a \
-                                                           file first",
+                                                           file first"
+            }
             Input::File { .. } => continue,
         };
         return Err(ConfigError::Input {

@@ -14,8 +14,8 @@ use arrow_array::types::{
     ArrowPrimitiveType, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Float16Type,
     Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, Time32MillisecondType,
     Time32SecondType, Time64MicrosecondType, Time64NanosecondType, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
-    UInt32Type, UInt64Type, UInt8Type,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type,
+    UInt64Type, UInt8Type,
 };
 use arrow_array::Array;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
@@ -120,7 +120,10 @@ where
     let (low, high, name) = range;
     for (row, value) in array.as_primitive::<T>().iter().enumerate() {
         if let Some(value) = value.map(Into::into).filter(|v| *v < low || *v > high) {
-            cells.reject(row, format!("value {value} is out of range for type {name}"));
+            cells.reject(
+                row,
+                format!("value {value} is out of range for type {name}"),
+            );
         }
     }
 }
@@ -286,7 +289,11 @@ fn json_writer(array: &dyn Array) -> Result<ValueWriter<'_>, ArrowError> {
             let items = json_writer(list.values().as_ref())?;
             Box::new(move |row, out| {
                 let offsets = list.value_offsets();
-                json_list(out, offsets[row] as usize..offsets[row + 1] as usize, &items);
+                json_list(
+                    out,
+                    offsets[row] as usize..offsets[row + 1] as usize,
+                    &items,
+                );
             })
         }
         DataType::LargeList(_) => {
@@ -294,7 +301,11 @@ fn json_writer(array: &dyn Array) -> Result<ValueWriter<'_>, ArrowError> {
             let items = json_writer(list.values().as_ref())?;
             Box::new(move |row, out| {
                 let offsets = list.value_offsets();
-                json_list(out, offsets[row] as usize..offsets[row + 1] as usize, &items);
+                json_list(
+                    out,
+                    offsets[row] as usize..offsets[row + 1] as usize,
+                    &items,
+                );
             })
         }
         DataType::FixedSizeList(_, size) => {

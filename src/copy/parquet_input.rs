@@ -15,8 +15,8 @@
 //! `--batch` rows each, the last one shorter), so `--run-id`/`--resume` skip committed batches
 //! without decoding them, whichever worker read what.
 
-use std::fs::File;
 use std::fmt::Write as _;
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -61,7 +61,9 @@ pub(crate) enum ParquetError {
         columns: String,
         first: String,
     },
-    #[error("--{flag} names column `{name}`, which {input} does not have; its columns are {columns}")]
+    #[error(
+        "--{flag} names column `{name}`, which {input} does not have; its columns are {columns}"
+    )]
     UnknownColumn {
         flag: &'static str,
         name: String,
@@ -211,7 +213,8 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
                 return EXIT_USAGE;
             }
         };
-        return match std::io::Write::write_all(&mut std::io::stdout().lock(), described.as_bytes()) {
+        return match std::io::Write::write_all(&mut std::io::stdout().lock(), described.as_bytes())
+        {
             Ok(()) => 0,
             Err(_) => EXIT_FATAL,
         };
@@ -358,7 +361,7 @@ fn describe(
     );
     let columns = load_columns(file, names, schema);
     let projection = projected(file, names);
-    let mut batch = empty_batch(schema, &[file.name.clone()]);
+    let mut batch = empty_batch(schema, std::slice::from_ref(&file.name));
     if let Some(group) = shown.first() {
         let mut reader = open_group(file, group, &projection, SHOWN_ROWS)?;
         if let Some(decoded) = reader.next() {
@@ -425,10 +428,7 @@ fn open_group(
     batch_rows: usize,
 ) -> Result<ParquetRecordBatchReader, ParquetError> {
     let handle = File::open(&file.path).map_err(|err| read_error(file, group, err.to_string()))?;
-    let mask = ProjectionMask::roots(
-        file.metadata.parquet_schema(),
-        projection.iter().copied(),
-    );
+    let mask = ProjectionMask::roots(file.metadata.parquet_schema(), projection.iter().copied());
     ParquetRecordBatchReaderBuilder::new_with_metadata(handle, file.metadata.clone())
         .with_row_groups(vec![group.row_group])
         .with_projection(mask)
@@ -457,23 +457,16 @@ fn fill(
     decoded: &RecordBatch,
 ) -> Result<(), String> {
     let mut failed = None;
-    batch.fill_cells(
-        seq,
-        group.input,
-        first_row,
-        decoded.num_rows(),
-        |cells| {
-            for (i, column) in columns.iter().enumerate() {
-                let array = decoded.column(column.position).as_ref();
-                let written =
-                    columnar::write_column(array, column.sql_type, column.uuid, i, cells);
-                if let Err(err) = written {
-                    failed = Some(err.to_string());
-                    return;
-                }
+    batch.fill_cells(seq, group.input, first_row, decoded.num_rows(), |cells| {
+        for (i, column) in columns.iter().enumerate() {
+            let array = decoded.column(column.position).as_ref();
+            let written = columnar::write_column(array, column.sql_type, column.uuid, i, cells);
+            if let Err(err) = written {
+                failed = Some(err.to_string());
+                return;
             }
-        },
-    )?;
+        }
+    })?;
     failed.map_or(Ok(()), Err)
 }
 
@@ -603,9 +596,13 @@ impl Source for ParquetSource<'_> {
                     return Ok(None);
                 };
                 let file = &factory.files[group.input];
-                let decoder =
-                    open_group(file, group, &factory.projection, factory.batch_rows as usize)
-                        .map_err(SourceError::mode)?;
+                let decoder = open_group(
+                    file,
+                    group,
+                    &factory.projection,
+                    factory.batch_rows as usize,
+                )
+                .map_err(SourceError::mode)?;
                 self.reading = Some(Reading {
                     group,
                     decoder,

@@ -137,15 +137,33 @@ fn record_batch(schema: &Arc<Schema>, range: std::ops::Range<u64>) -> RecordBatc
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter(of(0).map(|(i, _)| Some(i as i64)))),
         Arc::new(Int8Array::from_iter(of(1).map(|(i, p)| p.then(|| tiny(i))))),
-        Arc::new(Int16Array::from_iter(of(2).map(|(i, p)| p.then(|| small(i))))),
-        Arc::new(Int32Array::from_iter(of(3).map(|(i, p)| p.then(|| medium(i))))),
-        Arc::new(UInt32Array::from_iter(of(4).map(|(i, p)| p.then(|| unsigned(i))))),
-        Arc::new(Float32Array::from_iter(of(5).map(|(i, p)| p.then(|| single(i))))),
-        Arc::new(Float64Array::from_iter(of(6).map(|(i, p)| p.then(|| double(i))))),
-        Arc::new(BooleanArray::from_iter(of(7).map(|(i, p)| p.then(|| flag(i))))),
-        Arc::new(StringArray::from_iter(of(8).map(|(i, p)| p.then(|| name(i))))),
-        Arc::new(BinaryArray::from_iter(of(9).map(|(i, p)| p.then(|| blob(i))))),
-        Arc::new(Date32Array::from_iter(of(10).map(|(i, p)| p.then(|| day(i))))),
+        Arc::new(Int16Array::from_iter(
+            of(2).map(|(i, p)| p.then(|| small(i))),
+        )),
+        Arc::new(Int32Array::from_iter(
+            of(3).map(|(i, p)| p.then(|| medium(i))),
+        )),
+        Arc::new(UInt32Array::from_iter(
+            of(4).map(|(i, p)| p.then(|| unsigned(i))),
+        )),
+        Arc::new(Float32Array::from_iter(
+            of(5).map(|(i, p)| p.then(|| single(i))),
+        )),
+        Arc::new(Float64Array::from_iter(
+            of(6).map(|(i, p)| p.then(|| double(i))),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            of(7).map(|(i, p)| p.then(|| flag(i))),
+        )),
+        Arc::new(StringArray::from_iter(
+            of(8).map(|(i, p)| p.then(|| name(i))),
+        )),
+        Arc::new(BinaryArray::from_iter(
+            of(9).map(|(i, p)| p.then(|| blob(i))),
+        )),
+        Arc::new(Date32Array::from_iter(
+            of(10).map(|(i, p)| p.then(|| day(i))),
+        )),
         Arc::new(
             TimestampMicrosecondArray::from_iter(of(11).map(|(i, p)| p.then(|| micros(i))))
                 .with_timezone("UTC"),
@@ -190,10 +208,7 @@ fn nulls(column: usize, rows: u64) -> i64 {
 
 /// The sum over the non-NULL rows of column `column` of `value`.
 fn sum_of(column: usize, rows: u64, value: impl Fn(u64) -> i128) -> i128 {
-    (0..rows)
-        .filter(|&i| !is_null(column, i))
-        .map(value)
-        .sum()
+    (0..rows).filter(|&i| !is_null(column, i)).map(value).sum()
 }
 
 /// `YYYY-MM-DD` of days since 1970 (the test's dates are all after 2000).
@@ -212,7 +227,20 @@ fn civil(days: i64) -> String {
         year += 1;
     }
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let months = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let months = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     let mut month = 0;
     while left >= months[month] {
         left -= months[month];
@@ -331,11 +359,23 @@ fn every_parquet_type_loads_into_postgresql_exactly() {
         ("medium", sum_of(3, ROWS, |i| medium(i).into())),
         ("unsigned", sum_of(4, ROWS, |i| unsigned(i).into())),
         ("(single * 4)::bigint", sum_of(5, ROWS, |i| i as i128)),
-        ("(double * 2)::bigint", sum_of(6, ROWS, |i| i as i128 - 2000)),
+        (
+            "(double * 2)::bigint",
+            sum_of(6, ROWS, |i| i as i128 - 2000),
+        ),
         ("flag::int", sum_of(7, ROWS, |i| flag(i).into())),
-        ("length(name)", sum_of(8, ROWS, |i| name(i).chars().count() as i128)),
-        ("get_byte(blob, 0) + get_byte(blob, 3)", sum_of(9, ROWS, |i| i128::from(i as u8) + 255)),
-        ("day - date '1970-01-01'", sum_of(10, ROWS, |i| day(i).into())),
+        (
+            "length(name)",
+            sum_of(8, ROWS, |i| name(i).chars().count() as i128),
+        ),
+        (
+            "get_byte(blob, 0) + get_byte(blob, 3)",
+            sum_of(9, ROWS, |i| i128::from(i as u8) + 255),
+        ),
+        (
+            "day - date '1970-01-01'",
+            sum_of(10, ROWS, |i| day(i).into()),
+        ),
         (
             "(extract(epoch FROM at_utc) * 1000000)::bigint",
             sum_of(11, ROWS, |i| micros(i).into()),
@@ -379,7 +419,9 @@ fn every_parquet_type_loads_into_clickhouse() {
     Loader::new()
         .arg("copy")
         .arg_path(&path)
-        .args(["--table", "every", "--create", "--quiet", "--batch", "20000"])
+        .args([
+            "--table", "every", "--create", "--quiet", "--batch", "20000",
+        ])
         .args(["--target", &clickhouse.url()])
         .run()
         .assert_success();
@@ -412,7 +454,10 @@ fn every_parquet_type_loads_into_clickhouse() {
         ("toInt64(single * 4)", sum_of(5, rows, |i| i as i128)),
         ("toInt64(double * 2)", sum_of(6, rows, |i| i as i128 - 2000)),
         ("flag", sum_of(7, rows, |i| flag(i).into())),
-        ("lengthUTF8(name)", sum_of(8, rows, |i| name(i).chars().count() as i128)),
+        (
+            "lengthUTF8(name)",
+            sum_of(8, rows, |i| name(i).chars().count() as i128),
+        ),
         ("toUInt32(day)", sum_of(10, rows, |i| day(i).into())),
         ("toUnixTimestamp(at_utc)", sum_of(11, rows, seconds)),
         ("toUnixTimestamp(at_local)", sum_of(12, rows, seconds)),
@@ -468,7 +513,9 @@ fn a_parquet_load_resumes_after_the_batches_it_committed() {
         Loader::new()
             .arg("copy")
             .arg_path(&path)
-            .args(["--table", "every", "--create", "--quiet", "--batch", "100000"])
+            .args([
+                "--table", "every", "--create", "--quiet", "--batch", "100000",
+            ])
             .args(["--run-id", "parquet-resume", "--target", &pg.url()])
             .args(extra)
             .run()
@@ -496,10 +543,20 @@ fn a_parquet_load_resumes_after_the_batches_it_committed() {
         .arg("copy")
         .arg_path(&path)
         .args(["--table", "every", "--quiet", "--batch", "70000"])
-        .args(["--run-id", "parquet-resume", "--resume", "--target", &pg.url()])
+        .args([
+            "--run-id",
+            "parquet-resume",
+            "--resume",
+            "--target",
+            &pg.url(),
+        ])
         .run();
     assert_eq!(moved.code(), 3, "{}", moved.stderr());
-    assert!(moved.stderr().contains("cannot resume: batch 0"), "{}", moved.stderr());
+    assert!(
+        moved.stderr().contains("cannot resume: batch 0"),
+        "{}",
+        moved.stderr()
+    );
 }
 
 #[test]
@@ -533,7 +590,14 @@ fn a_value_the_column_cannot_hold_is_a_rejected_row() {
     let run = Loader::new()
         .arg("copy")
         .arg_path(&path)
-        .args(["--table", "big", "--create", "--quiet", "--target", &pg.url()])
+        .args([
+            "--table",
+            "big",
+            "--create",
+            "--quiet",
+            "--target",
+            &pg.url(),
+        ])
         .arg("--reject-file")
         .arg_path(&rejects)
         .run();
@@ -579,10 +643,7 @@ fn sniff_prints_the_parquet_schema_the_ddl_and_rows() {
     assert_eq!(shown.len(), 5, "{out}");
     assert_eq!(
         shown[0],
-        format!(
-            "2 | name 2, \\\"q\\\"\\t✓ | {}+00",
-            timestamp(micros(2))
-        )
+        format!("2 | name 2, \\\"q\\\"\\t✓ | {}+00", timestamp(micros(2)))
     );
 }
 
@@ -613,7 +674,11 @@ fn parquet_is_refused_where_it_cannot_be_read_by_seeking() {
     let corrupt = dir.path().join("corrupt.parquet");
     std::fs::write(&corrupt, b"this is not a parquet file at all").unwrap();
     refused(
-        Loader::new().arg("copy").arg_path(&corrupt).args(target).run(),
+        Loader::new()
+            .arg("copy")
+            .arg_path(&corrupt)
+            .args(target)
+            .run(),
         "corrupt.parquet: cannot read it as Parquet",
     );
     let good = write_parquet(dir.path(), 10);
