@@ -60,11 +60,8 @@ fn run() -> Result<(), Box<dyn Error>> {
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_size(row_group_rows)
         .build();
-    let mut writer = ArrowWriter::try_new(
-        File::create(output)?,
-        Arc::clone(&schema),
-        Some(properties),
-    )?;
+    let mut writer =
+        ArrowWriter::try_new(File::create(output)?, Arc::clone(&schema), Some(properties))?;
     let mut lines = BufReader::new(File::open(input)?).lines();
     let header = lines.next().ok_or("the CSV is empty")??;
     if header != "id,ts,sensor_id,location,temperature,humidity,status" {

@@ -219,8 +219,10 @@ impl CopyBatch {
                 continue;
             }
             // Rows before `row` only move down, so row `row`'s cells are still in place.
-            self.fields
-                .copy_within(row * width..(row + 1) * width, kept * width);
+            if kept != row {
+                self.fields
+                    .copy_within(row * width..(row + 1) * width, kept * width);
+            }
             self.rows.push(Row { line, raw: 0..0 });
             kept += 1;
         }

@@ -405,11 +405,19 @@ where
     Box::new(move |row, out| encode::integer(out, values.value(row)))
 }
 
-/// A float as Rust spells it, the shortest text that reads back as the same value (`NaN`, `inf`
-/// and `-inf`, which PostgreSQL reads too, for the others).
-fn float(out: &mut Vec<u8>, value: impl std::fmt::Display) {
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{value}");
+/// A float as the shortest text that reads back as the same value (ryu: several times quicker
+/// than `Display`, which took a third of a Parquet load's client time); `NaN`, `inf` and `-inf`,
+/// which PostgreSQL reads too, for the others.
+fn float<T>(out: &mut Vec<u8>, value: T)
+where
+    T: ryu::Float + Into<f64> + std::fmt::Display + Copy,
+{
+    if value.into().is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+    } else {
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{value}");
+    }
 }
 
 /// `\x` and two hex digits a byte: bytea's text.
@@ -533,5 +541,9 @@ mod tests {
         );
         assert_eq!(spelled(|o| bytea(o, &[0, 255])), "\\x00ff");
         assert_eq!(micros_of_nanos(-1), -1);
+        assert_eq!(spelled(|o| float(o, 0.1f32)), "0.1");
+        assert_eq!(spelled(|o| float(o, -2.5f64)), "-2.5");
+        assert_eq!(spelled(|o| float(o, f64::NEG_INFINITY)), "-inf");
+        assert_eq!(spelled(|o| float(o, f32::NAN)), "NaN");
     }
 }

@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::builder::{Int32Builder, ListBuilder};
 use arrow_array::{
@@ -14,12 +15,16 @@ use arrow_array::{
     TimestampMicrosecondArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::support::clickhouse::ClickHouse;
-use crate::support::{read_report, scratch, Loader, Pg};
+use crate::support::{
+    count_or_zero, read_report, scratch, wait_until, wait_with_limit, Loader, Pg,
+};
 
 /// Rows of the big file, and of each of its row groups.
 const ROWS: u64 = 1_000_000;
@@ -557,6 +562,53 @@ fn a_parquet_load_resumes_after_the_batches_it_committed() {
         "{}",
         moved.stderr()
     );
+}
+
+#[test]
+fn a_killed_parquet_load_resumes_with_every_row_once() {
+    let pg = Pg::start();
+    let dir = scratch();
+    let path = write_parquet(dir.path(), ROWS);
+    let load = || {
+        Loader::new()
+            .arg("copy")
+            .arg_path(&path)
+            .args(["--table", "every", "--create", "--quiet", "--threads", "2"])
+            .args([
+                "--batch",
+                "2000",
+                "--run-id",
+                "parquet-kill",
+                "--target",
+                &pg.url(),
+            ])
+    };
+    let child = load().spawn();
+    wait_until(Duration::from_secs(60), "a tenth of the rows", || {
+        count_or_zero(&pg, "every") > 100_000
+    });
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).expect("kill -9 loader");
+    let _ = wait_with_limit(child, Duration::from_secs(10));
+    let after_crash = pg.scalar("SELECT count(*) FROM every");
+    assert!(
+        after_crash < ROWS as i64,
+        "the kill came too late to test anything"
+    );
+    // The two workers were in different row groups: the committed batches are not one prefix.
+    let report_path = dir.path().join("r.json");
+    load()
+        .args(["--resume", "--report"])
+        .arg_path(&report_path)
+        .run()
+        .assert_success();
+    assert_eq!(pg.scalar("SELECT count(*) FROM every"), ROWS as i64);
+    assert_eq!(
+        pg.scalar("SELECT count(DISTINCT id) FROM every"),
+        ROWS as i64
+    );
+    let report = read_report(&report_path);
+    assert_eq!(report["resumed"]["skipped_rows"], after_crash, "{report}");
+    assert_eq!(report["rows_loaded"], ROWS as i64 - after_crash, "{report}");
 }
 
 #[test]
