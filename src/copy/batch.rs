@@ -975,6 +975,58 @@ mod tests {
     }
 
     #[test]
+    fn clickhouse_reads_timestamps_to_the_second_and_booleans_as_numbers() {
+        let spelled = |sql_type, value: &str| {
+            String::from_utf8(clickhouse_spelling(sql_type, value.as_bytes()).to_vec()).unwrap()
+        };
+        let at = SqlType::Timestamptz;
+        assert_eq!(
+            spelled(at, "2026-01-01 00:00:01.5+00"),
+            "2026-01-01 00:00:01"
+        );
+        assert_eq!(
+            spelled(SqlType::Timestamp, "2026-01-01 00:00:01.000123"),
+            "2026-01-01 00:00:01"
+        );
+        // Another zone is left for ClickHouse to refuse rather than shifted silently.
+        assert_eq!(
+            spelled(at, "2026-01-01 00:00:01+02"),
+            "2026-01-01 00:00:01+02"
+        );
+        assert_eq!(spelled(SqlType::Bool, "true"), "1");
+        assert_eq!(spelled(SqlType::Text, "true"), "true");
+    }
+
+    #[test]
+    fn cells_filled_by_column_load_and_a_rejected_row_is_set_aside() {
+        let mut batch = batch(InputFormat::Parquet, &["a", "b"], "");
+        batch
+            .fill_cells(3, 0, 11, 3, |cells| {
+                for row in 0..3 {
+                    cells.set(row, 0, |out| {
+                        out.extend_from_slice(format!("{row}").as_bytes())
+                    });
+                }
+                cells.set(2, 1, |out| out.extend_from_slice(b"x"));
+                cells.reject(1, "too big".into());
+            })
+            .unwrap();
+        assert_eq!(rows(&batch), [vec![s("0"), None], vec![s("2"), s("x")]]);
+        assert_eq!((batch.seq(), batch.first_row()), (3, 11));
+        assert_eq!(batch.row_key(1), "in.csv:13");
+        assert_eq!(batch.origin(1).record, "2,x");
+        let rejected = &batch.invalid()[0];
+        assert_eq!(
+            (
+                rejected.origin.line,
+                rejected.origin.record.as_str(),
+                rejected.error.as_str()
+            ),
+            (12, "1,", "too big")
+        );
+    }
+
+    #[test]
     fn encodes_text_csv_and_sql() {
         let batch = batch(InputFormat::Csv, &["a", "b"], "\"x\ty\",it's\n,\"\"\n");
         let encoded = |format| {
