@@ -43,7 +43,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Generate `readings` rows on every worker and load them (the default mode).
     Gen(GenArgs),
-    /// Load CSV, TSV or NDJSON files (plain or .gz) or stdin, rejecting bad rows.
+    /// Load CSV, TSV or NDJSON files (plain or .gz) or stdin, or Parquet files, rejecting bad
+    /// rows.
     Copy(CopyArgs),
     /// Fetch JSON documents over HTTP (rate-limited, retried), cut their text into chunks,
     /// optionally embed them, and load the chunks; a rerun skips the documents already loaded.
@@ -231,11 +232,12 @@ pub(crate) struct TlsArgs {
 #[derive(Debug, Args)]
 pub(crate) struct CopyArgs {
     /// Input files or http(s):// URLs, `-` for standard input [default: -]. A `.gz` input is
-    /// decompressed.
+    /// decompressed. Parquet is read from files only (it is read by seeking).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// Input format [default: by extension (.csv, .tsv/.tab, .ndjson/.jsonl), csv for stdin].
+    /// Input format [default: by extension (.csv, .tsv/.tab, .ndjson/.jsonl, .parquet), csv for
+    /// stdin].
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<InputFormat>,
 
@@ -247,8 +249,8 @@ pub(crate) struct CopyArgs {
     #[arg(long)]
     pub no_header: bool,
 
-    /// Print the sniffed dialect, the inferred CREATE TABLE and the first parsed rows; load
-    /// nothing.
+    /// Print the sniffed dialect (Parquet: the schema), the inferred CREATE TABLE and the first
+    /// parsed rows; load nothing.
     #[arg(long)]
     pub sniff: bool,
 
@@ -265,7 +267,8 @@ pub(crate) struct CopyArgs {
     pub schema: Vec<String>,
 
     /// Table columns the fields of each record go to, in order (a,b,c) [default: the header's
-    /// names, else every column of the table].
+    /// names, else every column of the table]. Parquet: the columns loaded, by name [default:
+    /// all].
     #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
     pub columns: Option<Vec<String>>,
 
@@ -281,11 +284,11 @@ pub(crate) struct CopyArgs {
     #[arg(long, value_name = "S")]
     pub null_string: Option<String>,
 
-    /// Skip this many lines at the start of each input, before the header.
+    /// Skip this many lines at the start of each input, before the header (Parquet: rows).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub skip_lines: u64,
 
-    /// Load at most this many records in all.
+    /// Load at most this many records (Parquet: rows) in all.
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub limit: Option<u64>,
 

@@ -154,6 +154,8 @@ pub(crate) enum TimestampStyle {
     Rfc3339,
     /// `2026-01-01 00:00:00`, UTC to the second: what ClickHouse 18's `DateTime` reads.
     Seconds,
+    /// `2026-01-01 00:00:00.010000`: a timestamp without time zone, in PostgreSQL's style.
+    Unzoned,
 }
 
 /// Appends a UTC timestamp given as microseconds since the Unix epoch (years 0..=9999).
@@ -165,7 +167,7 @@ pub(crate) fn timestamp(out: &mut Vec<u8>, unix_micros: i64, style: TimestampSty
     let (date_time_separator, zone) = match style {
         TimestampStyle::Postgres => (b' ', &b"+00"[..]),
         TimestampStyle::Rfc3339 => (b'T', &b"Z"[..]),
-        TimestampStyle::Seconds => (b' ', &b""[..]),
+        TimestampStyle::Seconds | TimestampStyle::Unzoned => (b' ', &b""[..]),
     };
     let fields = if style == TimestampStyle::Seconds {
         5
@@ -284,7 +286,7 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day)
 /// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);

@@ -77,6 +77,10 @@ pub(crate) struct Load<'a> {
     pub config: &'a LoadConfig,
     /// The columns the mode writes.
     pub columns: Columns,
+    /// The types of [`Columns::Sniffed`] were inferred from a sample of the input (copy's
+    /// sniffer), not declared by it (a Parquet schema): a value the target refuses then
+    /// disagreed with the sample.
+    pub types_sniffed: bool,
     /// Builds the sources once the target is ready.
     pub sources: &'a mut dyn SourcePlan,
     /// `--run-id`: the run's name in the ledger (else a new one).
@@ -258,10 +262,11 @@ fn run_engine(
         Ok(prepared) => {
             method = prepared.method;
             server_version = prepared.server_version;
-            typed_by_sample = matches!(
-                &load.columns,
-                Columns::Sniffed(sniffed) if sniffed.same_types(&prepared.schema)
-            );
+            typed_by_sample = load.types_sniffed
+                && matches!(
+                    &load.columns,
+                    Columns::Sniffed(sniffed) if sniffed.same_types(&prepared.schema)
+                );
             match load
                 .sources
                 .start(&prepared.schema, prepared.committed, config.threads)

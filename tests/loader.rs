@@ -15,6 +15,7 @@ mod ingest;
 mod layers;
 mod metrics;
 mod mistakes;
+mod parquet;
 mod probe;
 mod remote;
 mod security;

@@ -31,6 +31,9 @@ impl CopyConfig {
             None => format_of(&inputs)?,
         };
         let dialect = dialect(args, format)?;
+        if format == InputFormat::Parquet {
+            check_seekable(&inputs)?;
+        }
         let columns = match &args.columns {
             Some(names) => Some(column_list(names)?),
             None => None,
@@ -144,18 +147,25 @@ fn dialect(args: &CopyArgs, format: InputFormat) -> Result<Dialect, ConfigError>
             Ok(())
         }
     };
-    not_for("delimiter", delimiter.is_some(), &[InputFormat::Ndjson])?;
+    let parquet = InputFormat::Parquet;
+    not_for(
+        "delimiter",
+        delimiter.is_some(),
+        &[InputFormat::Ndjson, parquet],
+    )?;
     not_for(
         "quote",
         quote.is_some(),
-        &[InputFormat::Ndjson, InputFormat::Tsv],
+        &[InputFormat::Ndjson, InputFormat::Tsv, parquet],
     )?;
     not_for(
         "null-string",
         args.null_string.is_some(),
-        &[InputFormat::Ndjson],
+        &[InputFormat::Ndjson, parquet],
     )?;
-    not_for("header", args.header, &[InputFormat::Ndjson])?;
+    not_for("header", args.header, &[InputFormat::Ndjson, parquet])?;
+    not_for("no-header", args.no_header, &[parquet])?;
+    not_for("encoding", args.encoding.is_some(), &[parquet])?;
     let dialect = Dialect::new(format, delimiter, quote, args.null_string.as_deref());
     if format == InputFormat::Csv && dialect.delimiter == dialect.quote {
         return Err(ConfigError::Conflict(
@@ -260,6 +270,39 @@ fn inputs(files: &[PathBuf], load: &LoadConfig) -> Result<Vec<Input>, ConfigErro
         .collect()
 }
 
+/// Parquet inputs must be regular files: a Parquet file's footer, at its end, says where its
+/// columns are, so it is read by seeking, which a pipe, a download or a gzip stream cannot do.
+fn check_seekable(inputs: &[Input]) -> Result<(), ConfigError> {
+    for input in inputs {
+        let reason = match input {
+            Input::Stdin => {
+                "is standard input, and Parquet is read by seeking (its footer is at \
+                             the end); save it to a file first"
+            }
+            Input::Url { .. } => {
+                "is a URL, and Parquet is read by seeking (its footer is at the \
+                                  end); download it to a file first"
+            }
+            Input::File { gzip: true, .. } => {
+                "is gzip-compressed, and Parquet is read by \
+                                              seeking; decompress it (Parquet compresses its own \
+                                              pages)"
+            }
+            Input::File { path, .. } if !path.is_file() => {
+                "is not a regular file, and Parquet \
+                                                           is read by seeking; copy it to a \
+                                                           file first"
+            }
+            Input::File { .. } => continue,
+        };
+        return Err(ConfigError::Input {
+            path: input.name(),
+            reason: reason.into(),
+        });
+    }
+    Ok(())
+}
+
 /// The format the inputs' extensions (under any `.gz`) name; stdin alone is CSV.
 fn format_of(inputs: &[Input]) -> Result<InputFormat, ConfigError> {
     let mut formats = inputs.iter().filter_map(|input| {
@@ -273,6 +316,7 @@ fn format_of(inputs: &[Input]) -> Result<InputFormat, ConfigError> {
             Some("csv") => Some(InputFormat::Csv),
             Some("tsv" | "tab") => Some(InputFormat::Tsv),
             Some("ndjson" | "jsonl") => Some(InputFormat::Ndjson),
+            Some("parquet") => Some(InputFormat::Parquet),
             _ => None,
         };
         Some((path, format))
@@ -281,7 +325,7 @@ fn format_of(inputs: &[Input]) -> Result<InputFormat, ConfigError> {
     for (path, format) in formats.by_ref() {
         let Some(format) = format else {
             return Err(ConfigError::Conflict(format!(
-                "cannot tell the format of {} from its extension; give --format csv|tsv|ndjson",
+                "cannot tell the format of {} from its extension; give --format csv|tsv|ndjson|parquet",
                 path.display()
             )));
         };

@@ -113,7 +113,7 @@ impl CopyBatch {
             let values_before = self.values.len();
             let parsed = match self.dialect.format {
                 InputFormat::Csv => self.parse_csv(start),
-                InputFormat::Tsv | InputFormat::Ndjson => {
+                InputFormat::Tsv | InputFormat::Ndjson | InputFormat::Parquet => {
                     let (end, lines) = if self.dialect.format == InputFormat::Tsv {
                         escaped_record_end(&self.data, start)
                     } else {
@@ -162,6 +162,80 @@ impl CopyBatch {
             line += parsed.lines;
             start = parsed.end;
         }
+    }
+
+    /// Fills this batch with `rows` rows whose cells `fill` writes column by column (an input
+    /// that is not text: Parquet), replacing what it held. Row `i` is row `first_row + i` of
+    /// input `input`; a row `fill` rejects is set aside with its reason, the others load.
+    pub(crate) fn fill_cells(
+        &mut self,
+        seq: u64,
+        input: usize,
+        first_row: u64,
+        rows: usize,
+        fill: impl FnOnce(&mut CellWriter<'_>),
+    ) -> Result<(), String> {
+        self.seq = seq;
+        self.input = input;
+        self.first_line = first_row;
+        self.data.clear();
+        self.values.clear();
+        self.fields.clear();
+        self.rows.clear();
+        self.invalid.clear();
+        self.wrong_widths = (0, None);
+        let width = self.schema.columns.len();
+        self.fields.resize(rows * width, Field::NULL);
+        let mut rejected = Vec::new();
+        fill(&mut CellWriter {
+            values: &mut self.values,
+            fields: &mut self.fields,
+            width,
+            rejected: &mut rejected,
+        });
+        // Field offsets are 32-bit, as a text chunk is at most 16 MiB.
+        if u32::try_from(self.values.len()).is_err() {
+            return Err(format!(
+                "batch {seq} holds more than 4 GiB of values; lower --batch"
+            ));
+        }
+        rejected.sort_by_key(|(row, _)| *row);
+        rejected.dedup_by_key(|(row, _)| *row);
+        let mut rejected = rejected.into_iter().peekable();
+        let mut kept = 0;
+        for row in 0..rows {
+            let line = first_row + row as u64;
+            if let Some((_, error)) = rejected.next_if(|(at, _)| *at == row) {
+                let origin = RowOrigin {
+                    source: self.inputs[self.input].clone(),
+                    line,
+                    record: self.cells_as_csv(row),
+                };
+                self.invalid.push(Reject {
+                    origin,
+                    kind: "data",
+                    error,
+                });
+                continue;
+            }
+            // Rows before `row` only move down, so row `row`'s cells are still in place.
+            if kept != row {
+                self.fields
+                    .copy_within(row * width..(row + 1) * width, kept * width);
+            }
+            self.rows.push(Row { line, raw: 0..0 });
+            kept += 1;
+        }
+        self.fields.truncate(kept * width);
+        Ok(())
+    }
+
+    /// Row `row`'s cells as one CSV record: what a reject file shows of a row that came without
+    /// text of its own.
+    fn cells_as_csv(&self, row: usize) -> String {
+        let mut record = Vec::new();
+        self.csv(row, &mut record);
+        String::from_utf8_lossy(&record).into_owned()
     }
 
     /// What makes this batch, the first of an input, look like the wrong layout, with its fix:
@@ -403,8 +477,8 @@ pub(crate) enum HeaderError {
     /// The line does not parse as a record, in the words of the rows' parser.
     #[error("{0}")]
     Record(String),
-    #[error("NDJSON has no header line")]
-    Ndjson,
+    #[error("NDJSON and Parquet have no header line")]
+    NoHeaderLine,
     /// A field that reads as NULL.
     #[error("has an empty column name (column {column})")]
     NullName { column: usize },
@@ -449,7 +523,7 @@ pub(crate) fn parse_header(
         InputFormat::Tsv => batch
             .parse_tsv(0..record.len())
             .map_err(HeaderError::Record)?,
-        InputFormat::Ndjson => return Err(HeaderError::Ndjson),
+        InputFormat::Ndjson | InputFormat::Parquet => return Err(HeaderError::NoHeaderLine),
     }
     let names: Vec<String> = (0..batch.fields.len())
         .map(|i| {
@@ -487,6 +561,32 @@ fn push_field(values: &mut Vec<u8>, fields: &mut Vec<Field>, start: usize, null:
             start: start as u32,
             end: values.len() as u32,
         });
+    }
+}
+
+/// Writes the cells of a batch that [`CopyBatch::fill_cells`] fills: any cell not written is NULL.
+pub(crate) struct CellWriter<'a> {
+    values: &'a mut Vec<u8>,
+    fields: &'a mut [Field],
+    width: usize,
+    rejected: &'a mut Vec<(usize, String)>,
+}
+
+impl CellWriter<'_> {
+    /// Sets the cell of `row` and `column` to the bytes `write` appends.
+    #[inline]
+    pub(crate) fn set(&mut self, row: usize, column: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.values.len();
+        write(self.values);
+        self.fields[row * self.width + column] = Field {
+            start: start as u32,
+            end: self.values.len() as u32,
+        };
+    }
+
+    /// Sets `row` aside: a value of it the target cannot take, for `error`.
+    pub(crate) fn reject(&mut self, row: usize, error: String) {
+        self.rejected.push((row, error));
     }
 }
 
@@ -591,8 +691,12 @@ impl Batch for CopyBatch {
     }
 
     fn origin(&self, row: usize) -> RowOrigin {
-        let row = &self.rows[row];
-        self.origin_of(row.line, row.raw.clone())
+        let at = &self.rows[row];
+        let mut origin = self.origin_of(at.line, at.raw.clone());
+        if self.dialect.format == InputFormat::Parquet {
+            origin.record = self.cells_as_csv(row);
+        }
+        origin
     }
 
     fn invalid(&self) -> &[Reject] {
@@ -653,12 +757,17 @@ impl RowEncoders for CopyBatch {
     }
 
     #[inline]
-    fn json_members(&self, row: usize, _format: RowFormat, out: &mut Vec<u8>) {
+    fn json_members(&self, row: usize, format: RowFormat, out: &mut Vec<u8>) {
         let fields = self.row_fields(row).zip(self.schema.columns.iter());
         encode::separated(out, b',', fields, |out, (field, column)| {
             encode::json_string(out, &column.name);
             out.push(b':');
-            json_value(field, out);
+            match (format, field) {
+                (RowFormat::JsonEachRow, Some(value)) => {
+                    json_value(Some(clickhouse_spelling(column.sql_type, value)), out)
+                }
+                _ => json_value(field, out),
+            }
         });
     }
 
@@ -667,6 +776,29 @@ impl RowEncoders for CopyBatch {
         encode::separated(out, b',', self.row_fields(row), |out, field| {
             json_value(field, out)
         });
+    }
+}
+
+/// A value as ClickHouse 18 reads it into the column a type is created as: a UTC timestamp to
+/// the second (`DateTime` has no fractions; `2026-01-01 00:00:00.5+00` is `2026-01-01 00:00:00`),
+/// `true` and `false` as the `UInt8` 1 and 0. Anything else as it is.
+fn clickhouse_spelling(sql_type: SqlType, value: &[u8]) -> &[u8] {
+    match sql_type {
+        SqlType::Timestamp | SqlType::Timestamptz if value.len() > 19 && value[10] == b' ' => {
+            let rest = &value[19..];
+            let digits = rest.strip_prefix(b".").map_or(rest, |fraction| {
+                let count = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+                &fraction[count..]
+            });
+            if matches!(digits, b"" | b"+00" | b"Z") {
+                &value[..19]
+            } else {
+                value
+            }
+        }
+        SqlType::Bool if value == b"true" => b"1",
+        SqlType::Bool if value == b"false" => b"0",
+        _ => value,
     }
 }
 
@@ -840,6 +972,58 @@ mod tests {
         let by_key = batch(InputFormat::Ndjson, &["a"], "{\"A\":1}\n")
             .with_keys(Arc::from(vec!["A".to_string()]));
         assert_eq!(by_key.keys[0], "A");
+    }
+
+    #[test]
+    fn clickhouse_reads_timestamps_to_the_second_and_booleans_as_numbers() {
+        let spelled = |sql_type, value: &str| {
+            String::from_utf8(clickhouse_spelling(sql_type, value.as_bytes()).to_vec()).unwrap()
+        };
+        let at = SqlType::Timestamptz;
+        assert_eq!(
+            spelled(at, "2026-01-01 00:00:01.5+00"),
+            "2026-01-01 00:00:01"
+        );
+        assert_eq!(
+            spelled(SqlType::Timestamp, "2026-01-01 00:00:01.000123"),
+            "2026-01-01 00:00:01"
+        );
+        // Another zone is left for ClickHouse to refuse rather than shifted silently.
+        assert_eq!(
+            spelled(at, "2026-01-01 00:00:01+02"),
+            "2026-01-01 00:00:01+02"
+        );
+        assert_eq!(spelled(SqlType::Bool, "true"), "1");
+        assert_eq!(spelled(SqlType::Text, "true"), "true");
+    }
+
+    #[test]
+    fn cells_filled_by_column_load_and_a_rejected_row_is_set_aside() {
+        let mut batch = batch(InputFormat::Parquet, &["a", "b"], "");
+        batch
+            .fill_cells(3, 0, 11, 3, |cells| {
+                for row in 0..3 {
+                    cells.set(row, 0, |out| {
+                        out.extend_from_slice(format!("{row}").as_bytes())
+                    });
+                }
+                cells.set(2, 1, |out| out.extend_from_slice(b"x"));
+                cells.reject(1, "too big".into());
+            })
+            .unwrap();
+        assert_eq!(rows(&batch), [vec![s("0"), None], vec![s("2"), s("x")]]);
+        assert_eq!((batch.seq(), batch.first_row()), (3, 11));
+        assert_eq!(batch.row_key(1), "in.csv:13");
+        assert_eq!(batch.origin(1).record, "2,x");
+        let rejected = &batch.invalid()[0];
+        assert_eq!(
+            (
+                rejected.origin.line,
+                rejected.origin.record.as_str(),
+                rejected.error.as_str()
+            ),
+            (12, "1,", "too big")
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `copy` mode: CSV, TSV and NDJSON files (plain or gzip) or stdin into any target: its settings
+//! `copy` mode: CSV, TSV and NDJSON files (plain or gzip) or stdin, and Parquet files
+//! (parquet_input.rs), into any target: its settings
 //! ([`CopyConfig`]), its [`run`], the reader thread and the batches it hands the workers.
 //!
 //! ```text
@@ -13,7 +14,9 @@
 //! knows the target: the sinks ask the batch for the format they speak.
 
 pub(crate) mod batch;
+mod columnar;
 mod infer;
+mod parquet_input;
 mod reader;
 mod remote;
 mod sniff;
@@ -60,6 +63,9 @@ pub enum InputFormat {
     Tsv,
     /// One JSON object per line; fields taken by column name.
     Ndjson,
+    /// An Apache Parquet file; columns taken by name. It never reaches the text reader, splitter
+    /// or sniffer (`run` hands it to the Parquet reader), whose arms read it as NDJSON's lines.
+    Parquet,
 }
 
 /// Settings of `loader copy`.
@@ -88,6 +94,9 @@ fn source(inputs: &[Input]) -> String {
 
 /// Runs `loader copy` and returns the exit code.
 pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
+    if config.dialect.format == InputFormat::Parquet {
+        return parquet_input::run(config, signal);
+    }
     let sniffed = match sniff_first(config) {
         Ok(sniffed) => sniffed,
         Err(message) => {
@@ -100,15 +109,10 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         None => (config.dialect.clone(), config.header),
     };
     if let (true, Some(sniffed)) = (config.sniff.print_only, &sniffed) {
-        let flavor = match &config.load.target {
-            Target::Http(http) if http.protocol == HttpProtocol::ClickHouse => Flavor::ClickHouse,
-            Target::Http(http) if http.protocol == HttpProtocol::Crate => Flavor::CrateDb,
-            _ => Flavor::Postgres,
-        };
         let described = sniffed.describe(
             &config.inputs[0].name(),
             &config.load.table,
-            flavor,
+            flavor_of(&config.load.target),
             config.columns.as_deref(),
         );
         let mut stdout = std::io::stdout().lock();
@@ -183,6 +187,7 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
             source: Some(source(&config.inputs)),
             config: &config.load,
             columns,
+            types_sniffed: true,
             sources: &mut sources,
             run_id: config.run_id.clone(),
             resume: config.resume,
@@ -203,6 +208,15 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
         },
         signal,
     )
+}
+
+/// The SQL `--sniff` shows the `CREATE TABLE` of: the target's.
+fn flavor_of(target: &Target) -> Flavor {
+    match target {
+        Target::Http(http) if http.protocol == HttpProtocol::ClickHouse => Flavor::ClickHouse,
+        Target::Http(http) if http.protocol == HttpProtocol::Crate => Flavor::CrateDb,
+        _ => Flavor::Postgres,
+    }
 }
 
 /// The sniffed sample of the first input when it is a regular file, a URL or standard input
@@ -303,7 +317,7 @@ impl Dialect {
     ) -> Dialect {
         let (default_delimiter, default_null) = match format {
             InputFormat::Csv => (b',', ""),
-            InputFormat::Tsv | InputFormat::Ndjson => (b'\t', "\\N"),
+            InputFormat::Tsv | InputFormat::Ndjson | InputFormat::Parquet => (b'\t', "\\N"),
         };
         Dialect {
             format,
@@ -327,7 +341,7 @@ impl Dialect {
         match self.format {
             InputFormat::Csv => Framing::Quoted(self.quote),
             InputFormat::Tsv => Framing::Escaped,
-            InputFormat::Ndjson => Framing::Lines,
+            InputFormat::Ndjson | InputFormat::Parquet => Framing::Lines,
         }
     }
 }

@@ -256,7 +256,7 @@ pub(crate) fn sniff(
     let first_end = memchr::memchr(b'\n', &chunk.data).unwrap_or(0);
     let crlf = first_end > 0 && chunk.data[first_end - 1] == b'\r';
     let (width, names) = match dialect.format {
-        InputFormat::Ndjson => {
+        InputFormat::Ndjson | InputFormat::Parquet => {
             let keys = match columns {
                 Some(columns) => columns.to_vec(),
                 None => ndjson_keys(&chunk.data),
@@ -274,7 +274,7 @@ pub(crate) fn sniff(
     let first_line = chunk.first_line;
     let rows = parse(&dialect, width, names.clone(), chunk);
     let (header, header_sniffed) = match (dialect.format, settings.header) {
-        (InputFormat::Ndjson, _) => (false, false),
+        (InputFormat::Ndjson | InputFormat::Parquet, _) => (false, false),
         (_, Some(header)) => (header, false),
         (_, None) if columns.is_some() => (false, false),
         (_, None) => (

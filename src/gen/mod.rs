@@ -183,6 +183,7 @@ pub(crate) fn run_with_report(
             )),
             config: &config.load,
             columns,
+            types_sniffed: false,
             sources: &mut sources,
             run_id: config.run_id.clone(),
             resume: config.resume,

@@ -254,7 +254,7 @@ fn time_text(value_type: &ValueType, micros: i64, style: Style, out: &mut Vec<u8
             let zone = match timestamp_style {
                 TimestampStyle::Postgres => 3,
                 TimestampStyle::Rfc3339 => 1,
-                TimestampStyle::Seconds => 0,
+                TimestampStyle::Seconds | TimestampStyle::Unzoned => 0,
             };
             out.truncate(out.len() - zone);
         }

@@ -85,6 +85,7 @@ pub(crate) fn run(config: IngestConfig, signal: &Arc<StopSignal>) -> u8 {
             source: None,
             config: &load_config,
             columns: Columns::Fixed(schema),
+            types_sniffed: false,
             sources: &mut plan,
             run_id: None,
             resume: false,
