@@ -144,7 +144,8 @@ pub(crate) fn run(job: &Job<'_>) -> Outcome {
         job.signal.halt();
     };
 
-    let workers_done = AtomicBool::new(false);
+    // Dropped once the workers are done: the abandon watch ends at once, not at its next poll.
+    let (workers_done, done_watching) = crossbeam_channel::bounded::<()>(0);
     let (workers, elapsed, peak_threads, throughput) = std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(job.threads);
         for worker in 0..job.threads {
@@ -168,7 +169,7 @@ pub(crate) fn run(job: &Job<'_>) -> Outcome {
                 }
             }
         }
-        scope.spawn(|| watch_for_abandon(job, &workers_done));
+        scope.spawn(move || watch_for_abandon(job, &done_watching));
         let started = gate.open_when_all_arrived(handles.len());
         (job.on_start)();
         let peak_threads = crate::process::threads_now();
@@ -185,7 +186,7 @@ pub(crate) fn run(job: &Job<'_>) -> Outcome {
                 })
             })
             .collect();
-        workers_done.store(true, Ordering::SeqCst);
+        drop(workers_done);
         let elapsed = started.elapsed();
         let observed = reporter.finish(elapsed);
         (
@@ -208,16 +209,18 @@ pub(crate) fn run(job: &Job<'_>) -> Outcome {
 /// How often [`watch_for_abandon`] looks at the stop signal.
 const ABANDON_POLL: Duration = Duration::from_millis(50);
 
-/// Until the workers are done: tells the sinks once a second interrupt arrives, so that a worker
-/// blocked in its target (behind a lock, waiting for a standby) gives its batch up. A poll, as the
-/// signal handler runs elsewhere and cannot reach the sinks.
-fn watch_for_abandon(job: &Job<'_>, workers_done: &AtomicBool) {
-    while !workers_done.load(Ordering::SeqCst) {
+/// Until the workers are done (`workers_done` disconnects): tells the sinks once a second
+/// interrupt arrives, so that a worker blocked in its target (behind a lock, waiting for a
+/// standby) gives its batch up. A poll, as the signal handler runs elsewhere and cannot reach the
+/// sinks.
+fn watch_for_abandon(job: &Job<'_>, workers_done: &crossbeam_channel::Receiver<()>) {
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+        workers_done.recv_timeout(ABANDON_POLL)
+    {
         if job.signal.is_abandoning() {
             job.sinks.abandon();
             return;
         }
-        std::thread::sleep(ABANDON_POLL);
     }
 }
 

@@ -9,7 +9,6 @@
 //! its own workers, which run as that role; a server without the views (CrateDB over the
 //! PostgreSQL protocol, or a PostgreSQL older than 14 for `pg_stat_wal`) leaves out what it lacks.
 
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use postgres::Client;
@@ -17,7 +16,7 @@ use serde::Serialize;
 
 use super::target::PgTarget;
 use super::{application_name, connect, resolve};
-use crate::sampler::sample_until;
+use crate::sampler::{sample_until, Stop};
 
 /// What a backend was doing in one sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +154,7 @@ pub(crate) struct ServerTime {
 pub(crate) fn watch(
     target: &PgTarget,
     connect_timeout: Duration,
-    stop: &AtomicBool,
+    stop: &Stop,
 ) -> Result<ServerTime, String> {
     let first = target.split_hosts().swap_remove(0);
     let mut own = resolve(&first, connect_timeout).map_err(|err| err.to_string())?;

@@ -11,7 +11,6 @@
 //! cannot flush or read the query log still gets the samples.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -19,7 +18,7 @@ use serde::Serialize;
 use super::clickhouse::{columns_of, literal, run_query};
 use super::HttpClient;
 use crate::http_client::{user_agent, HttpOptions};
-use crate::sampler::sample_until;
+use crate::sampler::{sample_until, Stop};
 use crate::sql::TableName;
 use crate::target::HttpTarget;
 
@@ -87,7 +86,7 @@ pub(crate) struct Watched<'a> {
 /// Connects to the first host of the target, reads the counters, samples loader's INSERTs until
 /// `stop`, then reads the counters and the query log: the watch a
 /// [`Sampler`](crate::sampler::Sampler) runs.
-pub(crate) fn watch(watched: &Watched<'_>, stop: &AtomicBool) -> Result<ClickHouseTime, String> {
+pub(crate) fn watch(watched: &Watched<'_>, stop: &Stop) -> Result<ClickHouseTime, String> {
     let (table, workers) = (watched.table, watched.workers);
     let target = watched.target.single_host(0);
     let client = HttpClient::new(&target, watched.options).map_err(|err| err.to_string())?;

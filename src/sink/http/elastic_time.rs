@@ -8,14 +8,12 @@
 //! another client's. A server that answers the thread-pool stats with an error (a 403 for a user
 //! without the `monitor` privilege, a 404 behind a proxy) gets one warning and no figures.
 
-use std::sync::atomic::AtomicBool;
-
 use serde::Serialize;
 use serde_json::Value;
 
 use super::HttpClient;
 use crate::http_client::{answer_excerpt, HttpOptions};
-use crate::sampler::sample_until;
+use crate::sampler::{sample_until, Stop};
 use crate::target::HttpTarget;
 
 /// The nodes' write thread pools, trimmed to what is read.
@@ -61,7 +59,7 @@ struct Pools {
 pub(crate) fn watch(
     target: &HttpTarget,
     options: &HttpOptions,
-    stop: &AtomicBool,
+    stop: &Stop,
 ) -> Result<WritePoolTime, String> {
     let client = HttpClient::new(&target.single_host(0), options).map_err(|err| err.to_string())?;
     let get = |path: &str| -> Result<Value, String> {
