@@ -97,7 +97,7 @@ pub(crate) fn run(config: &CopyConfig, signal: &Arc<StopSignal>) -> u8 {
     if config.dialect.format == InputFormat::Parquet {
         return parquet_input::run(config, signal);
     }
-    let sniffed = match sniff_first(config) {
+    let sniffed = match sniff_first(config, signal) {
         Ok(sniffed) => sniffed,
         Err(message) => {
             eprintln!("loader: error: {message}");
@@ -222,7 +222,10 @@ fn flavor_of(target: &Target) -> Flavor {
 /// The sniffed sample of the first input when it is a regular file, a URL or standard input
 /// that is not a terminal (a named pipe is not sniffed: a sample read from it would be lost to
 /// the load); `--sniff` and `--schema` need one.
-fn sniff_first(config: &CopyConfig) -> Result<Option<Sniffed>, String> {
+///
+/// Standard input's sample is read on a thread of its own, so that a signal while a pipe has not
+/// written enough yet ends the wait: the load then ends as interrupted, unsniffed.
+fn sniff_first(config: &CopyConfig, signal: &StopSignal) -> Result<Option<Sniffed>, String> {
     let first = &config.inputs[0];
     let sniffable = match first {
         Input::File { path, .. } => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
@@ -245,16 +248,25 @@ fn sniff_first(config: &CopyConfig) -> Result<Option<Sniffed>, String> {
         }
         return Ok(None);
     }
-    sniff::sniff(
-        first,
-        &config.dialect,
-        &config.sniff,
-        config.skip_lines,
-        config.columns.as_deref(),
-        config.max_record_bytes,
-    )
-    .map(Some)
-    .map_err(|err| err.to_string())
+    let (first, dialect, settings) = (first.clone(), config.dialect.clone(), config.sniff.clone());
+    let (skip_lines, columns) = (config.skip_lines, config.columns.clone());
+    let max_record_bytes = config.max_record_bytes;
+    let sniffing = move || {
+        sniff::sniff(
+            &first,
+            &dialect,
+            &settings,
+            skip_lines,
+            columns.as_deref(),
+            max_record_bytes,
+        )
+    };
+    match unless_interrupted("loader-sniff", signal, sniffing) {
+        Ok(Some(Ok(sniffed))) => Ok(Some(sniffed)),
+        Ok(Some(Err(err))) => Err(err.to_string()),
+        Ok(None) => Ok(None),
+        Err(err) => Err(format!("cannot sniff the first input: {err}")),
+    }
 }
 
 /// The reader with its first input open, and what its header gave.
@@ -266,20 +278,32 @@ type Opened = (Reader, Result<Option<Vec<String>>, InputError>);
 /// cannot be woken portably, so on a signal it is left to the exiting process: `None`. Otherwise
 /// the reader, positioned after the header, and the column names the header gives.
 fn first_input(mut reader: Reader, signal: &StopSignal) -> std::io::Result<Option<Opened>> {
+    unless_interrupted("loader-open", signal, move || {
+        let header = reader.open_first();
+        (reader, header)
+    })
+}
+
+/// Runs `work` on a thread named `name` and waits for it, unless a signal comes first (`None`:
+/// the thread is left blocked in its input, which the process's exit ends).
+fn unless_interrupted<T: Send + 'static>(
+    name: &str,
+    signal: &StopSignal,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<Option<T>> {
     let (sender, receiver) = crossbeam_channel::bounded(1);
     std::thread::Builder::new()
-        .name("loader-open".into())
+        .name(name.into())
         .spawn(move || {
-            let header = reader.open_first();
-            let _ = sender.send((reader, header));
+            let _ = sender.send(work());
         })?;
     loop {
         match receiver.recv_timeout(RECEIVE_POLL) {
-            Ok(opened) => return Ok(Some(opened)),
+            Ok(done) => return Ok(Some(done)),
             Err(RecvTimeoutError::Timeout) if signal.is_interrupted() => return Ok(None),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                return Err(std::io::Error::other("it panicked opening the first input"))
+                return Err(std::io::Error::other(format!("its thread {name} panicked")))
             }
         }
     }

@@ -120,6 +120,9 @@ impl Stdin {
 
 impl Read for Stdin {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         if let Some(sample) = &mut self.sample {
             match sample.read(buf)? {
                 0 => self.sample = None,

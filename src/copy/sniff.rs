@@ -207,8 +207,9 @@ pub(crate) fn sniff(
     // twice.
     let (raw, input_may_go_on): (Box<dyn Read + Send>, bool) = match input {
         Input::Stdin => {
-            let (sample, whole) = super::reader::sample_stdin(settings.rows + 2, MAX_SAMPLE_BYTES)
-                .map_err(read_error)?;
+            let (sample, whole) =
+                super::reader::sample_stdin(skip_lines + settings.rows + 2, MAX_SAMPLE_BYTES)
+                    .map_err(read_error)?;
             (Box::new(std::io::Cursor::new(sample)), !whole)
         }
         _ => (input.open_raw().map_err(read_error)?, false),
