@@ -262,7 +262,10 @@ fn run_engine(
         Ok(prepared) => {
             method = prepared.method;
             server_version = prepared.server_version;
+            // Only PostgreSQL's prepared columns are the table's own types, read from its
+            // catalog; the other sinks hand back the columns they were given.
             typed_by_sample = load.types_sniffed
+                && matches!(target, Target::Postgres(_))
                 && matches!(
                     &load.columns,
                     Columns::Sniffed(sniffed) if sniffed.same_types(&prepared.schema)

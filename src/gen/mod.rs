@@ -335,12 +335,14 @@ fn decide_http(
     };
     if spec.is_some() && config.load.create && http.protocol == HttpProtocol::ClickHouse {
         // Only the spec knows which columns take NULL and which hold arrays: gen creates the
-        // table, and the sink finds it there.
+        // table on every host (each is a server of its own), and the sink finds it there.
         let statement = ddl::create_clickhouse_table(table, &design.clickhouse_columns()?);
         if !config.explain {
-            client()
-                .and_then(|client| clickhouse_execute(&client, http, table, &statement))
-                .map_err(Unplanned::Target)?;
+            for host in 0..http.hosts().len() {
+                HttpClient::new(&http.single_host(host), &config.load.http)
+                    .and_then(|client| clickhouse_execute(&client, http, table, &statement))
+                    .map_err(Unplanned::Target)?;
+            }
         }
     }
     let schema = design.schema();

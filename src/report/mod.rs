@@ -116,8 +116,8 @@ pub(crate) struct Report {
     pub rejects: BTreeMap<&'static str, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reject_file: Option<String>,
-    /// Copy mode into columns typed by its sample: the rows the target refused a value of (the
-    /// `data` and `item` rejects), which disagreed with the types sniffed from the sample.
+    /// Copy mode into PostgreSQL columns typed by its sample: the rows the target refused a value
+    /// of (the `data` rejects), which disagreed with the types sniffed from the sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_disagreeing_with_sample: Option<u64>,
     /// What `--resume` skipped because an earlier attempt of the run committed it.
@@ -313,8 +313,7 @@ impl Report {
     /// Counts the rows that disagreed with the sample's types, in a load into columns of those
     /// types: the values the target refused.
     pub(crate) fn count_disagreements_with_sample(&mut self) {
-        let refused = |kind| self.rejects.get(kind).copied().unwrap_or(0);
-        self.rows_disagreeing_with_sample = Some(refused("data") + refused("item"));
+        self.rows_disagreeing_with_sample = Some(self.rejects.get("data").copied().unwrap_or(0));
     }
 
     /// Adds what the server's watch saw, and the verdict it gives with loader's own figures.

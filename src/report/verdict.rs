@@ -303,9 +303,8 @@ pub(crate) fn judge_elastic(pool: &WritePoolTime, client: &ClientSide) -> Verdic
         return Verdict {
             bound_by: Bound::WritePool,
             reason: format!(
-                "the server's write thread pool rejected {} write requests (its queue reached \
-                 {}) and loader resent {} throttled (429) requests or items; fewer --threads \
-                 ask less of it at once",
+                "it rejected {} write tasks (its queue reached {}) and loader resent {} \
+                 throttled (429) requests or items; fewer --threads ask less of it at once",
                 pool.rejected, pool.peak_queue, client.throttled_retries
             ),
         };
@@ -440,8 +439,7 @@ mod tests {
         let line = judge_elastic(&pool(7), &client(0.1)).line();
         assert!(
             line.starts_with(
-                "the server's write thread pool: the server's write thread pool rejected 7 \
-                 write requests (its queue reached 4)"
+                "the server's write thread pool: it rejected 7 write tasks (its queue reached 4)"
             ),
             "{line}"
         );

@@ -189,8 +189,7 @@ fn rejections_in_the_write_thread_pool_bind_an_elasticsearch_load() {
     let rejected = 5 * (samples + 1);
     assert!(
         run.stdout().contains(&format!(
-            "  bound by  the server's write thread pool: the server's write thread pool \
-             rejected {rejected} write requests"
+            "  bound by  the server's write thread pool: it rejected {rejected} write tasks"
         )),
         "{}",
         run.stdout()
